@@ -1,0 +1,38 @@
+# Two entry points on a fresh machine:  `make repro` (the default pipeline) and `make test`.
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+export DVC_NO_ANALYTICS := 1
+export GX_ANALYTICS_ENABLED := false
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: install repro test lint lock clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "girml needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+repro: install
+	dvc repro
+
+test: install
+	bash scripts/test.sh
+
+lint: install
+	ruff check girml pipelines tests benchmarks
+	ruff format --check girml pipelines tests benchmarks
+
+# Re-resolve the lock after editing pyproject.toml (needs uv: pip install uv).
+lock:
+	uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+		--find-links /opt/wheels -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

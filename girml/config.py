@@ -1,0 +1,346 @@
+"""Typed, validated views of ``params.yaml`` sections.
+
+Each stage parses its own section once, at the boundary, into a frozen pydantic model; library
+functions take these objects, never raw dicts. Unknown keys and bad values raise
+:class:`ConfigError` naming the dotted key (``collect.min_size: ...``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A params file or section is missing, malformed or invalid."""
+
+
+class Frozen(BaseModel):
+    """Base for every config object: immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- collect
+
+
+class BuiltinSource(Frozen):
+    """Real photos shipped by installed packages (scikit-image, scikit-learn); no network."""
+
+    type: Literal["builtin"]
+    include: list[str] | None = Field(
+        default=None, description="names from the builtin table; all when omitted"
+    )
+
+
+class FolderSource(Frozen):
+    """A user directory, searched recursively for image files."""
+
+    type: Literal["folder"]
+    path: str
+    category_from: Literal["folder", "label_file", "fixed"] = "folder"
+    category: str = "unknown"
+    label_file: str | None = Field(
+        default=None, description="CSV with columns path,category (path relative to `path`)"
+    )
+
+    @model_validator(mode="after")
+    def _label_file_given(self) -> FolderSource:
+        if self.category_from == "label_file" and not self.label_file:
+            raise ValueError("label_file is required when category_from is 'label_file'")
+        return self
+
+
+class S3Source(Frozen):
+    """Objects under ``s3://bucket/prefix``; the endpoint comes from ``AWS_ENDPOINT_URL``."""
+
+    type: Literal["s3"]
+    bucket: str = Field(min_length=3)
+    prefix: str = ""
+    category_from: Literal["folder", "fixed"] = "folder"
+    category: str = "unknown"
+
+
+class UrlItem(Frozen):
+    url: str = Field(pattern=r"^(https?|file)://")
+    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+    category: str = "unknown"
+
+
+class UrlSource(Frozen):
+    """HTTP(S) image files or zip/tar archives, verified by sha256, downloaded with resume."""
+
+    type: Literal["urls"]
+    items: list[UrlItem] = Field(min_length=1)
+    cache_dir: str = ".cache/downloads"
+    retries: int = Field(default=5, ge=0)
+    timeout_s: float = Field(default=60.0, gt=0)
+
+
+Source = Annotated[BuiltinSource | FolderSource | S3Source | UrlSource, Field(discriminator="type")]
+
+
+class SplitFractions(Frozen):
+    val: float = Field(default=0.1, ge=0, le=1)
+    test: float = Field(default=0.3, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sum_below_one(self) -> SplitFractions:
+        if self.val + self.test >= 1:
+            raise ValueError(f"val + test must be < 1, got {self.val + self.test}")
+        return self
+
+
+class CollectConfig(Frozen):
+    sources: list[Source] = Field(min_length=1)
+    min_size: int = Field(default=96, gt=0, description="shorter side, pixels")
+    max_pixels: int = Field(default=100_000_000, gt=0)
+    split: SplitFractions = SplitFractions()
+
+
+# --------------------------------------------------------------------------- degradations
+
+Number = int | float
+
+
+class ParamRange(Frozen):
+    """A sampled parameter: uniform (or log-uniform) within the level's range."""
+
+    id: tuple[Number, Number]
+    ood: tuple[Number, Number] | None = None
+    log: bool = False
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ParamRange:
+        for name in ("id", "ood"):
+            rng = getattr(self, name)
+            if rng is not None and rng[0] > rng[1]:
+                raise ValueError(f"{name} range must be [low, high] with low <= high, got {rng}")
+            if rng is not None and self.log and rng[0] <= 0:
+                raise ValueError(f"log ranges must be positive, got {name}={rng}")
+        return self
+
+
+class ParamChoice(Frozen):
+    """A parameter drawn uniformly from a list (per level if ``ood`` is given)."""
+
+    choices: list[Number | str] = Field(min_length=1)
+    ood: list[Number | str] | None = None
+
+
+ParamSpec = Number | str | ParamRange | ParamChoice
+
+
+class OpSpec(Frozen):
+    weight: float = Field(default=1.0, gt=0)
+    params: dict[str, ParamSpec] = {}
+
+
+class FamilySpec(Frozen):
+    ops: dict[str, OpSpec] = Field(min_length=1)
+
+
+class HeldOut(Frozen):
+    families: list[str] = []
+    combinations: list[list[str]] = []
+
+
+class MixedSpec(Frozen):
+    k: tuple[int, int] = (2, 3)
+
+
+class SecondOrderSpec(Frozen):
+    """Real-ESRGAN-style two rounds of blur -> resize -> noise -> jpeg."""
+
+    second_round_prob: float = Field(default=0.8, ge=0, le=1)
+    skip_prob: float = Field(default=0.2, ge=0, le=1, description="chance to skip each op")
+
+
+class DegradationsConfig(Frozen):
+    families: dict[str, FamilySpec] = Field(min_length=1)
+    held_out: HeldOut = HeldOut()
+    train_composers: dict[Literal["single", "mixed", "second_order"], float] = {
+        "single": 0.5,
+        "mixed": 0.5,
+    }
+    mixed: MixedSpec = MixedSpec()
+    second_order: SecondOrderSpec = SecondOrderSpec()
+    bench_combinations: list[list[str]] = []
+
+    @model_validator(mode="after")
+    def _families_known(self) -> DegradationsConfig:
+        known = set(self.families)
+        named = list(self.held_out.families)
+        for combo in [*self.held_out.combinations, *self.bench_combinations]:
+            named.extend(combo)
+        unknown = sorted(set(named) - known)
+        if unknown:
+            raise ValueError(f"unknown families {unknown}; declared: {sorted(known)}")
+        if not any(w > 0 for w in self.train_composers.values()):
+            raise ValueError("train_composers needs at least one positive weight")
+        if len(set(self.families) - set(self.held_out.families)) == 0:
+            raise ValueError("every family is held out: nothing left to train on")
+        return self
+
+
+# --------------------------------------------------------------------------- synthesize
+
+
+class SynthesizeConfig(Frozen):
+    seed: int = 0
+    patch_size: int = Field(default=128, ge=16, description="side of train/val pairs")
+    train_pairs: int = Field(default=1200, ge=1)
+    val_pairs: int = Field(default=96, ge=1)
+    bench_crop: int = Field(default=128, ge=16)
+    bench_per_family: int = Field(default=24, ge=1)
+    max_crops_per_image: int = Field(default=16, ge=1)
+    unseen_content_category: str | None = None
+    workers: int = Field(default=0, ge=0, description="processes; 0 means every core")
+
+
+# --------------------------------------------------------------------------- validate
+
+
+class ValidateConfig(Frozen):
+    psnr_band: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="per family: plausible PSNR(LQ, GT) band in dB"
+    )
+    default_psnr_band: tuple[float, float] = (3.0, 60.0)
+    check_decode: bool = True
+
+
+# --------------------------------------------------------------------------- model
+
+
+class ModelConfig(Frozen):
+    """Architecture choice (``type`` is a name in ``girml.models.ARCHS``) and its sizes."""
+
+    type: str = "nafnet"
+    width: int = Field(default=16, ge=4, description="channels at the first level")
+    enc_blocks: list[int] = Field(default=[1, 1, 2], min_length=1, description="per level")
+    middle_blocks: int = Field(default=2, ge=0)
+    dec_blocks: list[int] | None = Field(default=None, description="per level; ones if omitted")
+    prompt_len: int = Field(default=5, ge=1, description="prompt components (prompt models)")
+    plain_blocks: int = Field(default=8, ge=1, description="residual blocks (plain_cnn)")
+
+    @model_validator(mode="after")
+    def _levels_match(self) -> ModelConfig:
+        if any(b < 0 for b in self.enc_blocks):
+            raise ValueError(f"enc_blocks must be >= 0, got {self.enc_blocks}")
+        if self.dec_blocks is not None and len(self.dec_blocks) != len(self.enc_blocks):
+            raise ValueError(
+                f"dec_blocks needs one entry per level ({len(self.enc_blocks)}), "
+                f"got {self.dec_blocks}"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------- train
+
+
+class TrainConfig(Frozen):
+    """The training loop (accelerate): optimisation, data, validation and checkpoint cadence."""
+
+    seed: int = 0
+    steps: int = Field(default=3000, ge=1, description="optimizer steps")
+    batch_size: int = Field(default=8, ge=1)
+    patch_size: int = Field(default=64, ge=8, description="random crop side, pixels")
+    lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=1e-4, ge=0)
+    betas: tuple[float, float] = (0.9, 0.9)
+    warmup_steps: int = Field(default=100, ge=0)
+    min_lr_ratio: float = Field(default=0.01, ge=0, le=1, description="cosine floor / lr")
+    grad_clip: float = Field(default=0.5, ge=0, description="max grad norm; 0 disables")
+    grad_accum: int = Field(default=1, ge=1)
+    ema_decay: float = Field(default=0.999, ge=0, lt=1, description="0 disables EMA")
+    loss: Literal["l1", "charbonnier"] = "charbonnier"
+    freq_weight: float = Field(default=0.0, ge=0, description="weight of the FFT L1 term")
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    online_degradation_prob: float = Field(
+        default=0.0, ge=0, le=1, description="chance a sample gets a fresh recipe on the fly"
+    )
+    val_every: int = Field(default=500, ge=1)
+    ckpt_every: int = Field(default=250, ge=1)
+    log_every: int = Field(default=25, ge=1)
+    num_workers: int = Field(default=1, ge=0, description="DataLoader worker processes")
+    use_tuned: bool = Field(default=False, description="overlay tune/best.yaml when present")
+
+
+SECTIONS: dict[str, type[BaseModel]] = {
+    "collect": CollectConfig,
+    "degradations": DegradationsConfig,
+    "synthesize": SynthesizeConfig,
+    "validate": ValidateConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+}
+
+
+def read_params(path: str | Path) -> dict[str, Any]:
+    """Read a params YAML file into a dict, rejecting unknown top-level sections."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: params file not found")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: top level must be a mapping of sections")
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{p}: unknown section(s) {unknown}; known: {sorted(SECTIONS)}")
+    return raw
+
+
+def parse_section(raw: Any, section: str, model: type[T], source: str = "params") -> T:
+    """Validate one section's raw mapping into ``model``; errors name the dotted key."""
+    try:
+        return model.model_validate(raw if raw is not None else {})
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(part) for part in (section, *err["loc"]))
+            value = err.get("input")
+            shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
+            lines.append(f"{key}: {err['msg']}{shown}")
+        raise ConfigError(f"{source}: invalid config\n  " + "\n  ".join(lines)) from None
+
+
+def load_section(path: str | Path, section: str) -> Any:
+    """Load and validate ``section`` of the params file at ``path``."""
+    if section not in SECTIONS:
+        raise ConfigError(f"unknown section {section!r}; known: {sorted(SECTIONS)}")
+    raw = read_params(path)
+    if section not in raw:
+        raise ConfigError(f"{path}: section {section!r} is missing")
+    return parse_section(raw[section], section, SECTIONS[section], source=str(path))
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` with ``override`` merged in (mappings recursively, the rest replaced)."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def apply_profile(base_path: str | Path, profile_path: str | Path) -> dict[str, Any]:
+    """Merge a profile (a partial params file) over a params file and validate every section.
+
+    Returns:
+        The merged params mapping, ready to be written as the new ``params.yaml``.
+    """
+    merged = deep_merge(read_params(base_path), read_params(profile_path))
+    for section, raw in merged.items():
+        parse_section(raw, section, SECTIONS[section], source=str(profile_path))
+    return merged

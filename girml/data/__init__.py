@@ -1,0 +1,1 @@
+"""Data stages: collecting source images (``collect``) and what builds on them."""

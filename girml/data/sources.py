@@ -1,0 +1,457 @@
+"""Where ``collect`` finds images: builtin package files, folders, S3 and verified URLs.
+
+Each source type (a ``type:`` in ``params.yaml: collect.sources``) maps, through :data:`SOURCES`,
+to a function listing :class:`SourceItem` (an image still to load) and :class:`Rejection` (an
+item that already failed, e.g. a download whose sha256 did not match). Listing is cheap;
+loading (reading, downloading, decoding) happens later in worker threads through
+``SourceItem.load``. A source that cannot be listed at all raises :class:`SourceError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import logging
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urlparse
+from urllib.request import url2pathname
+
+import numpy as np
+import requests
+from requests.exceptions import ChunkedEncodingError
+
+from girml.config import BuiltinSource, ConfigError, FolderSource, S3Source, UrlItem, UrlSource
+from girml.imageio import IMAGE_SUFFIXES, ImageReadError, decode_image, read_image
+from girml.registry import Registry
+from girml.storage import s3
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN_CATEGORY = "unknown"
+BACKOFF_BASE_S = 0.5
+BACKOFF_MAX_S = 30.0
+# Bytes per write to a .part file; a dropped connection loses at most one chunk.
+_CHUNK = 1 << 16
+_TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+_ZIP_SUFFIXES = (".zip",)
+_TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
+class SourceError(ValueError):
+    """A whole source could not be listed (missing folder or label file, S3 listing failed)."""
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One image to collect.
+
+    Attributes:
+        source: the source type (``builtin``, ``folder``, ``s3``, ``urls``).
+        origin: where it came from: builtin name, file path, ``s3://`` URI or ``URL[#member]``.
+        category: content category for the manifest.
+        load: ``load(max_pixels)`` returns the pixels, (H, W, 3) uint8 in [0, 255], or raises
+            :class:`girml.imageio.ImageReadError` with the reason.
+    """
+
+    source: str
+    origin: str
+    category: str
+    load: Callable[[int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An item refused before or during loading, with the reason shown in ``rejected.csv``."""
+
+    source: str
+    origin: str
+    reason: str
+
+
+Entry = SourceItem | Rejection
+SourceFn = Callable[[Any], Iterator[Entry]]
+
+SOURCES: Registry[SourceFn] = Registry("collect source")
+
+
+@dataclass(frozen=True)
+class BuiltinImage:
+    """A colour photo shipped inside an installed package."""
+
+    package: str
+    file: str
+    category: str
+
+    def path(self) -> Path:
+        """Location in the installed package (found without importing the package)."""
+        spec = find_spec(self.package)
+        if spec is None or not spec.submodule_search_locations:
+            raise SourceError(f"builtin images need the {self.package!r} package installed")
+        return Path(next(iter(spec.submodule_search_locations))) / self.file
+
+
+# Only files present in the installed wheels: skimage.data functions for other images
+# download with pooch, which collect must never do.
+BUILTIN_IMAGES: dict[str, BuiltinImage] = {
+    "astronaut": BuiltinImage("skimage", "data/astronaut.png", "people"),
+    "chelsea": BuiltinImage("skimage", "data/chelsea.png", "animal"),
+    "coffee": BuiltinImage("skimage", "data/coffee.png", "food"),
+    "rocket": BuiltinImage("skimage", "data/rocket.jpg", "scene"),
+    "motorcycle_left": BuiltinImage("skimage", "data/motorcycle_left.png", "object"),
+    "motorcycle_right": BuiltinImage("skimage", "data/motorcycle_right.png", "object"),
+    "hubble_deep_field": BuiltinImage("skimage", "data/hubble_deep_field.jpg", "scientific"),
+    "immunohistochemistry": BuiltinImage("skimage", "data/ihc.png", "scientific"),
+    "retina": BuiltinImage("skimage", "data/retina.jpg", "scientific"),
+    "china": BuiltinImage("sklearn", "datasets/images/china.jpg", "scene"),
+    "flower": BuiltinImage("sklearn", "datasets/images/flower.jpg", "nature"),
+}
+
+
+def list_source(source: BuiltinSource | FolderSource | S3Source | UrlSource) -> list[Entry]:
+    """List one configured source's entries, sorted by origin.
+
+    Args:
+        source: a validated source config from ``CollectConfig.sources``.
+
+    Returns:
+        :class:`SourceItem` and :class:`Rejection` entries, sorted by ``origin``.
+
+    Raises:
+        SourceError: the source cannot be listed at all.
+        ConfigError: the source names builtin images that do not exist.
+    """
+    entries = list(SOURCES.get(source.type)(source))
+    return sorted(entries, key=lambda e: e.origin)
+
+
+def _is_image_name(name: str) -> bool:
+    return not PurePosixPath(name).name.startswith(".") and (
+        PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
+def _posix_parent_name(relpath: str) -> str | None:
+    """Immediate parent folder of a relative POSIX path, or None for a top-level name."""
+    parent = PurePosixPath(relpath).parent
+    return parent.name if parent.name else None
+
+
+# --------------------------------------------------------------------------- builtin
+
+
+@SOURCES.register("builtin")
+def _builtin(cfg: BuiltinSource) -> Iterator[Entry]:
+    names = list(BUILTIN_IMAGES) if cfg.include is None else list(cfg.include)
+    unknown = [n for n in names if n not in BUILTIN_IMAGES]
+    if unknown:
+        raise ConfigError(
+            f"unknown builtin image(s) {unknown}; available: {', '.join(sorted(BUILTIN_IMAGES))}"
+        )
+    for name in dict.fromkeys(names):
+        image = BUILTIN_IMAGES[name]
+        yield SourceItem(
+            "builtin", name, image.category, functools.partial(read_image, image.path())
+        )
+
+
+# --------------------------------------------------------------------------- folder
+
+
+def _read_labels(label_file: Path) -> dict[str, str]:
+    """``path,category`` CSV -> {relative POSIX path: category}."""
+    try:
+        text = label_file.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise SourceError(f"{label_file}: cannot read label file ({exc.strerror or exc})") from None
+    reader = csv.DictReader(text.splitlines())
+    if reader.fieldnames is None or not {"path", "category"} <= set(reader.fieldnames):
+        raise SourceError(
+            f"{label_file}: label file needs columns path,category, got {reader.fieldnames}"
+        )
+    labels: dict[str, str] = {}
+    for row in reader:
+        rel = PurePosixPath((row["path"] or "").strip().replace("\\", "/")).as_posix()
+        category = (row["category"] or "").strip()
+        if rel not in ("", ".") and category:
+            labels[rel] = category
+    return labels
+
+
+@SOURCES.register("folder")
+def _folder(cfg: FolderSource) -> Iterator[Entry]:
+    root = Path(cfg.path)
+    if not root.is_dir():
+        raise SourceError(f"folder source {root} is not a directory")
+    labels = _read_labels(Path(cfg.label_file)) if cfg.category_from == "label_file" else {}
+    unreadable: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable.append):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for filename in filenames:
+            if not _is_image_name(filename):
+                continue
+            path = Path(dirpath) / filename
+            rel = path.relative_to(root).as_posix()
+            if cfg.category_from == "folder":
+                category = _posix_parent_name(rel) or cfg.category
+            elif cfg.category_from == "label_file":
+                category = labels.get(rel, cfg.category)
+            else:
+                category = cfg.category
+            yield SourceItem("folder", str(path), category, functools.partial(read_image, path))
+    for exc in unreadable:
+        yield Rejection("folder", str(exc.filename), f"unreadable directory ({exc.strerror})")
+
+
+# --------------------------------------------------------------------------- s3
+
+
+def _load_s3(client: Any, bucket: str, key: str, max_pixels: int) -> np.ndarray:
+    uri = f"s3://{bucket}/{key}"
+    try:
+        data = s3.get_bytes(bucket, key, client=client)
+    except s3.S3Error as exc:
+        raise ImageReadError(uri, exc.reason) from None
+    return decode_image(data, name=uri, max_pixels=max_pixels)
+
+
+@SOURCES.register("s3")
+def _s3(cfg: S3Source) -> Iterator[Entry]:
+    client = s3.make_client()
+    try:
+        objects = list(s3.iter_objects(cfg.bucket, cfg.prefix, client=client))
+    except s3.S3Error as exc:
+        raise SourceError(str(exc)) from None
+    for obj in objects:
+        if not _is_image_name(obj.key):
+            continue
+        category = cfg.category
+        if cfg.category_from == "folder" and "/" in obj.key[len(cfg.prefix) :].strip("/"):
+            category = _posix_parent_name(obj.key) or cfg.category
+        load = functools.partial(_load_s3, client, cfg.bucket, obj.key)
+        yield SourceItem("s3", f"s3://{cfg.bucket}/{obj.key}", category, load)
+
+
+# --------------------------------------------------------------------------- urls
+
+
+class DownloadError(RuntimeError):
+    """A URL item could not be fetched (permanent error or retries exhausted) or verified."""
+
+
+class _TransientError(DownloadError):
+    pass
+
+
+def _sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's content, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(functools.partial(fh.read, _CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fetch_once(session: requests.Session, url: str, part: Path, timeout_s: float) -> None:
+    """One GET into ``part``, resuming from its current size with an HTTP Range request."""
+    have = part.stat().st_size if part.exists() else 0
+    # identity encoding: Range offsets must count the stored bytes, not a gzip stream's.
+    headers = {"Accept-Encoding": "identity"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    try:
+        with session.get(url, headers=headers, stream=True, timeout=timeout_s) as response:
+            if response.status_code == 416 and have:
+                return  # nothing left to fetch; the sha256 check decides
+            if response.status_code in _TRANSIENT_STATUS:
+                raise _TransientError(f"HTTP {response.status_code}")
+            if response.status_code >= 400:
+                raise DownloadError(f"HTTP {response.status_code}")
+            resumed = response.status_code == 206 and response.headers.get(
+                "Content-Range", ""
+            ).startswith(f"bytes {have}-")
+            with part.open("ab" if resumed else "wb") as fh:
+                for chunk in response.iter_content(_CHUNK):
+                    fh.write(chunk)
+    except (requests.ConnectionError, requests.Timeout, ChunkedEncodingError) as exc:
+        raise _TransientError(str(exc) or type(exc).__name__) from None
+    except requests.RequestException as exc:
+        raise DownloadError(str(exc) or type(exc).__name__) from None
+
+
+def download(
+    url: str,
+    dest: Path,
+    *,
+    retries: int,
+    timeout_s: float,
+    session: requests.Session | None = None,
+    backoff_s: float = BACKOFF_BASE_S,
+) -> None:
+    """Download ``url`` to ``dest`` through ``dest.part``, resuming and retrying.
+
+    Transient failures (connection drops, timeouts, 408/429/5xx) are retried up to ``retries``
+    times with exponential backoff (``backoff_s * 2**attempt``, capped); each retry resumes
+    the ``.part`` file with an HTTP Range request. The result is not verified here.
+
+    Args:
+        url: ``http://`` or ``https://`` URL.
+        dest: final path; ``dest`` with a ``.part`` suffix added holds the partial download.
+        retries: extra attempts after the first, >= 0.
+        timeout_s: connect/read timeout per request, > 0.
+        session: a ``requests`` session to reuse; a fresh one when omitted.
+        backoff_s: base delay before the first retry, >= 0.
+
+    Raises:
+        DownloadError: a permanent HTTP error, or still failing after the retries.
+    """
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries}")
+    if timeout_s <= 0:
+        raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+    if backoff_s < 0:
+        raise ValueError(f"backoff_s must be >= 0, got {backoff_s}")
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with nullcontext(session) if session is not None else requests.Session() as http:
+        for attempt in range(retries + 1):
+            try:
+                _fetch_once(http, url, part, timeout_s)
+                break
+            except _TransientError as exc:
+                if attempt == retries:
+                    raise DownloadError(f"gave up after {retries + 1} attempts ({exc})") from None
+                delay = min(backoff_s * 2**attempt, BACKOFF_MAX_S)
+                logger.warning(
+                    "%s: %s; retry %d/%d in %.1fs", url, exc, attempt + 1, retries, delay
+                )
+                time.sleep(delay)
+    os.replace(part, dest)
+
+
+def _cache_name(item: UrlItem) -> str:
+    base = PurePosixPath(unquote(urlparse(item.url).path)).name or "download"
+    return f"{item.sha256.lower()[:16]}-{base}"
+
+
+def _archive_kind(name: str) -> str | None:
+    lowered = name.lower()
+    if lowered.endswith(_ZIP_SUFFIXES):
+        return "zip"
+    if lowered.endswith(_TAR_SUFFIXES):
+        return "tar"
+    return None
+
+
+def _safe_member(name: str) -> bool:
+    path = PurePosixPath(name)
+    return not path.is_absolute() and ".." not in path.parts
+
+
+def _archive_members(archive: Path, kind: str) -> Iterator[tuple[str, bytes]]:
+    """(member name, bytes) for each regular member of a zip or tar archive."""
+    if kind == "zip":
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                if not info.is_dir():
+                    yield info.filename, zf.read(info)
+        return
+    with tarfile.open(archive, mode="r:*") as tf:
+        for member in tf:
+            fh = tf.extractfile(member) if member.isfile() else None
+            if fh is not None:
+                yield member.name, fh.read()
+
+
+def _extract(archive: Path, kind: str, target: Path) -> Path:
+    """Extract the image members of a verified archive once, into the folder ``target``.
+
+    The folder appears atomically (staged, then renamed), so its presence means a complete
+    extraction and later runs reuse it. Members with absolute or ``..`` paths are skipped.
+    """
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for name, data in _archive_members(archive, kind):
+            if not _is_image_name(name):
+                continue
+            if not _safe_member(name):
+                logger.warning("%s: skipping unsafe archive member %r", archive, name)
+                continue
+            out = staging / name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(data)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _fetch_verified(
+    item: UrlItem, cache_dir: Path, cfg: UrlSource, session: requests.Session
+) -> Path:
+    """Return a local, sha256-verified copy of ``item``; raise DownloadError otherwise."""
+    expected = item.sha256.lower()
+    parsed = urlparse(item.url)
+    if parsed.scheme == "file":
+        local = Path(url2pathname(unquote(parsed.path)))
+        if not local.is_file():
+            raise DownloadError(f"no such file {local}")
+        got = _sha256_file(local)
+        if got != expected:
+            raise DownloadError(f"sha256 mismatch: expected {expected}, got {got}")
+        return local
+    dest = cache_dir / _cache_name(item)
+    if dest.is_file():
+        if _sha256_file(dest) == expected:
+            return dest
+        dest.unlink()
+    try:
+        download(item.url, dest, retries=cfg.retries, timeout_s=cfg.timeout_s, session=session)
+    except DownloadError as exc:
+        raise DownloadError(f"download failed: {exc}") from None
+    got = _sha256_file(dest)
+    if got != expected:
+        dest.unlink()
+        raise DownloadError(f"sha256 mismatch: expected {expected}, got {got}")
+    return dest
+
+
+@SOURCES.register("urls")
+def _urls(cfg: UrlSource) -> Iterator[Entry]:
+    cache_dir = Path(cfg.cache_dir)
+    with requests.Session() as session:
+        for item in cfg.items:
+            try:
+                local = _fetch_verified(item, cache_dir, cfg, session)
+            except DownloadError as exc:
+                yield Rejection("urls", item.url, str(exc))
+                continue
+            kind = _archive_kind(PurePosixPath(urlparse(item.url).path).name)
+            if kind is None:
+                yield SourceItem(
+                    "urls", item.url, item.category, functools.partial(read_image, local)
+                )
+                continue
+            try:
+                extracted = _extract(local, kind, cache_dir / f"{_cache_name(item)}.d")
+            except (OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
+                yield Rejection("urls", item.url, f"unreadable archive ({exc})")
+                continue
+            for member in sorted(p for p in extracted.rglob("*") if p.is_file()):
+                name = member.relative_to(extracted).as_posix()
+                load = functools.partial(read_image, member)
+                yield SourceItem("urls", f"{item.url}#{name}", item.category, load)

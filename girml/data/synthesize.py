@@ -1,0 +1,325 @@
+"""Synthesis of degraded/clean pairs and of the fixed benchmark suites (DVC stage ``synthesize``).
+
+Planning and execution are separate: the plan (which clean image, which crop, which recipe) is
+drawn in the main process from generators seeded by ``(seed, stream, family, index)``, so it does
+not depend on the number of workers; execution applies each recipe (deterministic) in a process
+pool and writes PNGs. Outputs are built in a staging folder and swapped in at the end, so a
+failed or interrupted run leaves the previous outputs untouched and no half-written files.
+
+Layout (relative to the output folders passed in):
+    pairs/{train,val}/{gt,lq}/<id>.png + pairs/{train,val}/pairs.jsonl
+    bench/<suite>/<family>/{gt,lq}/<id>.png + bench/<suite>/<family>/recipes.jsonl
+Each JSONL line: ``{"id", "gt", "lq", "source_id", "category", "crop": [y, x, h, w], "suite",
+"family", "recipe"}`` with paths relative to the JSONL's folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import shutil
+import zlib
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from girml.config import DegradationsConfig, SynthesizeConfig
+from girml.degradations import Recipe, apply_recipe, sample_recipe, sample_train_recipe
+from girml.imageio import read_image, to_tensor, to_uint8, write_png
+
+log = logging.getLogger(__name__)
+
+SUITES = ("single-id", "single-ood", "mixed", "unseen", "unseen-content")
+_STREAMS = {"train": 0, "val": 1, **{suite: 10 + i for i, suite in enumerate(SUITES)}}
+
+
+@dataclass(frozen=True)
+class CleanImage:
+    """One row of ``data/clean/manifest.csv``."""
+
+    id: str
+    path: Path
+    width: int
+    height: int
+    category: str
+    split: str
+
+
+@dataclass(frozen=True)
+class Job:
+    """One pair to render: a crop of a clean image and the recipe to apply to it."""
+
+    out_dir: str  # folder holding gt/, lq/ and the JSONL, relative to the staging root
+    pair_id: str
+    image: CleanImage
+    crop: tuple[int, int, int, int]  # y, x, h, w
+    recipe: Recipe
+    suite: str
+    family: str
+
+
+@dataclass(frozen=True)
+class SynthesizeResult:
+    counts: dict[str, int] = field(default_factory=dict)  # "<split or suite/family>" -> pairs
+
+
+def read_manifest(manifest: Path, images_dir: Path) -> list[CleanImage]:
+    """Parse ``manifest.csv`` (columns id,source,origin,width,height,category,split)."""
+    with manifest.open(newline="", encoding="utf-8") as fh:
+        return [
+            CleanImage(
+                id=row["id"],
+                path=images_dir / f"{row['id']}.png",
+                width=int(row["width"]),
+                height=int(row["height"]),
+                category=row["category"],
+                split=row["split"],
+            )
+            for row in csv.DictReader(fh)
+        ]
+
+
+def _rng(seed: int, stream: str, key: str, index: int) -> np.random.Generator:
+    """A generator keyed by names (crc32), so adding a family never reshuffles the others."""
+    return np.random.default_rng([seed, _STREAMS[stream], zlib.crc32(key.encode()), index])
+
+
+def _random_crop(rng: np.random.Generator, img: CleanImage, size: int) -> tuple[int, int, int, int]:
+    y = int(rng.integers(0, img.height - size + 1))
+    x = int(rng.integers(0, img.width - size + 1))
+    return (y, x, size, size)
+
+
+def grid_crops(images: Sequence[CleanImage], size: int, per_image: int) -> list[tuple]:
+    """Non-overlapping crops, at most ``per_image`` per image, interleaved across images.
+
+    Returns:
+        ``(image, (y, x, size, size))`` tuples, round-robin over images (sorted by id) so the
+        first N crops spread over as many photos as possible.
+    """
+    per: list[list[tuple]] = []
+    for img in sorted(images, key=lambda im: im.id):
+        rows, cols = img.height // size, img.width // size
+        cells = [(r, c) for r in range(rows) for c in range(cols)]
+        if len(cells) > per_image:  # evenly spaced subset, deterministic
+            picks = np.linspace(0, len(cells) - 1, per_image).round().astype(int)
+            cells = [cells[i] for i in picks]
+        oy, ox = (img.height - rows * size) // 2, (img.width - cols * size) // 2
+        per.append([(img, (oy + r * size, ox + c * size, size, size)) for r, c in cells])
+    out = []
+    for i in range(max((len(p) for p in per), default=0)):
+        out.extend(p[i] for p in per if i < len(p))
+    return out
+
+
+def plan_pairs(
+    images: Sequence[CleanImage],
+    split: str,
+    n: int,
+    spec: DegradationsConfig,
+    cfg: SynthesizeConfig,
+) -> list[Job]:
+    """Training/validation jobs: random crops of random images, training-distribution recipes."""
+    usable = sorted(
+        (im for im in images if min(im.width, im.height) >= cfg.patch_size), key=lambda im: im.id
+    )
+    if not usable:
+        raise ValueError(
+            f"no {split} image is at least patch_size={cfg.patch_size} px on its shorter side"
+        )
+    jobs = []
+    for i in range(n):
+        rng = _rng(cfg.seed, split, split, i)
+        img = usable[int(rng.integers(len(usable)))]
+        crop = _random_crop(rng, img, cfg.patch_size)
+        recipe = sample_train_recipe(spec, rng)
+        jobs.append(Job(split, f"{split}-{i:06d}", img, crop, recipe, split, recipe.family_key))
+    return jobs
+
+
+def _suite_families(spec: DegradationsConfig) -> dict[str, list[tuple[str, str, list[str]]]]:
+    """Per suite: (folder name, composer, families) entries, in a fixed order."""
+    held = set(spec.held_out.families)
+    held_combos = [sorted(c) for c in spec.held_out.combinations]
+    trained = [f for f in spec.families if f not in held]
+    seen_combos = [
+        sorted(c)
+        for c in spec.bench_combinations
+        if sorted(c) not in held_combos and not set(c) & held
+    ]
+    return {
+        "single-id": [(f, "single", [f]) for f in trained],
+        "single-ood": [(f, "single", [f]) for f in trained],
+        "mixed": [("+".join(c), "mixed", c) for c in seen_combos],
+        "unseen": [(f, "single", [f]) for f in spec.held_out.families]
+        + [("+".join(c), "mixed", c) for c in held_combos],
+        "unseen-content": [(f, "single", [f]) for f in trained],
+    }
+
+
+def plan_bench(
+    test_images: Sequence[CleanImage],
+    content_images: Sequence[CleanImage],
+    spec: DegradationsConfig,
+    cfg: SynthesizeConfig,
+) -> list[Job]:
+    """Benchmark jobs: the same non-overlapping crops under every family of every suite."""
+    crops = {
+        "test": grid_crops(test_images, cfg.bench_crop, cfg.max_crops_per_image),
+        "content": grid_crops(content_images, cfg.bench_crop, cfg.max_crops_per_image),
+    }
+    jobs = []
+    for suite, entries in _suite_families(spec).items():
+        if suite == "unseen-content" and cfg.unseen_content_category is None:
+            continue
+        pool = crops["content" if suite == "unseen-content" else "test"]
+        if entries and len(pool) < cfg.bench_per_family:
+            where = (
+                f"category {cfg.unseen_content_category!r}"
+                if suite == "unseen-content"
+                else "the test split"
+            )
+            raise ValueError(
+                f"suite {suite}: only {len(pool)} non-overlapping {cfg.bench_crop}px crops in "
+                f"{where}, bench_per_family={cfg.bench_per_family} needs more images, a smaller "
+                "bench_crop or a larger max_crops_per_image"
+            )
+        level = "ood" if suite == "single-ood" else "id"
+        for name, composer, families in entries:
+            for j, (img, crop) in enumerate(pool[: cfg.bench_per_family]):
+                rng = _rng(cfg.seed, suite, name, j)
+                recipe = sample_recipe(spec, composer, level, rng, families=families)
+                jobs.append(Job(f"{suite}/{name}", f"{j:04d}", img, crop, recipe, suite, name))
+    return jobs
+
+
+@lru_cache(maxsize=8)
+def _load(path: Path) -> np.ndarray:
+    return read_image(path)
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+
+
+def render(job: Job, root: Path) -> dict:
+    """Apply the job's recipe to its crop and write gt/lq PNGs; returns the JSONL record."""
+    y, x, h, w = job.crop
+    gt = _load(job.image.path)[y : y + h, x : x + w]
+    lq = to_uint8(apply_recipe(to_tensor(gt), job.recipe))
+    folder = root / job.out_dir
+    write_png(folder / "gt" / f"{job.pair_id}.png", np.ascontiguousarray(gt))
+    write_png(folder / "lq" / f"{job.pair_id}.png", lq)
+    return {
+        "id": job.pair_id,
+        "gt": f"gt/{job.pair_id}.png",
+        "lq": f"lq/{job.pair_id}.png",
+        "source_id": job.image.id,
+        "category": job.image.category,
+        "crop": list(job.crop),
+        "suite": job.suite,
+        "family": job.family,
+        "recipe": job.recipe.to_dict(),
+    }
+
+
+def _render_chunk(jobs: list[Job], root: Path) -> list[dict]:
+    return [render(job, root) for job in jobs]
+
+
+def _run(jobs: Sequence[Job], root: Path, workers: int, desc: str) -> list[dict]:
+    """Render jobs in a process pool (chunks keep per-process image caches warm)."""
+    n_workers = workers or os.cpu_count() or 1
+    chunks = [list(jobs[i : i + 16]) for i in range(0, len(jobs), 16)]
+    records: list[dict] = []
+    with tqdm(total=len(jobs), desc=desc, unit="pair", leave=False) as bar:
+        if n_workers == 1:
+            _init_worker()
+            for chunk in chunks:
+                records.extend(_render_chunk(chunk, root))
+                bar.update(len(chunk))
+        else:
+            with ProcessPoolExecutor(n_workers, initializer=_init_worker) as pool:
+                for chunk_records in pool.map(_render_chunk, chunks, [root] * len(chunks)):
+                    records.extend(chunk_records)
+                    bar.update(len(chunk_records))
+    return records
+
+
+def _write_jsonl(path: Path, records: Iterable[dict]) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec, sort_keys=True) + "\n")
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Replace ``target`` with ``staging`` (the old copy is removed only after the move)."""
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def synthesize(
+    images: Sequence[CleanImage],
+    spec: DegradationsConfig,
+    cfg: SynthesizeConfig,
+    pairs_dir: Path,
+    bench_dir: Path,
+) -> SynthesizeResult:
+    """Write training/validation pairs and the benchmark suites.
+
+    Args:
+        images: the clean set (from :func:`read_manifest`).
+        spec: degradation families, levels and held-out families/combinations.
+        cfg: sizes, counts, seed, the held-out content category and the worker count.
+        pairs_dir: output folder for ``train/`` and ``val/``.
+        bench_dir: output folder for ``<suite>/<family>/``.
+
+    Returns:
+        Pair counts per split and per suite/family.
+    """
+    held_cat = cfg.unseen_content_category
+    if held_cat is not None and not any(im.category == held_cat for im in images):
+        cats = sorted({im.category for im in images})
+        raise ValueError(
+            f"unseen_content_category {held_cat!r} matches no clean image; categories: {cats}"
+        )
+    seen = [im for im in images if im.category != held_cat]
+    by_split = {s: [im for im in seen if im.split == s] for s in ("train", "val", "test")}
+    content = [im for im in images if im.category == held_cat]
+
+    plans = {
+        "pairs": plan_pairs(by_split["train"], "train", cfg.train_pairs, spec, cfg)
+        + plan_pairs(by_split["val"], "val", cfg.val_pairs, spec, cfg),
+        "bench": plan_bench(by_split["test"], content, spec, cfg),
+    }
+    counts: dict[str, int] = {}
+    for name, target in (("pairs", pairs_dir), ("bench", bench_dir)):
+        staging = target.with_name(f".{target.name}.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        try:
+            records = _run(plans[name], staging, cfg.workers, desc=f"synthesize {name}")
+            groups: dict[str, list[dict]] = {}
+            for job, rec in zip(plans[name], records, strict=True):
+                groups.setdefault(job.out_dir, []).append(rec)
+            for out_dir, recs in groups.items():
+                jsonl = "pairs.jsonl" if name == "pairs" else "recipes.jsonl"
+                _write_jsonl(staging / out_dir / jsonl, recs)
+                counts[out_dir] = len(recs)
+            _swap_in(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    log.info("synthesized %d pairs in %d groups", sum(counts.values()), len(counts))
+    return SynthesizeResult(counts=counts)

@@ -1,0 +1,386 @@
+"""Data validation with Great Expectations (DVC stage ``validate``).
+
+The library builds plain pandas tables from the manifests (one row per clean image, per pair, per
+recipe step) and runs one expectation suite per table through a GX checkpoint, which also renders
+Data Docs. Anything that needs decoding an image (existence, channels, PSNR of LQ against GT) is
+computed here into columns; the expectations themselves are GX's stock ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from girml.config import DegradationsConfig, ValidateConfig
+from girml.degradations import Recipe, param_bounds
+from girml.imageio import ImageReadError, read_image, write_text
+from girml.metrics import psnr
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+_KEY_COLUMN = {"manifest": "id"}  # the column naming a row in failure reports; "pair" otherwise
+
+
+@dataclass
+class ValidationReport:
+    """Outcome of :func:`validate_data`: overall success and the broken expectations."""
+
+    success: bool
+    evaluated: int
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    docs_index: Path | None = None
+
+    def summary(self) -> str:
+        """Readable multi-line summary, one line per broken expectation."""
+        if self.success:
+            return f"validation passed: {self.evaluated} expectations met"
+        lines = [f"validation FAILED: {len(self.failures)} of {self.evaluated} expectations broken"]
+        for f in self.failures:
+            args = ", ".join(f"{k}={v}" for k, v in f["kwargs"].items())
+            lines.append(
+                f"  - [{f['table']}] {f['expectation']}({args}): "
+                f"{f['unexpected_count']} unexpected, e.g. {f['examples']}"
+            )
+        return "\n".join(lines)
+
+
+def _header(path: Path) -> tuple[int, int, int] | None:
+    """(width, height, channels) from the file header, or None if it cannot be opened."""
+    try:
+        with Image.open(path) as img:
+            return img.width, img.height, len(img.getbands())
+    except (OSError, ValueError):
+        return None
+
+
+def manifest_table(clean_dir: Path, check_decode: bool) -> pd.DataFrame:
+    """One row per manifest entry, with what the image file really holds."""
+    df = pd.read_csv(clean_dir / "manifest.csv", dtype={"id": str})
+    rows = []
+    for image_id in df["id"]:
+        path = clean_dir / "images" / f"{image_id}.png"
+        head = _header(path) if path.is_file() else None
+        decodes = head is not None
+        if decodes and check_decode:
+            try:
+                read_image(path)
+            except ImageReadError:
+                decodes = False
+        rows.append(
+            {
+                "file_exists": path.is_file(),
+                "decodes": decodes,
+                "actual_width": head[0] if head else -1,
+                "actual_height": head[1] if head else -1,
+                "channels": head[2] if head else 0,
+            }
+        )
+    return pd.concat([df, pd.DataFrame(rows, index=df.index)], axis=1)
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _pair_psnr(folder: Path, rec: dict) -> tuple[bool, float]:
+    """Whether both files decode, and PSNR(LQ, GT) in dB (LQ resized if it is smaller)."""
+    try:
+        gt = read_image(folder / rec["gt"])
+        lq = read_image(folder / rec["lq"])
+    except ImageReadError:
+        return False, float("nan")
+    if lq.shape != gt.shape:
+        lq = np.asarray(Image.fromarray(lq).resize(gt.shape[1::-1], Image.Resampling.BICUBIC))
+    return True, psnr(lq, gt)
+
+
+def pair_tables(
+    pairs_dir: Path,
+    bench_dir: Path,
+    manifest: pd.DataFrame,
+    spec: DegradationsConfig,
+    cfg: ValidateConfig,
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Per-usage pair tables (train, val, bench) and one table of every recipe step."""
+    split_of = dict(zip(manifest["id"], manifest["split"], strict=True))
+    held_combos = [set(c) for c in spec.held_out.combinations]
+    sources = [
+        ("train", pairs_dir / "train" / "pairs.jsonl"),
+        ("val", pairs_dir / "val" / "pairs.jsonl"),
+    ]
+    sources += [("bench", p) for p in sorted(bench_dir.glob("*/*/recipes.jsonl"))]
+    tables: dict[str, list[dict]] = {"train": [], "val": [], "bench": []}
+    steps: list[dict] = []
+    for usage, jsonl in sources:
+        if not jsonl.is_file():
+            raise FileNotFoundError(f"{jsonl}: missing; run `girml synthesize` first")
+        for rec in _read_jsonl(jsonl):
+            recipe = Recipe.from_dict(rec["recipe"])
+            fams = set(recipe.families)
+            ok, value = _pair_psnr(jsonl.parent, rec)
+            band = cfg.psnr_band.get(rec["family"], cfg.default_psnr_band)
+            tables[usage].append(
+                {
+                    "pair": f"{jsonl.parent.relative_to(jsonl.parents[2])}/{rec['id']}",
+                    "suite": rec["suite"],
+                    "family": rec["family"],
+                    "source_id": rec["source_id"],
+                    "source_split": split_of.get(rec["source_id"], "missing"),
+                    "category": rec["category"],
+                    "decodes": ok,
+                    "psnr": value if math.isfinite(value) else None,
+                    "psnr_finite": math.isfinite(value),
+                    "psnr_low": band[0],
+                    "psnr_high": band[1],
+                    "contains_held_combination": any(c <= fams for c in held_combos),
+                }
+            )
+            for i, step in enumerate(recipe.steps):
+                for name, val in step.params.items():
+                    if name == "seed" or isinstance(val, str | bool):
+                        continue
+                    bounds = param_bounds(spec, step.family, step.op, name, recipe.level)
+                    lo, hi = bounds if bounds is not None else (float("nan"), float("nan"))
+                    steps.append(
+                        {
+                            "usage": usage,
+                            "pair": tables[usage][-1]["pair"],
+                            "step": i,
+                            "family": step.family,
+                            "op": step.op,
+                            "param": name,
+                            "level": recipe.level,
+                            "value": float(val),
+                            "low": lo,
+                            "high": hi,
+                        }
+                    )
+    frames = {k: pd.DataFrame(v) for k, v in tables.items()}
+    return frames, pd.DataFrame(steps)
+
+
+def _suites(
+    spec: DegradationsConfig,
+    min_size: int,
+    train_ids: list[str],
+    val_ids: list[str],
+    held_categories: list[str],
+) -> dict[str, list[Any]]:
+    """Expectation suites per table (imported lazily: GX is slow to import)."""
+    import great_expectations.expectations as gxe
+
+    held = list(spec.held_out.families)
+
+    def pair_common() -> list[Any]:  # fresh objects: an expectation belongs to one suite
+        return [
+            gxe.ExpectColumnValuesToBeInSet(column="decodes", value_set=[True]),
+            gxe.ExpectColumnValuesToBeInSet(column="psnr_finite", value_set=[True]),
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="psnr", column_B="psnr_low", or_equal=True
+            ),
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="psnr_high", column_B="psnr", or_equal=True
+            ),
+        ]
+
+    return {
+        "manifest": [
+            gxe.ExpectColumnValuesToNotBeNull(column="id"),
+            gxe.ExpectColumnValuesToBeUnique(column="id"),
+            gxe.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)),
+            gxe.ExpectColumnValuesToBeInSet(column="file_exists", value_set=[True]),
+            gxe.ExpectColumnValuesToBeInSet(column="decodes", value_set=[True]),
+            gxe.ExpectColumnValuesToBeInSet(column="channels", value_set=[3]),
+            gxe.ExpectColumnPairValuesToBeEqual(column_A="width", column_B="actual_width"),
+            gxe.ExpectColumnPairValuesToBeEqual(column_A="height", column_B="actual_height"),
+            gxe.ExpectColumnValuesToBeBetween(column="width", min_value=min_size),
+            gxe.ExpectColumnValuesToBeBetween(column="height", min_value=min_size),
+        ],
+        "train_pairs": [
+            gxe.ExpectColumnValuesToBeInSet(column="source_split", value_set=["train"]),
+            gxe.ExpectColumnValuesToNotBeInSet(column="category", value_set=held_categories),
+            gxe.ExpectColumnValuesToNotBeInSet(column="family", value_set=held),
+            gxe.ExpectColumnValuesToBeInSet(column="contains_held_combination", value_set=[False]),
+            *pair_common(),
+        ],
+        "val_pairs": [
+            gxe.ExpectColumnValuesToBeInSet(column="source_split", value_set=["val"]),
+            gxe.ExpectColumnValuesToNotBeInSet(column="category", value_set=held_categories),
+            *pair_common(),
+        ],
+        "bench_pairs": [
+            gxe.ExpectColumnValuesToBeInSet(
+                column="source_split",
+                value_set=["test"],
+                row_condition='suite != "unseen-content"',
+                condition_parser="pandas",
+            ),
+            gxe.ExpectColumnValuesToNotBeInSet(column="source_id", value_set=train_ids),
+            gxe.ExpectColumnValuesToNotBeInSet(column="source_id", value_set=val_ids),
+            *pair_common(),
+        ],
+        "train_steps": [
+            gxe.ExpectColumnValuesToNotBeInSet(column="family", value_set=held),
+            gxe.ExpectColumnValuesToBeInSet(column="level", value_set=["id"]),
+        ],
+        "recipe_steps": [
+            gxe.ExpectColumnValuesToNotBeNull(column="low"),
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="value", column_B="low", or_equal=True
+            ),
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="high", column_B="value", or_equal=True
+            ),
+        ],
+    }
+
+
+def run_expectations(
+    tables: dict[str, pd.DataFrame], suites: dict[str, list[Any]], docs_dir: Path
+) -> ValidationReport:
+    """Run each table's suite through a GX checkpoint that also updates Data Docs."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    evaluated, failures = 0, []
+    with tempfile.TemporaryDirectory(prefix="girml-gx-") as root:
+        context = gx.get_context(mode="file", project_root_dir=root)
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        context.add_data_docs_site(
+            site_name="girml",
+            site_config={
+                "class_name": "SiteBuilder",
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_dir.resolve()),
+                },
+            },
+        )
+        source = context.data_sources.add_pandas("girml")
+        for name, expectations in suites.items():
+            batch = source.add_dataframe_asset(name=name).add_batch_definition_whole_dataframe(
+                "all"
+            )
+            suite = context.suites.add(gx.ExpectationSuite(name=name))
+            for expectation in expectations:
+                suite.add_expectation(expectation)
+            definition = context.validation_definitions.add(
+                gx.ValidationDefinition(name=name, data=batch, suite=suite)
+            )
+            checkpoint = context.checkpoints.add(
+                gx.Checkpoint(
+                    name=name,
+                    validation_definitions=[definition],
+                    actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["girml"])],
+                    result_format={
+                        "result_format": "SUMMARY",
+                        "unexpected_index_column_names": [_KEY_COLUMN.get(name, "pair")],
+                    },
+                )
+            )
+            result = checkpoint.run(batch_parameters={"dataframe": tables[name]})
+            for run in result.run_results.values():
+                for res in run.results:
+                    evaluated += 1
+                    if res.success:
+                        continue
+                    kwargs = {
+                        k: v for k, v in res.expectation_config.kwargs.items() if k != "batch_id"
+                    }
+                    failures.append(
+                        {
+                            "table": name,
+                            "expectation": res.expectation_config.type,
+                            "kwargs": _short(kwargs),
+                            "unexpected_count": res.result.get("unexpected_count"),
+                            "examples": _short(
+                                res.result.get("partial_unexpected_index_list")
+                                or res.result.get("partial_unexpected_list", [])
+                            ),
+                        }
+                    )
+    return ValidationReport(
+        success=not failures,
+        evaluated=evaluated,
+        failures=failures,
+        docs_index=docs_dir / "index.html",
+    )
+
+
+def _short(value: Any) -> Any:
+    """JSON-safe, abbreviated copy (long value sets are cut to their first items)."""
+    if isinstance(value, dict):
+        return {k: _short(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        items = [_short(v) for v in value[:8]]
+        return [*items, f"... {len(value) - 8} more"] if len(value) > 8 else items
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def validate_data(
+    clean_dir: Path,
+    pairs_dir: Path,
+    bench_dir: Path,
+    spec: DegradationsConfig,
+    cfg: ValidateConfig,
+    min_size: int,
+    held_category: str | None,
+    out_dir: Path,
+) -> ValidationReport:
+    """Validate the clean set, the pairs and the benchmark recipes; write the report.
+
+    Args:
+        clean_dir: folder with ``manifest.csv`` and ``images/``.
+        pairs_dir: folder with ``train/`` and ``val/`` pairs.
+        bench_dir: folder with ``<suite>/<family>/recipes.jsonl``.
+        spec: the degradation spec the recipes must respect.
+        cfg: PSNR bands and decoding switch.
+        min_size: the collect stage's minimum shorter side, pixels.
+        held_category: the content category held out of training (``unseen-content``).
+        out_dir: receives ``result.json`` and ``docs/`` (Data Docs HTML).
+
+    Returns:
+        The report; ``success`` is False when any expectation broke.
+    """
+    manifest = manifest_table(clean_dir, cfg.check_decode)
+    pairs, steps = pair_tables(pairs_dir, bench_dir, manifest, spec, cfg)
+    tables = {
+        "manifest": manifest,
+        "train_pairs": pairs["train"],
+        "val_pairs": pairs["val"],
+        "bench_pairs": pairs["bench"],
+        "train_steps": steps[steps["usage"] == "train"],
+        "recipe_steps": steps,
+    }
+    # leakage is judged on what training really used, not only on the manifest's labels
+    train_ids = sorted(set(pairs["train"]["source_id"]))
+    val_ids = sorted(set(pairs["val"]["source_id"]))
+    held_categories = [held_category] if held_category else []
+    suites = _suites(spec, min_size, train_ids, val_ids, held_categories)
+    report = run_expectations(tables, suites, out_dir / "docs")
+    result = {
+        "success": report.success,
+        "evaluated_expectations": report.evaluated,
+        "failed_expectations": len(report.failures),
+        "rows": {name: len(df) for name, df in tables.items()},
+        "failures": report.failures,
+    }
+    write_text(out_dir / "result.json", json.dumps(result, indent=2, sort_keys=True) + "\n")
+    log.info(report.summary())
+    return report

@@ -1,0 +1,1 @@
+"""Thin adapters over remote storage services (S3 and compatible endpoints)."""

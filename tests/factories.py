@@ -1,0 +1,115 @@
+"""Tiny, deterministic inputs shared by tests: textured images, a clean set, small params."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import yaml
+from scipy.ndimage import gaussian_filter
+
+from girml.imageio import write_png
+
+
+def textured_image(seed: int, height: int = 96, width: int = 128) -> np.ndarray:
+    """A photo-like RGB uint8 (H, W, 3) image: smooth colour blobs plus fine texture and edges."""
+    rng = np.random.default_rng(seed)
+    base = gaussian_filter(rng.random((height, width, 3)), sigma=(6, 6, 0))
+    fine = gaussian_filter(rng.random((height, width, 3)), sigma=(1, 1, 0))
+    img = 0.6 * (base - base.min()) / np.ptp(base) + 0.4 * fine
+    img[height // 3 : height // 2, width // 4 : width // 2] *= 0.5  # a hard edge
+    return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+
+
+def make_clean_set(root: Path, layout: dict[str, tuple[str, int]], size=(96, 128)) -> Path:
+    """Write ``root/images/<id>.png`` and ``root/manifest.csv`` like the collect stage does.
+
+    Args:
+        root: output folder (``data/clean`` equivalent).
+        layout: image id -> (split, category index) ; category "cat<k>" or "scientific" for -1.
+        size: (height, width) of every image.
+    """
+    rows = []
+    for i, (image_id, (split, cat)) in enumerate(sorted(layout.items())):
+        write_png(root / "images" / f"{image_id}.png", textured_image(i, *size))
+        rows.append(
+            {
+                "id": image_id,
+                "source": "folder",
+                "origin": f"/photos/{image_id}.png",
+                "width": size[1],
+                "height": size[0],
+                "category": "scientific" if cat < 0 else f"cat{cat}",
+                "split": split,
+            }
+        )
+    with (root / "manifest.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return root
+
+
+TINY_LAYOUT = {
+    "a0000000000000a1": ("train", 0),
+    "a0000000000000a2": ("train", 1),
+    "a0000000000000a3": ("val", 0),
+    "a0000000000000a4": ("test", 0),
+    "a0000000000000a5": ("test", 1),
+    "a0000000000000a6": ("train", -1),
+}
+
+
+def tiny_params() -> dict:
+    """A params mapping with every stage shrunk to seconds (four families, one held out)."""
+    return {
+        "collect": {"sources": [{"type": "builtin"}], "min_size": 32},
+        "degradations": {
+            "families": {
+                "noise": {
+                    "ops": {
+                        "gaussian_noise": {"params": {"sigma": {"id": [15, 50], "ood": [50, 70]}}}
+                    }
+                },
+                "blur": {
+                    "ops": {"gaussian_blur": {"params": {"sigma": {"id": [1, 3], "ood": [3, 5]}}}}
+                },
+                "jpeg": {
+                    "ops": {
+                        "jpeg": {
+                            "params": {
+                                "quality": {"id": [30, 70], "ood": [10, 30], "integer": True}
+                            }
+                        }
+                    }
+                },
+                "haze": {
+                    "ops": {
+                        "haze": {"params": {"A": {"id": [0.7, 1.0]}, "beta": {"id": [0.5, 1.5]}}}
+                    }
+                },
+            },
+            "held_out": {"families": ["haze"], "combinations": [["blur", "jpeg"]]},
+            "train_composers": {"single": 0.5, "mixed": 0.5},
+            "mixed": {"k": [2, 2]},
+            "bench_combinations": [["blur", "noise"]],
+        },
+        "synthesize": {
+            "seed": 0,
+            "patch_size": 32,
+            "train_pairs": 24,
+            "val_pairs": 6,
+            "bench_crop": 32,
+            "bench_per_family": 4,
+            "max_crops_per_image": 4,
+            "unseen_content_category": "scientific",
+            "workers": 1,
+        },
+        "validate": {"default_psnr_band": [3.0, 60.0]},
+    }
+
+
+def write_params(path: Path, params: dict) -> Path:
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path

@@ -1,0 +1,75 @@
+"""params.yaml parsing: typed sections, errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from girml.config import (
+    CollectConfig,
+    ConfigError,
+    DegradationsConfig,
+    SynthesizeConfig,
+    load_section,
+    parse_section,
+)
+from girml.degradations import check_spec
+from tests.factories import tiny_params, write_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_repository_params_parse_and_spec_is_valid() -> None:
+    for section in ("collect", "degradations", "synthesize", "validate", "model"):
+        try:
+            load_section(ROOT / "params.yaml", section)
+        except ConfigError as exc:
+            if "is missing" not in str(exc):
+                raise
+    check_spec(load_section(ROOT / "params.yaml", "degradations"))
+
+
+def test_unknown_key_names_the_key(tmp_path: Path) -> None:
+    params = tiny_params()
+    params["synthesize"]["patchsize"] = 64
+    path = write_params(tmp_path / "params.yaml", params)
+    with pytest.raises(ConfigError, match=r"synthesize\.patchsize: Extra inputs"):
+        load_section(path, "synthesize")
+
+
+def test_bad_value_names_key_and_value(tmp_path: Path) -> None:
+    params = tiny_params()
+    params["collect"]["min_size"] = -3
+    path = write_params(tmp_path / "params.yaml", params)
+    with pytest.raises(ConfigError, match=r"collect\.min_size: .*greater than 0.*-3"):
+        load_section(path, "collect")
+
+
+def test_unknown_section_and_missing_file(tmp_path: Path) -> None:
+    params = tiny_params()
+    params["colect"] = {}
+    path = write_params(tmp_path / "params.yaml", params)
+    with pytest.raises(ConfigError, match="unknown section"):
+        load_section(path, "collect")
+    with pytest.raises(ConfigError, match="not found"):
+        load_section(tmp_path / "nope.yaml", "collect")
+
+
+def test_degradation_spec_cross_checks() -> None:
+    raw = tiny_params()["degradations"]
+    raw["held_out"]["families"] = ["rain"]
+    with pytest.raises(ConfigError, match="unknown families"):
+        parse_section(raw, "degradations", DegradationsConfig)
+    raw = tiny_params()["degradations"]
+    raw["families"]["noise"]["ops"]["gaussian_noise"]["params"]["sigma"]["id"] = [50, 15]
+    with pytest.raises(ConfigError, match=r"degradations\.families\.noise.*low <= high"):
+        parse_section(raw, "degradations", DegradationsConfig)
+
+
+def test_config_objects_are_frozen() -> None:
+    cfg = parse_section(tiny_params()["synthesize"], "synthesize", SynthesizeConfig)
+    with pytest.raises(ValueError):
+        cfg.seed = 3  # type: ignore[misc]
+    src = parse_section({"sources": [{"type": "folder", "path": "x"}]}, "collect", CollectConfig)
+    assert src.sources[0].type == "folder"
