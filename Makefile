@@ -15,8 +15,11 @@ install: $(VENV)/.installed
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "girml needs Python >= 3.11"'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	@echo "installing requirements.lock into $(VENV) (log: $(VENV)/install.log)"
+	@$(BIN)/pip install --disable-pip-version-check -r requirements.lock > $(VENV)/install.log 2>&1 \
+		|| { grep -v '^WARNING: Location' $(VENV)/install.log | tail -40; exit 1; }
+	@$(BIN)/pip install --disable-pip-version-check --no-deps -e . >> $(VENV)/install.log 2>&1 \
+		|| { tail -40 $(VENV)/install.log; exit 1; }
 	touch $@
 
 repro: install

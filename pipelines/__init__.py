@@ -1,0 +1,1 @@
+"""Orchestration: Prefect flows and deployments that run the DVC stages (see dvc.yaml)."""
