@@ -7,6 +7,7 @@ place that knows those paths.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from girml.config import ConfigError, apply_profile, load_section
+from girml.imageio import write_text
 
 app = typer.Typer(
     name="girml",
@@ -31,6 +33,10 @@ CLEAN_DIR = Path("data/clean")
 PAIRS_DIR = Path("data/pairs")
 BENCH_DIR = Path("data/bench")
 VALIDATION_DIR = Path("reports/validation")
+MODEL_DIR = Path("models/latest")
+CHECKPOINT_DIR = Path("checkpoints/train")
+TRAIN_METRICS = Path("metrics/train.json")
+EXPERIMENT = "gir"
 
 ParamsOpt = Annotated[
     Path, typer.Option("--params", "-p", help="params file; the stage reads its own section")
@@ -127,6 +133,130 @@ def validate(params: ParamsOpt = Path("params.yaml")) -> None:
 
 @app.command()
 @stage
+def train(params: ParamsOpt = Path("params.yaml")) -> None:
+    """Train the unified model (accelerate); track in MLflow; register a gir-restorer version.
+
+    Writes models/latest/ and metrics/train.json. Checkpoints go to checkpoints/train/: a run
+    that was killed resumes from the last one when started again with the same config.
+    """
+    import numpy as np
+    from accelerate import PartialState
+
+    from girml.models import model_stats
+    from girml.models.store import save_model_dir
+    from girml.tracking import mlflow as tracking
+    from girml.training import train as run_train
+
+    model_cfg = load_section(params, "model")
+    cfg = load_section(params, "train")
+    spec = load_section(params, "degradations") if cfg.online_degradation_prob > 0 else None
+    if not PartialState().is_main_process:  # under `accelerate launch`: rank 0 tracks and saves
+        run_train(model_cfg, cfg, PAIRS_DIR, CHECKPOINT_DIR, spec=spec)
+        return
+    root = Path.cwd()
+    tags = {**tracking.provenance_tags(root, params), "stage": "train"}
+    with tracking.start_run(EXPERIMENT, root, run_name="train", tags=tags) as run:
+        tracking.log_params_flat({"model": model_cfg, "train": cfg})
+        result = run_train(
+            model_cfg,
+            cfg,
+            PAIRS_DIR,
+            CHECKPOINT_DIR,
+            spec=spec,
+            on_log=tracking.log_metrics,
+            on_validate=tracking.log_metrics,
+        )
+        stats = model_stats(result.model, 256, 256)
+        per_family = {
+            f"val.psnr_gain.{fam}": v["psnr_y_model"] - v["psnr_y_input"]
+            for fam, v in sorted(result.per_family.items())
+        }
+        final = {
+            **result.metrics,
+            **per_family,
+            "params": stats["params"],
+            "flops_256": stats["flops"],
+        }
+        tracking.log_metrics(int(result.metrics["steps"]), final)
+        tracking.log_curves(result.history, "curves")
+        example = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
+        version = tracking.log_and_register_model(result.model, example)
+        save_model_dir(
+            result.model,
+            model_cfg,
+            MODEL_DIR,
+            extra={
+                "train": cfg,
+                "metrics": result.metrics,
+                "stats": stats,
+                "mlflow": {"run_id": run.info.run_id, "registered_version": version},
+            },
+        )
+    metrics = {k: result.metrics[k] for k in TRAIN_METRIC_KEYS}
+    metrics["per_family"] = {
+        fam: {
+            "psnr_y_input": v["psnr_y_input"],
+            "psnr_y_model": v["psnr_y_model"],
+            "psnr_gain": v["psnr_y_model"] - v["psnr_y_input"],
+            "n": v["n"],
+        }
+        for fam, v in sorted(result.per_family.items())
+    }
+    write_text(TRAIN_METRICS, json.dumps(metrics, indent=2) + "\n")
+    typer.echo(
+        f"val PSNR-Y {metrics['val.psnr_y_input']:.2f} -> {metrics['val.psnr_y_model']:.2f} dB "
+        f"(gain {metrics['val.psnr_gain']:+.2f}) after {int(metrics['steps'])} steps, "
+        f"{metrics['train_seconds']:.0f} s; registered gir-restorer version {version}"
+    )
+
+
+TRAIN_METRIC_KEYS = (
+    "val.psnr_y_input",
+    "val.psnr_y_model",
+    "val.psnr_gain",
+    "steps",
+    "train_seconds",
+)
+
+
+@app.command()
+def restore(
+    inputs: Annotated[list[Path], typer.Argument(help="image files or folders (recursive)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder for the PNGs")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="model folder, models:/name@alias or models:/name/version; default: "
+            "models:/gir-restorer@champion if registered, else models/latest"
+        ),
+    ] = None,
+    tile: Annotated[int, typer.Option(help="tile side for bounded memory; 0 = whole image")] = 256,
+    overlap: Annotated[int, typer.Option(help="tile overlap, pixels")] = 32,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...; default: auto")] = None,
+) -> None:
+    """Restore photos of any size (tiled) into OUT as same-size PNGs named after the inputs."""
+    import torch
+
+    from girml.models.store import default_model_uri, load_model
+    from girml.restore import restore_files
+
+    try:
+        uri = model or default_model_uri()
+        net = load_model(uri)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc), 2)
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    typer.echo(f"model: {uri} on {dev}", err=True)
+    report = restore_files(list(inputs), out, net, tile=tile or None, overlap=overlap, device=dev)
+    for path, reason in report.failed:
+        typer.secho(f"error: {path}: {reason}", fg=typer.colors.RED, err=True)
+    typer.echo(f"restored {len(report.restored)} image(s) into {out}, {len(report.failed)} failed")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@stage
 def profile(
     profile_path: Annotated[
         Path, typer.Argument(help="partial params file, e.g. profiles/smoke.yaml")
@@ -138,8 +268,6 @@ def profile(
 ) -> None:
     """Switch profile: merge a partial params file over the base and write the result."""
     import yaml
-
-    from girml.imageio import write_text
 
     merged = apply_profile(base, profile_path)
     header = f"# {base} with {profile_path} applied (girml profile)\n"

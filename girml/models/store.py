@@ -1,0 +1,200 @@
+"""Model folders (the DVC output ``models/latest/``) and loading a model from a folder or a URI.
+
+A model folder holds ``weights.pt`` (the ``state_dict``, loaded with ``weights_only=True``) and
+``config.yaml`` (``model:`` = the :class:`~girml.config.ModelConfig`, plus whatever the trainer
+adds: train config, metrics, stats). Registry URIs (``models:/...``, ``runs:/...``) go through
+:mod:`girml.tracking.mlflow`, imported only when one is used so that folder-only callers do not
+pay for importing MLflow.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import shutil
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from pydantic import BaseModel
+from torch import nn
+
+from girml.config import ModelConfig, parse_section
+from girml.models import build_model
+
+WEIGHTS_FILE = "weights.pt"
+CONFIG_FILE = "config.yaml"
+DEFAULT_DIR = Path("models/latest")
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # a scheme of 2+ letters: not a drive letter
+
+
+def _plain(value: Any) -> Any:
+    """Turn configs, tuples, numpy scalars and paths into YAML-safe builtins."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    """Replace folder ``target`` by folder ``new`` (same parent) with two renames."""
+    if not target.exists():
+        new.rename(target)
+        return
+    old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
+    target.rename(old)
+    try:
+        new.rename(target)
+    except OSError:
+        old.rename(target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def save_model_dir(
+    model: nn.Module,
+    model_cfg: ModelConfig,
+    out_dir: Path,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``weights.pt`` and ``config.yaml`` to ``out_dir``, replacing the folder as a whole.
+
+    Both files are written into a temporary folder beside ``out_dir`` which then takes its
+    place, so readers never see a half-written model. Anything else in ``out_dir`` is removed.
+
+    Args:
+        model: the network built from ``model_cfg`` (any device; weights are saved on the CPU).
+        model_cfg: its architecture config, stored as ``model:``.
+        extra: more top-level ``config.yaml`` sections (e.g. ``train``, ``metrics``, ``stats``);
+            pydantic configs, tuples, numpy scalars and paths are converted. ``model`` is
+            reserved.
+
+    Returns:
+        ``out_dir``.
+    """
+    extra = dict(extra or {})
+    if "model" in extra:
+        raise ValueError("extra must not contain 'model': it is written from model_cfg")
+    config = {"model": model_cfg.model_dump(mode="json"), **_plain(extra)}
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex}.tmp")
+    tmp.mkdir()
+    try:
+        text = yaml.safe_dump(config, sort_keys=False)
+        state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
+        torch.save(state, tmp / WEIGHTS_FILE)
+        (tmp / CONFIG_FILE).write_text(text, encoding="utf-8")
+        _swap_in(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def read_model_config(path: str | os.PathLike) -> dict[str, Any]:
+    """The whole ``config.yaml`` of model folder ``path`` (``model`` plus the trainer's extras).
+
+    Raises:
+        FileNotFoundError: the folder or its ``config.yaml`` does not exist.
+        ValueError: the file is not YAML or has no ``model`` mapping.
+    """
+    config_path = Path(path) / CONFIG_FILE
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{config_path} not found")
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{config_path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict):
+        raise ValueError(f"{config_path}: needs a 'model' mapping at the top level")
+    return raw
+
+
+def load_model_dir(path: str | os.PathLike) -> nn.Module:
+    """Build the network described by a model folder and load its weights (CPU, eval mode).
+
+    Raises:
+        FileNotFoundError: the folder, ``weights.pt`` or ``config.yaml`` is missing; the message
+            names the path.
+        ValueError: the config is invalid or the weights are corrupt or do not fit it.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"model folder {folder} not found: run `dvc repro train` or pass --model"
+        )
+    missing = [name for name in (WEIGHTS_FILE, CONFIG_FILE) if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"model folder {folder} is missing {', '.join(missing)}")
+    config_path = folder / CONFIG_FILE
+    model_cfg = parse_section(
+        read_model_config(folder)["model"], "model", ModelConfig, source=str(config_path)
+    )
+    try:
+        model = build_model(model_cfg)
+    except KeyError as exc:
+        raise ValueError(f"{config_path}: {exc.args[0]}") from None
+    weights = folder / WEIGHTS_FILE
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except (RuntimeError, OSError, EOFError, TypeError, ValueError, pickle.UnpicklingError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"{weights}: corrupt or does not match {config_path} ({reason})") from None
+    return model.eval()
+
+
+def load_model(uri_or_path: str) -> nn.Module:
+    """Load a model from a folder, a local MLflow model or a registry URI (CPU, eval mode).
+
+    Args:
+        uri_or_path: a model folder (:func:`save_model_dir`), a folder holding an ``MLmodel``
+            file, or an MLflow URI: ``models:/<name>@<alias>``, ``models:/<name>/<version>``,
+            ``runs:/<run id>/<artifact name>``.
+
+    Raises:
+        FileNotFoundError: a folder that does not exist or lacks files (the message names it).
+        ValueError: an unloadable URI or a corrupt folder.
+    """
+    path = Path(uri_or_path)
+    if _URI.match(uri_or_path) or (path / "MLmodel").is_file():
+        from girml.tracking.mlflow import load_logged_model
+
+        return load_logged_model(uri_or_path)
+    return load_model_dir(path)
+
+
+def default_model_uri(local_dir: Path = DEFAULT_DIR, project_root: Path = Path(".")) -> str:
+    """What ``girml restore`` uses without ``--model``.
+
+    ``models:/gir-restorer@champion`` when the project's MLflow registry has that alias, else
+    ``local_dir`` when it holds a model.
+
+    Raises:
+        FileNotFoundError: neither exists; the message says to run ``dvc repro train`` or pass
+            ``--model``.
+    """
+    from girml.tracking.mlflow import CHAMPION, REGISTERED_MODEL, alias_uri, tracking_uri
+
+    uri = alias_uri(project_root)
+    if uri is not None:
+        return uri
+    if (local_dir / WEIGHTS_FILE).is_file():
+        return str(local_dir)
+    raise FileNotFoundError(
+        f"no model: the MLflow registry ({tracking_uri(project_root)}) has no "
+        f"{REGISTERED_MODEL}@{CHAMPION} and {local_dir} holds no {WEIGHTS_FILE}; "
+        "run `dvc repro train` or pass --model"
+    )

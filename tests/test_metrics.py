@@ -1,0 +1,286 @@
+"""Metrics: PSNR/SSIM conformance with BasicSR, NIQE behaviour, LPIPS loading and properties."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from skimage import data
+from skimage.metrics import structural_similarity
+
+from girml.degradations import OPS
+from girml.imageio import to_tensor, to_uint8
+from girml.metrics import NiqeModel, fit_niqe, load_lpips, niqe, psnr, rgb_to_y, ssim
+from girml.metrics.lpips import LpipsMetric
+
+
+def _pair(seed: int, shape: tuple[int, int, int] = (23, 29, 3)) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed random image and a noisy copy of it (so SSIM is far from both 0 and 1)."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 256, shape, dtype=np.uint8)
+    b = np.clip(a.astype(np.int64) + rng.integers(-40, 41, shape), 0, 255).astype(np.uint8)
+    return a, b
+
+
+# --- independent references -------------------------------------------------------------------
+
+
+def _ref_y(img: np.ndarray) -> np.ndarray:
+    """BasicSR ``bgr2ycbcr(y_only=True)`` written per pixel on RGB input."""
+    out = np.empty(img.shape[:2])
+    for i in range(img.shape[0]):
+        for j in range(img.shape[1]):
+            r, g, b = (float(v) for v in img[i, j])
+            out[i, j] = (65.481 * r + 128.553 * g + 24.966 * b) / 255.0 + 16.0
+    return out
+
+
+def _ref_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    diff = a.astype(np.float64) - b.astype(np.float64)
+    return 10.0 * math.log10(255.0**2 / (diff**2).mean())
+
+
+def _ref_ssim_channel(x: np.ndarray, y: np.ndarray) -> float:
+    """BasicSR ``_ssim`` with explicit loops over every position where the 11x11 window fits."""
+    k = np.exp(-((np.arange(11) - 5.0) ** 2) / (2 * 1.5**2))
+    w = np.outer(k, k) / np.outer(k, k).sum()
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    values = []
+    for i in range(x.shape[0] - 10):
+        for j in range(x.shape[1] - 10):
+            px, py = x[i : i + 11, j : j + 11], y[i : i + 11, j : j + 11]
+            mx, my = (w * px).sum(), (w * py).sum()
+            vx, vy = (w * px * px).sum() - mx**2, (w * py * py).sum() - my**2
+            cxy = (w * px * py).sum() - mx * my
+            values.append(
+                (2 * mx * my + c1) * (2 * cxy + c2) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+            )
+    return float(np.mean(values))
+
+
+def _ref_ssim(a: np.ndarray, b: np.ndarray, crop: int, test_y: bool) -> float:
+    if crop:
+        a, b = a[crop:-crop, crop:-crop], b[crop:-crop, crop:-crop]
+    if test_y:
+        return _ref_ssim_channel(_ref_y(a), _ref_y(b))
+    x, y = a.astype(np.float64), b.astype(np.float64)
+    return float(np.mean([_ref_ssim_channel(x[..., c], y[..., c]) for c in range(3)]))
+
+
+# --- PSNR / SSIM -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("crop", [0, 3])
+@pytest.mark.parametrize("test_y", [False, True])
+def test_psnr_matches_hand_computation(crop: int, test_y: bool) -> None:
+    a, b = _pair(1)
+    if crop:
+        a_c, b_c = a[crop:-crop, crop:-crop], b[crop:-crop, crop:-crop]
+    else:
+        a_c, b_c = a, b
+    expected = _ref_psnr(_ref_y(a_c), _ref_y(b_c)) if test_y else _ref_psnr(a_c, b_c)
+    assert psnr(a, b, crop_border=crop, test_y=test_y) == pytest.approx(expected, abs=1e-9)
+
+
+def test_psnr_known_values() -> None:
+    zeros = np.zeros((8, 8, 3), np.uint8)
+    assert psnr(zeros, zeros) == math.inf
+    assert psnr(zeros, zeros + 10) == pytest.approx(10 * math.log10(255**2 / 100))
+
+
+def test_rgb_to_y_matches_reference() -> None:
+    a, _ = _pair(2, (5, 7, 3))
+    np.testing.assert_allclose(rgb_to_y(a), _ref_y(a), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("crop", "test_y"), [(0, False), (0, True), (4, False), (2, True)])
+def test_ssim_matches_direct_loops(crop: int, test_y: bool) -> None:
+    a, b = _pair(3)
+    got = ssim(a, b, crop_border=crop, test_y=test_y)
+    assert 0.2 < got < 0.99
+    assert got == pytest.approx(_ref_ssim(a, b, crop, test_y), abs=1e-9)
+
+
+@pytest.mark.parametrize("test_y", [False, True])
+def test_ssim_matches_skimage_with_basicsr_parameters(test_y: bool) -> None:
+    """skimage with these parameters is BasicSR's SSIM.
+
+    Its Gaussian has radius ``int(3.5 * 1.5 + 0.5) = 5`` (11 taps, normalised like OpenCV's) and
+    it averages the map after cropping ``(11 - 1) // 2 = 5`` pixels per side, i.e. over exactly
+    BasicSR's 'valid' region, so reflect-padding at the borders never enters the mean and the
+    two agree to rounding error (no border difference to account for).
+    """
+    a, b = _pair(4, (64, 48, 3))
+    kwargs = {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False}
+    if test_y:
+        expected = structural_similarity(rgb_to_y(a), rgb_to_y(b), data_range=255, **kwargs)
+    else:
+        expected = structural_similarity(a, b, data_range=255, channel_axis=-1, **kwargs)
+    assert ssim(a, b, test_y=test_y) == pytest.approx(expected, abs=1e-9)
+
+
+def test_ssim_known_values_and_order() -> None:
+    img = data.astronaut()[:64, :64]
+    assert ssim(img, img) == pytest.approx(1.0, abs=1e-12)
+    assert ssim(img, img, test_y=True) == pytest.approx(1.0, abs=1e-12)
+    x = to_tensor(img)
+    light = to_uint8(OPS.get("gaussian_noise")(x, 5.0, seed=0))
+    heavy = to_uint8(OPS.get("gaussian_noise")(x, 40.0, seed=0))
+    assert 1.0 > ssim(img, light) > ssim(img, heavy) > 0.0
+
+
+def test_full_reference_metrics_reject_bad_arguments() -> None:
+    a, b = _pair(5, (16, 16, 3))
+    with pytest.raises(ValueError, match="equal shapes"):
+        ssim(a, b[:15])
+    with pytest.raises(ValueError, match="crop_border must be in"):
+        ssim(a, b, crop_border=8)
+    with pytest.raises(ValueError, match="crop_border must be in"):
+        psnr(a, b, crop_border=-1)
+    with pytest.raises(ValueError, match="at least 11x11 pixels after crop_border, got 10x10"):
+        ssim(a, b, crop_border=3)
+
+
+# --- NIQE --------------------------------------------------------------------------------------
+
+
+def _gray3(img: np.ndarray) -> np.ndarray:
+    return np.stack([img] * 3, axis=-1)
+
+
+@pytest.fixture(scope="module")
+def pristine() -> NiqeModel:
+    """Pristine model fitted on skimage photos other than the astronaut."""
+    photos = [data.coffee(), data.chelsea(), data.rocket()]
+    photos += [_gray3(f()) for f in (data.camera, data.coins, data.moon, data.grass, data.gravel)]
+    return fit_niqe(photos)
+
+
+def test_niqe_grows_with_noise_and_blur(pristine: NiqeModel) -> None:
+    img = data.astronaut()
+    x = to_tensor(img)
+    clean = niqe(img, pristine)
+    noisy = [niqe(to_uint8(OPS.get("gaussian_noise")(x, s, seed=0)), pristine) for s in (10, 25)]
+    blurred = [niqe(to_uint8(OPS.get("gaussian_blur")(x, s)), pristine) for s in (1.0, 2.0)]
+    assert 0 < clean < noisy[0] < noisy[1]
+    assert clean < blurred[0] < blurred[1]
+
+
+def test_niqe_is_deterministic(pristine: NiqeModel) -> None:
+    img = data.astronaut()[:200, :300]
+    assert niqe(img, pristine) == niqe(img.copy(), pristine)
+    again = fit_niqe([data.coffee(), data.chelsea()])
+    twice = fit_niqe([data.coffee(), data.chelsea()])
+    np.testing.assert_array_equal(again.mu, twice.mu)
+    np.testing.assert_array_equal(again.cov, twice.cov)
+
+
+def test_niqe_model_save_load_round_trip(pristine: NiqeModel, tmp_path: Path) -> None:
+    path = tmp_path / "models" / "niqe.npz"
+    pristine.save(path)
+    loaded = NiqeModel.load(path)
+    np.testing.assert_array_equal(loaded.mu, pristine.mu)
+    np.testing.assert_array_equal(loaded.cov, pristine.cov)
+    assert loaded.patch_size == pristine.patch_size == 96
+    img = data.astronaut()[:192, :192]
+    assert niqe(img, loaded) == niqe(img, pristine)
+
+
+def test_niqe_model_load_errors_name_the_path(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"missing\.npz"):
+        NiqeModel.load(tmp_path / "missing.npz")
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match=r"corrupt\.npz"):
+        NiqeModel.load(corrupt)
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, mu=np.zeros(3), cov=np.zeros((3, 3)), patch_size=96)
+    with pytest.raises(ValueError, match=r"wrong\.npz: NiqeModel needs mu \(36,\)"):
+        NiqeModel.load(wrong)
+
+
+def test_niqe_rejects_bad_inputs(pristine: NiqeModel) -> None:
+    with pytest.raises(ValueError, match="niqe image is 95x200, smaller than one 96x96"):
+        niqe(data.astronaut()[:95, :200], pristine)
+    with pytest.raises(ValueError, match="uint8 \\(H, W, 3\\)"):
+        niqe(data.astronaut().astype(np.float32), pristine)
+    with pytest.raises(ValueError, match="only flat patches"):
+        niqe(np.full((96, 96, 3), 128, np.uint8), pristine)
+    with pytest.raises(ValueError, match="image 1 is 50x60"):
+        fit_niqe([data.coffee(), data.coffee()[:50, :60]])
+    with pytest.raises(ValueError, match="patch_size must be even and >= 8, got 7"):
+        fit_niqe([data.coffee()], patch_size=7)
+    with pytest.raises(ValueError, match="sharpness_threshold must be in"):
+        fit_niqe([data.coffee()], sharpness_threshold=1.0)
+    with pytest.raises(ValueError, match="at least 2 sharp"):
+        fit_niqe([])
+
+
+def test_niqe_single_patch_image_is_scored(pristine: NiqeModel) -> None:
+    """A 128x128 crop holds one 96x96 patch: scored with the pristine covariance alone."""
+    crop = data.astronaut()[100:228, 100:228]
+    score = niqe(crop, pristine)
+    assert math.isfinite(score) and score > 0
+
+
+# --- LPIPS -------------------------------------------------------------------------------------
+
+
+def _random_weights(path: Path, seed: int = 0) -> Path:
+    gen = torch.Generator().manual_seed(seed)
+    state = {
+        k: torch.rand(v.shape, generator=gen) * (0.1 if k.startswith("lin") else 0.05)
+        for k, v in LpipsMetric().state_dict().items()
+    }
+    torch.save(state, path)
+    return path
+
+
+def test_lpips_state_dict_keys_are_the_documented_ones() -> None:
+    convs = {f"features.{i}.{p}" for i in (0, 3, 6, 8, 10) for p in ("weight", "bias")}
+    heads = {f"lin{i}.model.1.weight" for i in range(5)}
+    assert set(LpipsMetric().state_dict()) == convs | heads
+
+
+def test_lpips_without_path_is_not_computed() -> None:
+    assert load_lpips(None) is None
+
+
+def test_lpips_random_weights_properties(tmp_path: Path) -> None:
+    metric = load_lpips(_random_weights(tmp_path / "lpips_alex.pth"))
+    assert metric is not None and not metric.training
+    img = data.astronaut()[:64, :48]
+    other = to_uint8(OPS.get("gaussian_noise")(to_tensor(img), 30.0, seed=1))
+    assert metric.score(img, img) == 0.0
+    d = metric.score(img, other)
+    assert d > 0
+    assert metric.score(other, img) == pytest.approx(d, rel=1e-6)
+    assert metric.score(img, other) == d  # deterministic
+    batch = metric(to_tensor(img).repeat(2, 1, 1, 1), to_tensor(other).repeat(2, 1, 1, 1))
+    assert batch.shape == (2,)
+
+
+def test_lpips_load_errors_name_the_path(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.pth"):
+        load_lpips(tmp_path / "nowhere.pth")
+    corrupt = tmp_path / "corrupt.pth"
+    corrupt.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match=r"corrupt\.pth: unreadable LPIPS weights"):
+        load_lpips(corrupt)
+    partial = tmp_path / "partial.pth"
+    torch.save({"lin0.model.1.weight": torch.zeros(1, 64, 1, 1)}, partial)
+    with pytest.raises(ValueError, match=r"partial\.pth: not AlexNet-LPIPS v0\.1 weights"):
+        load_lpips(partial)
+
+
+def test_lpips_rejects_small_or_mismatched_images(tmp_path: Path) -> None:
+    metric = load_lpips(_random_weights(tmp_path / "w.pth"))
+    assert metric is not None
+    img = data.astronaut()
+    with pytest.raises(ValueError, match="H, W >= 31"):
+        metric.score(img[:30, :40], img[:30, :40])
+    with pytest.raises(ValueError, match="equal shapes"):
+        metric.score(img[:40, :40], img[:40, :41])
