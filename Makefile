@@ -39,3 +39,16 @@ lock:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# Local service stack on 127.0.0.1 (S3 endpoint, MLflow server, Prefect server; pipelines/stack.py),
+# then the Prefect flow against it: every DVC stage a task, the summary in the Prefect UI.
+.PHONY: stack stack-down pipeline-stack
+stack: install
+	girml stack up
+
+stack-down:
+	girml stack down
+
+pipeline-stack: install
+	@test -f .stack/env || { echo "error: no .stack/env; run 'make stack' first" >&2; exit 1; }
+	set -a && . ./.stack/env && set +a && girml flow

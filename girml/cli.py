@@ -35,7 +35,10 @@ BENCH_DIR = Path("data/bench")
 VALIDATION_DIR = Path("reports/validation")
 MODEL_DIR = Path("models/latest")
 CHECKPOINT_DIR = Path("checkpoints/train")
-TRAIN_METRICS = Path("metrics/train.json")
+METRICS_DIR = Path("metrics")
+TRAIN_METRICS = METRICS_DIR / "train.json"
+PLOTS_DIR = Path("plots")
+SPECIALIST_DIR = Path("checkpoints/specialists")
 EXPERIMENT = "gir"
 
 ParamsOpt = Annotated[
@@ -208,6 +211,26 @@ def train(params: ParamsOpt = Path("params.yaml")) -> None:
         f"(gain {metrics['val.psnr_gain']:+.2f}) after {int(metrics['steps'])} steps, "
         f"{metrics['train_seconds']:.0f} s; registered gir-restorer version {version}"
     )
+
+
+@app.command()
+@stage
+def evaluate(params: ParamsOpt = Path("params.yaml")) -> None:
+    """Benchmark models/latest, the baselines and @champion on every suite; decide the champion.
+
+    Writes metrics/eval.json, metrics/per_family.csv, metrics/per_image.csv and plots/.
+    """
+    from girml.evaluation import SpecialistInputs, evaluate_and_promote
+
+    cfg = load_section(params, "evaluate")
+    specialists = None
+    if cfg.specialists:
+        spec = load_section(params, "degradations")
+        specialists = SpecialistInputs(spec, PAIRS_DIR, SPECIALIST_DIR)
+    result = evaluate_and_promote(
+        MODEL_DIR, BENCH_DIR, CLEAN_DIR, cfg, METRICS_DIR, PLOTS_DIR, Path.cwd(), specialists
+    )
+    typer.echo(result.summary())
 
 
 TRAIN_METRIC_KEYS = (

@@ -272,6 +272,118 @@ class TrainConfig(Frozen):
     use_tuned: bool = Field(default=False, description="overlay tune/best.yaml when present")
 
 
+# --------------------------------------------------------------------------- evaluate
+
+
+class PromotionConfig(Frozen):
+    """When a new model version replaces the registry's ``@champion``."""
+
+    min_gir_gain: float = Field(default=0.05, ge=0, description="dB of gir_score to gain")
+    max_family_regression: float = Field(
+        default=0.25, ge=0, description="dB any (suite, family) may lose against the champion"
+    )
+
+
+class EvaluateConfig(Frozen):
+    """Benchmark evaluation: metrics, baselines, optional suites and the champion decision."""
+
+    crop_border: int = Field(default=0, ge=0, description="pixels removed before PSNR/SSIM")
+    tile: int | None = Field(default=None, ge=16, description="tiled inference; None = whole")
+    baselines: list[str] = ["identity"]
+    real_dir: str | None = Field(default=None, description="real degraded photos (no GT)")
+    lpips_weights: str | None = Field(default=None, description="local AlexNet-LPIPS weights")
+    niqe_patch_size: int = Field(default=64, ge=16)
+    specialists: bool = Field(default=False, description="train one-family specialists too")
+    specialist_families: list[str] | None = None
+    promotion: PromotionConfig = PromotionConfig()
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+class OrchestrationConfig(Frozen):
+    """Prefect flow and deployment settings (read by ``pipelines/``, not by the library)."""
+
+    cron: str = Field(default="0 3 * * 1", min_length=9, description="deployment schedule")
+    timezone: str = "UTC"
+    deployment: str = "scheduled"
+    push: bool = Field(default=False, description="dvc push (and report upload) at the end")
+    retries: int = Field(default=2, ge=0, description="retries of I/O-bound stages")
+    retry_delay_s: float = Field(default=10.0, ge=0)
+    io_stages: list[str] = ["collect"]
+
+
+# --------------------------------------------------------------------------- tune
+
+
+class SearchDim(Frozen):
+    """One dimension of the search space (keys are dotted: ``train.lr``, ``model.width``)."""
+
+    type: Literal["uniform", "loguniform", "randint", "choice"]
+    low: float | None = None
+    high: float | None = None
+    values: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> SearchDim:
+        if self.type == "choice":
+            if not self.values:
+                raise ValueError("choice needs a non-empty `values` list")
+        elif self.low is None or self.high is None or self.low >= self.high:
+            raise ValueError(f"{self.type} needs low < high, got low={self.low} high={self.high}")
+        elif self.type == "loguniform" and self.low <= 0:
+            raise ValueError(f"loguniform needs low > 0, got {self.low}")
+        return self
+
+
+class TuneConfig(Frozen):
+    """Ray Tune search over model/train keys; trials run the same training loop as ``train``."""
+
+    space: dict[str, SearchDim] = Field(min_length=1)
+    num_samples: int = Field(default=8, ge=1)
+    searcher: Literal["random", "optuna"] = "random"
+    scheduler: Literal["asha", "fifo"] = "asha"
+    steps_per_trial: int = Field(default=150, ge=1, description="per-trial step budget")
+    report_every: int = Field(default=50, ge=1, description="validate + tune.report cadence")
+    grace_period: int = Field(default=1, ge=1, description="ASHA: reports before stopping")
+    reduction_factor: int = Field(default=2, ge=2)
+    max_concurrent: int = Field(default=2, ge=1)
+    cpus_per_trial: float = Field(default=1.0, gt=0)
+    gpus_per_trial: float = Field(default=0.0, ge=0)
+    time_budget_s: float | None = Field(default=None, gt=0)
+    address: str | None = Field(default=None, description="Ray cluster; RAY_ADDRESS wins")
+    storage_path: str | None = Field(default=None, description="local folder or s3://...")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _keys(self) -> TuneConfig:
+        for key in self.space:
+            section, _, name = key.partition(".")
+            known = {"train": TrainConfig, "model": ModelConfig}.get(section)
+            if known is None or name not in known.model_fields:
+                raise ValueError(f"space key {key!r} must name a field of train.* or model.*")
+        return self
+
+
+# --------------------------------------------------------------------------- interpret
+
+
+class InterpretConfig(Frozen):
+    """What the interpretation report computes (features, attribution, sensitivity, crops)."""
+
+    layer: str = Field(default="bottleneck", description="feature layer for the t-SNE maps")
+    images_per_group: int = Field(default=12, ge=2, description="per suite/family for t-SNE")
+    tsne_perplexity: float = Field(default=15.0, gt=1)
+    lam_window: int = Field(default=16, ge=4, description="output window side for LAM")
+    lam_steps: int = Field(default=32, ge=4, description="integrated-gradients steps")
+    lam_images_per_family: int = Field(default=2, ge=1)
+    sensitivity_levels: int = Field(default=7, ge=3)
+    sensitivity_images: int = Field(default=6, ge=1)
+    sensitivity_extend: float = Field(default=1.5, ge=1, description="sweep past the ood range")
+    comparisons_per_family: int = Field(default=1, ge=1, description="worst and best each")
+    seed: int = 0
+
+
 SECTIONS: dict[str, type[BaseModel]] = {
     "collect": CollectConfig,
     "degradations": DegradationsConfig,
@@ -279,6 +391,10 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "validate": ValidateConfig,
     "model": ModelConfig,
     "train": TrainConfig,
+    "evaluate": EvaluateConfig,
+    "orchestration": OrchestrationConfig,
+    "tune": TuneConfig,
+    "interpret": InterpretConfig,
 }
 
 

@@ -57,6 +57,7 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 DB_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
+ARTIFACT_ROOT_ENV = "GIRML_ARTIFACT_ROOT"  # artifact root for new experiments (e.g. s3://...)
 PARAM_VALUE_LIMIT = 500  # the historical MLflow limit; servers older than 2.x still enforce it
 _NOT_FOUND = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
 
@@ -101,9 +102,11 @@ def configure(project_root: Path) -> str:
 def ensure_experiment(name: str, project_root: Path) -> str:
     """Return the id of experiment ``name``, creating (or restoring a deleted) one if needed.
 
-    Configures the store first (:func:`configure`). A new experiment on a SQLite store gets
-    ``artifact_location`` = ``<database folder>/mlartifacts`` as a ``file://`` URI; other
-    stores (a tracking server) choose their own artifact location.
+    Configures the store first (:func:`configure`). A new experiment gets
+    ``artifact_location`` = ``$GIRML_ARTIFACT_ROOT/<name>`` when that variable is set (e.g.
+    ``s3://bucket/mlflow``, with ``MLFLOW_S3_ENDPOINT_URL`` for a non-AWS endpoint), else on a
+    SQLite store ``<database folder>/mlartifacts`` as a ``file://`` URI; a tracking server
+    otherwise chooses its own artifact location.
     """
     uri = configure(project_root)
     client = MlflowClient()
@@ -113,7 +116,13 @@ def ensure_experiment(name: str, project_root: Path) -> str:
             client.restore_experiment(found.experiment_id)
         return str(found.experiment_id)
     db = _sqlite_file(uri)
-    location = (db.resolve().parent / ARTIFACTS_DIR).as_uri() if db is not None else None
+    root = os.environ.get(ARTIFACT_ROOT_ENV)
+    if root:  # e.g. s3://bucket/mlflow, with MLFLOW_S3_ENDPOINT_URL for a non-AWS endpoint
+        location = f"{root.rstrip('/')}/{name}"
+    elif db is not None:
+        location = (db.resolve().parent / ARTIFACTS_DIR).as_uri()
+    else:
+        location = None
     return str(client.create_experiment(name, artifact_location=location))
 
 

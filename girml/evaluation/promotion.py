@@ -1,0 +1,422 @@
+"""Champion promotion and the evaluate stage as one call.
+
+The new model version (``models/latest``, registered by the train stage) and the registry's
+current ``@champion`` are evaluated on the same benchmark in the same call; :func:`decide`
+compares them and :func:`apply_decision` points the ``champion`` or ``challenger`` alias at the
+new version and appends the evaluation to the new version's MLflow run.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from girml.baselines import BASELINES
+from girml.config import (
+    DegradationsConfig,
+    EvaluateConfig,
+    ModelConfig,
+    PromotionConfig,
+    TrainConfig,
+    parse_section,
+)
+from girml.evaluation.harness import (
+    GIR_SUITES,
+    MODEL_METHOD,
+    Bench,
+    RestoreFn,
+    evaluate_method,
+    fit_pristine_niqe,
+    model_restorer,
+)
+from girml.evaluation.report import (
+    eval_metrics,
+    format_table,
+    gir_score,
+    headline,
+    summarize,
+    write_outputs,
+)
+from girml.evaluation.specialists import (
+    default_specialist_families,
+    specialist_method,
+    train_specialists,
+)
+from girml.metrics import load_lpips
+from girml.models.store import CONFIG_FILE, load_model_dir, read_model_config
+from girml.tracking import mlflow as tracking
+
+log = logging.getLogger(__name__)
+
+CHAMPION_METHOD = "champion"
+GroupScores = Mapping[tuple[str, str], float]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether the new version becomes ``@champion``, and why.
+
+    Attributes:
+        promoted: True: it becomes the champion; False: it becomes the challenger.
+        reasons: human sentences with the numbers behind the decision.
+    """
+
+    promoted: bool
+    reasons: tuple[str, ...]
+
+    @property
+    def alias(self) -> str:
+        """The registry alias the new version gets."""
+        return tracking.CHAMPION if self.promoted else tracking.CHALLENGER
+
+
+def group_psnr(
+    per_family: Sequence[Mapping[str, Any]], method: str
+) -> dict[tuple[str, str], float]:
+    """Per (suite, family) of the GIR suites: one method's mean psnr_y (what decide() compares)."""
+    return {
+        (row["suite"], row["family"]): row["psnr_y"]
+        for row in per_family
+        if row["method"] == method and row["suite"] in GIR_SUITES
+    }
+
+
+def decide(
+    new: GroupScores,
+    new_gir: float,
+    champion: GroupScores | None,
+    champion_gir: float | None,
+    cfg: PromotionConfig,
+) -> Decision:
+    """Promote the new version or keep it as the challenger.
+
+    The first model (``champion`` None) becomes champion. Otherwise it is promoted only if its
+    ``gir_score`` beats the champion's by at least ``cfg.min_gir_gain`` dB AND no (suite,
+    family) group of the GIR suites present in both loses more than
+    ``cfg.max_family_regression`` dB of mean PSNR-Y against the champion.
+
+    Args:
+        new: ``{(suite, family): mean psnr_y}`` of the new version (see :func:`group_psnr`);
+            groups outside the GIR suites are ignored.
+        new_gir: its ``gir_score``.
+        champion: the same for the current champion, on the same benchmark; None if none.
+        champion_gir: the champion's ``gir_score`` (ignored when ``champion`` is None).
+        cfg: the thresholds.
+
+    Returns:
+        The :class:`Decision`; its reasons state every comparison made.
+    """
+    if champion is None:
+        return Decision(True, ("no champion yet: the first model becomes the champion",))
+    if champion_gir is None:
+        raise ValueError("champion_gir is required when champion is given")
+    gain = new_gir - champion_gir
+    # a tolerance so that a gain printed as exactly the threshold counts as reaching it
+    gain_ok = gain >= cfg.min_gir_gain - 1e-9
+    reasons = [
+        f"gir_score {new_gir:.2f} dB vs champion {champion_gir:.2f} dB: {gain:+.2f} "
+        f"{'>=' if gain_ok else '<'} {cfg.min_gir_gain:.2f}"
+    ]
+    drops = {
+        key: champion[key] - new[key]
+        for key in sorted(set(new) & set(champion))
+        if key[0] in GIR_SUITES and math.isfinite(new[key]) and math.isfinite(champion[key])
+    }
+    regressed = {k: d for k, d in drops.items() if d > cfg.max_family_regression}
+    for (suite, family), drop in regressed.items():
+        reasons.append(
+            f"{suite}/{family} regressed {drop:.2f} dB > {cfg.max_family_regression:.2f}"
+        )
+    if drops and not regressed:
+        (suite, family), worst = max(drops.items(), key=lambda kv: kv[1])
+        reasons.append(
+            f"no (suite, family) regressed more than {cfg.max_family_regression:.2f} dB "
+            f"(largest change: {suite}/{family} {-worst:+.2f} dB)"
+        )
+    return Decision(gain_ok and not regressed, tuple(reasons))
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """Where the train stage registered a model folder: ``mlflow`` in its ``config.yaml``."""
+
+    run_id: str
+    version: int
+
+
+def registered_model(model_dir: Path) -> RegisteredModel:
+    """Read ``mlflow.run_id`` and ``mlflow.registered_version`` from a model folder.
+
+    Raises:
+        FileNotFoundError: no ``config.yaml``.
+        ValueError: the config has no such keys (the model was not trained by ``girml train``).
+    """
+    config = read_model_config(model_dir)
+    info = config.get("mlflow")
+    if not isinstance(info, dict) or "run_id" not in info or "registered_version" not in info:
+        raise ValueError(
+            f"{Path(model_dir) / CONFIG_FILE} has no mlflow.run_id / mlflow.registered_version: "
+            "evaluate a model trained and registered by `girml train`"
+        )
+    return RegisteredModel(run_id=str(info["run_id"]), version=int(info["registered_version"]))
+
+
+def _log_to_run(
+    run_id: str,
+    tags: Mapping[str, str],
+    metrics: Mapping[str, float],
+    artifacts: Sequence[Path],
+) -> None:
+    """Append tags, metrics (step 0) and artifact files (under ``evaluation/``) to a run."""
+    import mlflow
+
+    with mlflow.start_run(run_id=run_id, log_system_metrics=False):
+        mlflow.set_tags(dict(tags))
+        if metrics:
+            tracking.log_metrics(0, metrics)
+        for path in artifacts:
+            mlflow.log_artifact(str(path), artifact_path="evaluation")
+
+
+def apply_decision(
+    decision: Decision,
+    version: int,
+    run_id: str,
+    metrics: Mapping[str, Any],
+    previous_version: int | None,
+    artifacts: Sequence[Path] = (),
+) -> None:
+    """Record a decision in the (already configured) MLflow registry and the version's run.
+
+    Points ``@champion`` (promoted) or ``@challenger`` at ``version``, then appends to run
+    ``run_id``: tags ``champion.promoted`` (``true``/``false``), ``champion.alias``,
+    ``champion.previous_version`` and ``champion.reasons`` (one per line); every numeric value
+    of ``metrics`` as a metric (booleans as 0/1); and ``artifacts`` under ``evaluation/``.
+    Tags, not params, hold the decision: params are immutable and a re-evaluation may decide
+    differently.
+
+    Args:
+        decision: the outcome of :func:`decide`.
+        version: the new model version in :data:`~girml.tracking.mlflow.REGISTERED_MODEL`.
+        run_id: the MLflow run that trained and registered it.
+        metrics: e.g. the ``eval.json`` content; non-numeric values are skipped.
+        previous_version: the champion before the decision, or None.
+        artifacts: files to attach (e.g. ``eval.json``, ``per_family.csv``).
+    """
+    tracking.set_alias(tracking.REGISTERED_MODEL, decision.alias, version)
+    tags = {
+        "champion.promoted": str(decision.promoted).lower(),
+        "champion.alias": decision.alias,
+        "champion.previous_version": "none" if previous_version is None else str(previous_version),
+        "champion.reasons": "\n".join(decision.reasons),
+    }
+    numeric = {
+        key: float(value)
+        for key, value in metrics.items()
+        if isinstance(value, int | float) and math.isfinite(value)
+    }
+    _log_to_run(run_id, tags, numeric, artifacts)
+
+
+def decision_record(
+    decision: Decision,
+    version: int,
+    previous_version: int | None,
+    previous_gir: float | None,
+) -> dict[str, Any]:
+    """The ``champion.*`` entries of ``eval.json`` (keys without the prefix)."""
+    record: dict[str, Any] = {
+        "promoted": decision.promoted,
+        "alias": decision.alias,
+        "version": version,
+        "previous_version": previous_version,
+        "reasons": list(decision.reasons),
+    }
+    if previous_gir is not None:
+        record["previous_gir_score"] = previous_gir
+    return record
+
+
+@dataclass(frozen=True)
+class SpecialistInputs:
+    """What training specialists needs beyond the model folder (``evaluate.specialists``)."""
+
+    spec: DegradationsConfig
+    pairs_dir: Path
+    work_dir: Path
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """What :func:`evaluate_and_promote` did.
+
+    Attributes:
+        rows: per-image rows of every method.
+        per_family: :func:`~girml.evaluation.report.summarize` of ``rows``.
+        metrics: the ``eval.json`` content.
+        decision: the champion decision.
+        files: the files written.
+        seconds: wall time of each method's evaluation.
+    """
+
+    rows: list[dict[str, Any]]
+    per_family: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    decision: Decision
+    files: list[Path]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """A human report: the per-family table, headline numbers and the decision."""
+        methods = list(dict.fromkeys(row["method"] for row in self.per_family))
+        m = self.metrics
+        lines = [format_table(self.per_family, methods), ""]
+        lines.append(
+            f"gir_score {m['gir_score']:.2f} dB, generalization_gap "
+            f"{m.get('generalization_gap', math.nan):.2f} dB"
+        )
+        lines += [
+            f"best baseline on single-id/{key.split('.')[1]}: {value} "
+            f"({m[key.removesuffix('.name') + '.psnr_y']:.2f} dB)"
+            for key, value in m.items()
+            if key.startswith("best_baseline.") and key.endswith(".name")
+        ]
+        lines += [f"time {method}: {sec:.1f} s" for method, sec in self.seconds.items()]
+        verdict = "promoted to @champion" if self.decision.promoted else "kept as @challenger"
+        lines.append(f"version {m['champion.version']} {verdict}:")
+        lines += [f"  - {reason}" for reason in self.decision.reasons]
+        return "\n".join(lines)
+
+
+def _timed(
+    seconds: dict[str, float], method: str, run: Callable[[], list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    start = time.perf_counter()
+    rows = run()
+    seconds[method] = time.perf_counter() - start
+    log.info("evaluated %s in %.1f s", method, seconds[method])
+    return rows
+
+
+def evaluate_and_promote(
+    model_dir: Path,
+    bench_dir: Path,
+    clean_dir: Path,
+    cfg: EvaluateConfig,
+    metrics_dir: Path,
+    plots_dir: Path,
+    project_root: Path,
+    specialists: SpecialistInputs | None = None,
+) -> EvaluationResult:
+    """The evaluate stage: score the model, the baselines (and specialists), decide, record.
+
+    Steps: fit the NIQE pristine model on the clean photos outside the test split; load LPIPS
+    when ``cfg.lpips_weights`` is set; evaluate the model in ``model_dir`` (method ``model``),
+    every ``cfg.baselines`` entry and, with ``cfg.specialists``, one specialist per family
+    (``cfg.specialist_families`` or every family not held out; method ``specialist:<family>``);
+    evaluate the registry's ``@champion`` (method ``champion``) unless it is this very version;
+    :func:`decide`; write the outputs (:func:`~girml.evaluation.report.write_outputs`); then
+    :func:`apply_decision`.
+
+    Args:
+        model_dir: the train stage's model folder (its ``config.yaml`` names the MLflow run and
+            registered version).
+        bench_dir: the benchmark folder.
+        clean_dir: the collect stage's folder (NIQE reference photos).
+        cfg: the ``evaluate`` section.
+        metrics_dir: where ``per_image.csv``, ``per_family.csv`` and ``eval.json`` go.
+        plots_dir: where ``psnr_per_family.csv`` and ``generalization.csv`` go.
+        project_root: where the default MLflow store lives.
+        specialists: required when ``cfg.specialists`` is on.
+
+    Returns:
+        The :class:`EvaluationResult`.
+
+    Raises:
+        KeyError: an unknown baseline name (before anything runs).
+        ValueError: a model folder without registry information, specialists switched on
+            without ``specialists`` inputs, or an unloadable champion.
+    """
+    restorers = {name: BASELINES.get(name) for name in cfg.baselines}
+    if cfg.specialists and specialists is None:
+        raise ValueError("evaluate.specialists is on: pass the SpecialistInputs")
+    registered = registered_model(model_dir)
+    model = load_model_dir(model_dir)
+    niqe_model = fit_pristine_niqe(clean_dir, cfg.niqe_patch_size)
+    lpips = load_lpips(Path(cfg.lpips_weights) if cfg.lpips_weights else None)
+    bench = Bench(bench_dir)
+    seconds: dict[str, float] = {}
+
+    def run(method: str, fn: RestoreFn) -> list[dict[str, Any]]:
+        return _timed(
+            seconds,
+            method,
+            lambda: evaluate_method(fn, bench, cfg, niqe_model, lpips, method=method),
+        )
+
+    rows = run(MODEL_METHOD, model_restorer(model, cfg.tile))
+    for name, fn in restorers.items():
+        rows += run(name, fn)
+    families: list[str] = []
+    if cfg.specialists and specialists is not None:
+        config = read_model_config(model_dir)
+        source = str(Path(model_dir) / CONFIG_FILE)
+        model_cfg = parse_section(config["model"], "model", ModelConfig, source=source)
+        train_cfg = parse_section(config.get("train"), "train", TrainConfig, source=source)
+        families = cfg.specialist_families or default_specialist_families(specialists.spec)
+        trained = train_specialists(
+            model_cfg,
+            train_cfg,
+            specialists.spec,
+            families,
+            specialists.pairs_dir,
+            specialists.work_dir,
+        )
+        for family, net in trained.items():
+            rows += run(specialist_method(family), model_restorer(net, cfg.tile))
+
+    tracking.configure(project_root)
+    previous = tracking.get_alias_version(tracking.REGISTERED_MODEL, tracking.CHAMPION)
+    if previous is not None and previous != registered.version:
+        uri = f"models:/{tracking.REGISTERED_MODEL}/{previous}"
+        champion_model = tracking.load_logged_model(uri)
+        rows += run(CHAMPION_METHOD, model_restorer(champion_model, cfg.tile))
+
+    per_family = summarize(rows)
+    new_gir = headline(per_family, MODEL_METHOD)["gir_score"]
+    previous_gir = None
+    if previous == registered.version:
+        decision = Decision(True, (f"version {previous} is already the champion",))
+    elif previous is None:
+        decision = decide(group_psnr(per_family, MODEL_METHOD), new_gir, None, None, cfg.promotion)
+    else:
+        previous_gir = gir_score(per_family, CHAMPION_METHOD)
+        decision = decide(
+            group_psnr(per_family, MODEL_METHOD),
+            new_gir,
+            group_psnr(per_family, CHAMPION_METHOD),
+            previous_gir,
+            cfg.promotion,
+        )
+    record = decision_record(decision, registered.version, previous, previous_gir)
+    metrics = eval_metrics(per_family, cfg.baselines, record, families)
+    plot_methods = [MODEL_METHOD, *cfg.baselines, *(specialist_method(f) for f in families)]
+    files = write_outputs(
+        rows, per_family, metrics, cfg.baselines, plot_methods, metrics_dir, plots_dir
+    )
+    apply_decision(
+        decision,
+        registered.version,
+        registered.run_id,
+        metrics,
+        previous,
+        artifacts=[metrics_dir / "eval.json", metrics_dir / "per_family.csv"],
+    )
+    result = EvaluationResult(rows, per_family, metrics, decision, files, seconds)
+    log.info("champion decision for version %d: %s", registered.version, decision.alias)
+    return result

@@ -1,0 +1,363 @@
+"""From per-image rows to tables, headline metrics, ``eval.json`` and DVC plot data.
+
+Aggregation is two-level everywhere: images are averaged within a (suite, family) group, and
+suite-level numbers are means over the suite's groups, so every family weighs the same whatever
+its image count. Metric names follow DESIGN.md ("Metric names").
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from girml.data.synthesize import SUITES
+from girml.evaluation.harness import GIR_SUITES, MODEL_METHOD, REAL_SUITE
+from girml.imageio import write_text
+
+IDENTITY = "identity"
+LPIPS_NOT_COMPUTED = "not computed (no weights configured)"
+ROW_COLUMNS = (
+    "method",
+    "suite",
+    "family",
+    "id",
+    "source_id",
+    "level",
+    "psnr",
+    "ssim",
+    "psnr_y",
+    "ssim_y",
+    "psnr_y_input",
+    "ssim_y_input",
+    "niqe",
+)
+SCORE_COLUMNS = ("psnr", "ssim", "psnr_y", "ssim_y", "psnr_y_input", "ssim_y_input")
+FAMILY_COLUMNS = (
+    "method",
+    "suite",
+    "family",
+    "n",
+    *SCORE_COLUMNS,
+    "psnr_gain",
+    "niqe",
+)
+HEADLINE_METRICS = ("psnr_y", "ssim_y", "psnr_gain")
+PLOT_FAMILY_COLUMNS = ("suite", "family", "method", "psnr_y", "label")
+
+
+def _mean(values: Iterable[float]) -> float:
+    """Mean of the finite values; NaN when there is none."""
+    arr = np.array([v for v in values if v is not None], dtype=np.float64)
+    arr = arr[np.isfinite(arr)]
+    return float(arr.mean()) if arr.size else math.nan
+
+
+def _has_lpips(rows: Iterable[Mapping[str, Any]]) -> bool:
+    return any("lpips" in row for row in rows)
+
+
+def summarize(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per (method, suite, family) means of the per-image rows of :func:`evaluate_method`.
+
+    Args:
+        rows: per-image rows (several methods allowed).
+
+    Returns:
+        One row per group, in first-appearance order, with ``method, suite, family, n`` (images)
+        and the means of ``psnr, ssim, psnr_y, ssim_y, psnr_y_input, ssim_y_input``,
+        ``psnr_gain`` (= mean ``psnr_y`` - mean ``psnr_y_input``, dB), ``niqe`` and ``lpips``
+        (when the rows have it). NaN values (no GT, undefined NIQE) are left out of the means;
+        a mean over none is NaN.
+    """
+    groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["method"], row["suite"], row["family"]), []).append(row)
+    metrics = [*SCORE_COLUMNS, "niqe", *(["lpips"] if _has_lpips(rows) else [])]
+    out = []
+    for (method, suite, family), members in groups.items():
+        summary: dict[str, Any] = {"method": method, "suite": suite, "family": family}
+        summary["n"] = len(members)
+        summary.update({m: _mean(r.get(m, math.nan) for r in members) for m in metrics})
+        summary["psnr_gain"] = summary["psnr_y"] - summary["psnr_y_input"]
+        out.append(summary)
+    return out
+
+
+def _for_method(per_family: Iterable[Mapping[str, Any]], method: str) -> list[Mapping[str, Any]]:
+    return [row for row in per_family if row["method"] == method]
+
+
+def _suite_mean(groups: Sequence[Mapping[str, Any]], suite: str, metric: str) -> float:
+    return _mean(row[metric] for row in groups if row["suite"] == suite and metric in row)
+
+
+def gir_score(per_family: Iterable[Mapping[str, Any]], method: str = MODEL_METHOD) -> float:
+    """Mean PSNR gain over the (suite, family) groups of the GIR suites, each group weighing 1.
+
+    Precisely: the plain mean, over every (suite, family) group of ``single-id``,
+    ``single-ood``, ``mixed`` and ``unseen``, of the group's ``psnr_gain`` (its mean
+    ``psnr_y`` minus its mean ``psnr_y_input``). A suite with more families therefore weighs
+    more than one with fewer; this is *not* the mean of the four suite means.
+
+    Raises:
+        ValueError: ``method`` has no group in those suites.
+    """
+    gains = [
+        row["psnr_gain"]
+        for row in _for_method(per_family, method)
+        if row["suite"] in GIR_SUITES and math.isfinite(row["psnr_gain"])
+    ]
+    if not gains:
+        raise ValueError(f"{method!r} has no (suite, family) group in {list(GIR_SUITES)}")
+    return float(np.mean(gains))
+
+
+def headline(
+    per_family: Iterable[Mapping[str, Any]], method: str = MODEL_METHOD
+) -> dict[str, float]:
+    """The design's headline metrics of one method (DESIGN.md, "Metric names").
+
+    Keys: ``psnr_y.<suite>``, ``ssim_y.<suite>``, ``psnr_gain.<suite>`` for every suite with
+    ground truth (means over the suite's families, families weighted equally); ``niqe.<suite>``
+    (``niqe.real`` included) and ``lpips.<suite>`` where defined; ``gir_score`` (see
+    :func:`gir_score`); ``generalization_gap`` = ``psnr_gain.single-id`` minus the mean of
+    ``psnr_gain.single-ood`` and ``psnr_gain.unseen`` (of whichever of the two exist; the key is
+    absent when ``single-id`` or both are missing).
+
+    Args:
+        per_family: rows of :func:`summarize`.
+        method: whose rows to use.
+
+    Returns:
+        Flat ``{key: float}``; NaN values are left out.
+    """
+    groups = _for_method(per_family, method)
+    suites = sorted({row["suite"] for row in groups}, key=_suite_key)
+    out: dict[str, float] = {}
+    for suite in suites:
+        metrics = ["niqe", "lpips"] if suite == REAL_SUITE else [*HEADLINE_METRICS, "niqe", "lpips"]
+        for metric in metrics:
+            value = _suite_mean(groups, suite, metric)
+            if math.isfinite(value):
+                out[f"{metric}.{suite}"] = value
+    out["gir_score"] = gir_score(groups, method)
+    harder = [out[f"psnr_gain.{s}"] for s in ("single-ood", "unseen") if f"psnr_gain.{s}" in out]
+    if "psnr_gain.single-id" in out and harder:
+        out["generalization_gap"] = out["psnr_gain.single-id"] - float(np.mean(harder))
+    return out
+
+
+def _suite_key(suite: str) -> tuple[int, str]:
+    order = (*SUITES, REAL_SUITE)
+    return (order.index(suite) if suite in order else len(order), suite)
+
+
+def best_baselines(
+    per_family: Iterable[Mapping[str, Any]], baselines: Sequence[str], suite: str = "single-id"
+) -> dict[str, tuple[str, float]]:
+    """For each family of ``suite``, the non-identity baseline with the highest mean ``psnr_y``.
+
+    Args:
+        per_family: rows of :func:`summarize`.
+        baselines: the baseline method names to consider (``identity`` is always skipped).
+        suite: which suite's families.
+
+    Returns:
+        ``{family: (baseline name, psnr_y)}``, families in row order; ties go to the first name
+        in ``baselines``.
+    """
+    best: dict[str, tuple[str, float]] = {}
+    for family in dict.fromkeys(r["family"] for r in per_family if r["suite"] == suite):
+        found = _best_baseline(per_family, baselines, suite, family)
+        if found is not None:
+            best[family] = found
+    return best
+
+
+def _best_baseline(
+    per_family: Iterable[Mapping[str, Any]], baselines: Sequence[str], suite: str, family: str
+) -> tuple[str, float] | None:
+    """The non-identity baseline with the highest mean psnr_y on one group (first name on ties)."""
+    scores = {
+        row["method"]: row["psnr_y"]
+        for row in per_family
+        if row["suite"] == suite and row["family"] == family and math.isfinite(row["psnr_y"])
+    }
+    ranked = [(scores[b], -i, b) for i, b in enumerate(baselines) if b != IDENTITY and b in scores]
+    if not ranked:
+        return None
+    value, _, name = max(ranked)
+    return name, value
+
+
+def eval_metrics(
+    per_family: Sequence[Mapping[str, Any]],
+    baselines: Sequence[str],
+    champion: Mapping[str, Any],
+    specialists: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The content of ``metrics/eval.json``: flat keys, numbers wherever DVC compares them.
+
+    Keys: the model's :func:`headline`; ``lpips`` = :data:`LPIPS_NOT_COMPUTED` when the rows
+    have no LPIPS; ``baselines.<name>.gir_score`` and ``specialists.<family>.gir_score``;
+    ``best_baseline.<family>.name`` / ``.psnr_y`` (best non-identity baseline per family of
+    ``single-id``); and ``champion.<key>`` for every item of ``champion`` (``promoted``,
+    ``version``, ``previous_version``, ``reasons`` ...).
+
+    Args:
+        per_family: rows of :func:`summarize`, the model's (method ``model``) included.
+        baselines: baseline method names present in ``per_family``.
+        champion: the promotion outcome (see :func:`girml.evaluation.promotion.decision_record`).
+        specialists: the families of ``specialist:<family>`` methods present.
+    """
+    out: dict[str, Any] = dict(headline(per_family, MODEL_METHOD))
+    if not _has_lpips(per_family):
+        out["lpips"] = LPIPS_NOT_COMPUTED
+    for name in baselines:
+        out[f"baselines.{name}.gir_score"] = gir_score(per_family, name)
+    for family in specialists:
+        out[f"specialists.{family}.gir_score"] = gir_score(per_family, f"specialist:{family}")
+    for family, (name, value) in best_baselines(per_family, baselines).items():
+        out[f"best_baseline.{family}.name"] = name
+        out[f"best_baseline.{family}.psnr_y"] = value
+    out.update({f"champion.{key}": value for key, value in champion.items()})
+    return {key: _rounded(value) for key, value in out.items()}
+
+
+def _rounded(value: Any) -> Any:
+    return round(value, 6) if isinstance(value, float) else value
+
+
+def _cell(value: Any) -> str:
+    """CSV text of a value: floats with 6 decimals, NaN as an empty cell."""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6f}"
+    return str(value)
+
+
+def _csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(col, math.nan)) for col in columns])
+    return buffer.getvalue()
+
+
+def psnr_per_family_plot(
+    per_family: Sequence[Mapping[str, Any]], baselines: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Rows of ``plots/psnr_per_family.csv``: per (suite, family) with GT, the model, the best
+    non-identity baseline of that group and ``identity`` (when evaluated).
+
+    Columns: ``suite, family, method, psnr_y`` and ``label`` (``"<suite>/<family> <method>"``, a
+    unique key for a bar chart).
+    """
+    by_key = {(r["method"], r["suite"], r["family"]): r for r in per_family}
+    groups = [
+        (r["suite"], r["family"])
+        for r in per_family
+        if r["method"] == MODEL_METHOD and r["suite"] != REAL_SUITE
+    ]
+    out = []
+    for suite, family in groups:
+        best = _best_baseline(per_family, baselines, suite, family)
+        methods = [MODEL_METHOD, *([best[0]] if best else [])]
+        methods += [IDENTITY] if IDENTITY in baselines else []
+        for method in methods:
+            row = by_key.get((method, suite, family))
+            if row is not None:
+                out.append(
+                    {
+                        "suite": suite,
+                        "family": family,
+                        "method": method,
+                        "psnr_y": row["psnr_y"],
+                        "label": f"{suite}/{family} {method}",
+                    }
+                )
+    return out
+
+
+def generalization_plot(
+    per_family: Sequence[Mapping[str, Any]], methods: Sequence[str], baselines: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows and columns of ``plots/generalization.csv``: mean ``psnr_gain`` per suite.
+
+    One row per suite with GT, in the order ``single-id, single-ood, mixed, unseen,
+    unseen-content`` (then others): ``suite_index`` (0, 1, ... a numeric x axis), ``suite``,
+    one column per method in ``methods`` and ``best_baseline`` (the highest suite mean among
+    the non-identity ``baselines``, whichever baseline it is).
+    """
+    suites = sorted({r["suite"] for r in per_family if r["suite"] != REAL_SUITE}, key=_suite_key)
+    candidates = [b for b in baselines if b != IDENTITY]
+    rows = []
+    for index, suite in enumerate(suites):
+        row: dict[str, Any] = {"suite_index": index, "suite": suite}
+        for method in methods:
+            row[method] = _suite_mean(_for_method(per_family, method), suite, "psnr_gain")
+        gains = [_suite_mean(_for_method(per_family, b), suite, "psnr_gain") for b in candidates]
+        row["best_baseline"] = max((g for g in gains if math.isfinite(g)), default=math.nan)
+        rows.append(row)
+    return rows, ["suite_index", "suite", *methods, "best_baseline"]
+
+
+def write_outputs(
+    rows: Sequence[Mapping[str, Any]],
+    per_family: Sequence[Mapping[str, Any]],
+    metrics: Mapping[str, Any],
+    baselines: Sequence[str],
+    plot_methods: Sequence[str],
+    metrics_dir: Path,
+    plots_dir: Path,
+) -> list[Path]:
+    """Write the evaluate stage's files atomically; returns their paths.
+
+    Files: ``<metrics_dir>/per_image.csv`` (:data:`ROW_COLUMNS` + ``lpips`` when computed),
+    ``<metrics_dir>/per_family.csv`` (:data:`FAMILY_COLUMNS` + ``lpips``),
+    ``<metrics_dir>/eval.json`` (``metrics``), ``<plots_dir>/psnr_per_family.csv``
+    (:func:`psnr_per_family_plot`) and ``<plots_dir>/generalization.csv``
+    (:func:`generalization_plot` over ``plot_methods``).
+    """
+    extra = ["lpips"] if _has_lpips(rows) else []
+    plot_rows, plot_columns = generalization_plot(per_family, plot_methods, baselines)
+    files = {
+        metrics_dir / "per_image.csv": _csv(rows, [*ROW_COLUMNS, *extra]),
+        metrics_dir / "per_family.csv": _csv(per_family, [*FAMILY_COLUMNS, *extra]),
+        metrics_dir / "eval.json": json.dumps(metrics, indent=2, allow_nan=False) + "\n",
+        plots_dir / "psnr_per_family.csv": _csv(
+            psnr_per_family_plot(per_family, baselines), PLOT_FAMILY_COLUMNS
+        ),
+        plots_dir / "generalization.csv": _csv(plot_rows, plot_columns),
+    }
+    for path, text in files.items():
+        write_text(path, text)
+    return list(files)
+
+
+def format_table(per_family: Sequence[Mapping[str, Any]], methods: Sequence[str]) -> str:
+    """A plain-text table of mean ``psnr_y`` per (suite, family) (rows) and method (columns)."""
+    by_key = {(r["method"], r["suite"], r["family"]): r["psnr_y"] for r in per_family}
+    groups = list(
+        dict.fromkeys((r["suite"], r["family"]) for r in per_family if r["suite"] != REAL_SUITE)
+    )
+    width = max([len("suite/family"), *(len(f"{s}/{f}") for s, f in groups)])
+    cols = [max(8, len(m)) for m in methods]
+    lines = [
+        "psnr_y (dB)".ljust(width)
+        + "".join(f"  {m:>{w}}" for m, w in zip(methods, cols, strict=True))
+    ]
+    for suite, family in groups:
+        cells = [by_key.get((m, suite, family), math.nan) for m in methods]
+        lines.append(
+            f"{suite}/{family}".ljust(width)
+            + "".join(f"  {v:>{w}.2f}" for v, w in zip(cells, cols, strict=True))
+        )
+    return "\n".join(lines)

@@ -1,0 +1,549 @@
+"""Evaluation harness, reports, champion promotion and specialists on a tiny synthesized bench.
+
+Real parts throughout: a bench written by the synthesize stage, the real baselines and NIQE, a
+temporary SQLite MLflow store with registered models.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+from mlflow import MlflowClient
+
+from girml.config import (
+    DegradationsConfig,
+    EvaluateConfig,
+    ModelConfig,
+    PromotionConfig,
+    SynthesizeConfig,
+    TrainConfig,
+    parse_section,
+)
+from girml.data.synthesize import read_manifest, synthesize
+from girml.evaluation import (
+    MAX_PSNR,
+    Bench,
+    SpecialistInputs,
+    best_baselines,
+    decide,
+    evaluate_and_promote,
+    evaluate_baselines,
+    evaluate_method,
+    fit_pristine_niqe,
+    gir_score,
+    harness,
+    headline,
+    specialist_spec,
+    summarize,
+    train_specialists,
+)
+from girml.imageio import ImageReadError, write_png
+from girml.metrics import LpipsMetric, NiqeModel, load_lpips
+from girml.models import build_model
+from girml.models.store import save_model_dir
+from girml.tracking.mlflow import (
+    CHALLENGER,
+    CHAMPION,
+    REGISTERED_MODEL,
+    get_alias_version,
+    log_and_register_model,
+    start_run,
+)
+from tests.factories import TINY_LAYOUT, make_clean_set, textured_image, tiny_params
+
+TINY = ModelConfig(width=4, enc_blocks=[1], middle_blocks=0)
+TINY_TRAIN = TrainConfig(
+    steps=2, batch_size=2, patch_size=16, warmup_steps=0, ema_decay=0, num_workers=0
+)
+ROW_KEYS = [
+    "method",
+    "suite",
+    "family",
+    "id",
+    "source_id",
+    "level",
+    "psnr",
+    "ssim",
+    "psnr_y",
+    "ssim_y",
+    "psnr_y_input",
+    "ssim_y_input",
+    "niqe",
+]
+# per suite of tiny_params(): the family folders synthesize writes
+TINY_GROUPS = {
+    "single-id": {"noise", "blur", "jpeg"},
+    "single-ood": {"noise", "blur", "jpeg"},
+    "mixed": {"blur+noise"},
+    "unseen": {"haze", "blur+jpeg"},
+    "unseen-content": {"noise", "blur", "jpeg"},
+}
+
+
+def identity(lq: np.ndarray) -> np.ndarray:
+    return lq.copy()
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """clean/, pairs/ and bench/ (4 images of 32x32 per family) from the synthesize stage."""
+    root = tmp_path_factory.mktemp("data")
+    raw = tiny_params()
+    clean = make_clean_set(root / "clean", TINY_LAYOUT)
+    synthesize(
+        read_manifest(clean / "manifest.csv", clean / "images"),
+        parse_section(raw["degradations"], "degradations", DegradationsConfig),
+        parse_section(raw["synthesize"], "synthesize", SynthesizeConfig),
+        root / "pairs",
+        root / "bench",
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def spec() -> DegradationsConfig:
+    return parse_section(tiny_params()["degradations"], "degradations", DegradationsConfig)
+
+
+@pytest.fixture(scope="module")
+def pristine(data: Path) -> NiqeModel:
+    return fit_pristine_niqe(data / "clean", patch_size=16)
+
+
+@pytest.fixture(scope="module")
+def bench(data: Path) -> Bench:
+    return Bench(data / "bench")
+
+
+@pytest.fixture(scope="module")
+def identity_rows(bench: Bench, pristine: NiqeModel) -> list[dict]:
+    return evaluate_method(identity, bench, CFG, pristine, None, method="identity")
+
+
+CFG = EvaluateConfig(niqe_patch_size=16, baselines=["identity", "deblock", "gamma"])
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh SQLite MLflow store for one test (offline); yields the project root."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    before = mlflow.get_tracking_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    mlflow.set_tracking_uri(uri)
+    yield tmp_path
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(before)
+
+
+def tiny_model(seed: int, noise: float) -> torch.nn.Module:
+    """A tiny NAFNet; ``noise`` perturbs its (near-identity) init, making it worse."""
+    torch.manual_seed(seed)
+    model = build_model(TINY)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(noise * torch.randn_like(param))
+    return model.eval()
+
+
+def register(model: torch.nn.Module, root: Path, model_dir: Path) -> tuple[str, int]:
+    """Log and register ``model`` like the train stage and write its model folder."""
+    example = np.random.default_rng(0).random((1, 3, 16, 16), dtype=np.float32)
+    with start_run("gir", root, log_system_metrics=False) as run:
+        version = log_and_register_model(model, example)
+    mlflow_info = {"run_id": run.info.run_id, "registered_version": version}
+    save_model_dir(model, TINY, model_dir, extra={"train": TINY_TRAIN, "mlflow": mlflow_info})
+    return run.info.run_id, version
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        return list(reader.fieldnames or []), list(reader)
+
+
+# --------------------------------------------------------------------------- harness
+
+
+def test_rows_are_complete_and_identity_gains_nothing(
+    bench: Bench, identity_rows: list[dict]
+) -> None:
+    assert len(identity_rows) == len(bench) == 4 * sum(len(f) for f in TINY_GROUPS.values())
+    assert all(list(row) == ROW_KEYS for row in identity_rows)
+    groups = {}
+    for row in identity_rows:
+        groups.setdefault(row["suite"], set()).add(row["family"])
+        assert row["psnr_y"] == row["psnr_y_input"] and row["ssim_y"] == row["ssim_y_input"]
+        assert row["level"] == ("ood" if row["suite"] == "single-ood" else "id")
+        assert math.isfinite(row["niqe"]) and 0 < row["ssim"] < 1
+    assert groups == TINY_GROUPS
+    assert list(groups) == list(TINY_GROUPS)  # suites in the design's order
+    per_family = summarize(identity_rows)
+    assert len(per_family) == sum(len(f) for f in TINY_GROUPS.values())
+    assert all(row["psnr_gain"] == 0 and row["n"] == 4 for row in per_family)
+    head = headline(per_family, "identity")
+    assert head["gir_score"] == 0 and head["generalization_gap"] == 0
+
+
+def test_perfect_restorer_scores_clipped_psnr(bench: Bench, pristine: NiqeModel) -> None:
+    truth = {}
+    for item in bench.items:
+        lq, gt = bench.load(item)
+        truth[lq.tobytes()] = gt
+
+    def oracle(lq: np.ndarray) -> np.ndarray:
+        return truth[lq.tobytes()]
+
+    rows = evaluate_method(oracle, bench, CFG, pristine, None, method="oracle")
+    assert all(r["psnr"] == r["psnr_y"] == MAX_PSNR for r in rows)
+    assert all(r["ssim"] == pytest.approx(1.0) for r in rows)
+    head = headline(summarize(rows), "oracle")
+    assert head["psnr_y.single-id"] == MAX_PSNR
+    assert 0 < head["gir_score"] < MAX_PSNR
+    json.dumps(head, allow_nan=False)  # finite, so valid JSON
+
+
+def test_input_scores_are_computed_once_per_image(
+    data: Path, pristine: NiqeModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"y": 0}
+    real_psnr = harness.psnr
+
+    def counting(a, b, crop_border=0, test_y=False):
+        calls["y"] += test_y
+        return real_psnr(a, b, crop_border, test_y)
+
+    monkeypatch.setattr(harness, "psnr", counting)
+    fresh = Bench(data / "bench")
+    evaluate_method(identity, fresh, CFG, pristine, None, method="a")
+    evaluate_method(identity, fresh, CFG, pristine, None, method="b")
+    assert calls["y"] == 3 * len(fresh)  # output of a, output of b, the input once
+
+
+def test_crop_border_is_applied(bench: Bench, pristine: NiqeModel) -> None:
+    def dark_border(lq: np.ndarray) -> np.ndarray:
+        out = lq.copy()
+        out[:4], out[-4:], out[:, :4], out[:, -4:] = 0, 0, 0, 0
+        return out
+
+    plain = evaluate_method(dark_border, bench, CFG, pristine, None, method="m")
+    cropped_cfg = CFG.model_copy(update={"crop_border": 4})
+    cropped = evaluate_method(dark_border, bench, cropped_cfg, pristine, None, method="m")
+    assert all(c["psnr_y"] == c["psnr_y_input"] for c in cropped)  # border ignored
+    assert all(p["psnr_y"] < p["psnr_y_input"] for p in plain)
+
+
+def test_broken_bench_image_fails_naming_the_file(data: Path, tmp_path: Path) -> None:
+    copy = shutil.copytree(data / "bench", tmp_path / "bench")
+    broken = copy / "single-id" / "noise" / "lq" / "0001.png"
+    broken.write_bytes(b"not a png")
+    pristine = fit_pristine_niqe(data / "clean", patch_size=16)
+    with pytest.raises(ImageReadError, match=str(broken)):
+        evaluate_method(identity, copy, CFG, pristine, None)
+    (copy / "mixed" / "blur+noise" / "recipes.jsonl").write_text('{"id": "0000"}\n')
+    with pytest.raises(ValueError, match=r"recipes.jsonl:1: record lacks key"):
+        Bench(copy)
+    with pytest.raises(FileNotFoundError, match="girml synthesize"):
+        Bench(tmp_path / "nowhere")
+
+
+def test_real_suite_scores_niqe_and_skips_broken_photos(
+    bench: Bench, pristine: NiqeModel, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = tmp_path / "real"
+    write_png(real / "a.png", textured_image(1, 40, 48))
+    write_png(real / "sub" / "b.png", textured_image(2, 64, 40))
+    (real / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    (real / "notes.txt").write_text("not an image")
+    cfg = CFG.model_copy(update={"real_dir": str(real)})
+    with caplog.at_level(logging.WARNING, logger="girml.evaluation.harness"):
+        rows = evaluate_method(identity, bench, cfg, pristine, None)
+    real_rows = [r for r in rows if r["suite"] == "real"]
+    assert [r["id"] for r in real_rows] == ["a.png", "sub/b.png"]
+    assert all(math.isfinite(r["niqe"]) and math.isnan(r["psnr_y"]) for r in real_rows)
+    assert "broken.jpg" in caplog.text
+    head = headline(summarize(rows), "model")
+    assert "niqe.real" in head and "psnr_y.real" not in head
+
+
+def test_undefined_niqe_is_nan_with_a_warning(
+    bench: Bench, pristine: NiqeModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    def flat(lq: np.ndarray) -> np.ndarray:
+        return np.full_like(lq, 128)
+
+    with caplog.at_level(logging.WARNING, logger="girml.evaluation.harness"):
+        rows = evaluate_method(flat, bench, CFG, pristine, None, method="flat")
+    assert all(math.isnan(r["niqe"]) for r in rows)
+    assert "NIQE undefined for flat on" in caplog.text
+    assert "niqe.single-id" not in headline(summarize(rows), "flat")
+
+
+def test_bad_restorer_output_is_reported(bench: Bench, pristine: NiqeModel) -> None:
+    with pytest.raises(ValueError, match=r"method 'half' returned \(16, 32, 3\) for .*0000.png"):
+        evaluate_method(lambda lq: lq[::2], bench, CFG, pristine, None, method="half")
+    with pytest.raises(RuntimeError, match="method 'boom' failed on"):
+        evaluate_method(lambda lq: 1 / 0, bench, CFG, pristine, None, method="boom")
+
+
+def test_lpips_column_only_when_configured(
+    bench: Bench, pristine: NiqeModel, identity_rows: list[dict], tmp_path: Path
+) -> None:
+    torch.manual_seed(0)
+    weights = tmp_path / "lpips.pt"
+    torch.save(LpipsMetric().state_dict(), weights)
+    rows = evaluate_method(identity, bench, CFG, pristine, load_lpips(weights))
+    assert all(math.isfinite(r["lpips"]) for r in rows)
+    assert "lpips" not in identity_rows[0]
+    assert "lpips.single-id" in headline(summarize(rows), "model")
+
+
+def test_baselines_run_through_the_harness(bench: Bench, pristine: NiqeModel) -> None:
+    rows = evaluate_baselines(["identity", "deblock", "gamma"], bench, CFG, pristine, None)
+    assert [r["method"] for r in rows[:: len(bench)]] == ["identity", "deblock", "gamma"]
+    per_family = summarize(rows)
+    best = best_baselines(per_family, ["identity", "deblock", "gamma"])
+    assert set(best) == TINY_GROUPS["single-id"]
+    for family, (name, value) in best.items():
+        scores = {
+            r["method"]: r["psnr_y"]
+            for r in per_family
+            if (r["suite"], r["family"]) == ("single-id", family)
+        }
+        assert name in ("deblock", "gamma")
+        assert value == max(scores["deblock"], scores["gamma"])
+    with pytest.raises(KeyError, match=r"unknown baseline 'nope'; available: .*identity"):
+        evaluate_baselines(["identity", "nope"], bench, CFG, pristine, None)
+
+
+# --------------------------------------------------------------------------- aggregation
+
+
+def _group(method: str, suite: str, family: str, psnr_y: float, psnr_in: float) -> dict:
+    return {
+        "method": method,
+        "suite": suite,
+        "family": family,
+        "n": 2,
+        "psnr_y": psnr_y,
+        "ssim_y": 0.5,
+        "psnr_y_input": psnr_in,
+        "psnr_gain": psnr_y - psnr_in,
+        "niqe": 5.0,
+    }
+
+
+def test_headline_keys_and_hand_computed_scores() -> None:
+    table = [
+        _group("model", "single-id", "noise", 30.0, 24.0),  # gain 6
+        _group("model", "single-id", "blur", 28.0, 26.0),  # gain 2
+        _group("model", "single-ood", "noise", 25.0, 22.0),  # gain 3
+        _group("model", "mixed", "blur+noise", 24.0, 23.0),  # gain 1
+        _group("model", "unseen", "rain", 20.0, 20.0),  # gain 0
+        _group("model", "unseen-content", "noise", 29.0, 24.0),  # gain 5, not in gir_score
+        {**_group("model", "real", "real", math.nan, math.nan), "niqe": 7.0},
+        _group("other", "single-id", "noise", 99.0, 24.0),  # another method: ignored
+    ]
+    head = headline(table, "model")
+    suites = ["single-id", "single-ood", "mixed", "unseen", "unseen-content"]
+    expected = {f"{m}.{s}" for m in ("psnr_y", "ssim_y", "psnr_gain", "niqe") for s in suites}
+    assert set(head) == expected | {"niqe.real", "gir_score", "generalization_gap"}
+    assert head["psnr_y.single-id"] == 29.0 and head["psnr_gain.single-id"] == 4.0
+    # mean over the five (suite, family) groups of single-id/ood, mixed, unseen
+    assert head["gir_score"] == pytest.approx((6 + 2 + 3 + 1 + 0) / 5)
+    # psnr_gain.single-id - mean(psnr_gain.single-ood, psnr_gain.unseen)
+    assert head["generalization_gap"] == pytest.approx(4.0 - (3.0 + 0.0) / 2)
+    assert head["niqe.real"] == 7.0
+    assert gir_score(table, "other") == 75.0
+    with pytest.raises(ValueError, match=r"no \(suite, family\) group"):
+        gir_score(table, "missing")
+
+
+def test_summarize_means_skip_nan() -> None:
+    base = {"method": "m", "suite": "single-id", "family": "noise", "id": "0", "source_id": "s"}
+    scores = {"psnr": 20.0, "ssim": 0.5, "psnr_y": 22.0, "ssim_y": 0.6}
+    rows = [
+        {**base, **scores, "psnr_y_input": 20.0, "ssim_y_input": 0.4, "niqe": 4.0},
+        {**base, **scores, "psnr_y": 26.0, "psnr_y_input": 21.0, "ssim_y_input": 0.4},
+    ]
+    rows[1]["niqe"] = math.nan
+    (group,) = summarize(rows)
+    assert group["n"] == 2 and group["niqe"] == 4.0
+    assert group["psnr_y"] == 24.0 and group["psnr_gain"] == pytest.approx(24.0 - 20.5)
+
+
+# --------------------------------------------------------------------------- promotion
+
+
+def test_decide_rules() -> None:
+    cfg = PromotionConfig(min_gir_gain=0.05, max_family_regression=0.25)
+    old = {("single-id", "noise"): 30.0, ("single-ood", "noise"): 25.0, ("mixed", "a+b"): 24.0}
+
+    first = decide(old, 5.0, None, None, cfg)
+    assert first.promoted and first.alias == CHAMPION and "first model" in first.reasons[0]
+
+    better = {key: v + 0.3 for key, v in old.items()}
+    up = decide(better, 5.21, old, 4.90, cfg)
+    assert up.promoted and up.alias == CHAMPION
+    assert up.reasons[0] == "gir_score 5.21 dB vs champion 4.90 dB: +0.31 >= 0.05"
+
+    regressed = {**better, ("single-ood", "noise"): 25.0 - 0.42}
+    down = decide(regressed, 5.21, old, 4.90, cfg)
+    assert not down.promoted and down.alias == CHALLENGER
+    assert "single-ood/noise regressed 0.42 dB > 0.25" in down.reasons
+
+    flat = decide(old, 4.92, old, 4.90, cfg)
+    assert not flat.promoted and flat.reasons[0].endswith("+0.02 < 0.05")
+
+    # unseen-content is not a gir suite: a regression there does not block promotion
+    content = {**better, ("unseen-content", "noise"): 10.0}
+    assert decide(content, 5.21, {**old, ("unseen-content", "noise"): 30.0}, 4.90, cfg).promoted
+    with pytest.raises(ValueError, match="champion_gir"):
+        decide(old, 5.0, old, None, cfg)
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_evaluate_and_promote_end_to_end(
+    data: Path, spec: DegradationsConfig, registry: Path
+) -> None:
+    metrics_dir, plots_dir = registry / "metrics", registry / "plots"
+    model_dir = registry / "models" / "latest"
+    cfg = CFG.model_copy(update={"specialists": True, "specialist_families": ["noise"]})
+    run1, v1 = register(tiny_model(0, 0.0), registry, model_dir)
+    first = evaluate_and_promote(
+        model_dir,
+        data / "bench",
+        data / "clean",
+        cfg,
+        metrics_dir,
+        plots_dir,
+        registry,
+        SpecialistInputs(spec, data / "pairs", registry / "specialists"),
+    )
+    assert first.decision.promoted and get_alias_version(REGISTERED_MODEL, CHAMPION) == v1
+    assert {r["method"] for r in first.rows} == {
+        "model",
+        "identity",
+        "deblock",
+        "gamma",
+        "specialist:noise",
+    }
+    assert "version 1 promoted to @champion" in first.summary()
+    run = MlflowClient().get_run(run1)
+    assert run.data.tags["champion.promoted"] == "true"
+    assert run.data.tags["champion.previous_version"] == "none"
+    assert run.data.metrics["gir_score"] == pytest.approx(first.metrics["gir_score"])
+    logged = MlflowClient().list_artifacts(run1, "evaluation")
+    assert sorted(a.path for a in logged) == ["evaluation/eval.json", "evaluation/per_family.csv"]
+
+    result = json.loads((metrics_dir / "eval.json").read_text())
+    suites = list(TINY_GROUPS)
+    headline_keys = {
+        f"{m}.{s}" for m in ("psnr_y", "ssim_y", "psnr_gain", "niqe") for s in suites
+    } | {"gir_score", "generalization_gap"}
+    assert headline_keys <= set(result)
+    assert result["lpips"] == "not computed (no weights configured)"
+    assert {k for k in result if k.startswith("baselines.")} == {
+        f"baselines.{b}.gir_score" for b in ("identity", "deblock", "gamma")
+    }
+    assert result["baselines.identity.gir_score"] == 0
+    assert isinstance(result["specialists.noise.gir_score"], float)
+    assert result["champion.promoted"] is True and result["champion.version"] == v1
+    assert result["champion.previous_version"] is None
+    assert result["best_baseline.noise.name"] in ("deblock", "gamma")
+
+    header, rows = read_csv(metrics_dir / "per_image.csv")
+    assert header == ROW_KEYS and len(rows) == 5 * len(Bench(data / "bench"))
+    header, rows = read_csv(metrics_dir / "per_family.csv")
+    assert header[:4] == ["method", "suite", "family", "n"] and "psnr_gain" in header
+    header, rows = read_csv(plots_dir / "psnr_per_family.csv")
+    assert header == ["suite", "family", "method", "psnr_y", "label"]
+    n_groups = sum(len(f) for f in TINY_GROUPS.values())
+    assert len(rows) == 3 * n_groups  # model, best baseline, identity
+    header, rows = read_csv(plots_dir / "generalization.csv")
+    assert header == [
+        "suite_index",
+        "suite",
+        "model",
+        "identity",
+        "deblock",
+        "gamma",
+        "specialist:noise",
+        "best_baseline",
+    ]
+    assert [r["suite"] for r in rows] == suites
+    assert all(float(r["identity"]) == 0 for r in rows)
+
+    # a much worse second version is compared with the champion and kept as challenger
+    second_cfg = CFG.model_copy(update={"baselines": ["identity"]})
+    run2, v2 = register(tiny_model(1, 0.2), registry, model_dir)
+    second = evaluate_and_promote(
+        model_dir, data / "bench", data / "clean", second_cfg, metrics_dir, plots_dir, registry
+    )
+    assert not second.decision.promoted
+    assert any("regressed" in reason for reason in second.decision.reasons)
+    assert {r["method"] for r in second.rows} == {"model", "identity", "champion"}
+    assert get_alias_version(REGISTERED_MODEL, CHAMPION) == v1
+    assert get_alias_version(REGISTERED_MODEL, CHALLENGER) == v2
+    result = json.loads((metrics_dir / "eval.json").read_text())
+    assert result["champion.promoted"] is False and result["champion.previous_version"] == v1
+    assert result["champion.previous_gir_score"] > result["gir_score"]
+    tags = MlflowClient().get_run(run2).data.tags
+    assert tags["champion.promoted"] == "false" and tags["champion.alias"] == CHALLENGER
+    assert tags["champion.reasons"] == "\n".join(second.decision.reasons)
+    assert tags["champion.previous_version"] == str(v1)
+
+
+def test_evaluate_and_promote_needs_registry_info(data: Path, tmp_path: Path) -> None:
+    model_dir = save_model_dir(tiny_model(0, 0.0), TINY, tmp_path / "latest")
+    with pytest.raises(ValueError, match=r"no mlflow\.run_id"):
+        evaluate_and_promote(
+            model_dir, data / "bench", data / "clean", CFG, tmp_path, tmp_path, tmp_path
+        )
+    with pytest.raises(KeyError, match="unknown baseline"):
+        evaluate_and_promote(
+            model_dir,
+            data / "bench",
+            data / "clean",
+            CFG.model_copy(update={"baselines": ["nope"]}),
+            tmp_path,
+            tmp_path,
+            tmp_path,
+        )
+
+
+# --------------------------------------------------------------------------- specialists
+
+
+def test_specialist_spec_and_training(data: Path, spec: DegradationsConfig, tmp_path: Path) -> None:
+    only = specialist_spec(spec, "blur")
+    assert list(only.families) == ["blur"] and only.train_composers == {"single": 1.0}
+    assert only.held_out.families == [] and only.held_out.combinations == []
+    with pytest.raises(ValueError, match="unknown family 'rain'"):
+        specialist_spec(spec, "rain")
+    models = train_specialists(TINY, TINY_TRAIN, spec, ["blur"], data / "pairs", tmp_path)
+    assert list(models) == ["blur"] and not models["blur"].training
+    assert (tmp_path / "blur" / "checkpoint-2").is_dir()
+    x = torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        assert models["blur"](x).shape == x.shape
+    with pytest.raises(ValueError, match="families is empty"):
+        train_specialists(TINY, TINY_TRAIN, spec, [], data / "pairs", tmp_path)
