@@ -47,7 +47,7 @@ ParamsOpt = Annotated[
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _fail(message: str, code: int) -> None:
+def fail(message: str, code: int) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
@@ -60,9 +60,9 @@ def stage(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ConfigError as exc:
-            _fail(str(exc), 2)
+            fail(str(exc), 2)
         except (FileNotFoundError, ValueError, KeyError) as exc:
-            _fail(str(exc).strip("'\""), 1)
+            fail(str(exc).strip("'\""), 1)
 
     return wrapper  # type: ignore[return-value]
 
@@ -267,7 +267,7 @@ def restore(
         uri = model or default_model_uri()
         net = load_model(uri)
     except (FileNotFoundError, ValueError) as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     typer.echo(f"model: {uri} on {dev}", err=True)
     report = restore_files(list(inputs), out, net, tile=tile or None, overlap=overlap, device=dev)

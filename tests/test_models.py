@@ -52,11 +52,14 @@ def smooth_images(n: int, height: int, width: int, seed: int) -> torch.Tensor:
 
 
 def activate_blocks(model: nn.Module, scale: float = 0.5) -> None:
-    """Give NAFBlocks' zero-initialised beta/gamma random values, as a trained model has."""
+    """Give the zero-initialised parameters (NAFBlocks' beta/gamma, the output convolution)
+    random values, as a trained model has."""
     with torch.no_grad():
         for name, param in model.named_parameters():
             if name.endswith(("beta", "gamma")):
                 param.normal_(0.0, scale)
+            elif name.startswith(("ending.", "tail.")):
+                param.normal_(0.0, 0.05)
 
 
 class Constant(nn.Module):
@@ -167,6 +170,9 @@ def test_fresh_prompt_nafnet_equals_nafnet_then_diverges() -> None:
     torch.manual_seed(5)
     prompted = build_model(tiny_cfg("prompt_nafnet"))
     assert isinstance(prompted, PromptNAFNet)
+    for model in (plain, prompted):  # same "trained" U-Net weights in both
+        torch.manual_seed(6)
+        activate_blocks(model)
     torch.testing.assert_close(prompted(x), plain(x), rtol=0, atol=1e-6)
     with torch.no_grad():
         for block in prompted.prompts:

@@ -115,6 +115,10 @@ class NAFNet(RestorationNet):
         )
         self.decoders = nn.ModuleList(_stack(c, n) for c, n in zip(widths, dec_blocks, strict=True))
         self.ending = nn.Conv2d(cfg.width, 3, 3, padding=1)
+        # Start as the identity map (output = input + 0), like the zero-initialised block
+        # scales: a short CPU run then improves on the input instead of first undoing noise.
+        nn.init.zeros_(self.ending.weight)
+        nn.init.zeros_(self.ending.bias)
 
     def modulate(self, level: int, feat: torch.Tensor) -> torch.Tensor:
         """Hook applied to the decoder feature of ``level`` before its blocks (identity here)."""

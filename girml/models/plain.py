@@ -37,6 +37,8 @@ class PlainCNN(RestorationNet):
         self.head = nn.Conv2d(3, cfg.width, 3, padding=1)
         self.body = nn.Sequential(*(ResBlock(cfg.width) for _ in range(cfg.plain_blocks)))
         self.tail = nn.Conv2d(cfg.width, 3, 3, padding=1)
+        nn.init.zeros_(self.tail.weight)  # start as the identity map (global residual)
+        nn.init.zeros_(self.tail.bias)
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         return self.tail(self.body(self.head(x)))

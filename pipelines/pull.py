@@ -1,0 +1,675 @@
+"""``girml pull``: fetch a registered model, a run's reports or a data version, verified.
+
+- ``girml pull model [models:/gir-restorer@champion] -o DIR``: the model version's artifacts,
+  straight from the artifact store (S3, a tracking server's proxy or a folder).
+- ``girml pull reports RUN_ID -o DIR [--path reports]``: a run's artifacts (reports, curves).
+- ``girml pull data TARGET``: ``dvc pull TARGET`` inside the project, or ``dvc get REPO TARGET
+  [--rev REV]`` with ``--repo`` (from any folder).
+
+Verification. MLflow downloads are checked file by file against the artifact store's listing
+(every file present, sizes equal); when the artifacts carry a ``SHA256SUMS`` file, every entry
+is checked too. The result is written into ``DIR/SHA256SUMS`` (``sha256sum -c`` format) and the
+folder replaces ``DIR`` only once complete, so ``DIR`` is never half-written. A pulled model is
+loaded once before it is moved into place. DVC does not re-hash what it downloads (unless the
+remote has ``verify = true``), so after ``dvc pull`` / ``dvc get`` every file's md5 is compared
+with the hash that the repository records (``dvc ls --show-hash``).
+
+Works from a clean folder with only ``MLFLOW_TRACKING_URI`` and the S3 settings
+(``AWS_ENDPOINT_URL`` or ``MLFLOW_S3_ENDPOINT_URL``, credentials in the environment or the AWS
+files). Transient failures are retried twice over: botocore's ``standard`` retry mode
+(``AWS_RETRY_MODE`` / ``AWS_MAX_ATTEMPTS`` are set when unset) and an outer loop with
+exponential backoff around each whole download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import posixpath
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from pipelines.remote import DvcError, run_dvc
+
+if TYPE_CHECKING:
+    from mlflow.store.artifact.artifact_repo import ArtifactRepository
+
+log = logging.getLogger(__name__)
+
+SUMS_FILE = "SHA256SUMS"
+DEFAULT_ATTEMPTS = 4
+DEFAULT_BACKOFF_S = 1.0
+S3_MAX_ATTEMPTS = "5"  # botocore's per-request attempts, set when AWS_MAX_ATTEMPTS is unset
+_CHUNK = 1 << 20
+_MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
+_MLFLOW_TRANSIENT = frozenset(
+    {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"}
+)
+T = TypeVar("T")
+
+
+class PullError(RuntimeError):
+    """A pull failed for good: nothing found, bad arguments, or data that does not verify."""
+
+
+class IncompleteDownload(PullError):
+    """Files are missing or have the wrong size after a download (retried: likely transient)."""
+
+
+@dataclass(frozen=True)
+class Pulled:
+    """What a pull produced.
+
+    Attributes:
+        source: where it came from (``models:/name/3``, ``runs:/<id>/reports``, a DVC target).
+        path: the local file or folder.
+        files: number of files verified.
+        attempts: download attempts used (1 when the first one succeeded).
+    """
+
+    source: str
+    path: Path
+    files: int
+    attempts: int
+
+
+# --------------------------------------------------------------------------- checksums
+
+
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes, read in 1 MiB chunks (``algorithm``: a hashlib name)."""
+    digest = hashlib.new(algorithm)
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and p.relative_to(folder).as_posix() != SUMS_FILE
+    )
+
+
+def write_sums(folder: Path) -> dict[str, str]:
+    """Write ``folder/SHA256SUMS`` (``sha256sum -c`` format) for every other file, recursively.
+
+    Returns:
+        ``{relative posix path: sha256 hex}``, sorted by path.
+    """
+    sums = {rel: file_digest(folder / rel) for rel in _files(folder)}
+    text = "".join(f"{digest}  {rel}\n" for rel, digest in sums.items())
+    (folder / SUMS_FILE).write_text(text, encoding="utf-8")
+    return sums
+
+
+def check_sums(folder: Path) -> int:
+    """Check every entry of ``folder/SHA256SUMS``; returns how many files were checked.
+
+    Raises:
+        FileNotFoundError: there is no ``SHA256SUMS``.
+        PullError: a listed file is missing or its sha256 differs, or a line is malformed; the
+            message names every bad file.
+    """
+    lines = (folder / SUMS_FILE).read_text(encoding="utf-8").splitlines()
+    bad: list[str] = []
+    for number, line in enumerate(lines, 1):
+        digest, sep, rel = line.partition("  ")
+        path = PurePosixPath(rel.removeprefix("*"))
+        if not sep or len(digest) != 64 or path.is_absolute() or ".." in path.parts:
+            raise PullError(f"{folder / SUMS_FILE}:{number}: not a sha256sum line: {line!r}")
+        local = folder / path
+        if not local.is_file():
+            bad.append(f"{rel}: missing")
+        elif file_digest(local) != digest.lower():
+            bad.append(f"{rel}: sha256 differs from {SUMS_FILE}")
+    if bad:
+        raise PullError(f"checksum mismatch in {folder}:\n  " + "\n  ".join(bad))
+    return len(lines)
+
+
+# --------------------------------------------------------------------------- retries
+
+
+def set_s3_env_defaults(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
+    """Set the S3 settings a pull relies on, where the user has not set them.
+
+    ``AWS_RETRY_MODE=standard`` and ``AWS_MAX_ATTEMPTS`` (botocore's retries of throttling,
+    5xx and dropped connections, for boto3, MLflow and DVC alike), and
+    ``MLFLOW_S3_ENDPOINT_URL`` = ``AWS_ENDPOINT_URL`` (MLflow keys its cached S3 clients on the
+    former, so naming the endpoint keeps a stale client from being reused).
+
+    Args:
+        environ: the environment to update; ``os.environ`` when None.
+
+    Returns:
+        The variables that were set.
+    """
+    env = os.environ if environ is None else environ
+    wanted = {"AWS_RETRY_MODE": "standard", "AWS_MAX_ATTEMPTS": S3_MAX_ATTEMPTS}
+    if env.get("AWS_ENDPOINT_URL"):
+        wanted["MLFLOW_S3_ENDPOINT_URL"] = env["AWS_ENDPOINT_URL"]
+    added = {key: value for key, value in wanted.items() if not env.get(key)}
+    env.update(added)
+    return added
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is worth another attempt: a connection problem, an overloaded or failing
+    endpoint, or an incomplete download; not a missing object, a bad name or denied access."""
+    import requests
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(exc, DvcError):
+        return exc.transient
+    if isinstance(exc, ClientError):
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        return status >= 500 or status in (408, 429)
+    if isinstance(exc, MlflowException):
+        return exc.error_code in _MLFLOW_TRANSIENT
+    transient = (
+        IncompleteDownload,
+        BotoConnectionError,
+        HTTPClientError,
+        requests.ConnectionError,
+        requests.Timeout,
+        ConnectionError,
+        TimeoutError,
+    )
+    return isinstance(exc, transient)
+
+
+def with_retries(
+    action: Callable[[], T],
+    what: str,
+    attempts: int = DEFAULT_ATTEMPTS,
+    backoff_s: float = DEFAULT_BACKOFF_S,
+) -> tuple[T, int]:
+    """Call ``action`` until it succeeds, retrying transient failures with exponential backoff.
+
+    The waits are ``backoff_s``, ``2 * backoff_s``, ``4 * backoff_s``... Each retry is logged
+    as a warning (the error text redacted).
+
+    Args:
+        action: the whole download; it must be safe to repeat.
+        what: what is being done, for the log (e.g. ``"download models:/gir-restorer/3"``).
+        attempts: total attempts, >= 1.
+        backoff_s: first wait in seconds, >= 0.
+
+    Returns:
+        ``(action's result, attempts used)``.
+
+    Raises:
+        The last error, when it is not transient (:func:`is_transient`) or attempts ran out.
+    """
+    if attempts < 1:
+        raise ValueError(f"attempts must be >= 1, got {attempts}")
+    if backoff_s < 0:
+        raise ValueError(f"backoff_s must be >= 0, got {backoff_s}")
+    attempt = 1
+    while True:
+        try:
+            return action(), attempt
+        except Exception as exc:
+            if attempt >= attempts or not is_transient(exc):
+                raise
+            delay = backoff_s * 2 ** (attempt - 1)
+            first_line = (str(exc).strip() or repr(exc)).splitlines()[0]
+            log.warning(
+                "%s: attempt %d/%d failed (%s: %s); retrying in %.1f s",
+                what,
+                attempt,
+                attempts,
+                type(exc).__name__,
+                _redact(first_line),
+                delay,
+            )
+            time.sleep(delay)
+            attempt += 1
+
+
+def _redact(text: str) -> str:
+    """Mask the ``user:password@`` of URLs (e.g. a tracking URI) in a message."""
+    return _USERINFO.sub(r"\g<scheme>***@", text)
+
+
+# --------------------------------------------------------------------------- MLflow artifacts
+
+
+def _check_out(out: Path, force: bool) -> None:
+    if out.is_file():
+        raise PullError(f"{out} is a file; give a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise PullError(f"{out} exists and is not empty; pass --force to replace it")
+
+
+@contextmanager
+def _staging(out: Path) -> Iterator[Path]:
+    """A fresh folder beside ``out`` that takes ``out``'s place if the block succeeds."""
+    from girml.models.store import _swap_in
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
+    tmp.mkdir()
+    try:
+        yield tmp
+        _swap_in(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _listing(repo: ArtifactRepository, path: str | None) -> dict[str, int | None]:
+    """``{path: size}`` of every file under ``path`` (a folder or one file), recursively."""
+    files: dict[str, int | None] = {}
+    for info in repo.list_artifacts(path):
+        if info.is_dir:
+            files.update(_listing(repo, info.path))
+        else:
+            files[info.path] = info.file_size
+    if not files and path:  # a file: listing it gives nothing, its parent lists it
+        parent = posixpath.dirname(path) or None
+        files = {i.path: i.file_size for i in repo.list_artifacts(parent) if i.path == path}
+    return files
+
+
+def _download_once(repo: ArtifactRepository, path: str | None, dst: Path) -> int:
+    """List, download into the empty folder ``dst`` and check presence and sizes."""
+    for child in dst.iterdir():  # leftovers of a failed attempt
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+    expected = _listing(repo, path)
+    if not expected:
+        raise PullError(f"no artifacts at {repo.artifact_uri}{'/' + path if path else ''}")
+    repo.download_artifacts(path or "", dst_path=str(dst))
+    problems = []
+    for rel, size in sorted(expected.items()):
+        local = dst / rel
+        if not local.is_file():
+            problems.append(f"{rel}: missing")
+        elif size is not None and local.stat().st_size != size:
+            problems.append(f"{rel}: {local.stat().st_size} bytes, the store lists {size}")
+    if problems:
+        raise IncompleteDownload("incomplete download:\n  " + "\n  ".join(problems))
+    return len(expected)
+
+
+def fetch_artifacts(
+    artifact_uri: str,
+    path: str | None,
+    out: Path,
+    source: str,
+    attempts: int = DEFAULT_ATTEMPTS,
+    force: bool = False,
+    check: Callable[[Path], Any] | None = None,
+) -> Pulled:
+    """Download ``path`` under ``artifact_uri`` into ``out`` (keeping relative paths), verified.
+
+    Steps: list the files (sizes), download into a staging folder beside ``out``, compare
+    (retrying transient failures, :func:`with_retries`), check an artifact-provided
+    ``SHA256SUMS``, run ``check`` on the staging folder, write ``SHA256SUMS``, then swap the
+    folder into place.
+
+    Args:
+        artifact_uri: where the artifacts are stored (``s3://...``, ``mlflow-artifacts:/...``,
+            ``file://...``): a run's or a model version's artifact root.
+        path: a folder or file under it; None for everything.
+        out: the local folder to fill (replaced as a whole).
+        source: what to call it in messages.
+        attempts: download attempts, >= 1.
+        force: replace a non-empty ``out``.
+        check: called with the staging folder once the files verify (e.g. load the model);
+            raising aborts the pull.
+
+    Returns:
+        :class:`Pulled` with ``path`` = ``out``.
+
+    Raises:
+        PullError: nothing there, ``out`` not replaceable, a size or checksum mismatch.
+    """
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    if path is not None and (
+        not path or PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts
+    ):
+        raise PullError(f"artifact path must be relative, got {path!r}")
+    _check_out(out, force)
+    repo = get_artifact_repository(artifact_uri)
+    with _staging(out) as tmp:
+        n_files, used = with_retries(
+            lambda: _download_once(repo, path, tmp), f"download {source}", attempts
+        )
+        if (tmp / SUMS_FILE).is_file():
+            check_sums(tmp)
+        if check is not None:
+            check(tmp)
+        write_sums(tmp)
+    return Pulled(source=source, path=out, files=n_files, attempts=used)
+
+
+def _require_tracking_store() -> str:
+    """Configure MLflow from ``MLFLOW_TRACKING_URI`` (or the project's ``mlflow.db`` here)."""
+    from girml.tracking.mlflow import DB_FILE, configure
+
+    if not os.environ.get("MLFLOW_TRACKING_URI") and not (Path.cwd() / DB_FILE).is_file():
+        raise PullError(
+            f"no MLflow tracking store: set MLFLOW_TRACKING_URI (a tracking server "
+            f"http(s)://host:port or sqlite:///path/{DB_FILE}) or run in the project folder"
+        )
+    return configure(Path.cwd())
+
+
+def resolve_model(uri: str) -> tuple[str, str]:
+    """Resolve ``models:/<name>@<alias>`` or ``models:/<name>/<version>`` to (name, version).
+
+    Resolving once pins the version, so an alias moved during the pull cannot mix two versions.
+
+    Raises:
+        PullError: another URI form, or no such model, version or alias.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    match = _MODEL_URI.match(uri)
+    if match is None:
+        raise PullError(f"expected models:/<name>@<alias> or models:/<name>/<version>, got {uri!r}")
+    name, alias, version = match["name"], match["alias"], match["version"]
+    client = MlflowClient()
+    try:
+        if alias is not None:
+            found = client.get_model_version_by_alias(name, alias)
+        else:
+            found = client.get_model_version(name, version)
+    except MlflowException as exc:
+        raise PullError(f"{uri}: not in the registry ({_redact(exc.message)})") from None
+    return name, str(found.version)
+
+
+def pull_model(
+    uri: str, out: Path, attempts: int = DEFAULT_ATTEMPTS, force: bool = False
+) -> Pulled:
+    """Pull a registered model version into ``out`` and prove it loads.
+
+    ``out`` then holds the MLflow model (``MLmodel``, ``data/``...) plus ``SHA256SUMS``;
+    ``girml restore --model out`` and :func:`girml.models.store.load_model` accept it.
+
+    Args:
+        uri: ``models:/<name>@<alias>`` or ``models:/<name>/<version>``.
+        out: the folder to fill (replaced as a whole).
+        attempts: download attempts, >= 1.
+        force: replace a non-empty ``out``.
+
+    Returns:
+        :class:`Pulled` whose ``source`` is ``models:/<name>/<version>``.
+    """
+    from mlflow import MlflowClient
+
+    from girml.models.store import load_model
+
+    set_s3_env_defaults()
+    _require_tracking_store()
+    name, version = resolve_model(uri)
+    location = MlflowClient().get_model_version_download_uri(name, version)
+    return fetch_artifacts(
+        location,
+        None,
+        out,
+        f"models:/{name}/{version}",
+        attempts,
+        force,
+        check=lambda folder: load_model(str(folder)),
+    )
+
+
+def pull_reports(
+    run_id: str,
+    out: Path,
+    path: str | None = None,
+    attempts: int = DEFAULT_ATTEMPTS,
+    force: bool = False,
+) -> Pulled:
+    """Pull a run's artifacts (all of them, or the folder or file ``path``) into ``out``.
+
+    Files keep their path relative to the run's artifact root (``out/reports/...``), with
+    ``out/SHA256SUMS`` beside them. Models logged by the run are not included: pull them with
+    :func:`pull_model`.
+
+    Raises:
+        PullError: no such run, or nothing under ``path``.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    set_s3_env_defaults()
+    _require_tracking_store()
+    try:
+        artifact_uri = MlflowClient().get_run(run_id).info.artifact_uri
+    except MlflowException as exc:
+        raise PullError(f"run {run_id!r}: {_redact(exc.message)}") from None
+    source = f"runs:/{run_id}/{path}" if path else f"runs:/{run_id}"
+    return fetch_artifacts(artifact_uri, path, out, source, attempts, force)
+
+
+# --------------------------------------------------------------------------- DVC data
+
+
+def find_dvc_root(start: Path) -> Path:
+    """The nearest folder at or above ``start`` holding a ``.dvc`` folder.
+
+    Raises:
+        PullError: none (the message suggests ``--repo``).
+    """
+    for folder in (start.resolve(), *start.resolve().parents):
+        if (folder / ".dvc").is_dir():
+            return folder
+    raise PullError(f"{start} is not inside a DVC project: run there, or pass --repo URL")
+
+
+def dvc_hashes(
+    repo: str, target: str, cwd: Path, rev: str | None = None, remote: str | None = None
+) -> dict[str, str]:
+    """md5 of every DVC-tracked file under ``target`` as the repository records it.
+
+    Uses ``dvc ls REPO TARGET --recursive --dvc-only --json --show-hash``.
+
+    Returns:
+        ``{path relative to target: md5}``; a single-file target maps its name. Empty when
+        nothing under ``target`` is tracked by DVC.
+    """
+    args = ["ls", repo, target, "--recursive", "--dvc-only", "--json", "--show-hash"]
+    args += [*(["--rev", rev] if rev else []), *(["--remote", remote] if remote else [])]
+    entries = json.loads(run_dvc(args, cwd) or "[]")
+    return {e["path"]: e["md5"] for e in entries if e.get("md5") and not e.get("isdir")}
+
+
+def verify_md5(local: Path, expected: dict[str, str]) -> int:
+    """Compare files under ``local`` (a folder, or one file) with ``{relative path: md5}``.
+
+    Returns:
+        The number of files checked.
+
+    Raises:
+        PullError: a file is missing or differs; the message names each one.
+    """
+    bad = []
+    for rel, md5 in sorted(expected.items()):
+        path = local if local.is_file() else local / rel
+        if not path.is_file():
+            bad.append(f"{rel}: missing")
+        elif file_digest(path, "md5") != md5:
+            bad.append(f"{rel}: md5 {file_digest(path, 'md5')}, the repository records {md5}")
+    if bad:
+        raise PullError(
+            f"{local}: {len(bad)} file(s) do not match the repository (a corrupt remote or "
+            "cache object):\n  " + "\n  ".join(bad)
+        )
+    return len(expected)
+
+
+def pull_data(
+    target: str,
+    cwd: Path,
+    repo: str | None = None,
+    rev: str | None = None,
+    remote: str | None = None,
+    out: Path | None = None,
+    attempts: int = DEFAULT_ATTEMPTS,
+    force: bool = False,
+) -> Pulled:
+    """Fetch a DVC-tracked folder or file and check every file's md5.
+
+    Without ``repo``: ``dvc pull TARGET`` in the DVC project holding ``cwd`` (the workspace at
+    its current commit). With ``repo`` (a Git URL or path, ``.`` included): ``dvc get REPO
+    TARGET [--rev REV] -o OUT``, which works from any folder.
+
+    Args:
+        target: the path in the repository, e.g. ``data/bench/single-id`` (relative to ``cwd``
+            inside a project, to the repository root with ``repo``).
+        cwd: where to run.
+        repo: the repository to ``dvc get`` from; None to ``dvc pull`` here.
+        rev: a Git revision (branch, tag, commit); needs ``repo``.
+        remote: the DVC remote to use instead of the default.
+        out: with ``repo``, where to write (default: ``target``'s last part under ``cwd``).
+        attempts: tries per DVC command (transient failures only), >= 1.
+        force: with ``repo``, replace an existing ``out``.
+
+    Raises:
+        PullError: not in a DVC project, ``rev``/``out`` without ``repo``, or files that do not
+            match their recorded md5.
+        DvcError: DVC failed (unknown target, unreachable remote after retries).
+    """
+    set_s3_env_defaults()
+    remote_args = ["--remote", remote] if remote else []
+    if repo is None:
+        if rev or out is not None:
+            raise PullError(
+                "--rev and --out need --repo (e.g. --repo . --rev v1 -o DIR); without it, "
+                "dvc pull fills the workspace at the current commit"
+            )
+        root = find_dvc_root(cwd)
+        rel = (cwd / target).resolve().relative_to(root).as_posix()
+        pull_args = ["pull", rel, *remote_args]
+        _, used = with_retries(lambda: run_dvc(pull_args, root), f"dvc pull {rel}", attempts)
+        local, ls_repo, ls_target, ls_cwd = root / rel, str(root), rel, root
+    else:
+        local = cwd / (out or PurePosixPath(target).name)
+        if local.exists() and not force:
+            raise PullError(f"{local} exists; pass --force to replace it")
+        # --force from here on: whatever is at `local` now is a failed attempt's or may go.
+        get_args = ["get", repo, target, "-o", str(local), "--force", *remote_args]
+        get_args += ["--rev", rev] if rev else []
+        _, used = with_retries(lambda: run_dvc(get_args, cwd), f"dvc get {target}", attempts)
+        ls_repo, ls_target, ls_cwd = repo, target, cwd
+    expected, _ = with_retries(
+        lambda: dvc_hashes(ls_repo, ls_target, ls_cwd, rev, remote), f"dvc ls {target}", attempts
+    )
+    n_files = verify_md5(local, expected)
+    source = f"{ls_repo}:{ls_target}{f'@{rev}' if rev else ''}"
+    return Pulled(source=source, path=local, files=n_files, attempts=used)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _report(pulled: Pulled, what: str) -> None:
+    retried = f" after {pulled.attempts} attempts" if pulled.attempts > 1 else ""
+    typer.echo(f"pulled {pulled.source} into {pulled.path}: {pulled.files} files {what}{retried}")
+
+
+def fail(exc: Exception) -> None:
+    typer.secho(f"error: {_redact(str(exc))}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="local folder to fill")]
+AttemptsOpt = Annotated[
+    int, typer.Option(min=1, help="download attempts; transient failures are retried")
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="replace a non-empty output")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``girml pull`` group (``model``, ``reports``, ``data``) to ``app``."""
+    pull_app = typer.Typer(
+        name="pull",
+        help="Fetch models, reports and data from the registry, S3 or a DVC remote (verified).",
+        no_args_is_help=True,
+    )
+
+    @pull_app.command("model")
+    def model(
+        out: OutOpt,
+        uri: Annotated[
+            str | None,
+            typer.Argument(help="models:/<name>@<alias> or models:/<name>/<version>"),
+        ] = None,
+        attempts: AttemptsOpt = DEFAULT_ATTEMPTS,
+        force: ForceOpt = False,
+    ) -> None:
+        """A registered model (default models:/gir-restorer@champion) for girml restore --model."""
+        from girml.tracking.mlflow import CHAMPION, REGISTERED_MODEL
+
+        try:
+            pulled = pull_model(
+                uri or f"models:/{REGISTERED_MODEL}@{CHAMPION}", out, attempts, force
+            )
+        except (PullError, DvcError, OSError) as exc:
+            fail(exc)
+        _report(pulled, f"verified, {SUMS_FILE} written, model loads")
+
+    @pull_app.command("reports")
+    def reports(
+        run_id: Annotated[str, typer.Argument(help="MLflow run id")],
+        out: OutOpt,
+        path: Annotated[
+            str | None, typer.Option(help="artifact folder or file, e.g. reports; default all")
+        ] = None,
+        attempts: AttemptsOpt = DEFAULT_ATTEMPTS,
+        force: ForceOpt = False,
+    ) -> None:
+        """A run's artifacts (reports, curves), keeping their paths."""
+        try:
+            pulled = pull_reports(run_id, out, path, attempts, force)
+        except (PullError, DvcError, OSError) as exc:
+            fail(exc)
+        _report(pulled, f"verified, {SUMS_FILE} written")
+
+    @pull_app.command("data")
+    def data(
+        target: Annotated[str, typer.Argument(help="tracked path, e.g. data/bench/single-id")],
+        repo: Annotated[
+            str | None, typer.Option(help="Git URL or path to `dvc get` from (any folder)")
+        ] = None,
+        rev: Annotated[str | None, typer.Option(help="Git revision (needs --repo)")] = None,
+        remote: Annotated[str | None, typer.Option(help="DVC remote name")] = None,
+        out: Annotated[
+            Path | None, typer.Option("--out", "-o", help="with --repo: where to write")
+        ] = None,
+        attempts: AttemptsOpt = DEFAULT_ATTEMPTS,
+        force: ForceOpt = False,
+    ) -> None:
+        """A benchmark suite or data version through DVC, every file's md5 checked."""
+        try:
+            pulled = pull_data(target, Path.cwd(), repo, rev, remote, out, attempts, force)
+        except (PullError, DvcError, OSError) as exc:
+            fail(exc)
+        _report(pulled, "md5-verified")
+
+    app.add_typer(pull_app)

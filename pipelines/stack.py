@@ -1,0 +1,448 @@
+"""``girml stack up|down|status``: a local service stack on loopback, for the full setup.
+
+Three background services, each in its own process group (``start_new_session``), with its log
+in ``<state dir>/<name>.log`` and its pid in ``<state dir>/<name>.pid``:
+
+- ``s3``: an S3-compatible endpoint (moto's server), with the bucket for DVC and MLflow;
+- ``mlflow``: an MLflow tracking server, runs in ``<state dir>/mlflow.db``, artifacts proxied
+  to ``s3://<bucket>/mlartifacts`` on that endpoint;
+- ``prefect``: a Prefect server (API and UI), its database under ``<state dir>/prefect``.
+
+``up`` waits until each answers over HTTP, creates the bucket and writes the variables to export
+to ``<state dir>/env`` (``set -a; . .stack/env; set +a``). The AWS credentials there are moto's
+dummy ones. ``down`` sends SIGTERM to each process group, then SIGKILL to what is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import psutil
+import requests
+import typer
+
+from girml.cli import fail
+from girml.imageio import write_text
+
+HOST = "127.0.0.1"
+DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+OFFLINE = {
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+}
+ENV_FILE = "env"
+STATE_FILE = "stack.json"
+LOG_TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Loopback ports of the three services."""
+
+    s3: int = 5000
+    mlflow: int = 5001
+    prefect: int = 4200
+
+
+@dataclass(frozen=True)
+class Service:
+    """How to start one service and how to tell that it is up and that a process is it."""
+
+    name: str
+    port: int
+    argv: tuple[str, ...]
+    health_path: str
+    marker: str  # substring of the command line that identifies the process as this service
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+
+def stack_env(ports: Ports) -> dict[str, str]:
+    """The variables a client exports to use the stack (endpoint, tracking, Prefect, creds)."""
+    s3 = f"http://{HOST}:{ports.s3}"
+    return {
+        "AWS_ENDPOINT_URL": s3,
+        **DUMMY_CREDENTIALS,
+        "MLFLOW_TRACKING_URI": f"http://{HOST}:{ports.mlflow}",
+        "MLFLOW_S3_ENDPOINT_URL": s3,
+        "PREFECT_API_URL": f"http://{HOST}:{ports.prefect}/api",
+    }
+
+
+def services(state_dir: Path, ports: Ports, bucket: str) -> list[Service]:
+    """The three services in start order (the S3 endpoint first: MLflow stores artifacts there)."""
+    state = state_dir.resolve()
+    py = sys.executable
+    mlflow_env = {
+        "MLFLOW_S3_ENDPOINT_URL": f"http://{HOST}:{ports.s3}",
+        **DUMMY_CREDENTIALS,
+        # background jobs serve GenAI features only; they cost seven busy processes
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
+    return [
+        Service(
+            "s3",
+            ports.s3,
+            (py, "-m", "moto.server", "-H", HOST, "-p", str(ports.s3)),
+            "/",
+            "moto.server",
+        ),
+        Service(
+            "mlflow",
+            ports.mlflow,
+            (
+                *(py, "-m", "mlflow", "server", "--workers=1", f"--host={HOST}"),
+                f"--port={ports.mlflow}",
+                f"--backend-store-uri=sqlite:///{state / 'mlflow.db'}",
+                f"--artifacts-destination=s3://{bucket}/mlartifacts",
+            ),
+            "/health",
+            "mlflow server",
+            mlflow_env,
+        ),
+        Service(
+            "prefect",
+            ports.prefect,
+            (py, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(ports.prefect)),
+            "/api/health",
+            "prefect server start",
+            {"PREFECT_HOME": str(state / "prefect")},
+        ),
+    ]
+
+
+def _pid_file(state_dir: Path, name: str) -> Path:
+    return state_dir / f"{name}.pid"
+
+
+def _read_pid(state_dir: Path, name: str) -> int | None:
+    try:
+        return int(_pid_file(state_dir, name).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _live(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def service_process(pid: int | None, marker: str) -> psutil.Process | None:
+    """The live process ``pid`` if its command line contains ``marker`` (else a stale pid)."""
+    if pid is None:
+        return None
+    try:
+        proc = psutil.Process(pid)
+        cmdline = " ".join(proc.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+    return proc if marker in cmdline and _live(proc) else None
+
+
+def group_members(pgid: int) -> list[psutil.Process]:
+    """Live (non-zombie) processes of process group ``pgid``."""
+    members = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) == pgid and _live(proc):
+                members.append(proc)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return members
+
+
+def stop_group(pid: int, marker: str, timeout_s: float = 15.0) -> bool:
+    """SIGTERM the process group led by ``pid`` (our service), then SIGKILL what is left.
+
+    Returns:
+        False when ``pid`` is not a live process of this service (nothing was signalled).
+    """
+    if service_process(pid, marker) is None:
+        return False
+    for sig, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return True
+        deadline = time.monotonic() + wait_s
+        while group_members(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not group_members(pid):
+            return True
+    return True
+
+
+def answers(url: str, timeout_s: float = 2.0) -> bool:
+    """True when ``url`` answers HTTP with a status below 500."""
+    try:
+        return requests.get(url, timeout=timeout_s).status_code < 500
+    except requests.RequestException:
+        return False
+
+
+def port_free(port: int) -> bool:
+    """True when nothing listens on ``127.0.0.1:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex((HOST, port)) != 0
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last ``lines`` lines of a log file ('' when it does not exist)."""
+    if not path.is_file():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class StackError(RuntimeError):
+    """A service could not be started or did not answer in time."""
+
+
+def _start(service: Service, state_dir: Path) -> int:
+    env = {**os.environ, **OFFLINE, **service.env}
+    with (state_dir / f"{service.name}.log").open("ab") as log:
+        proc = subprocess.Popen(
+            service.argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: `down` stops it and its children
+        )
+    _pid_file(state_dir, service.name).write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def _wait(service: Service, pid: int, state_dir: Path, deadline: float) -> None:
+    url = service.url + service.health_path
+    while not answers(url):
+        if service_process(pid, service.marker) is None:
+            tail = log_tail(state_dir / f"{service.name}.log")
+            raise StackError(f"{service.name} exited before answering at {url}:\n{tail}")
+        if time.monotonic() > deadline:
+            tail = log_tail(state_dir / f"{service.name}.log")
+            raise StackError(f"{service.name} did not answer at {url} in time:\n{tail}")
+        time.sleep(0.5)
+
+
+def create_bucket(endpoint: str, bucket: str) -> None:
+    """Create ``bucket`` on the S3 endpoint with the dummy credentials (no-op if it exists)."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=DUMMY_CREDENTIALS["AWS_DEFAULT_REGION"],
+    )
+    try:
+        client.create_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in (
+            "BucketAlreadyOwnedByYou",
+            "BucketAlreadyExists",
+        ):
+            raise
+
+
+def _recorded(state_dir: Path) -> tuple[Ports, str] | None:
+    """Ports and bucket of the stack last started in ``state_dir`` (None if unknown)."""
+    try:
+        state = json.loads((state_dir / STATE_FILE).read_text())
+        return Ports(**state["ports"]), str(state["bucket"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_state(state_dir: Path, ports: Ports, bucket: str) -> None:
+    specs = services(state_dir, ports, bucket)
+    state = {
+        "ports": {"s3": ports.s3, "mlflow": ports.mlflow, "prefect": ports.prefect},
+        "bucket": bucket,
+        "services": {s.name: s.url + s.health_path for s in specs},
+    }
+    write_text(state_dir / STATE_FILE, json.dumps(state, indent=2) + "\n")
+
+
+def start_stack(
+    state_dir: Path,
+    ports: Ports,
+    bucket: str,
+    timeout_s: float = 180.0,
+    echo: Callable[[str], None] = print,
+) -> dict[str, str]:
+    """Start (or keep) the three services, create the bucket and write the env file.
+
+    When services of an earlier ``up`` in ``state_dir`` still run, they are kept, with the
+    ports and bucket recorded then; only the missing ones are started. On failure, the
+    services this call started are stopped again.
+
+    Args:
+        state_dir: where logs, pids, databases and ``env`` go (created).
+        ports: loopback ports; each must be free unless its service already runs.
+        bucket: S3 bucket for DVC and MLflow artifacts.
+        timeout_s: how long to wait for the services to answer.
+        echo: progress messages.
+
+    Returns:
+        The variables written to ``<state_dir>/env``.
+
+    Raises:
+        StackError: a port is taken, or a service exited or did not answer in time.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    recorded = _recorded(state_dir)
+    if recorded is not None and any(
+        service_process(_read_pid(state_dir, s.name), s.marker)
+        for s in services(state_dir, *recorded)
+    ):
+        if recorded != (ports, bucket):
+            echo(f"the stack in {state_dir} already runs with {recorded[0]}, bucket {recorded[1]}")
+        ports, bucket = recorded
+    specs = services(state_dir, ports, bucket)
+    running = {s.name: service_process(_read_pid(state_dir, s.name), s.marker) for s in specs}
+    taken = [s for s in specs if running[s.name] is None and not port_free(s.port)]
+    if taken:
+        names = ", ".join(f"{s.name} port {s.port}" for s in taken)
+        raise StackError(f"{HOST}: {names} already in use; pick others (girml stack up --help)")
+    _write_state(state_dir, ports, bucket)
+    started: list[tuple[Service, int]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        for group in (specs[:1], specs[1:]):  # mlflow and prefect boot side by side
+            pids = []
+            for spec in group:
+                proc = running[spec.name]
+                if proc is None:
+                    pid = _start(spec, state_dir)
+                    started.append((spec, pid))
+                    echo(f"started {spec.name} (pid {pid}), log {state_dir / spec.name}.log")
+                else:
+                    pid = proc.pid
+                    echo(f"{spec.name} already running (pid {pid})")
+                pids.append((spec, pid))
+            for spec, pid in pids:
+                _wait(spec, pid, state_dir, deadline)
+                echo(f"{spec.name} answers at {spec.url}")
+            if group[0].name == "s3":
+                create_bucket(group[0].url, bucket)
+                echo(f"bucket s3://{bucket} ready")
+    except BaseException:
+        for spec, pid in started:
+            stop_group(pid, spec.marker)
+            _pid_file(state_dir, spec.name).unlink(missing_ok=True)
+        if not any(running.values()):
+            (state_dir / STATE_FILE).unlink(missing_ok=True)
+        raise
+    env = stack_env(ports)
+    text = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
+    write_text(state_dir / ENV_FILE, text)
+    return env
+
+
+def stop_stack(state_dir: Path) -> list[str]:
+    """Stop every service with a pid file in ``state_dir``; returns the names stopped.
+
+    Logs and data (``mlflow.db``, ``prefect/``) are kept, so the next ``up`` resumes; the env
+    and state files are removed.
+    """
+    stopped = []
+    for spec in services(state_dir, Ports(), "unused"):
+        pid = _read_pid(state_dir, spec.name)
+        if pid is not None and stop_group(pid, spec.marker):
+            stopped.append(spec.name)
+        _pid_file(state_dir, spec.name).unlink(missing_ok=True)
+    for name in (ENV_FILE, STATE_FILE):
+        (state_dir / name).unlink(missing_ok=True)
+    return stopped
+
+
+def stack_status(state_dir: Path) -> list[tuple[str, int | None, bool, str, bool]]:
+    """Per service: ``(name, pid, process alive, health URL, answers)``."""
+    try:
+        urls = json.loads((state_dir / STATE_FILE).read_text())["services"]
+    except (FileNotFoundError, ValueError, KeyError):
+        urls = {}
+    rows = []
+    for spec in services(state_dir, Ports(), "unused"):
+        pid = _read_pid(state_dir, spec.name)
+        alive = service_process(pid, spec.marker) is not None
+        url = urls.get(spec.name, "")
+        rows.append((spec.name, pid, alive, url, bool(url) and alive and answers(url)))
+    return rows
+
+
+# --------------------------------------------------------------------------- command line
+
+stack_app = typer.Typer(
+    help="Local service stack on 127.0.0.1: S3 (moto), MLflow server, Prefect server.",
+    no_args_is_help=True,
+)
+StateDirOpt = Annotated[Path, typer.Option("--dir", help="logs, pids, databases and env file")]
+
+
+@stack_app.command("up")
+def up(
+    s3_port: Annotated[int, typer.Option(help="S3 endpoint (moto) port")] = Ports.s3,
+    mlflow_port: Annotated[int, typer.Option(help="MLflow tracking server port")] = Ports.mlflow,
+    prefect_port: Annotated[int, typer.Option(help="Prefect server port")] = Ports.prefect,
+    bucket: Annotated[str, typer.Option(help="S3 bucket for DVC and MLflow")] = "girml",
+    state_dir: StateDirOpt = Path(".stack"),
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the services")] = 180.0,
+) -> None:
+    """Start the stack in the background and write the variables to export to DIR/env."""
+    try:
+        env = start_stack(
+            state_dir, Ports(s3_port, mlflow_port, prefect_port), bucket, timeout, typer.echo
+        )
+    except StackError as exc:
+        fail(str(exc), 1)
+    typer.echo(f"\nexport these (or: set -a; . {state_dir / ENV_FILE}; set +a):")
+    typer.echo("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()), nl=False)
+    ui = env["PREFECT_API_URL"].removesuffix("/api")
+    typer.echo(f"Prefect UI: {ui}  MLflow UI: {env['MLFLOW_TRACKING_URI']}")
+
+
+@stack_app.command("down")
+def down(state_dir: StateDirOpt = Path(".stack")) -> None:
+    """Stop the stack's services (SIGTERM, then SIGKILL); logs and data are kept."""
+    stopped = stop_stack(state_dir)
+    typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@stack_app.command("status")
+def status(state_dir: StateDirOpt = Path(".stack")) -> None:
+    """Show each service's pid and whether it answers; exit 1 if one is down."""
+    rows = stack_status(state_dir)
+    for name, pid, alive, url, ok in rows:
+        state = "up" if ok else ("running, not answering" if alive else "down")
+        typer.echo(f"{name:8s} {state:24s} pid {pid or '-':<8} {url}")
+    if not all(row[4] for row in rows):
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``girml stack up|down|status`` to ``app``."""
+    app.add_typer(stack_app, name="stack")
