@@ -1,0 +1,61 @@
+"""Training: the seeded patch stream, restoration losses and the accelerate training loop."""
+
+from girml.training.data import (
+    PairSet,
+    PatchParams,
+    StreamSampler,
+    TrainPatches,
+    apply_patch,
+    load_pairs,
+    make_loader,
+    match_size,
+    sample_patch,
+)
+from girml.training.loop import (
+    EMA,
+    TrainResult,
+    TrainState,
+    build_optimizer,
+    build_scheduler,
+    claim_checkpoint_dir,
+    complete_checkpoints,
+    lr_factor,
+    run_fingerprint,
+    train,
+    validate,
+)
+from girml.training.losses import (
+    LOSSES,
+    charbonnier_loss,
+    fft_l1_loss,
+    l1_loss,
+    restoration_loss,
+)
+
+__all__ = [
+    "EMA",
+    "LOSSES",
+    "PairSet",
+    "PatchParams",
+    "StreamSampler",
+    "TrainPatches",
+    "TrainResult",
+    "TrainState",
+    "apply_patch",
+    "build_optimizer",
+    "build_scheduler",
+    "charbonnier_loss",
+    "claim_checkpoint_dir",
+    "complete_checkpoints",
+    "fft_l1_loss",
+    "l1_loss",
+    "load_pairs",
+    "lr_factor",
+    "make_loader",
+    "match_size",
+    "restoration_loss",
+    "run_fingerprint",
+    "sample_patch",
+    "train",
+    "validate",
+]

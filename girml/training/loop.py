@@ -1,0 +1,508 @@
+"""The training loop on HF accelerate: AdamW, warm-up + cosine, EMA, validation, resumable.
+
+One code path runs on a CPU, one GPU or several (``accelerate launch``): the model, optimizer,
+scheduler and loader go through ``accelerator.prepare``; ``batch_size`` is per process, so an
+optimizer step consumes ``batch_size x grad_accum x num_processes`` samples of the seeded stream
+(:mod:`girml.training.data`). Every process validates the same (identical) weights, so each
+returns the same :class:`TrainResult`; callbacks, the progress bar and file bookkeeping run on
+the main process only.
+
+Checkpoints (``<ckpt_dir>/checkpoint-<step>``, the last two kept) hold the model, optimizer,
+scheduler, EMA weights and a :class:`TrainState` (step counter, elapsed time, history). They are
+written to ``checkpoint-<step>.tmp`` and renamed when complete, so a kill at any moment leaves
+only complete checkpoints under their final name. ``<ckpt_dir>/fingerprint.json`` hashes the
+settings that shape the weights and the training pairs: a run resumes only from checkpoints with
+the same fingerprint and wipes the others.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import json
+import math
+import re
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import set_seed
+from torch import nn
+from torch.optim import AdamW, Optimizer
+from torch.optim.lr_scheduler import LambdaLR
+from tqdm import tqdm
+
+from girml.config import DegradationsConfig, ModelConfig, TrainConfig
+from girml.imageio import to_tensor, to_uint8, write_text
+from girml.inference import restore_image
+from girml.metrics import psnr
+from girml.models import build_model
+from girml.training.data import PairSet, TrainPatches, load_pairs, make_loader
+from girml.training.losses import restoration_loss
+
+log = get_logger(__name__)
+
+FINGERPRINT_FILE = "fingerprint.json"
+KEEP_CHECKPOINTS = 2
+VAL_BATCH = 8
+# TrainConfig fields that change what is reported, or when, but not the trained weights
+UNFINGERPRINTED = frozenset({"val_every", "ckpt_every", "log_every", "num_workers", "use_tuned"})
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+LogCallback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        model: final weights (EMA if enabled), eval mode, on the CPU.
+        metrics: ``val.psnr_y_input``, ``val.psnr_y_model``, ``val.psnr_gain`` (dB, final
+            validation), ``steps``, ``train_seconds`` (wall time of the loop, validation and
+            checkpoints included, summed over resumed runs) and ``samples_per_second``.
+        per_family: family -> ``{"psnr_y_input", "psnr_y_model", "n"}`` at the final validation.
+        history: one row per log event (``step``, ``loss``, ``lr``, ``samples_per_second``)
+            and per validation (``step`` and the ``val.*`` metrics), resumed runs included.
+        resumed_from: the step of the checkpoint this run resumed from, or None.
+    """
+
+    model: nn.Module
+    metrics: dict[str, float]
+    per_family: dict[str, dict[str, float]]
+    history: list[dict[str, float]]
+    resumed_from: int | None
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+def lr_factor(step: int, warmup_steps: int, total_steps: int, min_lr_ratio: float) -> float:
+    """Learning-rate multiplier for 0-based optimizer step ``step``.
+
+    Linear warm-up ``(step + 1) / (warmup_steps + 1)`` for the first ``warmup_steps`` steps,
+    then a half cosine from 1 at ``warmup_steps`` down to ``min_lr_ratio`` at ``total_steps``
+    (and after).
+    """
+    if step < 0:
+        raise ValueError(f"step must be >= 0, got {step}")
+    if warmup_steps < 0 or total_steps < 1:
+        raise ValueError(
+            f"need warmup_steps >= 0 and total_steps >= 1, got {warmup_steps}, {total_steps}"
+        )
+    if not 0.0 <= min_lr_ratio <= 1.0:
+        raise ValueError(f"min_lr_ratio must be in [0, 1], got {min_lr_ratio}")
+    if step < warmup_steps:
+        return (step + 1) / (warmup_steps + 1)
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> AdamW:
+    """AdamW over every parameter with ``cfg.lr``, ``cfg.betas`` and ``cfg.weight_decay``."""
+    return AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+
+
+def build_scheduler(optimizer: Optimizer, cfg: TrainConfig) -> LambdaLR:
+    """A ``LambdaLR`` applying :func:`lr_factor`; step it once per optimizer step."""
+    factor = functools.partial(
+        lr_factor,
+        warmup_steps=cfg.warmup_steps,
+        total_steps=cfg.steps,
+        min_lr_ratio=cfg.min_lr_ratio,
+    )
+    return LambdaLR(optimizer, factor)
+
+
+# --------------------------------------------------------------------------- EMA and state
+
+
+class EMA:
+    """Exponential moving average of a model's weights.
+
+    The decay warms up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates, so the
+    average follows the fast early changes of short runs instead of the random init.
+
+    Args:
+        model: the raw model (copied; later updates read its parameters).
+        decay: the long-run decay in (0, 1).
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"decay must be in (0, 1), got {decay}")
+        self.module = copy.deepcopy(model).eval().requires_grad_(False)
+        self.decay = decay
+        self.num_updates = 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        """Move the average towards ``model``'s current weights; buffers are copied."""
+        self.num_updates += 1
+        decay = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
+        for avg, new in zip(self.module.parameters(), model.parameters(), strict=True):
+            avg.lerp_(new.detach(), 1.0 - decay)
+        for avg, new in zip(self.module.buffers(), model.buffers(), strict=True):
+            avg.copy_(new)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"module": self.module.state_dict(), "num_updates": self.num_updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.module.load_state_dict(state["module"])
+        self.num_updates = int(state["num_updates"])
+
+
+class TrainState:
+    """Checkpointed bookkeeping: optimizer steps done, loop seconds so far, history rows."""
+
+    def __init__(self) -> None:
+        self.step = 0
+        self.train_seconds = 0.0
+        self.history: list[dict[str, float]] = []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "train_seconds": self.train_seconds,
+            "history": [dict(row) for row in self.history],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        self.train_seconds = float(state["train_seconds"])
+        self.history = [dict(row) for row in state["history"]]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate(
+    model: nn.Module, pairs: PairSet, batch_size: int = VAL_BATCH
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Mean PSNR-Y (crop 0) of the degraded inputs and of the model's outputs on whole images.
+
+    Outputs are clamped and rounded to uint8 before scoring, as a saved PNG would be. The
+    model's train/eval mode is restored afterwards.
+
+    Args:
+        model: restoration network, (B,3,H,W) -> (B,3,H,W).
+        pairs: validation pairs (same-size GT and LQ).
+        batch_size: images per forward pass (same-size images are batched).
+
+    Returns:
+        ``({"val.psnr_y_input", "val.psnr_y_model", "val.psnr_gain"}, per_family)`` where
+        ``per_family[family] = {"psnr_y_input", "psnr_y_model", "n"}``.
+    """
+    if len(pairs) == 0:
+        raise ValueError("no validation pairs")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
+    for i, gt in enumerate(pairs.gt):
+        by_shape[gt.shape].append(i)
+    scores_in = np.zeros(len(pairs))
+    scores_out = np.zeros(len(pairs))
+    was_training = model.training
+    model.eval()
+    try:
+        for indices in by_shape.values():
+            for first in range(0, len(indices), batch_size):
+                chunk = indices[first : first + batch_size]
+                lq = torch.cat([to_tensor(pairs.lq[i]) for i in chunk])
+                out = restore_image(model, lq, tile=None, overlap=0)
+                for j, i in enumerate(chunk):
+                    scores_in[i] = psnr(pairs.lq[i], pairs.gt[i], crop_border=0, test_y=True)
+                    scores_out[i] = psnr(to_uint8(out[j]), pairs.gt[i], crop_border=0, test_y=True)
+    finally:
+        model.train(was_training)
+    families = np.array(pairs.families)
+    per_family = {
+        family: {
+            "psnr_y_input": float(scores_in[families == family].mean()),
+            "psnr_y_model": float(scores_out[families == family].mean()),
+            "n": int((families == family).sum()),
+        }
+        for family in sorted(set(pairs.families))
+    }
+    metrics = {
+        "val.psnr_y_input": float(scores_in.mean()),
+        "val.psnr_y_model": float(scores_out.mean()),
+        "val.psnr_gain": float(scores_out.mean() - scores_in.mean()),
+    }
+    return metrics, per_family
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def run_fingerprint(
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    train_jsonl: Path,
+    spec: DegradationsConfig | None,
+    num_processes: int,
+) -> dict[str, str]:
+    """Hashes identifying what a checkpoint was trained on.
+
+    Returns:
+        ``{"config": sha256, "train_pairs": sha256}``: the first over the model config, the
+        train config minus :data:`UNFINGERPRINTED`, the process count and (when online
+        degradations are on) the spec; the second over the bytes of ``train/pairs.jsonl``.
+    """
+    online_spec = spec if cfg.online_degradation_prob > 0 else None
+    config = {
+        "model": model_cfg.model_dump(mode="json"),
+        "train": cfg.model_dump(mode="json", exclude=set(UNFINGERPRINTED)),
+        "num_processes": num_processes,
+        "spec": online_spec.model_dump(mode="json") if online_spec is not None else None,
+    }
+    encoded = json.dumps(config, sort_keys=True).encode()
+    return {
+        "config": hashlib.sha256(encoded).hexdigest(),
+        "train_pairs": hashlib.sha256(train_jsonl.read_bytes()).hexdigest(),
+    }
+
+
+def complete_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
+    """``(step, folder)`` of every complete ``checkpoint-<step>`` folder, oldest first."""
+    if not ckpt_dir.is_dir():
+        return []
+    found = []
+    for entry in ckpt_dir.iterdir():
+        match = _CHECKPOINT.match(entry.name)
+        if match and entry.is_dir():
+            found.append((int(match.group(1)), entry))
+    return sorted(found)
+
+
+def _discard(path: Path) -> None:
+    """Delete a checkpoint folder, renaming it first so a kill mid-way leaves no valid name."""
+    doomed = path.with_name(path.name + ".old")
+    shutil.rmtree(doomed, ignore_errors=True)
+    path.rename(doomed)
+    shutil.rmtree(doomed)
+
+
+def claim_checkpoint_dir(ckpt_dir: Path, fingerprint: dict[str, str]) -> bool:
+    """Prepare ``ckpt_dir`` for a run with ``fingerprint``.
+
+    Leftovers of interrupted saves (``*.tmp``, ``*.old``) are removed. If the saved
+    fingerprint differs (or is missing) every checkpoint is removed and the new fingerprint
+    written. Other files in the folder are left alone.
+
+    Returns:
+        Whether the saved fingerprint matched (so the checkpoints may be resumed from).
+    """
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    path = ckpt_dir / FINGERPRINT_FILE
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = None
+    matched = saved == fingerprint
+    for entry in ckpt_dir.iterdir():
+        stale = entry.name.endswith((".tmp", ".old"))
+        if entry.name.startswith("checkpoint-") and entry.is_dir() and (stale or not matched):
+            shutil.rmtree(entry)
+    if not matched:
+        if saved is not None:
+            log.warning(f"{ckpt_dir}: checkpoints are from another config or data; wiped")
+        write_text(path, json.dumps(fingerprint, indent=2, sort_keys=True) + "\n")
+    return matched
+
+
+def _save_checkpoint(accelerator: Accelerator, ckpt_dir: Path, step: int) -> None:
+    final = ckpt_dir / f"checkpoint-{step}"
+    tmp = final.with_name(final.name + ".tmp")
+    if accelerator.is_main_process and tmp.exists():
+        shutil.rmtree(tmp)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if final.exists():
+            _discard(final)
+        tmp.rename(final)
+        for _, old in complete_checkpoints(ckpt_dir)[:-KEEP_CHECKPOINTS]:
+            _discard(old)
+    accelerator.wait_for_everyone()
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train(
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    pairs_dir: Path,
+    ckpt_dir: Path,
+    *,
+    spec: DegradationsConfig | None = None,
+    on_log: LogCallback | None = None,
+    on_validate: LogCallback | None = None,
+) -> TrainResult:
+    """Train ``model_cfg``'s architecture on ``pairs_dir/train``, validating on ``pairs_dir/val``.
+
+    Resumes from the latest complete checkpoint in ``ckpt_dir`` when its fingerprint matches
+    (the result is then the one an uninterrupted run gives); a run that already finished
+    only re-validates.
+
+    Args:
+        model_cfg: architecture and sizes.
+        cfg: optimisation, data, cadence and seed.
+        pairs_dir: holds ``train/pairs.jsonl`` and ``val/pairs.jsonl`` (synthesize layout).
+        ckpt_dir: checkpoint folder (created; checkpoints of other configs are wiped).
+        spec: the degradation spec, needed iff ``cfg.online_degradation_prob > 0``.
+        on_log: ``(step, {"loss", "lr", "samples_per_second"})`` every ``cfg.log_every``
+            steps, on the main process.
+        on_validate: ``(step, {"val.psnr_y_input", "val.psnr_y_model", "val.psnr_gain"})``
+            every ``cfg.val_every`` steps and at the end, on the main process.
+
+    Returns:
+        The :class:`TrainResult`.
+    """
+    if cfg.online_degradation_prob > 0 and spec is None:
+        raise ValueError(
+            f"online_degradation_prob={cfg.online_degradation_prob} needs the degradations spec"
+        )
+    pairs_dir, ckpt_dir = Path(pairs_dir), Path(ckpt_dir)
+    train_jsonl = pairs_dir / "train" / "pairs.jsonl"
+    accelerator = Accelerator(
+        cpu=not torch.cuda.is_available(),
+        mixed_precision=cfg.mixed_precision,
+        gradient_accumulation_steps=cfg.grad_accum,
+        # the schedule counts optimizer steps: step it ourselves, once per optimizer step
+        step_scheduler_with_optimizer=False,
+    )
+    is_main = accelerator.is_main_process
+    fingerprint = run_fingerprint(model_cfg, cfg, train_jsonl, spec, accelerator.num_processes)
+    if is_main:
+        claim_checkpoint_dir(ckpt_dir, fingerprint)
+    accelerator.wait_for_everyone()
+
+    dataset = TrainPatches(
+        load_pairs(train_jsonl), cfg.patch_size, cfg.seed, cfg.online_degradation_prob, spec
+    )
+    val_pairs = load_pairs(pairs_dir / "val" / "pairs.jsonl")
+
+    set_seed(cfg.seed)
+    raw_model = build_model(model_cfg)
+    optimizer = build_optimizer(raw_model, cfg)
+    scheduler = build_scheduler(optimizer, cfg)
+    # copied before prepare(), which may patch the instance's forward for mixed precision
+    ema = EMA(raw_model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    model, optimizer, scheduler = accelerator.prepare(raw_model, optimizer, scheduler)
+    if ema is not None:
+        ema.module.to(accelerator.device)
+    state = TrainState()
+    accelerator.register_for_checkpointing(state, *([ema] if ema is not None else []))
+    eval_model = ema.module if ema is not None else accelerator.unwrap_model(model)
+
+    resumed_from = None
+    checkpoints = complete_checkpoints(ckpt_dir)
+    if checkpoints:
+        accelerator.load_state(str(checkpoints[-1][1]))
+        resumed_from = state.step
+        log.info(f"resuming from {checkpoints[-1][1]} (step {state.step}/{cfg.steps})")
+
+    per_step = cfg.batch_size * cfg.grad_accum * accelerator.num_processes
+    loader = accelerator.prepare(
+        make_loader(
+            dataset,
+            cfg.batch_size,
+            start=state.step * per_step,
+            stop=cfg.steps * per_step,
+            num_workers=cfg.num_workers,
+            pin_memory=accelerator.device.type == "cuda",
+        )
+    )
+
+    bar = tqdm(total=cfg.steps, initial=state.step, desc="train", unit="step", disable=not is_main)
+    loss_sum = torch.zeros((), device=accelerator.device)
+    micro_batches = 0
+    window_samples, window_start = 0, time.perf_counter()
+    base_seconds, loop_start = state.train_seconds, time.perf_counter()
+    val_metrics: dict[str, float] | None = None
+    per_family: dict[str, dict[str, float]] = {}
+    model.train()
+    for lq, gt in loader:
+        with accelerator.accumulate(model):
+            loss = restoration_loss(model(lq), gt, cfg.loss, cfg.freq_weight)
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and cfg.grad_clip > 0:
+                accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            lr = scheduler.get_last_lr()[0]
+            if accelerator.sync_gradients:
+                scheduler.step()
+            optimizer.zero_grad()
+        loss_sum += loss.detach()
+        micro_batches += 1
+        if not accelerator.sync_gradients:
+            continue
+
+        state.step += 1
+        step = state.step
+        window_samples += per_step
+        if ema is not None:
+            ema.update(accelerator.unwrap_model(model))
+        bar.update(1)
+        events = False
+        if step % cfg.log_every == 0:
+            mean_loss = accelerator.reduce(loss_sum, reduction="mean").item() / micro_batches
+            speed = window_samples / max(time.perf_counter() - window_start, 1e-9)
+            logged = {"loss": mean_loss, "lr": lr, "samples_per_second": speed}
+            state.history.append({"step": step, **logged})
+            bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", refresh=False)
+            if is_main and on_log is not None:
+                on_log(step, logged)
+            loss_sum.zero_()
+            micro_batches = 0
+            events = True
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            val_metrics, per_family = validate(eval_model, val_pairs)
+            state.history.append({"step": step, **val_metrics})
+            if is_main and on_validate is not None:
+                on_validate(step, val_metrics)
+            events = True
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            state.train_seconds = base_seconds + time.perf_counter() - loop_start
+            _save_checkpoint(accelerator, ckpt_dir, step)
+            events = True
+        if events:  # samples/s measures training only, not validation or checkpointing
+            window_samples, window_start = 0, time.perf_counter()
+    bar.close()
+    train_seconds = base_seconds + time.perf_counter() - loop_start
+
+    if val_metrics is None:  # resumed from the final checkpoint: nothing left to train
+        val_metrics, per_family = validate(eval_model, val_pairs)
+        if is_main and on_validate is not None:
+            on_validate(cfg.steps, val_metrics)
+    final = build_model(model_cfg)
+    final.load_state_dict({k: v.detach().cpu() for k, v in eval_model.state_dict().items()})
+    final.eval()
+    accelerator.wait_for_everyone()
+    accelerator.free_memory()
+    metrics = {
+        **val_metrics,
+        "steps": float(cfg.steps),
+        "train_seconds": train_seconds,
+        "samples_per_second": cfg.steps * per_step / max(train_seconds, 1e-9),
+    }
+    return TrainResult(
+        model=final,
+        metrics=metrics,
+        per_family=per_family,
+        history=[dict(row) for row in state.history],
+        resumed_from=resumed_from,
+    )

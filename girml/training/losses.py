@@ -1,0 +1,93 @@
+"""Restoration losses: pixel L1 or Charbonnier, optionally plus an L1 on the 2-D spectrum."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from girml.registry import Registry
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+LOSSES: Registry[LossFn] = Registry("loss")
+CHARBONNIER_EPS = 1e-3
+
+
+def _check_pair(pred: Tensor, target: Tensor) -> None:
+    if pred.ndim != 4:
+        raise ValueError(f"pred must be (B,C,H,W), got shape {tuple(pred.shape)}")
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}"
+        )
+
+
+@LOSSES.register("l1")
+def l1_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean absolute error.
+
+    Args:
+        pred: (B,C,H,W) float.
+        target: same shape.
+
+    Returns:
+        Scalar tensor.
+    """
+    _check_pair(pred, target)
+    return (pred - target).abs().mean()
+
+
+@LOSSES.register("charbonnier")
+def charbonnier_loss(pred: Tensor, target: Tensor, eps: float = CHARBONNIER_EPS) -> Tensor:
+    """Charbonnier loss ``mean(sqrt((pred - target)^2 + eps^2))``, a smooth L1.
+
+    Args:
+        pred: (B,C,H,W) float.
+        target: same shape.
+        eps: smoothing, > 0 (values in [0,1] images: 1e-3 as in MPRNet/Restormer).
+
+    Returns:
+        Scalar tensor.
+    """
+    _check_pair(pred, target)
+    if eps <= 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    return torch.sqrt((pred - target).square() + eps * eps).mean()
+
+
+def fft_l1_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """L1 between the real 2-D FFTs (real and imaginary parts), as in MIMO-UNet.
+
+    Computed in float32, since half-precision FFTs need power-of-two sizes.
+
+    Args:
+        pred: (B,C,H,W) float.
+        target: same shape.
+
+    Returns:
+        Scalar tensor.
+    """
+    _check_pair(pred, target)
+    diff = torch.fft.rfft2(pred.float()) - torch.fft.rfft2(target.float())
+    return torch.view_as_real(diff).abs().mean()
+
+
+def restoration_loss(pred: Tensor, target: Tensor, kind: str, freq_weight: float = 0.0) -> Tensor:
+    """The training objective: ``LOSSES[kind](pred, target) + freq_weight * fft_l1``.
+
+    Args:
+        pred: (B,C,H,W) float network output.
+        target: same shape, the clean images in [0,1].
+        kind: a name in :data:`LOSSES` (``l1`` or ``charbonnier``).
+        freq_weight: weight of :func:`fft_l1_loss`, >= 0 (0 skips it).
+
+    Returns:
+        Scalar tensor.
+    """
+    if freq_weight < 0:
+        raise ValueError(f"freq_weight must be >= 0, got {freq_weight}")
+    loss = LOSSES.get(kind)(pred, target)
+    if freq_weight > 0:
+        loss = loss + freq_weight * fft_l1_loss(pred, target)
+    return loss
