@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from girml.config import ConfigError, apply_profile, load_section
+from girml.config import ConfigError, apply_profile, load_section, read_params
 from girml.imageio import write_text
 
 app = typer.Typer(
@@ -39,6 +39,9 @@ METRICS_DIR = Path("metrics")
 TRAIN_METRICS = METRICS_DIR / "train.json"
 PLOTS_DIR = Path("plots")
 SPECIALIST_DIR = Path("checkpoints/specialists")
+TUNE_DIR = Path("checkpoints/tune")
+TUNED_PARAMS = Path("tune/best.yaml")
+TRIALS_CSV = Path("reports/tune/trials.csv")
 EXPERIMENT = "gir"
 
 ParamsOpt = Annotated[
@@ -152,6 +155,12 @@ def train(params: ParamsOpt = Path("params.yaml")) -> None:
 
     model_cfg = load_section(params, "model")
     cfg = load_section(params, "train")
+    if cfg.use_tuned and TUNED_PARAMS.is_file():
+        from girml.tuning import tuned_configs
+
+        raw = read_params(params)
+        model_cfg, cfg = tuned_configs(raw.get("model"), raw.get("train"), TUNED_PARAMS)
+        typer.echo(f"using tuned model/train overrides from {TUNED_PARAMS}", err=True)
     spec = load_section(params, "degradations") if cfg.online_degradation_prob > 0 else None
     if not PartialState().is_main_process:  # under `accelerate launch`: rank 0 tracks and saves
         run_train(model_cfg, cfg, PAIRS_DIR, CHECKPOINT_DIR, spec=spec)
@@ -210,6 +219,40 @@ def train(params: ParamsOpt = Path("params.yaml")) -> None:
         f"val PSNR-Y {metrics['val.psnr_y_input']:.2f} -> {metrics['val.psnr_y_model']:.2f} dB "
         f"(gain {metrics['val.psnr_gain']:+.2f}) after {int(metrics['steps'])} steps, "
         f"{metrics['train_seconds']:.0f} s; registered gir-restorer version {version}"
+    )
+
+
+@app.command()
+@stage
+def tune(params: ParamsOpt = Path("params.yaml")) -> None:
+    """Ray Tune search over params.yaml: tune.space; writes tune/best.yaml and trials.csv.
+
+    An interrupted search resumes (Tuner.restore) when started again with the same settings.
+    `RAY_ADDRESS` (or tune.address) joins an existing Ray cluster.
+    """
+    from girml.tuning import write_best, write_trials_csv
+    from girml.tuning.search import tune as run_tune
+
+    cfg = load_section(params, "tune")
+    model_cfg = load_section(params, "model")
+    train_cfg = load_section(params, "train")
+    spec = load_section(params, "degradations") if train_cfg.online_degradation_prob > 0 else None
+    result = run_tune(
+        cfg,
+        model_cfg,
+        train_cfg,
+        PAIRS_DIR,
+        TUNE_DIR,
+        spec=spec,
+        project_root=Path.cwd(),
+        params_path=params,
+    )
+    write_best(result, TUNED_PARAMS)
+    write_trials_csv(result, TRIALS_CSV)
+    default = "n/a" if result.default_score is None else f"{result.default_score:.2f}"
+    typer.echo(
+        f"searched {result.configs_searched} configurations in {result.wall_seconds:.0f} s; "
+        f"best val PSNR-Y {result.best_score:.2f} dB (untuned default {default}) -> {TUNED_PARAMS}"
     )
 
 
