@@ -110,6 +110,27 @@ def tiny_params() -> dict:
     }
 
 
+def synthesize_tiny(root: Path) -> Path:
+    """``root/{clean,pairs,bench}`` from the real synthesize stage on :data:`TINY_LAYOUT`.
+
+    Returns:
+        ``root``: 24 train and 6 val pairs, 4 benchmark crops per suite/family, all 32x32.
+    """
+    from girml.config import DegradationsConfig, SynthesizeConfig, parse_section
+    from girml.data.synthesize import read_manifest, synthesize
+
+    raw = tiny_params()
+    clean = make_clean_set(root / "clean", TINY_LAYOUT)
+    synthesize(
+        read_manifest(clean / "manifest.csv", clean / "images"),
+        parse_section(raw["degradations"], "degradations", DegradationsConfig),
+        parse_section(raw["synthesize"], "synthesize", SynthesizeConfig),
+        root / "pairs",
+        root / "bench",
+    )
+    return root
+
+
 def write_params(path: Path, params: dict) -> Path:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path

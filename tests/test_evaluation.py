@@ -25,11 +25,9 @@ from girml.config import (
     EvaluateConfig,
     ModelConfig,
     PromotionConfig,
-    SynthesizeConfig,
     TrainConfig,
     parse_section,
 )
-from girml.data.synthesize import read_manifest, synthesize
 from girml.evaluation import (
     MAX_PSNR,
     Bench,
@@ -59,7 +57,7 @@ from girml.tracking.mlflow import (
     log_and_register_model,
     start_run,
 )
-from tests.factories import TINY_LAYOUT, make_clean_set, textured_image, tiny_params
+from tests.factories import synthesize_tiny, textured_image, tiny_params
 
 TINY = ModelConfig(width=4, enc_blocks=[1], middle_blocks=0)
 TINY_TRAIN = TrainConfig(
@@ -100,17 +98,7 @@ def identity(lq: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """clean/, pairs/ and bench/ (4 images of 32x32 per family) from the synthesize stage."""
-    root = tmp_path_factory.mktemp("data")
-    raw = tiny_params()
-    clean = make_clean_set(root / "clean", TINY_LAYOUT)
-    synthesize(
-        read_manifest(clean / "manifest.csv", clean / "images"),
-        parse_section(raw["degradations"], "degradations", DegradationsConfig),
-        parse_section(raw["synthesize"], "synthesize", SynthesizeConfig),
-        root / "pairs",
-        root / "bench",
-    )
-    return root
+    return synthesize_tiny(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(scope="module")

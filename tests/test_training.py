@@ -17,9 +17,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from girml.config import DegradationsConfig, ModelConfig, SynthesizeConfig, TrainConfig
+from girml.config import DegradationsConfig, ModelConfig, TrainConfig
 from girml.config import parse_section as parse
-from girml.data.synthesize import read_manifest, synthesize
 from girml.imageio import write_png
 from girml.metrics import psnr
 from girml.models import build_model
@@ -48,7 +47,7 @@ from girml.training import (
     train,
     validate,
 )
-from tests.factories import TINY_LAYOUT, make_clean_set, textured_image, tiny_params
+from tests.factories import synthesize_tiny, textured_image, tiny_params
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = ModelConfig(type="nafnet", width=8, enc_blocks=[1], middle_blocks=1)
@@ -85,12 +84,7 @@ def spec() -> DegradationsConfig:
 @pytest.fixture(scope="module")
 def pairs_dir(tmp_path_factory: pytest.TempPathFactory, spec: DegradationsConfig) -> Path:
     """24 train and 6 val 32x32 pairs synthesized from the tiny clean set."""
-    root = tmp_path_factory.mktemp("data")
-    clean = make_clean_set(root / "clean", TINY_LAYOUT)
-    cfg = parse(tiny_params()["synthesize"], "synthesize", SynthesizeConfig)
-    images = read_manifest(clean / "manifest.csv", clean / "images")
-    synthesize(images, spec, cfg, root / "pairs", root / "bench")
-    return root / "pairs"
+    return synthesize_tiny(tmp_path_factory.mktemp("data")) / "pairs"
 
 
 @pytest.fixture(scope="module")

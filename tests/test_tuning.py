@@ -22,15 +22,11 @@ from mlflow import MlflowClient
 
 from girml.config import (
     ConfigError,
-    DegradationsConfig,
     ModelConfig,
     SearchDim,
-    SynthesizeConfig,
     TrainConfig,
     TuneConfig,
-    parse_section,
 )
-from girml.data.synthesize import read_manifest, synthesize
 from girml.tuning import (
     METRIC,
     TuneResult,
@@ -45,7 +41,7 @@ from girml.tuning import (
     write_best,
     write_trials_csv,
 )
-from tests.factories import TINY_LAYOUT, make_clean_set, tiny_params
+from tests.factories import synthesize_tiny
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = ModelConfig(width=4, enc_blocks=[1], middle_blocks=0)
@@ -235,14 +231,7 @@ def test_trials_csv_has_one_row_per_trial(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def pairs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """24 train and 6 val 32x32 pairs synthesized from the tiny clean set."""
-    root = tmp_path_factory.mktemp("data")
-    raw = tiny_params()
-    spec = parse_section(raw["degradations"], "degradations", DegradationsConfig)
-    cfg = parse_section(raw["synthesize"], "synthesize", SynthesizeConfig)
-    clean = make_clean_set(root / "clean", TINY_LAYOUT)
-    images = read_manifest(clean / "manifest.csv", clean / "images")
-    synthesize(images, spec, cfg, root / "pairs", root / "bench")
-    return root / "pairs"
+    return synthesize_tiny(tmp_path_factory.mktemp("data")) / "pairs"
 
 
 @pytest.mark.slow

@@ -8,27 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from girml.config import DegradationsConfig, SynthesizeConfig, ValidateConfig, parse_section
-from girml.data.synthesize import read_manifest, synthesize
+from girml.config import DegradationsConfig, ValidateConfig, parse_section
 from girml.data.validate import validate_data
-from tests.factories import TINY_LAYOUT, make_clean_set, tiny_params
+from tests.factories import synthesize_tiny, tiny_params
 
 
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("data")
-    raw = tiny_params()
-    clean = make_clean_set(root / "clean", TINY_LAYOUT)
-    spec = parse_section(raw["degradations"], "degradations", DegradationsConfig)
-    cfg = parse_section(raw["synthesize"], "synthesize", SynthesizeConfig)
-    synthesize(
-        read_manifest(clean / "manifest.csv", clean / "images"),
-        spec,
-        cfg,
-        root / "pairs",
-        root / "bench",
-    )
-    return root
+    return synthesize_tiny(tmp_path_factory.mktemp("data"))
 
 
 def _copy(src: Path, dst: Path) -> Path:
