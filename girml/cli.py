@@ -40,6 +40,7 @@ TRAIN_METRICS = METRICS_DIR / "train.json"
 PLOTS_DIR = Path("plots")
 SPECIALIST_DIR = Path("checkpoints/specialists")
 TUNE_DIR = Path("checkpoints/tune")
+INTERPRET_DIR = Path("reports/interpretation")
 TUNED_PARAMS = Path("tune/best.yaml")
 TRIALS_CSV = Path("reports/tune/trials.csv")
 EXPERIMENT = "gir"
@@ -274,6 +275,37 @@ def evaluate(params: ParamsOpt = Path("params.yaml")) -> None:
         MODEL_DIR, BENCH_DIR, CLEAN_DIR, cfg, METRICS_DIR, PLOTS_DIR, Path.cwd(), specialists
     )
     typer.echo(result.summary())
+
+
+@app.command()
+@stage
+def interpret(params: ParamsOpt = Path("params.yaml")) -> None:
+    """What the model learned: features (t-SNE, CH index), LAM, sensitivity, visual crops.
+
+    Writes reports/interpretation/ (self-contained index.html, figures/, interpretation.json)
+    and logs it to the model's MLflow run.
+    """
+    from girml.evaluation.promotion import registered_model
+    from girml.interpret import log_report, run_interpretation
+    from girml.models.store import load_model
+
+    cfg = load_section(params, "interpret")
+    spec = load_section(params, "degradations")
+    run_interpretation(
+        load_model(str(MODEL_DIR)),
+        BENCH_DIR,
+        spec,
+        cfg,
+        INTERPRET_DIR,
+        eval_json=METRICS_DIR / "eval.json",
+        per_family_csv=METRICS_DIR / "per_family.csv",
+        clean_dir=CLEAN_DIR,
+    )
+    try:
+        log_report(INTERPRET_DIR, registered_model(MODEL_DIR).run_id, Path.cwd())
+    except ValueError as exc:  # a model folder without MLflow provenance
+        typer.echo(f"not logged to MLflow: {exc}", err=True)
+    typer.echo(f"report: {INTERPRET_DIR / 'index.html'}")
 
 
 TRAIN_METRIC_KEYS = (

@@ -17,14 +17,7 @@ from PIL import Image
 from sklearn.metrics import calinski_harabasz_score
 
 from girml.baselines import BASELINES
-from girml.config import (
-    DegradationsConfig,
-    InterpretConfig,
-    ModelConfig,
-    SynthesizeConfig,
-    parse_section,
-)
-from girml.data.synthesize import read_manifest, synthesize
+from girml.config import DegradationsConfig, InterpretConfig, ModelConfig, parse_section
 from girml.interpret import (
     calinski_harabasz,
     diffusion_index,
@@ -45,7 +38,7 @@ from girml.interpret import (
 )
 from girml.interpret.report import generalization_section, log_report
 from girml.models import build_model
-from tests.factories import TINY_LAYOUT, make_clean_set, textured_image, tiny_params
+from tests.factories import synthesize_tiny, textured_image, tiny_params
 
 TINY = ModelConfig(width=4, enc_blocks=[1], middle_blocks=0)
 CFG = InterpretConfig(
@@ -116,17 +109,7 @@ def data_uri_images(page: str) -> list[bytes]:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """clean/ and bench/ (4 images of 32x32 per suite/family) from the synthesize stage."""
-    root = tmp_path_factory.mktemp("data")
-    raw = tiny_params()
-    clean = make_clean_set(root / "clean", TINY_LAYOUT)
-    synthesize(
-        read_manifest(clean / "manifest.csv", clean / "images"),
-        parse_section(raw["degradations"], "degradations", DegradationsConfig),
-        parse_section(raw["synthesize"], "synthesize", SynthesizeConfig),
-        root / "pairs",
-        root / "bench",
-    )
-    return root
+    return synthesize_tiny(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(scope="module")
