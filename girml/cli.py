@@ -181,7 +181,8 @@ def train(params: ParamsOpt = Path("params.yaml")) -> None:
         )
         stats = model_stats(result.model, 256, 256)
         per_family = {
-            f"val.psnr_gain.{fam}": v["psnr_y_model"] - v["psnr_y_input"]
+            # MLflow metric names allow no "+": blur+noise -> blur_noise
+            f"val.psnr_gain.{fam.replace('+', '_')}": v["psnr_y_model"] - v["psnr_y_input"]
             for fam, v in sorted(result.per_family.items())
         }
         final = {
