@@ -6,6 +6,8 @@ export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
+# torch/OpenMP threads spin while waiting; on 2 shared cores that costs 10-30x (see BENCHMARKS)
+export OMP_WAIT_POLICY := PASSIVE
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: install repro test lint lock clean

@@ -3,7 +3,7 @@
 # pytest exits 5 when it collects no test; that is reported as a failure, never as success.
 set -uo pipefail
 export DVC_NO_ANALYTICS=1 GX_ANALYTICS_ENABLED=false PREFECT_SERVER_ANALYTICS_ENABLED=false
-export DO_NOT_TRACK=1 MPLBACKEND=Agg
+export DO_NOT_TRACK=1 MPLBACKEND=Agg OMP_WAIT_POLICY=PASSIVE
 ruff check girml pipelines tests benchmarks || exit 1
 pytest "$@"
 rc=$?
