@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import struct
 import tempfile
+import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -144,6 +146,26 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def swap_dir(new: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Replace folder ``target`` by folder ``new`` (same parent) with two renames.
+
+    Readers see the old folder or the new one, never a mix; if the second rename fails the old
+    folder is put back.
+    """
+    new, target = Path(new), Path(target)
+    if not target.exists():
+        new.rename(target)
+        return
+    old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
+    target.rename(old)
+    try:
+        new.rename(target)
+    except OSError:
+        old.rename(target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray, compress_level: int = 1) -> None:

@@ -262,14 +262,14 @@ def _check_out(out: Path, force: bool) -> None:
 @contextmanager
 def _staging(out: Path) -> Iterator[Path]:
     """A fresh folder beside ``out`` that takes ``out``'s place if the block succeeds."""
-    from girml.models.store import _swap_in
+    from girml.imageio import swap_dir
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
     tmp.mkdir()
     try:
         yield tmp
-        _swap_in(tmp, out)
+        swap_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from girml.config import DegradationsConfig, SynthesizeConfig
 from girml.degradations import Recipe, apply_recipe, sample_recipe, sample_train_recipe
-from girml.imageio import read_image, to_tensor, to_uint8, write_png
+from girml.imageio import read_image, swap_dir, to_tensor, to_uint8, write_png
 
 log = logging.getLogger(__name__)
 
@@ -260,16 +260,6 @@ def _write_jsonl(path: Path, records: Iterable[dict]) -> None:
             fh.write(json.dumps(rec, sort_keys=True) + "\n")
 
 
-def _swap_in(staging: Path, target: Path) -> None:
-    """Replace ``target`` with ``staging`` (the old copy is removed only after the move)."""
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def synthesize(
     images: Sequence[CleanImage],
     spec: DegradationsConfig,
@@ -318,7 +308,7 @@ def synthesize(
                 jsonl = "pairs.jsonl" if name == "pairs" else "recipes.jsonl"
                 _write_jsonl(staging / out_dir / jsonl, recs)
                 counts[out_dir] = len(recs)
-            _swap_in(staging, target)
+            swap_dir(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     log.info("synthesized %d pairs in %d groups", sum(counts.values()), len(counts))

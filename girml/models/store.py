@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from torch import nn
 
 from girml.config import ModelConfig, parse_section
+from girml.imageio import swap_dir
 from girml.models import build_model
 
 WEIGHTS_FILE = "weights.pt"
@@ -46,21 +47,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
-
-
-def _swap_in(new: Path, target: Path) -> None:
-    """Replace folder ``target`` by folder ``new`` (same parent) with two renames."""
-    if not target.exists():
-        new.rename(target)
-        return
-    old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
-    target.rename(old)
-    try:
-        new.rename(target)
-    except OSError:
-        old.rename(target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def save_model_dir(
@@ -97,7 +83,7 @@ def save_model_dir(
         state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
         torch.save(state, tmp / WEIGHTS_FILE)
         (tmp / CONFIG_FILE).write_text(text, encoding="utf-8")
-        _swap_in(tmp, out_dir)
+        swap_dir(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
