@@ -3,7 +3,7 @@
 Usage: python benchmarks/bench_training.py [--steps 60]
 Needs `girml synthesize` to have run (reads data/pairs/). Runs, side by side on the same data
 and model (params.yaml: model, train patch/batch sizes):
-  bare        plain PyTorch: DataLoader over the same patch stream, AdamW, Charbonnier
+  bare        plain PyTorch: DataLoader over the same patch stream, AdamW, the configured loss
   accelerate  girml.training.train (accelerate, EMA, clipping, checkpoints off the timed path)
   +mlflow     the same with every log/validation event sent to a temporary SQLite MLflow run
 Prints samples/s for each (the first 10 steps are warm-up, excluded).
@@ -24,12 +24,16 @@ from girml.training import TrainPatches, load_pairs, make_loader, train
 from girml.training.losses import restoration_loss
 
 
-def bare(model_cfg, cfg, pairs: Path, steps: int) -> float:
+def bare(model_cfg, cfg, spec, pairs: Path, steps: int) -> float:
     torch.manual_seed(cfg.seed)
     model = build_model(model_cfg)
     opt = torch.optim.AdamW(model.parameters(), cfg.lr, betas=cfg.betas)
     dataset = TrainPatches(
-        load_pairs(pairs / "train" / "pairs.jsonl"), cfg.patch_size, cfg.seed, 0.0, None
+        load_pairs(pairs / "train" / "pairs.jsonl"),
+        cfg.patch_size,
+        cfg.seed,
+        cfg.online_degradation_prob,
+        spec,
     )
     loader = make_loader(dataset, cfg.batch_size, 0, steps * cfg.batch_size, cfg.num_workers)
     start, seen = 0.0, 0
@@ -44,11 +48,11 @@ def bare(model_cfg, cfg, pairs: Path, steps: int) -> float:
     return seen / (time.perf_counter() - start)
 
 
-def looped(model_cfg, cfg, pairs: Path, steps: int, with_mlflow: bool) -> float:
+def looped(model_cfg, cfg, spec, pairs: Path, steps: int, with_mlflow: bool) -> float:
     cfg = cfg.model_copy(update={"steps": steps, "val_every": 10**6, "ckpt_every": 10**6})
     with tempfile.TemporaryDirectory() as tmp:
         if not with_mlflow:
-            result = train(model_cfg, cfg, pairs, Path(tmp) / "ckpt")
+            result = train(model_cfg, cfg, pairs, Path(tmp) / "ckpt", spec=spec)
         else:
             import os
 
@@ -61,6 +65,7 @@ def looped(model_cfg, cfg, pairs: Path, steps: int, with_mlflow: bool) -> float:
                     cfg,
                     pairs,
                     Path(tmp) / "ckpt",
+                    spec=spec,
                     on_log=tracking.log_metrics,
                     on_validate=tracking.log_metrics,
                 )
@@ -73,12 +78,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     args = parser.parse_args()
     model_cfg = load_section(args.params, "model")
+    spec = load_section(args.params, "degradations")
     cfg = load_section(args.params, "train").model_copy(update={"log_every": 5})
     pairs = Path("data/pairs")
     print("| loop | samples/s |\n|---|---|")
-    print(f"| bare PyTorch | {bare(model_cfg, cfg, pairs, args.steps):.1f} |")
-    print(f"| accelerate | {looped(model_cfg, cfg, pairs, args.steps, False):.1f} |")
-    print(f"| accelerate + MLflow | {looped(model_cfg, cfg, pairs, args.steps, True):.1f} |")
+    print(f"| bare PyTorch | {bare(model_cfg, cfg, spec, pairs, args.steps):.1f} |")
+    print(f"| accelerate | {looped(model_cfg, cfg, spec, pairs, args.steps, False):.1f} |")
+    print(f"| accelerate + MLflow | {looped(model_cfg, cfg, spec, pairs, args.steps, True):.1f} |")
 
 
 if __name__ == "__main__":

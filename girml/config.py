@@ -259,7 +259,7 @@ class TrainConfig(Frozen):
     grad_clip: float = Field(default=0.5, ge=0, description="max grad norm; 0 disables")
     grad_accum: int = Field(default=1, ge=1)
     ema_decay: float = Field(default=0.999, ge=0, lt=1, description="0 disables EMA")
-    loss: Literal["l1", "charbonnier"] = "charbonnier"
+    loss: Literal["l1", "charbonnier", "l2", "psnr"] = "charbonnier"
     freq_weight: float = Field(default=0.0, ge=0, description="weight of the FFT L1 term")
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     online_degradation_prob: float = Field(

@@ -129,11 +129,17 @@ def test_collect_rejects_bad_workers(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- builtin
 
 
-def test_builtin_table_files_are_installed_colour_photos() -> None:
+def test_builtin_table_files_are_installed_photos() -> None:
+    modes = {}
     for name, entry in BUILTIN_IMAGES.items():
         with Image.open(entry.path()) as img:
-            assert img.mode == "RGB", name
-            assert min(img.size) >= 256, name
+            modes[name] = img.mode
+            assert min(img.size) >= 160, name  # a 128 crop fits in every photo
+    assert set(modes.values()) == {"RGB", "L"}
+    assert sum(mode == "RGB" for mode in modes.values()) == 11
+    # the grayscale textures and documents only add content: every content category of the
+    # colour photos is still there, and the held-out scientific category gains the moon
+    assert BUILTIN_IMAGES["moon"].category == "scientific"
 
 
 def test_builtin_source_works_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

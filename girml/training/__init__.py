@@ -29,6 +29,8 @@ from girml.training.losses import (
     charbonnier_loss,
     fft_l1_loss,
     l1_loss,
+    l2_loss,
+    psnr_loss,
     restoration_loss,
 )
 
@@ -49,10 +51,12 @@ __all__ = [
     "complete_checkpoints",
     "fft_l1_loss",
     "l1_loss",
+    "l2_loss",
     "load_pairs",
     "lr_factor",
     "make_loader",
     "match_size",
+    "psnr_loss",
     "restoration_loss",
     "run_fingerprint",
     "sample_patch",

@@ -1,7 +1,8 @@
-"""Restoration losses: pixel L1 or Charbonnier, optionally plus an L1 on the 2-D spectrum."""
+"""Restoration losses: pixel L1, Charbonnier, L2 or PSNR, optionally plus an L1 on the spectrum."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -12,6 +13,7 @@ from girml.registry import Registry
 LossFn = Callable[[Tensor, Tensor], Tensor]
 LOSSES: Registry[LossFn] = Registry("loss")
 CHARBONNIER_EPS = 1e-3
+PSNR_EPS = 1e-8  # caps a perfect image at 80 dB
 
 
 def _check_pair(pred: Tensor, target: Tensor) -> None:
@@ -56,6 +58,45 @@ def charbonnier_loss(pred: Tensor, target: Tensor, eps: float = CHARBONNIER_EPS)
     return torch.sqrt((pred - target).square() + eps * eps).mean()
 
 
+@LOSSES.register("l2")
+def l2_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean squared error.
+
+    Args:
+        pred: (B,C,H,W) float.
+        target: same shape.
+
+    Returns:
+        Scalar tensor.
+    """
+    _check_pair(pred, target)
+    return (pred - target).square().mean()
+
+
+@LOSSES.register("psnr")
+def psnr_loss(pred: Tensor, target: Tensor, eps: float = PSNR_EPS) -> Tensor:
+    """Minus the batch's mean per-image PSNR in dB, ``mean_i 10 log10(MSE_i + eps)`` (HINet).
+
+    Each image's gradient is its MSE gradient divided by its MSE, so a mildly degraded image
+    (high PSNR) weighs as much as a badly degraded one: the objective is the mean PSNR that
+    validation and evaluation report, and a unified model cannot buy large gains on low-light
+    or hazy images with small losses on blurred or compressed ones.
+
+    Args:
+        pred: (B,C,H,W) float in [0,1].
+        target: same shape.
+        eps: added to each MSE, > 0.
+
+    Returns:
+        Scalar tensor (negative: -30 means a mean PSNR of 30 dB).
+    """
+    _check_pair(pred, target)
+    if eps <= 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    mse = (pred.float() - target.float()).square().flatten(1).mean(1)
+    return (10.0 / math.log(10.0)) * torch.log(mse + eps).mean()
+
+
 def fft_l1_loss(pred: Tensor, target: Tensor) -> Tensor:
     """L1 between the real 2-D FFTs (real and imaginary parts), as in MIMO-UNet.
 
@@ -79,7 +120,7 @@ def restoration_loss(pred: Tensor, target: Tensor, kind: str, freq_weight: float
     Args:
         pred: (B,C,H,W) float network output.
         target: same shape, the clean images in [0,1].
-        kind: a name in :data:`LOSSES` (``l1`` or ``charbonnier``).
+        kind: a name in :data:`LOSSES` (``l1``, ``charbonnier``, ``l2``, ``psnr``).
         freq_weight: weight of :func:`fft_l1_loss`, >= 0 (0 skips it).
 
     Returns:
