@@ -14,10 +14,10 @@ src=$(git rev-parse --show-toplevel)
 work=$(realpath "${1:-$(mktemp -d)}")
 mkdir -p "$work"
 stack="$work/stack"
-trap 'girml stack down --state-dir "$stack" >/dev/null 2>&1 || true' EXIT
+trap 'girml stack down --dir "$stack" >/dev/null 2>&1 || true' EXIT
 
 echo "== stack up ($stack)"
-girml stack up --state-dir "$stack" \
+girml stack up --dir "$stack" \
     --s3-port 19000 --mlflow-port 15000 --prefect-port 14200 --bucket girml-e2e
 set -a; . "$stack/env"; set +a
 
@@ -63,10 +63,12 @@ git -C "$work/run" add -A >/dev/null && git -C "$work/run" -c user.name=e2e -c u
 git clone -q "$work/run" "$work/pulled"
 cd "$work/pulled"
 dvc pull -q
-for out in data/clean data/pairs data/bench models/latest metrics/eval.json; do
+for out in data/clean data/pairs data/bench models/latest metrics/eval.json tune/best.yaml; do
     diff -rq "$work/run/$out" "$work/pulled/$out" >/dev/null && echo "  $out: identical" \
         || { echo "  $out: DIFFERS" >&2; exit 1; }
 done
+dvc status | tee /dev/stderr | grep -q "up to date" || { echo "pulled clone is stale" >&2; exit 1; }
+dvc metrics show metrics/eval.json | grep -E "gir_score|psnr_gain" | head -4
 
 echo "== 4. girml pull the champion into a clean folder, then restore with it"
 mkdir -p "$work/clean" && cd "$work/clean"
