@@ -67,7 +67,9 @@ for out in data/clean data/pairs data/bench models/latest metrics/eval.json tune
     diff -rq "$work/run/$out" "$work/pulled/$out" >/dev/null && echo "  $out: identical" \
         || { echo "  $out: DIFFERS" >&2; exit 1; }
 done
-dvc status | tee /dev/stderr | grep -q "up to date" || { echo "pulled clone is stale" >&2; exit 1; }
+status=$(dvc status)
+echo "  dvc status: $status"
+grep -q "up to date" <<<"$status" || { echo "the pulled clone is not up to date" >&2; exit 1; }
 dvc metrics show metrics/eval.json | grep -E "gir_score|psnr_gain" | head -4
 
 echo "== 4. girml pull the champion into a clean folder, then restore with it"
