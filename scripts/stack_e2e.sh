@@ -70,7 +70,11 @@ done
 status=$(dvc status)
 echo "  dvc status: $status"
 grep -q "up to date" <<<"$status" || { echo "the pulled clone is not up to date" >&2; exit 1; }
-dvc metrics show metrics/eval.json | grep -E "gir_score|psnr_gain" | head -4
+dvc metrics show --json | python -c "import json, sys
+for rev in json.load(sys.stdin).values():
+  for path, m in rev['data'].items():
+    if 'gir_score' in m.get('data', {}):
+      print(f'  dvc metrics show: {path} gir_score {m[\"data\"][\"gir_score\"]}')"
 
 echo "== 4. girml pull the champion into a clean folder, then restore with it"
 mkdir -p "$work/clean" && cd "$work/clean"
