@@ -26,6 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -251,6 +252,34 @@ def _run(jobs: Sequence[Job], root: Path, workers: int, desc: str) -> list[dict]
                 for chunk_records in pool.map(_render_chunk, chunks, [root] * len(chunks)):
                     records.extend(chunk_records)
                     bar.update(len(chunk_records))
+    return records
+
+
+def read_jsonl(path: Path, required: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Parse a JSONL file of this stage's layout (one JSON object per line, blanks skipped).
+
+    Args:
+        path: a ``pairs.jsonl`` or ``recipes.jsonl``.
+        required: keys every record must have.
+
+    Returns:
+        The records in file order (possibly none).
+
+    Raises:
+        ValueError: a line is not JSON or lacks a required key; the message is ``path:line: ...``.
+    """
+    records = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+        missing = [key for key in required if key not in rec]
+        if missing:
+            raise ValueError(f"{path}:{n}: record lacks key(s) {missing}")
+        records.append(rec)
     return records
 
 

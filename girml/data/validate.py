@@ -22,6 +22,7 @@ import pandas as pd
 from PIL import Image
 
 from girml.config import DegradationsConfig, ValidateConfig
+from girml.data.synthesize import read_jsonl
 from girml.degradations import Recipe, param_bounds
 from girml.imageio import ImageReadError, read_image, write_text
 from girml.metrics import psnr
@@ -89,11 +90,6 @@ def manifest_table(clean_dir: Path, check_decode: bool) -> pd.DataFrame:
     return pd.concat([df, pd.DataFrame(rows, index=df.index)], axis=1)
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
 def _pair_psnr(folder: Path, rec: dict) -> tuple[bool, float]:
     """Whether both files decode, and PSNR(LQ, GT) in dB (LQ resized if it is smaller)."""
     try:
@@ -126,7 +122,7 @@ def pair_tables(
     for usage, jsonl in sources:
         if not jsonl.is_file():
             raise FileNotFoundError(f"{jsonl}: missing; run `girml synthesize` first")
-        for rec in _read_jsonl(jsonl):
+        for rec in read_jsonl(jsonl):
             recipe = Recipe.from_dict(rec["recipe"])
             fams = set(recipe.families)
             ok, value = _pair_psnr(jsonl.parent, rec)

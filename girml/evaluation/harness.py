@@ -13,7 +13,6 @@ config). PSNR is clipped to :data:`MAX_PSNR` dB: a perfect output (MSE 0) would 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -29,7 +28,7 @@ from tqdm import tqdm
 
 from girml.baselines import BASELINES
 from girml.config import EvaluateConfig
-from girml.data.synthesize import SUITES, read_manifest
+from girml.data.synthesize import SUITES, read_jsonl, read_manifest
 from girml.imageio import IMAGE_SUFFIXES, ImageReadError, read_image, to_tensor, to_uint8
 from girml.inference import restore_image
 from girml.metrics import LpipsMetric, NiqeModel, check_rgb_uint8, fit_niqe, niqe, psnr, ssim
@@ -76,18 +75,7 @@ def _suite_order(name: str) -> tuple[int, str]:
 
 
 def _read_records(jsonl: Path) -> list[dict[str, Any]]:
-    records = []
-    for n, line in enumerate(jsonl.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{jsonl}:{n}: not valid JSON ({exc.msg})") from None
-        missing = [key for key in _RECORD_KEYS if key not in rec]
-        if missing:
-            raise ValueError(f"{jsonl}:{n}: record lacks key(s) {missing}")
-        records.append(rec)
+    records = read_jsonl(jsonl, _RECORD_KEYS)
     if not records:
         raise ValueError(f"{jsonl}: no benchmark records")
     return records

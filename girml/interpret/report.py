@@ -43,7 +43,7 @@ from torch import nn
 
 from girml.baselines import BASELINES
 from girml.config import DegradationsConfig, InterpretConfig
-from girml.data.synthesize import read_manifest
+from girml.data.synthesize import read_jsonl, read_manifest
 from girml.evaluation.harness import (
     GIR_SUITES,
     MODEL_METHOD,
@@ -125,11 +125,9 @@ def bench_categories(bench_dir: Path, clean_dir: Path | None = None) -> dict[tup
     out: dict[tuple[str, ...], str] = {}
     for jsonl in sorted(Path(bench_dir).glob("*/*/recipes.jsonl")):
         suite, family = jsonl.parent.parent.name, jsonl.parent.name
-        for line in jsonl.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                rec = json.loads(line)
-                category = rec.get("category") or by_source.get(str(rec.get("source_id")))
-                out[(suite, family, str(rec["id"]))] = category or UNKNOWN_CATEGORY
+        for rec in read_jsonl(jsonl, ("id",)):
+            category = rec.get("category") or by_source.get(str(rec.get("source_id")))
+            out[(suite, family, str(rec["id"]))] = category or UNKNOWN_CATEGORY
     return out
 
 

@@ -9,7 +9,6 @@ batches an uninterrupted run yields from ``s`` on, whatever the number of worker
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from girml.config import DegradationsConfig
+from girml.data.synthesize import read_jsonl
 from girml.degradations import apply_recipe, sample_train_recipe
 from girml.imageio import read_image, to_tensor, to_uint8
 
@@ -89,15 +89,7 @@ def read_pair_records(jsonl: Path) -> list[dict]:
     """Parse a ``pairs.jsonl`` written by the synthesize stage (one JSON object per line)."""
     if not jsonl.is_file():
         raise FileNotFoundError(f"{jsonl}: pairs file not found (run `girml synthesize`)")
-    records = []
-    for n, line in enumerate(jsonl.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        rec = json.loads(line)
-        missing = sorted({"id", "gt", "lq", "family"} - set(rec))
-        if missing:
-            raise ValueError(f"{jsonl}:{n}: record lacks key(s) {missing}")
-        records.append(rec)
+    records = read_jsonl(jsonl, ("family", "gt", "id", "lq"))
     if not records:
         raise ValueError(f"{jsonl}: no pairs")
     return records

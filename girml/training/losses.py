@@ -60,15 +60,7 @@ def charbonnier_loss(pred: Tensor, target: Tensor, eps: float = CHARBONNIER_EPS)
 
 @LOSSES.register("l2")
 def l2_loss(pred: Tensor, target: Tensor) -> Tensor:
-    """Mean squared error.
-
-    Args:
-        pred: (B,C,H,W) float.
-        target: same shape.
-
-    Returns:
-        Scalar tensor.
-    """
+    """Mean squared error; arguments and result as for :func:`l1_loss`."""
     _check_pair(pred, target)
     return (pred - target).square().mean()
 
