@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: local stand-ins for network services (no real network is used)."""
+"""Shared pytest fixtures: the tiny degradation spec and local stand-ins for network services."""
 
 from __future__ import annotations
 
@@ -6,6 +6,15 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+
+from girml.config import DegradationsConfig, parse_section
+from tests.factories import tiny_params
+
+
+@pytest.fixture(scope="session")
+def spec() -> DegradationsConfig:
+    """The degradation spec of :func:`tests.factories.tiny_params`."""
+    return parse_section(tiny_params()["degradations"], "degradations", DegradationsConfig)
 
 
 def free_port() -> int:

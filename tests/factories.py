@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,8 @@ import yaml
 from scipy.ndimage import gaussian_filter
 
 from girml.imageio import write_png
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def textured_image(seed: int, height: int = 96, width: int = 128) -> np.ndarray:
@@ -134,3 +139,20 @@ def synthesize_tiny(root: Path) -> Path:
 def write_params(path: Path, params: dict) -> Path:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
+
+
+def spawn_python(code: str, cwd: Path, new_session: bool = False) -> subprocess.Popen:
+    """Run ``code`` in a fresh interpreter that imports this checkout (to be killed by a test).
+
+    stdout is discarded and stderr piped, for the test's failure message; ``new_session`` puts
+    the child in its own session so a group kill also reaches the processes it starts.
+    """
+    path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": path},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=new_session,
+    )

@@ -26,7 +26,6 @@ from girml.config import (
     ModelConfig,
     PromotionConfig,
     TrainConfig,
-    parse_section,
 )
 from girml.evaluation import (
     MAX_PSNR,
@@ -57,7 +56,7 @@ from girml.tracking.mlflow import (
     log_and_register_model,
     start_run,
 )
-from tests.factories import synthesize_tiny, textured_image, tiny_params
+from tests.factories import synthesize_tiny, textured_image
 
 TINY = ModelConfig(width=4, enc_blocks=[1], middle_blocks=0)
 TINY_TRAIN = TrainConfig(
@@ -99,11 +98,6 @@ def identity(lq: np.ndarray) -> np.ndarray:
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """clean/, pairs/ and bench/ (4 images of 32x32 per family) from the synthesize stage."""
     return synthesize_tiny(tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture(scope="module")
-def spec() -> DegradationsConfig:
-    return parse_section(tiny_params()["degradations"], "degradations", DegradationsConfig)
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ from girml.interpret import (
 )
 from girml.interpret.report import generalization_section, log_report
 from girml.models import build_model
-from tests.factories import synthesize_tiny, textured_image, tiny_params
+from tests.factories import synthesize_tiny, textured_image
 
 TINY = ModelConfig(width=4, enc_blocks=[1], middle_blocks=0)
 CFG = InterpretConfig(
@@ -110,11 +110,6 @@ def data_uri_images(page: str) -> list[bytes]:
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """clean/ and bench/ (4 images of 32x32 per suite/family) from the synthesize stage."""
     return synthesize_tiny(tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture(scope="module")
-def spec() -> DegradationsConfig:
-    return parse_section(tiny_params()["degradations"], "degradations", DegradationsConfig)
 
 
 @pytest.fixture(scope="module")

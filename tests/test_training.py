@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,9 +47,8 @@ from girml.training import (
     train,
     validate,
 )
-from tests.factories import synthesize_tiny, textured_image, tiny_params
+from tests.factories import REPO, spawn_python, synthesize_tiny, textured_image, tiny_params
 
-REPO = Path(__file__).resolve().parents[1]
 MODEL = ModelConfig(type="nafnet", width=8, enc_blocks=[1], middle_blocks=1)
 BASE = TrainConfig(
     seed=3,
@@ -76,11 +73,6 @@ def single_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def spec() -> DegradationsConfig:
-    return parse(tiny_params()["degradations"], "degradations", DegradationsConfig)
 
 
 @pytest.fixture(scope="module")
@@ -418,17 +410,7 @@ def test_resume_after_kill_matches_an_uninterrupted_run(
             "      on_log=lambda step, row: time.sleep(0.3))",
         ]
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    proc = spawn_python(code, cwd=REPO)
     try:
         deadline = time.monotonic() + 120
         while not complete_checkpoints(ckpt):

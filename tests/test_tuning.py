@@ -8,8 +8,6 @@ import glob
 import math
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,9 +39,8 @@ from girml.tuning import (
     write_best,
     write_trials_csv,
 )
-from tests.factories import synthesize_tiny
+from tests.factories import spawn_python, synthesize_tiny
 
-REPO = Path(__file__).resolve().parents[1]
 MODEL = ModelConfig(width=4, enc_blocks=[1], middle_blocks=0)
 BASE = TrainConfig(
     steps=60,
@@ -366,19 +363,8 @@ def test_an_interrupted_search_resumes_instead_of_starting_over(
             f"tune(cfg, model, train, Path({str(pairs_dir)!r}), Path({str(work)!r}))",
         ]
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
     # its own session, so the kill reaches the local Ray it starts as well
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    proc = spawn_python(code, cwd=tmp_path, new_session=True)
     try:
         deadline = time.monotonic() + 240
         while "TERMINATED" not in _experiment_state(work):  # a finished trial is saved
