@@ -228,6 +228,9 @@ class ModelConfig(Frozen):
     dec_blocks: list[int] | None = Field(default=None, description="per level; ones if omitted")
     prompt_len: int = Field(default=5, ge=1, description="prompt components (prompt models)")
     plain_blocks: int = Field(default=8, ge=1, description="residual blocks (plain_cnn)")
+    sca_max: bool = Field(
+        default=False, description="nafnet models: channel attention also pools the maximum"
+    )
 
     @model_validator(mode="after")
     def _levels_match(self) -> ModelConfig:
@@ -264,6 +267,12 @@ class TrainConfig(Frozen):
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     online_degradation_prob: float = Field(
         default=0.0, ge=0, le=1, description="chance a sample gets a fresh recipe on the fly"
+    )
+    black_region_prob: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="chance an on-the-fly sample's clean crop gets a black region first",
     )
     val_every: int = Field(default=500, ge=1)
     ckpt_every: int = Field(default=250, ge=1)

@@ -28,6 +28,7 @@ from girml.training import (
     TrainPatches,
     TrainResult,
     apply_patch,
+    black_region_mask,
     build_optimizer,
     build_scheduler,
     charbonnier_loss,
@@ -240,6 +241,57 @@ def test_stream_is_a_function_of_seed_and_index() -> None:
         make_loader(dataset, batch_size=4, start=5, stop=4, num_workers=0)
     with pytest.raises(ValueError, match="patch_size must be in"):
         TrainPatches(pairs, patch_size=41, seed=0)
+
+
+def test_black_region_mask_shapes_and_range() -> None:
+    rng = np.random.default_rng(0)
+    masks = torch.cat([black_region_mask(rng, 32) for _ in range(200)])
+    assert masks.shape == (200, 1, 32, 32)
+    assert masks.min() == 0.0 and masks.max() == 1.0
+    black = (masks < 0.01).flatten(1).float().mean(1)
+    assert black.min() < 0.1 and black.max() > 0.9  # from a black corner to a black crop
+    soft = ((masks > 0.01) & (masks < 0.99)).float().mean()
+    assert 0 < soft < 0.2  # a thin ramp at the edge, not a fade
+    again = torch.cat([black_region_mask(np.random.default_rng(0), 32) for _ in range(1)])
+    assert torch.equal(again[0], masks[0])
+
+
+def test_black_regions_blacken_the_target_of_online_samples_only() -> None:
+    pairs = _identity_pairs()
+    families = tiny_params()["degradations"]["families"]
+
+    def only(family: str) -> DegradationsConfig:
+        raw = {"families": {family: families[family]}, "train_composers": {"single": 1.0}}
+        return parse(raw, "degradations", DegradationsConfig)
+
+    noise_only = only("noise")
+    with pytest.raises(ValueError, match="black_region_prob"):
+        TrainPatches(pairs, 32, 0, 1.0, noise_only, black_region_prob=1.5)
+    plain = TrainPatches(pairs, 32, 0, 1.0, noise_only)
+    always = TrainPatches(pairs, 32, 0, 1.0, noise_only, black_region_prob=1.0)
+    never = TrainPatches(pairs, 32, 0, 1.0, noise_only, black_region_prob=0.0)
+    stored = TrainPatches(pairs, 32, 0, 0.0, noise_only, black_region_prob=1.0)
+    for k in range(8):
+        lq, gt = always[k]
+        assert (gt == 0).float().mean() > 0.02  # part of the target is black ...
+        assert (gt < plain[k][1] - 1e-6).any()  # ... where the plain crop was not
+        black = gt.amax(0) == 0
+        assert lq[:, black].mean() < 0.25  # its input is dark there too (noise only)
+        assert all(torch.equal(a, b) for a, b in zip(never[k], plain[k], strict=True))
+        lq_stored, gt_stored = stored[k]  # stored pairs are already degraded: untouched
+        assert torch.equal(gt_stored, plain[k][1])
+        torch.testing.assert_close(lq_stored, 1.0 - gt_stored)
+    # low-light samples keep their content: a dark input as a whole must still brighten
+    low_light = {"ops": {"low_light": {"params": {"gamma": {"id": [1, 3]}, "exposure": 0.5}}}}
+    dark_only = parse(
+        {"families": {"lowlight": low_light}, "train_composers": {"single": 1.0}},
+        "degradations",
+        DegradationsConfig,
+    )
+    dim = TrainPatches(pairs, 32, 0, 1.0, dark_only, black_region_prob=1.0)
+    dim_plain = TrainPatches(pairs, 32, 0, 1.0, dark_only)
+    for k in range(4):
+        assert all(torch.equal(a, b) for a, b in zip(dim[k], dim_plain[k], strict=True))
 
 
 def test_online_degradations_use_the_spec() -> None:

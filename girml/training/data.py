@@ -24,6 +24,9 @@ from girml.data.synthesize import read_jsonl
 from girml.degradations import apply_recipe, sample_train_recipe
 from girml.imageio import read_image, to_tensor, to_uint8
 
+# black regions are not drawn into under-exposed samples: there a dark input must brighten
+EXPOSURE_FAMILY = "lowlight"
+
 
 @dataclass(frozen=True)
 class PairSet:
@@ -129,6 +132,35 @@ def sample_patch(rng: np.random.Generator, height: int, width: int, size: int) -
     return PatchParams(y=y, x=x, size=size, flip=bool(rng.integers(2)), rot=int(rng.integers(4)))
 
 
+def black_region_mask(rng: np.random.Generator, size: int) -> Tensor:
+    """A random soft-edged ellipse mask: 1 keeps the content, 0 turns it black.
+
+    The ellipse's centre may lie outside the crop and either its inside or its outside is
+    kept, so some crops are almost all black and some only have a black corner, like night
+    skies, microscope and fundus images or studio shots against black.
+
+    Args:
+        rng: the sample's generator.
+        size: crop side in pixels.
+
+    Returns:
+        (1,1,size,size) float32 in [0,1].
+    """
+    cy, cx = rng.uniform(-0.25, 1.25, size=2) * size
+    ry, rx = rng.uniform(0.15, 0.9, size=2) * size
+    theta = rng.uniform(0.0, np.pi)
+    edge = rng.uniform(0.5, 3.0)  # ramp width in pixels
+    keep_inside = bool(rng.integers(2))
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
+    u = (xx - cx) * np.cos(theta) + (yy - cy) * np.sin(theta)
+    v = -(xx - cx) * np.sin(theta) + (yy - cy) * np.cos(theta)
+    # radial distance to the ellipse, approximately in pixels
+    dist = (np.sqrt((u / rx) ** 2 + (v / ry) ** 2) - 1.0) * np.sqrt(rx * ry)
+    inside = np.clip(0.5 - dist / edge, 0.0, 1.0)
+    mask = inside if keep_inside else 1.0 - inside
+    return torch.from_numpy(mask.astype(np.float32))[None, None]
+
+
 def apply_patch(images: Tensor, params: PatchParams) -> Tensor:
     """Crop, then flip and rotate, a batch of images in the same way.
 
@@ -166,6 +198,12 @@ class TrainPatches(Dataset[tuple[Tensor, Tensor]]):
             from ``spec`` with :func:`~girml.degradations.sample_train_recipe`, instead of the
             stored LQ.
         spec: the degradation spec; required when ``online_prob > 0``.
+        black_region_prob: chance that an on-the-fly sample's clean crop is first multiplied
+            by a :func:`black_region_mask` (and that is its target), unless its recipe has a
+            low-light step. Collections of photos rarely hold black backgrounds, and a model
+            that never saw one learns that every dark input is under-exposed and brightens
+            black skies. Keeping the masks out of low-light samples leaves the model a cue:
+            black next to well-exposed content stays black, a dark image as a whole brightens.
     """
 
     def __init__(
@@ -175,6 +213,7 @@ class TrainPatches(Dataset[tuple[Tensor, Tensor]]):
         seed: int,
         online_prob: float = 0.0,
         spec: DegradationsConfig | None = None,
+        black_region_prob: float = 0.0,
     ) -> None:
         if len(pairs) == 0:
             raise ValueError("pairs is empty")
@@ -186,6 +225,8 @@ class TrainPatches(Dataset[tuple[Tensor, Tensor]]):
             )
         if not 0.0 <= online_prob <= 1.0:
             raise ValueError(f"online_prob must be in [0, 1], got {online_prob}")
+        if not 0.0 <= black_region_prob <= 1.0:
+            raise ValueError(f"black_region_prob must be in [0, 1], got {black_region_prob}")
         if online_prob > 0 and spec is None:
             raise ValueError(f"online_prob={online_prob} needs a degradations spec, got None")
         self.pairs = pairs
@@ -193,6 +234,7 @@ class TrainPatches(Dataset[tuple[Tensor, Tensor]]):
         self.seed = seed
         self.online_prob = online_prob
         self.spec = spec
+        self.black_region_prob = black_region_prob
         self._perm: tuple[int, np.ndarray] | None = None
 
     def __len__(self) -> int:
@@ -218,6 +260,13 @@ class TrainPatches(Dataset[tuple[Tensor, Tensor]]):
         if online:
             gt = apply_patch(to_tensor(gt_full), params)
             recipe = sample_train_recipe(self.spec, rng)
+            # drawn after the recipe, so a zero probability leaves the stream unchanged
+            if (
+                self.black_region_prob > 0
+                and rng.random() < self.black_region_prob
+                and all(step.family != EXPOSURE_FAMILY for step in recipe.steps)
+            ):
+                gt = gt * black_region_mask(rng, self.patch_size)
             # quantised like the stored LQ PNGs, so both sources look alike to the network
             lq = to_tensor(to_uint8(match_size(apply_recipe(gt, recipe), gt.shape[-2:])))
         else:

@@ -391,7 +391,12 @@ def train(
     accelerator.wait_for_everyone()
 
     dataset = TrainPatches(
-        load_pairs(train_jsonl), cfg.patch_size, cfg.seed, cfg.online_degradation_prob, spec
+        load_pairs(train_jsonl),
+        cfg.patch_size,
+        cfg.seed,
+        cfg.online_degradation_prob,
+        spec,
+        black_region_prob=cfg.black_region_prob,
     )
     val_pairs = load_pairs(pairs_dir / "val" / "pairs.jsonl")
 

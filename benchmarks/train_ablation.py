@@ -1,0 +1,82 @@
+"""One training recipe at the CPU budget, scored on validation and on three benchmark suites.
+
+Usage: python benchmarks/train_ablation.py NAME ['{"model": {...}, "train": {...}}']
+Needs `girml synthesize` to have run (reads data/pairs/ and data/bench/). Trains
+``girml.training.train`` with params.yaml's model and train sections overridden by the JSON
+(checkpoints under /tmp/girml-ablation/NAME, none kept on the timed path), then prints one JSON
+line: the validation PSNR-Y gain and its per-family singles, the gain on every family of
+single-id, unseen-content and mixed (suite mean first), the output of flat grey images
+(0, 10, 40, 128, 255) and the loop's seconds. Set MLFLOW_TRACKING_URI to keep runs out of
+the project's store. The rows of BENCHMARKS.md's "CPU ablations" table come from here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from girml.config import DegradationsConfig, ModelConfig, TrainConfig, parse_section, read_params
+from girml.training import load_pairs, train, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITES = ("single-id", "unseen-content", "mixed")
+FLAT_LEVELS = (0, 10, 40, 128, 255)
+
+
+def main(name: str, overrides: dict) -> dict:
+    params = read_params(ROOT / "params.yaml")
+    model_cfg = parse_section(
+        {**params["model"], **overrides.get("model", {})}, "model", ModelConfig
+    )
+    train_cfg = parse_section(
+        {**params["train"], "ckpt_every": 10**9, **overrides.get("train", {})},
+        "train",
+        TrainConfig,
+    )
+    spec = parse_section(params["degradations"], "degradations", DegradationsConfig)
+    result = train(
+        model_cfg, train_cfg, ROOT / "data" / "pairs", Path("/tmp/girml-ablation") / name, spec=spec
+    )
+    bench = {}
+    for suite in SUITES:
+        gains = {
+            jsonl.parent.name: round(
+                validate(result.model, load_pairs(jsonl))[0]["val.psnr_gain"], 2
+            )
+            for jsonl in sorted((ROOT / "data" / "bench" / suite).glob("*/recipes.jsonl"))
+        }
+        bench[suite] = [round(sum(gains.values()) / len(gains), 2), gains]
+    with torch.no_grad():
+        flat = {
+            level: round(
+                float(result.model(torch.full((1, 3, 64, 64), level / 255)).clamp(0, 1).mean())
+                * 255,
+                1,
+            )
+            for level in FLAT_LEVELS
+        }
+    return {
+        "name": name,
+        "overrides": overrides,
+        "val_gain": round(result.metrics["val.psnr_gain"], 3),
+        "train_seconds": round(result.metrics["train_seconds"]),
+        "val_singles": {
+            family: round(v["psnr_y_model"] - v["psnr_y_input"], 2)
+            for family, v in result.per_family.items()
+            if "+" not in family
+        },
+        "bench": bench,
+        "flat": flat,
+    }
+
+
+if __name__ == "__main__":
+    if len(sys.argv) not in (2, 3):
+        sys.exit(__doc__)
+    start = time.time()
+    row = main(sys.argv[1], json.loads(sys.argv[2]) if len(sys.argv) == 3 else {})
+    print(json.dumps({**row, "wall_seconds": round(time.time() - start)}))
