@@ -3,7 +3,7 @@
 Usage: python benchmarks/train_ablation.py NAME ['{"model": {...}, "train": {...}}']
 Needs `girml synthesize` to have run (reads data/pairs/ and data/bench/). Trains
 ``girml.training.train`` with params.yaml's model and train sections overridden by the JSON
-(checkpoints under /tmp/girml-ablation/NAME, none kept on the timed path), then prints one JSON
+(checkpoints in a temporary folder, so a second run trains afresh), then prints one JSON
 line: the validation PSNR-Y gain and its per-family singles, the gain on every family of
 single-id, unseen-content and mixed (suite mean first), the output of flat grey images
 (0, 10, 40, 128, 255) and the loop's seconds. Set MLFLOW_TRACKING_URI to keep runs out of
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,9 +39,8 @@ def main(name: str, overrides: dict) -> dict:
         TrainConfig,
     )
     spec = parse_section(params["degradations"], "degradations", DegradationsConfig)
-    result = train(
-        model_cfg, train_cfg, ROOT / "data" / "pairs", Path("/tmp/girml-ablation") / name, spec=spec
-    )
+    with tempfile.TemporaryDirectory() as ckpt_dir:
+        result = train(model_cfg, train_cfg, ROOT / "data" / "pairs", Path(ckpt_dir), spec=spec)
     bench = {}
     for suite in SUITES:
         gains = {

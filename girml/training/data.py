@@ -264,7 +264,7 @@ class TrainPatches(Dataset[tuple[Tensor, Tensor]]):
             if (
                 self.black_region_prob > 0
                 and rng.random() < self.black_region_prob
-                and all(step.family != EXPOSURE_FAMILY for step in recipe.steps)
+                and EXPOSURE_FAMILY not in recipe.families
             ):
                 gt = gt * black_region_mask(rng, self.patch_size)
             # quantised like the stored LQ PNGs, so both sources look alike to the network
