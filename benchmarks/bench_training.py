@@ -1,90 +1,237 @@
-"""Training throughput: a bare PyTorch loop against the accelerate loop, with and without MLflow.
+"""Training throughput: the speed switches and the loop's overhead, side by side, interleaved.
 
-Usage: python benchmarks/bench_training.py [--steps 60]
-Needs `girml synthesize` to have run (reads data/pairs/). Runs, side by side on the same data
-and model (params.yaml: model, train patch/batch sizes):
-  bare        plain PyTorch: DataLoader over the same patch stream, AdamW, the configured loss
-  accelerate  girml.training.train (accelerate, EMA, clipping, checkpoints off the timed path)
-  +mlflow     the same with every log/validation event sent to a temporary SQLite MLflow run
-Prints samples/s for each (the first 10 steps are warm-up, excluded).
+Usage: python benchmarks/bench_training.py [--steps 60] [--rounds 3] [--variants before,cl,...]
+       [--fast channels_last,fused_optim] [--threads 2]
+Needs `girml synthesize` to have run (reads data/pairs/). Every variant trains the default model
+on the same patch stream (params.yaml: model, train; logging every 5 steps, 5x the default), in
+one process, in interleaved rounds (round 1: A, B, C, ...; round 2: A, B, C, ...), so a change
+of load on the machine hits every variant alike:
+  before       girml.training.train with channels_last, fused_optim and compile off
+  cl           train with channels_last
+  cl+fused     train with channels_last and the fused AdamW
+  cl+compile   train with channels_last and torch.compile (compile time is in "start s")
+  bare         plain PyTorch with the --fast switches: same memory format, AdamW implementation,
+               compilation, loss, TrainPatches/make_loader stream (num_workers) and threads; no
+               accelerate, EMA, clipping, scheduler or progress bar
+  loop         train with the --fast switches (accelerate, EMA, clipping, scheduler, progress bar)
+  loop+mlflow  the same, every log event sent to a temporary SQLite MLflow run (system metrics on)
+  loop-w0      loop with num_workers 0 (patches made in the training process)
+  bare-w0      bare with num_workers 0
+Samples/s counts steps 11..N (the first 10 are warm-up); "start s" is the time from the call to
+the end of step 10 (set-up, compilation, warm-up). Prints a markdown table: median samples/s
+over the rounds, min-max, ratio to "before" (or the first variant) and median start s.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from girml.config import load_section
+from girml.config import DegradationsConfig, ModelConfig, TrainConfig, load_section
 from girml.models import build_model
 from girml.training import TrainPatches, load_pairs, make_loader, train
+from girml.training.loop import build_optimizer, compile_or_eager
 from girml.training.losses import restoration_loss
 
+WARMUP = 10
+LOG_EVERY = 5
+SWITCHES = ("channels_last", "fused_optim", "compile")
 
-def bare(model_cfg, cfg, spec, pairs: Path, steps: int) -> float:
+
+@dataclass(frozen=True)
+class Timing:
+    """One run of one variant: samples/s after the warm-up, seconds to the end of warm-up."""
+
+    samples_per_second: float
+    start_seconds: float
+
+
+def bare(model_cfg: ModelConfig, cfg: TrainConfig, spec: DegradationsConfig, pairs: Path) -> Timing:
+    """Plain PyTorch on the same stream, memory format, optimizer and loss as ``train``."""
+    called = time.perf_counter()
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     torch.manual_seed(cfg.seed)
-    model = build_model(model_cfg)
-    opt = torch.optim.AdamW(model.parameters(), cfg.lr, betas=cfg.betas)
+    model = build_model(model_cfg).to(memory_format=memory_format).train()
+    opt = build_optimizer(model, cfg)
+    if cfg.compile:
+        example = torch.zeros(cfg.batch_size, 3, cfg.patch_size, cfg.patch_size)
+        compile_or_eager(model, example.contiguous(memory_format=memory_format))
     dataset = TrainPatches(
         load_pairs(pairs / "train" / "pairs.jsonl"),
         cfg.patch_size,
         cfg.seed,
         cfg.online_degradation_prob,
         spec,
+        black_region_prob=cfg.black_region_prob,
+        clean_prob=cfg.clean_prob,
     )
-    loader = make_loader(dataset, cfg.batch_size, 0, steps * cfg.batch_size, cfg.num_workers)
+    stop = cfg.steps * cfg.batch_size
+    loader = make_loader(dataset, cfg.batch_size, 0, stop, cfg.num_workers)
     start, seen = 0.0, 0
-    for i, (lq, gt) in enumerate(loader):
-        if i == 10:
-            start, seen = time.perf_counter(), 0
-        loss = restoration_loss(model(lq), gt, cfg.loss)
+    for step, (lq, gt) in enumerate(loader, start=1):
+        lq = lq.contiguous(memory_format=memory_format)
+        loss = restoration_loss(model(lq), gt, cfg.loss, cfg.freq_weight)
         opt.zero_grad()
         loss.backward()
         opt.step()
         seen += lq.shape[0]
-    return seen / (time.perf_counter() - start)
+        if step == WARMUP:
+            start, seen = time.perf_counter(), 0
+    return Timing(seen / (time.perf_counter() - start), start - called)
 
 
-def looped(model_cfg, cfg, spec, pairs: Path, steps: int, with_mlflow: bool) -> float:
-    cfg = cfg.model_copy(update={"steps": steps, "val_every": 10**6, "ckpt_every": 10**6})
+def looped(
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    spec: DegradationsConfig,
+    pairs: Path,
+    with_mlflow: bool,
+) -> Timing:
+    """``girml.training.train``, timed between its log events at the warm-up and the last step.
+
+    The time stamp is taken as a log event arrives, before MLflow sees it, so the MLflow cost of
+    every event but the last falls inside the timed window.
+    """
+    stamps: dict[int, float] = {}
+
+    def stamp(step: int, _: dict[str, float]) -> None:
+        stamps[step] = time.perf_counter()
+
+    called = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         if not with_mlflow:
-            result = train(model_cfg, cfg, pairs, Path(tmp) / "ckpt", spec=spec)
+            train(
+                model_cfg,
+                cfg,
+                pairs,
+                Path(tmp) / "ckpt",
+                spec=spec,
+                on_log=stamp,
+            )
         else:
-            import os
-
             from girml.tracking import mlflow as tracking
 
+            def on_log(step: int, metrics: dict[str, float]) -> None:
+                stamp(step, metrics)
+                tracking.log_metrics(step, metrics)
+
             os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
-            with tracking.start_run("bench", Path(tmp), run_name="bench"):
-                result = train(
-                    model_cfg,
-                    cfg,
-                    pairs,
-                    Path(tmp) / "ckpt",
-                    spec=spec,
-                    on_log=tracking.log_metrics,
-                    on_validate=tracking.log_metrics,
-                )
-    return result.metrics["samples_per_second"]
+            try:
+                with tracking.start_run("bench", Path(tmp), run_name="bench"):
+                    train(
+                        model_cfg,
+                        cfg,
+                        pairs,
+                        Path(tmp) / "ckpt",
+                        spec=spec,
+                        on_log=on_log,
+                        on_validate=tracking.log_metrics,
+                    )
+            finally:
+                del os.environ["MLFLOW_TRACKING_URI"]
+    samples = (cfg.steps - WARMUP) * cfg.batch_size * cfg.grad_accum
+    return Timing(samples / (stamps[cfg.steps] - stamps[WARMUP]), stamps[WARMUP] - called)
+
+
+def variants(
+    model_cfg: ModelConfig, base: TrainConfig, spec: DegradationsConfig, pairs: Path, fast: dict
+) -> dict[str, Callable[[], Timing]]:
+    """Every known variant by name, each a no-argument function running it once."""
+    off = dict.fromkeys(SWITCHES, False)
+
+    def config(**update: object) -> TrainConfig:
+        return base.model_copy(update={**off, **update})
+
+    return {
+        "before": lambda: looped(model_cfg, config(), spec, pairs, False),
+        "cl": lambda: looped(model_cfg, config(channels_last=True), spec, pairs, False),
+        "cl+fused": lambda: looped(
+            model_cfg, config(channels_last=True, fused_optim=True), spec, pairs, False
+        ),
+        "cl+compile": lambda: looped(
+            model_cfg, config(channels_last=True, compile=True), spec, pairs, False
+        ),
+        "bare": lambda: bare(model_cfg, config(**fast), spec, pairs),
+        "loop": lambda: looped(model_cfg, config(**fast), spec, pairs, False),
+        "loop+mlflow": lambda: looped(model_cfg, config(**fast), spec, pairs, True),
+        "loop-w0": lambda: looped(model_cfg, config(**fast, num_workers=0), spec, pairs, False),
+        "bare-w0": lambda: bare(model_cfg, config(**fast, num_workers=0), spec, pairs),
+    }
+
+
+def parse_fast(text: str) -> dict[str, bool]:
+    """``"channels_last,fused_optim"`` -> ``{"channels_last": True, "fused_optim": True}``."""
+    names = [name for name in text.split(",") if name]
+    unknown = sorted(set(names) - set(SWITCHES))
+    if unknown:
+        raise SystemExit(f"--fast: unknown switches {unknown}; known: {list(SWITCHES)}")
+    return dict.fromkeys(names, True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=60, help="optimizer steps per run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--variants", default="before,cl,cl+fused,cl+compile,bare,loop,loop+mlflow,loop-w0"
+    )
+    parser.add_argument(
+        "--fast", default="channels_last,fused_optim", help="switches of bare and loop*"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     args = parser.parse_args()
+    if args.steps <= WARMUP or args.steps % LOG_EVERY:
+        raise SystemExit(f"--steps must be a multiple of {LOG_EVERY} above {WARMUP}")
+    torch.set_num_threads(args.threads)
     model_cfg = load_section(args.params, "model")
     spec = load_section(args.params, "degradations")
-    cfg = load_section(args.params, "train").model_copy(update={"log_every": 5})
-    pairs = Path("data/pairs")
-    print("| loop | samples/s |\n|---|---|")
-    print(f"| bare PyTorch | {bare(model_cfg, cfg, spec, pairs, args.steps):.1f} |")
-    print(f"| accelerate | {looped(model_cfg, cfg, spec, pairs, args.steps, False):.1f} |")
-    print(f"| accelerate + MLflow | {looped(model_cfg, cfg, spec, pairs, args.steps, True):.1f} |")
+    base = load_section(args.params, "train").model_copy(
+        update={
+            "steps": args.steps,
+            "log_every": LOG_EVERY,
+            "val_every": 10**6,
+            "ckpt_every": 10**6,
+        }
+    )
+    known = variants(model_cfg, base, spec, Path("data/pairs"), parse_fast(args.fast))
+    names = [name for name in args.variants.split(",") if name]
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise SystemExit(f"--variants: unknown {unknown}; known: {list(known)}")
+
+    runs: dict[str, list[Timing]] = {name: [] for name in names}
+    for round_ in range(1, args.rounds + 1):
+        for name in names:
+            timing = known[name]()
+            runs[name].append(timing)
+            print(
+                f"round {round_} {name}: {timing.samples_per_second:.2f} samples/s, "
+                f"start {timing.start_seconds:.1f} s",
+                flush=True,
+            )
+    medians = {name: statistics.median(t.samples_per_second for t in runs[name]) for name in names}
+    reference = "before" if "before" in names else names[0]
+    print(f"\nfast = {args.fast}; {args.steps} steps, {args.rounds} rounds, {args.threads} threads")
+    print(f"\n| variant | samples/s (median) | min-max | vs {reference} | start s |")
+    print("|---|---|---|---|---|")
+    for name in names:
+        speeds = [t.samples_per_second for t in runs[name]]
+        start = statistics.median(t.start_seconds for t in runs[name])
+        print(
+            f"| {name} | {medians[name]:.1f} | {min(speeds):.1f}-{max(speeds):.1f} "
+            f"| {medians[name] / medians[reference]:.2f}x | {start:.1f} |"
+        )
 
 
 if __name__ == "__main__":

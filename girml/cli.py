@@ -10,15 +10,19 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
+from types import TracebackType
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 from girml.config import ConfigError, apply_profile, load_section, read_params
 from girml.imageio import write_text
+from girml.process import StageBusy
+from girml.urls import MaskingFilter, mask_text
 
 app = typer.Typer(
     name="girml",
@@ -42,33 +46,80 @@ SPECIALIST_DIR = Path("checkpoints/specialists")
 TUNE_DIR = Path("checkpoints/tune")
 INTERPRET_DIR = Path("reports/interpretation")
 TUNED_PARAMS = Path("tune/best.yaml")
+RELEASE_DIR = Path("models/release")
 TRIALS_CSV = Path("reports/tune/trials.csv")
 EXPERIMENT = "gir"
+# One lock file per long stage (train, tune, synthesize): one run of each per folder.
+LOCK_DIR = Path(".girml/locks")
 
 ParamsOpt = Annotated[
     Path, typer.Option("--params", "-p", help="params file; the stage reads its own section")
 ]
+WaitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wait", help="if this stage already runs in this folder, wait for it instead of failing"
+    ),
+]
 F = TypeVar("F", bound=Callable[..., Any])
+BUSY_EXIT = 75  # EX_TEMPFAIL: another run of the stage holds the folder; try again later
 
 
 def fail(message: str, code: int) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    typer.secho(f"error: {mask_text(message)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
 
 def stage(func: F) -> F:
-    """Turn config and input errors into a readable message and a non-zero exit."""
+    """Turn config and input errors into a readable message and a non-zero exit.
+
+    A verb with a ``params`` argument first checks the whole params file (every section and
+    the checks between sections, :func:`girml.params_check.check_params`), so a typo anywhere
+    stops it before it touches an output, with the message naming the bad key.
+    """
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            if kwargs.get("params") is not None:
+                from girml.params_check import check_params
+
+                check_params(kwargs["params"])
             return func(*args, **kwargs)
         except ConfigError as exc:
             fail(str(exc), 2)
+        except StageBusy as exc:
+            fail(str(exc), BUSY_EXIT)
         except (FileNotFoundError, ValueError, KeyError) as exc:
             fail(str(exc).strip("'\""), 1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def locked(name: str) -> Callable[[F], F]:
+    """Run the verb holding the folder's lock for stage ``name``, with SIGTERM unwinding it.
+
+    A second run of the stage in the same folder fails at once naming the holder's PID (or
+    waits, with ``--wait``); SIGTERM/SIGHUP raise :class:`girml.process.Terminated`, so open
+    MLflow runs end KILLED and staging folders are removed. Under ``accelerate launch`` each
+    rank takes its own lock.
+    """
+
+    def decorate(func: F) -> F:
+        @wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            import os
+
+            from girml.process import sigterm_raises, stage_lock
+
+            rank = os.environ.get("RANK", "0")
+            lock_file = LOCK_DIR / (f"{name}.lock" if rank == "0" else f"{name}.rank{rank}.lock")
+            with sigterm_raises(), stage_lock(lock_file, name, wait=bool(kwargs.get("wait"))):
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 @app.callback()
@@ -83,6 +134,18 @@ def main(
     )
     for noisy in ("great_expectations", "botocore", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # No URL credential in any log line or traceback, whichever library wrote it.
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+            handler.addFilter(MaskingFilter())
+    sys.excepthook = _masked_excepthook
+
+
+def _masked_excepthook(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    """Print an uncaught exception's traceback with URL credentials masked."""
+    sys.stderr.write(mask_text("".join(traceback.format_exception(exc_type, exc, tb))))
 
 
 @app.command()
@@ -101,7 +164,8 @@ def collect(params: ParamsOpt = Path("params.yaml")) -> None:
 
 @app.command()
 @stage
-def synthesize(params: ParamsOpt = Path("params.yaml")) -> None:
+@locked("synthesize")
+def synthesize(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -> None:
     """Degrade clean photos into data/pairs/{train,val} and data/bench/<suite>/<family>."""
     from girml.data.synthesize import read_manifest
     from girml.data.synthesize import synthesize as run_synthesize
@@ -140,7 +204,8 @@ def validate(params: ParamsOpt = Path("params.yaml")) -> None:
 
 @app.command()
 @stage
-def train(params: ParamsOpt = Path("params.yaml")) -> None:
+@locked("train")
+def train(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -> None:
     """Train the unified model (accelerate); track in MLflow; register a gir-restorer version.
 
     Writes models/latest/ and metrics/train.json. Checkpoints go to checkpoints/train/: a run
@@ -167,7 +232,9 @@ def train(params: ParamsOpt = Path("params.yaml")) -> None:
         run_train(model_cfg, cfg, PAIRS_DIR, CHECKPOINT_DIR, spec=spec)
         return
     root = Path.cwd()
-    tags = {**tracking.provenance_tags(root, params), "stage": "train"}
+    tags = {**tracking.provenance_tags(root, params), "stage": "train", "hardware": hardware()}
+    if cfg.init_from is not None:  # fine-tuned: the source is part of the provenance
+        tags["init_from"] = cfg.init_from
     with tracking.start_run(EXPERIMENT, root, run_name="train", tags=tags) as run:
         tracking.log_params_flat({"model": model_cfg, "train": cfg})
         result = run_train(
@@ -203,6 +270,7 @@ def train(params: ParamsOpt = Path("params.yaml")) -> None:
                 "train": cfg,
                 "metrics": result.metrics,
                 "stats": stats,
+                "hardware": tags["hardware"],
                 "mlflow": {"run_id": run.info.run_id, "registered_version": version},
             },
         )
@@ -226,7 +294,8 @@ def train(params: ParamsOpt = Path("params.yaml")) -> None:
 
 @app.command()
 @stage
-def tune(params: ParamsOpt = Path("params.yaml")) -> None:
+@locked("tune")
+def tune(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -> None:
     """Ray Tune search over params.yaml: tune.space; writes tune/best.yaml and trials.csv.
 
     An interrupted search resumes (Tuner.restore) when started again with the same settings.
@@ -309,6 +378,27 @@ def interpret(params: ParamsOpt = Path("params.yaml")) -> None:
     typer.echo(f"report: {INTERPRET_DIR / 'index.html'}")
 
 
+def hardware() -> str:
+    """What trains: the GPU's name, or the CPU's model and core count."""
+    import os
+    import platform
+
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            names = [
+                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
+            ]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores (CPU)"
+
+
 TRAIN_METRIC_KEYS = (
     "val.psnr_y_input",
     "val.psnr_y_model",
@@ -325,33 +415,110 @@ def restore(
     model: Annotated[
         str | None,
         typer.Option(
-            help="model folder, models:/name@alias or models:/name/version; default: "
-            "models:/gir-restorer@champion if registered, else models/latest"
+            help="model folder, release folder, models:/name@alias or models:/name/version; "
+            "default: models:/gir-restorer@champion if registered, else models/latest, else "
+            "the shipped models/release"
         ),
     ] = None,
     tile: Annotated[int, typer.Option(help="tile side for bounded memory; 0 = whole image")] = 256,
     overlap: Annotated[int, typer.Option(help="tile overlap, pixels")] = 32,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...; default: auto")] = None,
+    batch_tiles: Annotated[
+        int,
+        typer.Option(min=1, help="tiles per forward pass (more help on GPUs; 1 is fastest on CPU)"),
+    ] = 1,
 ) -> None:
     """Restore photos of any size (tiled) into OUT as same-size PNGs named after the inputs."""
     import torch
 
-    from girml.models.store import default_model_uri, load_model
+    from girml.models.store import choose_default_model, load_model
     from girml.restore import restore_files
 
     try:
-        uri = model or default_model_uri()
+        if model is None:
+            choice = choose_default_model()
+            uri, which = choice.uri, choice.describe()
+        else:
+            uri = which = model
         net = load_model(uri)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc), 2)
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    typer.echo(f"model: {uri} on {dev}", err=True)
-    report = restore_files(list(inputs), out, net, tile=tile or None, overlap=overlap, device=dev)
+    typer.echo(f"model: {which} on {dev}", err=True)
+    report = restore_files(
+        list(inputs), out, net, tile or None, overlap, device=dev, batch_tiles=batch_tiles
+    )
     for path, reason in report.failed:
         typer.secho(f"error: {path}: {reason}", fg=typer.colors.RED, err=True)
     typer.echo(f"restored {len(report.restored)} image(s) into {out}, {len(report.failed)} failed")
     if report.failed:
         raise typer.Exit(1)
+
+
+@app.command()
+@stage
+def release(
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="models:/gir-restorer@champion (default), models:/gir-restorer/<version> or a "
+            "model folder written by `girml train`"
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="release folder")] = RELEASE_DIR,
+    fp16: Annotated[
+        bool,
+        typer.Option(
+            help="store float16 weights; refused unless no benchmark suite's mean PSNR-Y "
+            "changes by more than 0.01 dB (needs data/bench)"
+        ),
+    ] = False,
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Export a model as safetensors + config.yaml + MODEL_CARD.md (at most 8 MiB, for git).
+
+    The card's metrics come from metrics/eval.json and metrics/per_family.csv, which must
+    describe this model's registered version; loading a release never unpickles anything.
+    """
+    from girml.models.release import ReleaseInputs, make_release
+
+    root = Path.cwd()
+    if model is None:
+        from girml.tracking.mlflow import CHAMPION, REGISTERED_MODEL, alias_uri, tracking_uri
+
+        model = alias_uri(root)
+        if model is None:
+            fail(
+                f"no {REGISTERED_MODEL}@{CHAMPION} in the MLflow registry ({tracking_uri(root)}): "
+                f"pass --model {MODEL_DIR} or --model models:/{REGISTERED_MODEL}/<version>",
+                2,
+            )
+    spec = load_section(params, "degradations")
+    evaluate_cfg = load_section(params, "evaluate")
+    inputs = ReleaseInputs(
+        eval_json=METRICS_DIR / "eval.json",
+        per_family_csv=METRICS_DIR / "per_family.csv",
+        manifest=CLEAN_DIR / "manifest.csv",
+        pairs_jsonl=PAIRS_DIR / "train" / "pairs.jsonl",
+        bench_dir=BENCH_DIR,
+        dvc_lock=Path("dvc.lock"),
+        spec=spec,
+        spec_source=f"{params}: degradations",
+        unseen_content_category=load_section(params, "synthesize").unseen_content_category,
+        crop_border=evaluate_cfg.crop_border,
+        tile=evaluate_cfg.tile,
+    )
+    command = f"girml release --model {model} -o {out}" + (" --fp16" if fp16 else "")
+    result, provenance, metrics = make_release(
+        str(model), out, inputs, root, fp16=fp16, command=command
+    )
+    version = provenance.registered_version
+    typer.echo(
+        f"released {model}"
+        + (f" (version {version})" if version is not None else "")
+        + f" into {result.out_dir}: {result.dtype} weights, {result.bytes / 2**20:.2f} MiB, "
+        f"card metrics from method {metrics.method!r} of {inputs.per_family_csv}"
+    )
 
 
 @app.command()

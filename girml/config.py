@@ -11,9 +11,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from girml.urls import mask_text, url_credentials
 
 T = TypeVar("T", bound=BaseModel)
+
+# The benchmark family whose input is its ground truth (no degradation, see
+# girml.data.synthesize.CLEAN_SUITES); evaluation scores it as harm. No degradation family may
+# take the name.
+CLEAN_FAMILY = "clean"
 
 
 class ConfigError(ValueError):
@@ -67,9 +74,25 @@ class S3Source(Frozen):
 
 
 class UrlItem(Frozen):
+    """One download; the URL carries no credentials (params and dvc.lock are committed)."""
+
     url: str = Field(pattern=r"^(https?|file)://")
     sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
     category: str = "unknown"
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, url: str) -> str:
+        found = url_credentials(url)
+        if found:
+            raise ValueError(
+                f"credentials in the URL ({', '.join(found)}) are refused: params.yaml and "
+                "dvc.lock are committed and pushed. Give the bare URL and put the login in "
+                "~/.netrc ('machine HOST login USER password PASSWORD', or the file named by "
+                "$NETRC); for S3 use a type: s3 source with AWS_ACCESS_KEY_ID / "
+                "AWS_SECRET_ACCESS_KEY or an AWS profile"
+            )
+        return url
 
 
 class UrlSource(Frozen):
@@ -175,6 +198,10 @@ class DegradationsConfig(Frozen):
 
     @model_validator(mode="after")
     def _families_known(self) -> DegradationsConfig:
+        if CLEAN_FAMILY in self.families:
+            raise ValueError(
+                f"family name {CLEAN_FAMILY!r} is reserved for the benchmark's undegraded family"
+            )
         known = set(self.families)
         named = list(self.held_out.families)
         for combo in [*self.held_out.combinations, *self.bench_combinations]:
@@ -274,6 +301,19 @@ class TrainConfig(Frozen):
         le=1,
         description="chance an on-the-fly sample's clean crop gets a black region first",
     )
+    clean_prob: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="chance a sample's input is its clean crop (identity target: do no harm)",
+    )
+    init_from: str | None = Field(
+        default=None,
+        description="fine-tune from a model: folder, models:/ or runs:/ URI, or 'release'",
+    )
+    channels_last: bool = Field(default=False, description="NHWC memory format for the model")
+    compile: bool = Field(default=False, description="torch.compile the model (eager fallback)")
+    fused_optim: bool = Field(default=False, description="fused AdamW kernel (CPU and CUDA)")
     val_every: int = Field(default=500, ge=1)
     ckpt_every: int = Field(default=250, ge=1)
     log_every: int = Field(default=25, ge=1)
@@ -290,6 +330,17 @@ class PromotionConfig(Frozen):
     min_gir_gain: float = Field(default=0.05, ge=0, description="dB of gir_score to gain")
     max_family_regression: float = Field(
         default=0.25, ge=0, description="dB any (suite, family) may lose against the champion"
+    )
+    max_harm_rate_increase: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="how much any suite's harm_rate (a fraction) may rise over the champion's",
+    )
+    max_clean_psnr_drop: float = Field(
+        default=1.0,
+        ge=0,
+        description="dB any suite's harm.clean_psnr_y may lose against the champion",
     )
 
 
@@ -424,17 +475,39 @@ def read_params(path: str | Path) -> dict[str, Any]:
     return raw
 
 
+def _key_path(section: str, loc: tuple[int | str, ...], raw: Any) -> str:
+    """``collect.sources[0].items[1].url`` from a pydantic error location.
+
+    List indices are bracketed, and the tag that pydantic inserts after the index of a
+    discriminated union member (``sources.0.urls.items``) is dropped: it is no key of the file.
+    """
+    key, node = section, raw
+    for part in loc:
+        if isinstance(part, int):
+            key += f"[{part}]"
+            node = node[part] if isinstance(node, list) and -len(node) <= part < len(node) else None
+        elif isinstance(node, dict) and part not in node and node.get("type") == part:
+            continue  # the union tag
+        else:
+            key += f".{part}"
+            node = node.get(part) if isinstance(node, dict) else None
+    return key
+
+
 def parse_section(raw: Any, section: str, model: type[T], source: str = "params") -> T:
-    """Validate one section's raw mapping into ``model``; errors name the dotted key."""
+    """Validate one section's raw mapping into ``model``; errors name the dotted key.
+
+    The bad value is shown with any URL credentials masked (:func:`girml.urls.mask_text`).
+    """
     try:
         return model.model_validate(raw if raw is not None else {})
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            key = ".".join(str(part) for part in (section, *err["loc"]))
+            key = _key_path(section, err["loc"], raw)
             value = err.get("input")
             shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
-            lines.append(f"{key}: {err['msg']}{shown}")
+            lines.append(mask_text(f"{key}: {err['msg']}{shown}"))
         raise ConfigError(f"{source}: invalid config\n  " + "\n  ".join(lines)) from None
 
 

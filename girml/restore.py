@@ -79,6 +79,7 @@ def restore_files(
     tile: int | None = 256,
     overlap: int = 32,
     device: torch.device | str | None = None,
+    batch_tiles: int = 1,
 ) -> RestoreReport:
     """Restore image files and folders into ``out_dir`` as PNGs of the same size.
 
@@ -107,10 +108,11 @@ def restore_files(
         overlap: pixels shared by neighbouring tiles.
         device: where the model runs (the model is moved there); defaults to the model's
             device.
+        batch_tiles: tiles per forward pass, >= 1 (more help on GPUs; 1 is fastest on CPU).
 
     Raises:
         ValueError: an output would overwrite one of the inputs (``out_dir`` is an input
-            folder), or bad ``tile``/``overlap``.
+            folder), or bad ``tile``/``overlap``/``batch_tiles``.
     """
     jobs, missing = _expand([Path(p) for p in inputs], Path(out_dir))
     outputs = _output_names(jobs)
@@ -132,7 +134,9 @@ def restore_files(
             log.error("cannot restore %s", exc)
             report.failed.append((file, exc.reason))
             continue
-        restored = restore_image(model, to_tensor(image), tile, overlap, device=device)
+        restored = restore_image(
+            model, to_tensor(image), tile, overlap, device=device, batch_tiles=batch_tiles
+        )
         write_png(out, to_uint8(restored))
         log.info("restored %s -> %s (%dx%d)", file, out, image.shape[1], image.shape[0])
         report.restored.append((file, out))

@@ -107,8 +107,13 @@ def flow_run(
     """
     os.environ.setdefault(EPHEMERAL_TIMEOUT_VAR, "120")  # read when Prefect is first imported
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Prefect API call
-    from pipelines.flows import gir_pipeline
+    from pipelines.flows import gir_pipeline, parse_override
 
+    try:  # before Prefect stores them as the flow run's parameters
+        for text in override or []:
+            parse_override(text)
+    except ConfigError as exc:
+        fail(str(exc), 2)
     state = gir_pipeline(
         overrides=override or None, push=push, project_dir=str(project_dir), return_state=True
     )

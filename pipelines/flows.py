@@ -40,6 +40,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from girml.cli import METRICS_DIR, MODEL_DIR, TRAIN_METRICS, VALIDATION_DIR
 from girml.config import SECTIONS, ConfigError, OrchestrationConfig, parse_section, read_params
 from girml.imageio import write_text
+from girml.urls import mask_text, text_credentials
 from pipelines.dag import stage_order
 
 if TYPE_CHECKING:
@@ -58,7 +59,6 @@ ERROR_TAIL_LINES = 15
 MASK = "***"
 SKIPPED_MARK = "didn't change, skipping"  # DVC's message for an up-to-date stage
 _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|API_?KEY|_KEY$", re.I)
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
 _ERROR_LINE = re.compile(r"error|failed|exception", re.I)
 _OVERRIDE = re.compile(r"^(?P<key>[A-Za-z_][\w-]*(?:\.[\w-]+)+)=(?P<value>.*)$", re.S)
 
@@ -81,8 +81,9 @@ def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
             left alone (masking them would mangle ordinary words).
 
     Returns:
-        ``text`` with ``scheme://user:pass@`` turned into ``scheme://***@`` and every secret
-        value replaced by ``***``.
+        ``text`` with every secret value replaced by ``***`` and every URL masked by
+        :func:`girml.urls.mask_text` (``scheme://user:pass@`` -> ``scheme://***@``, secret
+        query values such as ``X-Amz-Signature`` -> ``***``).
     """
     env = os.environ if environ is None else environ
     secrets = sorted(
@@ -90,7 +91,7 @@ def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
     )
     for value in secrets:
         text = text.replace(value, MASK)
-    return _USERINFO.sub(rf"\g<scheme>{MASK}@", text)
+    return mask_text(text)
 
 
 def _without_userinfo(url: str) -> str:
@@ -111,15 +112,24 @@ def parse_override(text: str) -> tuple[list[str], Any]:
             ``[1, 2]`` -> list, ``true`` -> bool).
 
     Raises:
-        ConfigError: ``text`` is not of that form.
+        ConfigError: ``text`` is not of that form, or a URL in it carries credentials
+            (``user:password@``, a token or signature in the query): overrides become
+            flow-run parameters and params values, both stored; the message shows it masked.
     """
+    shown = mask_text(repr(text))
+    found = text_credentials(text)
+    if found:
+        raise ConfigError(
+            f"override {shown}: credentials in a URL ({', '.join(found)}) are refused; put "
+            "them in the environment, ~/.netrc or the AWS files"
+        )
     match = _OVERRIDE.match(text.strip())
     if match is None:
-        raise ConfigError(f"override {text!r}: expected section.key=value, e.g. train.steps=200")
+        raise ConfigError(f"override {shown}: expected section.key=value, e.g. train.steps=200")
     try:
         value = yaml.safe_load(match["value"]) if match["value"] else ""
     except yaml.YAMLError as exc:
-        raise ConfigError(f"override {text!r}: value is not valid YAML ({exc})") from None
+        raise ConfigError(f"override {shown}: value is not valid YAML ({exc})") from None
     return match["key"].split("."), value
 
 
@@ -272,7 +282,7 @@ def run_dvc(args: Sequence[str], project_dir: Path, label: str) -> list[str]:
 def apply_overrides_task(project_dir: str, overrides: list[str]) -> None:
     """Write the flow's ``overrides`` into the project's ``params.yaml`` (validated)."""
     apply_overrides(Path(project_dir) / PARAMS_FILE, overrides)
-    get_run_logger().info("params.yaml: set %s", ", ".join(overrides))
+    get_run_logger().info("params.yaml: set %s", redact(", ".join(overrides)))
 
 
 @task(name="dvc-stage", cache_policy=NO_CACHE)
@@ -307,13 +317,16 @@ def _fmt(value: Any) -> str:
 def headline_metrics(root: Path) -> list[tuple[str, str, Any]]:
     """``(file, key, value)`` of the headline metrics present under ``root``.
 
-    From ``metrics/eval.json``: ``gir_score``, ``generalization_gap`` and ``psnr_gain.<suite>``;
-    from ``metrics/train.json``: the ``val.*`` numbers, ``steps`` and ``train_seconds``.
+    From ``metrics/eval.json``: ``gir_score``, ``generalization_gap``, ``psnr_gain.<suite>`` and
+    the model's harm keys (``harm_rate.<suite>``, ``harm.clean_psnr_y.<suite>``,
+    ``harm.worst_family_gain``); from ``metrics/train.json``: the ``val.*`` numbers, ``steps``
+    and ``train_seconds``.
     """
     rows: list[tuple[str, str, Any]] = []
     evaluation = _read_json(root / EVAL_METRICS)
+    prefixes = ("psnr_gain.", "harm_rate.", "harm.")
     for key, value in evaluation.items():
-        if key in ("gir_score", "generalization_gap") or key.startswith("psnr_gain."):
+        if key in ("gir_score", "generalization_gap") or key.startswith(prefixes):
             rows.append((EVAL_METRICS.name, key, value))
     train = _read_json(root / TRAIN_METRICS)
     for key, value in train.items():

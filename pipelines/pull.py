@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from girml.urls import mask_text
 from pipelines.remote import DvcError, run_dvc
 
 if TYPE_CHECKING:
@@ -53,7 +54,6 @@ DEFAULT_BACKOFF_S = 1.0
 S3_MAX_ATTEMPTS = "5"  # botocore's per-request attempts, set when AWS_MAX_ATTEMPTS is unset
 _CHUNK = 1 << 20
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
 _MLFLOW_TRANSIENT = frozenset(
     {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"}
 )
@@ -237,16 +237,11 @@ def with_retries(
                 attempt,
                 attempts,
                 type(exc).__name__,
-                _redact(first_line),
+                mask_text(first_line),
                 delay,
             )
             time.sleep(delay)
             attempt += 1
-
-
-def _redact(text: str) -> str:
-    """Mask the ``user:password@`` of URLs (e.g. a tracking URI) in a message."""
-    return _USERINFO.sub(r"\g<scheme>***@", text)
 
 
 # --------------------------------------------------------------------------- MLflow artifacts
@@ -398,7 +393,7 @@ def resolve_model(uri: str) -> tuple[str, str]:
         else:
             found = client.get_model_version(name, version)
     except MlflowException as exc:
-        raise PullError(f"{uri}: not in the registry ({_redact(exc.message)})") from None
+        raise PullError(f"{uri}: not in the registry ({mask_text(exc.message)})") from None
     return name, str(found.version)
 
 
@@ -462,7 +457,7 @@ def pull_reports(
     try:
         artifact_uri = MlflowClient().get_run(run_id).info.artifact_uri
     except MlflowException as exc:
-        raise PullError(f"run {run_id!r}: {_redact(exc.message)}") from None
+        raise PullError(f"run {run_id!r}: {mask_text(exc.message)}") from None
     source = f"runs:/{run_id}/{path}" if path else f"runs:/{run_id}"
     return fetch_artifacts(artifact_uri, path, out, source, attempts, force)
 
@@ -590,11 +585,12 @@ def pull_data(
 
 def _report(pulled: Pulled, what: str) -> None:
     retried = f" after {pulled.attempts} attempts" if pulled.attempts > 1 else ""
-    typer.echo(f"pulled {pulled.source} into {pulled.path}: {pulled.files} files {what}{retried}")
+    source = mask_text(pulled.source)  # a --repo Git URL may carry a token
+    typer.echo(f"pulled {source} into {pulled.path}: {pulled.files} files {what}{retried}")
 
 
 def fail(exc: Exception) -> None:
-    typer.secho(f"error: {_redact(str(exc))}", fg=typer.colors.RED, err=True)
+    typer.secho(f"error: {mask_text(str(exc))}", fg=typer.colors.RED, err=True)
     raise typer.Exit(1)
 
 

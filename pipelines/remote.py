@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 import typer
 
+from girml.urls import mask_text, mask_url, url_credentials
+
 # Bucket naming rules (AWS): 3-63 characters, lower-case letters, digits, dots and hyphens,
 # starting and ending with a letter or digit. MinIO follows the same rules.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -106,11 +108,13 @@ def check_endpoint_url(url: str) -> str:
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"endpoint URL must be http(s)://host[:port], got {url!r}")
-    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"endpoint URL must be http(s)://host[:port], got {mask_url(url)!r}")
+    found = url_credentials(url)
+    if found:
         raise ValueError(
-            "endpoint URL must not carry credentials (user:password@): set AWS_ACCESS_KEY_ID "
-            "and AWS_SECRET_ACCESS_KEY in the environment or use an AWS profile"
+            f"endpoint URL must not carry credentials ({', '.join(found)}), got "
+            f"{mask_url(url)!r}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the "
+            "environment or use an AWS profile"
         )
     return url.rstrip("/")
 
@@ -183,7 +187,7 @@ def register(app: typer.Typer) -> None:
         try:
             url = add_s3_remote(target, Path.cwd(), endpoint_url, name, default, force, local)
         except (ValueError, DvcError) as exc:
-            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            typer.secho(f"error: {mask_text(str(exc))}", fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from None
         where = f" via {endpoint_url}" if endpoint_url else ""
         typer.echo(f"DVC remote {name!r} -> {url}{where}{' (default)' if default else ''}")

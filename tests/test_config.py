@@ -73,3 +73,25 @@ def test_config_objects_are_frozen() -> None:
         cfg.seed = 3  # type: ignore[misc]
     src = parse_section({"sources": [{"type": "folder", "path": "x"}]}, "collect", CollectConfig)
     assert src.sources[0].type == "folder"
+
+
+@pytest.mark.parametrize("profile", sorted(p.name for p in (ROOT / "profiles").glob("*.yaml")))
+def test_every_profile_applies_and_validates(profile: str) -> None:
+    from girml.config import TrainConfig, apply_profile, parse_section
+
+    merged = apply_profile(ROOT / "params.yaml", ROOT / "profiles" / profile)
+    train = parse_section(merged["train"], "train", TrainConfig)
+    # the budget ladder's profiles keep the do-no-harm identity samples of the quick profile
+    if profile in {"long.yaml", "gpu.yaml"}:
+        assert train.clean_prob > 0 and train.steps > 1900
+    if profile == "gpu.yaml":
+        assert train.mixed_precision == "bf16" and train.compile
+
+
+def test_a_bad_profile_names_its_file_and_key(tmp_path: Path) -> None:
+    from girml.config import apply_profile
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  clean_prob: 1.5\n")
+    with pytest.raises(ConfigError, match=r"(?s)bad\.yaml.*train\.clean_prob.*got 1\.5"):
+        apply_profile(ROOT / "params.yaml", bad)

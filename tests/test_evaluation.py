@@ -28,8 +28,10 @@ from girml.config import (
     TrainConfig,
 )
 from girml.evaluation import (
+    HARM_MARGIN_DB,
     MAX_PSNR,
     Bench,
+    Decision,
     SpecialistInputs,
     best_baselines,
     decide,
@@ -38,6 +40,9 @@ from girml.evaluation import (
     evaluate_method,
     fit_pristine_niqe,
     gir_score,
+    group_psnr,
+    harm_metrics,
+    harm_rate,
     harness,
     headline,
     specialist_spec,
@@ -45,7 +50,7 @@ from girml.evaluation import (
     train_specialists,
 )
 from girml.imageio import ImageReadError, write_png
-from girml.metrics import LpipsMetric, NiqeModel, load_lpips
+from girml.metrics import LpipsMetric, NiqeModel, load_lpips, psnr
 from girml.models import build_model
 from girml.models.store import save_model_dir
 from girml.tracking.mlflow import (
@@ -79,11 +84,17 @@ ROW_KEYS = [
 ]
 # per suite of tiny_params(): the family folders synthesize writes
 TINY_GROUPS = {
-    "single-id": {"noise", "blur", "jpeg"},
+    "single-id": {"noise", "blur", "jpeg", "clean"},
     "single-ood": {"noise", "blur", "jpeg"},
     "mixed": {"blur+noise"},
     "unseen": {"haze", "blur+jpeg"},
-    "unseen-content": {"noise", "blur", "jpeg"},
+    "unseen-content": {"noise", "blur", "jpeg", "clean"},
+}
+N_DEGRADED_GROUPS = sum(len(f - {"clean"}) for f in TINY_GROUPS.values())
+HARM_KEYS = {f"harm_rate.{s}" for s in TINY_GROUPS} | {
+    "harm.clean_psnr_y.single-id",
+    "harm.clean_psnr_y.unseen-content",
+    "harm.worst_family_gain",
 }
 
 
@@ -173,7 +184,8 @@ def test_rows_are_complete_and_identity_gains_nothing(
         groups.setdefault(row["suite"], set()).add(row["family"])
         assert row["psnr_y"] == row["psnr_y_input"] and row["ssim_y"] == row["ssim_y_input"]
         assert row["level"] == ("ood" if row["suite"] == "single-ood" else "id")
-        assert math.isfinite(row["niqe"]) and 0 < row["ssim"] < 1
+        assert math.isfinite(row["niqe"])
+        assert row["ssim"] == 1 if row["family"] == "clean" else 0 < row["ssim"] < 1
     assert groups == TINY_GROUPS
     assert list(groups) == list(TINY_GROUPS)  # suites in the design's order
     per_family = summarize(identity_rows)
@@ -181,6 +193,35 @@ def test_rows_are_complete_and_identity_gains_nothing(
     assert all(row["psnr_gain"] == 0 and row["n"] == 4 for row in per_family)
     head = headline(per_family, "identity")
     assert head["gir_score"] == 0 and head["generalization_gap"] == 0
+    # identity does no harm: nothing made worse, clean images untouched (PSNR at the cap)
+    assert {k: v for k, v in head.items() if k.startswith("harm")} == {
+        **{f"harm_rate.{s}": 0.0 for s in TINY_GROUPS},
+        "harm.clean_psnr_y.single-id": MAX_PSNR,
+        "harm.clean_psnr_y.unseen-content": MAX_PSNR,
+        "harm.worst_family_gain": 0.0,
+    }
+    clean = [r for r in identity_rows if r["family"] == "clean"]
+    assert len(clean) == 8 and all(r["psnr_y_input"] == MAX_PSNR for r in clean)
+
+
+def test_brightness_shift_harms_every_image(bench: Bench, pristine: NiqeModel) -> None:
+    def brighter(lq: np.ndarray) -> np.ndarray:
+        return np.clip(lq.astype(np.int16) + 40, 0, 255).astype(np.uint8)
+
+    rows = evaluate_method(brighter, bench, CFG, pristine, None, method="bright")
+    head = headline(summarize(rows), "bright")
+    assert all(head[f"harm_rate.{s}"] == 1.0 for s in TINY_GROUPS)
+    for suite in ("single-id", "unseen-content"):
+        expected = np.mean(
+            [
+                psnr(brighter(gt), gt, test_y=True)
+                for item in bench.items
+                if (item.suite, item.family) == (suite, "clean")
+                for _, gt in [bench.load(item)]
+            ]
+        )
+        assert head[f"harm.clean_psnr_y.{suite}"] == pytest.approx(expected)
+        assert 10 < expected < 30  # about 40 levels brighter, less where 255 clips
 
 
 def test_perfect_restorer_scores_clipped_psnr(bench: Bench, pristine: NiqeModel) -> None:
@@ -301,7 +342,7 @@ def test_baselines_run_through_the_harness(bench: Bench, pristine: NiqeModel) ->
     assert [r["method"] for r in rows[:: len(bench)]] == ["identity", "deblock", "gamma"]
     per_family = summarize(rows)
     best = best_baselines(per_family, ["identity", "deblock", "gamma"])
-    assert set(best) == TINY_GROUPS["single-id"]
+    assert set(best) == TINY_GROUPS["single-id"] - {"clean"}  # nothing to restore on clean
     for family, (name, value) in best.items():
         scores = {
             r["method"]: r["psnr_y"]
@@ -317,7 +358,9 @@ def test_baselines_run_through_the_harness(bench: Bench, pristine: NiqeModel) ->
 # --------------------------------------------------------------------------- aggregation
 
 
-def _group(method: str, suite: str, family: str, psnr_y: float, psnr_in: float) -> dict:
+def _group(
+    method: str, suite: str, family: str, psnr_y: float, psnr_in: float, harm: float = 0.0
+) -> dict:
     return {
         "method": method,
         "suite": suite,
@@ -327,6 +370,7 @@ def _group(method: str, suite: str, family: str, psnr_y: float, psnr_in: float) 
         "ssim_y": 0.5,
         "psnr_y_input": psnr_in,
         "psnr_gain": psnr_y - psnr_in,
+        "harm_rate": math.nan if family == "clean" else harm,
         "niqe": 5.0,
     }
 
@@ -345,6 +389,7 @@ def test_headline_keys_and_hand_computed_scores() -> None:
     head = headline(table, "model")
     suites = ["single-id", "single-ood", "mixed", "unseen", "unseen-content"]
     expected = {f"{m}.{s}" for m in ("psnr_y", "ssim_y", "psnr_gain", "niqe") for s in suites}
+    expected |= {f"harm_rate.{s}" for s in suites} | {"harm.worst_family_gain"}
     assert set(head) == expected | {"niqe.real", "gir_score", "generalization_gap"}
     assert head["psnr_y.single-id"] == 29.0 and head["psnr_gain.single-id"] == 4.0
     # mean over the five (suite, family) groups of single-id/ood, mixed, unseen
@@ -355,6 +400,63 @@ def test_headline_keys_and_hand_computed_scores() -> None:
     assert gir_score(table, "other") == 75.0
     with pytest.raises(ValueError, match=r"no \(suite, family\) group"):
         gir_score(table, "missing")
+
+
+def test_clean_family_changes_no_comparable_number() -> None:
+    """gir_score, the suite means and the generalization gap ignore the clean family."""
+    table = [
+        _group("model", "single-id", "noise", 30.0, 24.0),
+        _group("model", "single-ood", "noise", 25.0, 22.0),
+        _group("model", "unseen", "rain", 20.0, 20.0),
+        _group("model", "unseen-content", "noise", 29.0, 24.0),
+    ]
+    with_clean = [
+        *table,
+        _group("model", "single-id", "clean", 45.0, MAX_PSNR),
+        _group("model", "unseen-content", "clean", 40.0, MAX_PSNR),
+    ]
+    before, after = headline(table, "model"), headline(with_clean, "model")
+    assert after == {
+        **before,
+        "harm.clean_psnr_y.single-id": 45.0,
+        "harm.clean_psnr_y.unseen-content": 40.0,
+    }
+    assert gir_score(with_clean, "model") == gir_score(table, "model") == pytest.approx(3.0)
+    assert group_psnr(with_clean, "model") == group_psnr(table, "model")
+
+
+def test_harm_keys_on_hand_made_rows() -> None:
+    def row(family: str, out: float, inp: float, suite: str = "single-id") -> dict:
+        ident = {"method": "m", "suite": suite, "family": family, "id": "0", "source_id": "s"}
+        return {**ident, "psnr_y": out, "psnr_y_input": inp, "niqe": math.nan}
+
+    margin = HARM_MARGIN_DB
+    rows = [
+        row("noise", 30.0, 25.0),  # better
+        row("noise", 25.0 - margin / 2, 25.0),  # worse, but within the margin: not harmed
+        row("noise", 25.0 - 2 * margin, 25.0),  # harmed
+        row("noise", 20.0, 25.0),  # harmed
+        row("blur", 26.0, 27.0),  # harmed; blur: 1 of 1
+        row("clean", 42.0, MAX_PSNR),  # judged by the clean PSNR, not counted in harm_rate
+        row("clean", 44.0, MAX_PSNR),
+        row("noise", 10.0, 20.0, suite="single-ood"),
+        row("noise", 21.0, 20.0, suite="single-ood"),
+        row("real", math.nan, math.nan, suite="real"),
+    ]
+    assert harm_rate(rows[:4]) == 0.5 and math.isnan(harm_rate(rows[-1:]))
+    per_family = summarize(rows)
+    rates = {(r["suite"], r["family"]): r["harm_rate"] for r in per_family}
+    assert rates[("single-id", "noise")] == 0.5 and rates[("single-id", "blur")] == 1.0
+    assert math.isnan(rates[("single-id", "clean")]) and math.isnan(rates[("real", "real")])
+    harm = harm_metrics(per_family, "m")
+    assert harm == {
+        "harm_rate.single-id": pytest.approx(3 / 5),  # images, not families: (2 + 1) / (4 + 1)
+        "harm.clean_psnr_y.single-id": 43.0,
+        "harm_rate.single-ood": 0.5,
+        # noise gains (5 - 0.05 - 0.2 - 5) / 4 = -0.0625 dB, blur -1 dB
+        "harm.worst_family_gain": pytest.approx(-1.0),
+    }
+    assert harm_metrics(per_family, "other") == {}
 
 
 def test_summarize_means_skip_nan() -> None:
@@ -400,6 +502,55 @@ def test_decide_rules() -> None:
         decide(old, 5.0, old, None, cfg)
 
 
+def test_decide_refuses_more_harm() -> None:
+    cfg = PromotionConfig(max_harm_rate_increase=0.05, max_clean_psnr_drop=1.0)
+    old = {("single-id", "noise"): 30.0}
+    better = {("single-id", "noise"): 31.0}
+    champion_harm = {
+        "harm_rate.single-id": 0.10,
+        "harm_rate.unseen": 0.20,
+        "harm.clean_psnr_y.single-id": 45.0,
+        "harm.worst_family_gain": 1.0,
+    }
+
+    def run(changes: dict[str, float] | None = None) -> Decision:
+        new = {**champion_harm, **(changes or {})}
+        return decide(better, 5.5, old, 4.5, cfg, new, champion_harm)
+
+    same = run()
+    assert same.promoted
+    assert "no harm_rate rose more than 5.0 points (largest change: harm_rate.single-id +0.0)" in (
+        same.reasons
+    )
+    assert any(r.startswith("no clean PSNR-Y dropped more than 1.00 dB") for r in same.reasons)
+
+    harmful = run({"harm_rate.unseen": 0.30})
+    assert not harmful.promoted and harmful.alias == CHALLENGER
+    assert "harm_rate.unseen 30.0% vs champion 20.0%: +10.0 points > 5.0" in harmful.reasons
+    assert run({"harm_rate.unseen": 0.25}).promoted  # exactly at the threshold is allowed
+
+    blurry = run({"harm.clean_psnr_y.single-id": 43.5})
+    assert not blurry.promoted
+    assert (
+        "harm.clean_psnr_y.single-id 43.50 dB vs champion 45.00 dB: -1.50 dB, a drop > 1.00"
+        in blurry.reasons
+    )
+    assert run({"harm.clean_psnr_y.single-id": 44.5}).promoted
+    # a lower harm rate or a higher clean PSNR never blocks
+    assert run({"harm_rate.single-id": 0.0, "harm.clean_psnr_y.single-id": 60.0}).promoted
+
+    # an older champion without harm metrics: the checks are skipped, with a note
+    older = decide(better, 5.5, old, 4.5, cfg, {**champion_harm, "harm_rate.unseen": 0.9}, {})
+    assert older.promoted
+    assert "champion has no harm metrics (older run): harm checks skipped" in older.reasons
+    partial = {k: v for k, v in champion_harm.items() if not k.startswith("harm.clean")}
+    no_clean = decide(better, 5.5, old, 4.5, cfg, champion_harm, partial)
+    assert no_clean.promoted
+    assert "champion has no harm.clean_psnr_y.single-id: that check skipped" in no_clean.reasons
+    # without harm for the new version (older callers): the rules are the gir and family ones
+    assert decide(better, 5.5, old, 4.5, cfg).reasons == same.reasons[:2]
+
+
 # --------------------------------------------------------------------------- end to end
 
 
@@ -433,6 +584,11 @@ def test_evaluate_and_promote_end_to_end(
     assert run.data.tags["champion.promoted"] == "true"
     assert run.data.tags["champion.previous_version"] == "none"
     assert run.data.metrics["gir_score"] == pytest.approx(first.metrics["gir_score"])
+    for key in HARM_KEYS:  # the harm keys reach MLflow too
+        assert run.data.metrics[key] == pytest.approx(first.metrics[key])
+    assert "harm rate: single-id " in first.summary() and "clean PSNR-Y: single-id " in (
+        first.summary()
+    )
     logged = MlflowClient().list_artifacts(run1, "evaluation")
     assert sorted(a.path for a in logged) == ["evaluation/eval.json", "evaluation/per_family.csv"]
 
@@ -441,12 +597,20 @@ def test_evaluate_and_promote_end_to_end(
     headline_keys = {
         f"{m}.{s}" for m in ("psnr_y", "ssim_y", "psnr_gain", "niqe") for s in suites
     } | {"gir_score", "generalization_gap"}
-    assert headline_keys <= set(result)
+    assert headline_keys | HARM_KEYS <= set(result)
+    assert 0 <= result["harm_rate.single-id"] <= 1
+    assert result["harm.clean_psnr_y.single-id"] <= MAX_PSNR
     assert result["lpips"] == "not computed (no weights configured)"
     assert {k for k in result if k.startswith("baselines.")} == {
-        f"baselines.{b}.gir_score" for b in ("identity", "deblock", "gamma")
+        f"baselines.{b}.{k}"
+        for b in ("identity", "deblock", "gamma")
+        for k in ("gir_score", *HARM_KEYS)
     }
     assert result["baselines.identity.gir_score"] == 0
+    assert result["baselines.identity.harm_rate.single-id"] == 0
+    assert result["baselines.identity.harm.clean_psnr_y.single-id"] == MAX_PSNR
+    assert "specialists.noise.harm_rate.single-id" in result
+    assert "best_baseline.clean.name" not in result
     assert isinstance(result["specialists.noise.gir_score"], float)
     assert result["champion.promoted"] is True and result["champion.version"] == v1
     assert result["champion.previous_version"] is None
@@ -456,10 +620,12 @@ def test_evaluate_and_promote_end_to_end(
     assert header == ROW_KEYS and len(rows) == 5 * len(Bench(data / "bench"))
     header, rows = read_csv(metrics_dir / "per_family.csv")
     assert header[:4] == ["method", "suite", "family", "n"] and "psnr_gain" in header
+    assert "harm_rate" in header
+    clean = [r for r in rows if r["family"] == "clean"]
+    assert len(clean) == 2 * 5 and all(r["harm_rate"] == "" for r in clean)  # NaN: not judged
     header, rows = read_csv(plots_dir / "psnr_per_family.csv")
     assert header == ["suite", "family", "method", "psnr_y", "label"]
-    n_groups = sum(len(f) for f in TINY_GROUPS.values())
-    assert len(rows) == 3 * n_groups  # model, best baseline, identity
+    assert len(rows) == 3 * N_DEGRADED_GROUPS  # model, best baseline, identity; clean left out
     header, rows = read_csv(plots_dir / "generalization.csv")
     assert header == [
         "suite_index",
@@ -482,6 +648,10 @@ def test_evaluate_and_promote_end_to_end(
     )
     assert not second.decision.promoted
     assert any("regressed" in reason for reason in second.decision.reasons)
+    harm_checked = ("harm_rate.", "no harm_rate rose", "harm.clean_psnr_y.", "no clean PSNR-Y")
+    assert any(reason.startswith(harm_checked) for reason in second.decision.reasons)
+    for reason in second.decision.reasons:  # printed with the decision
+        assert f"  - {reason}" in second.summary()
     assert {r["method"] for r in second.rows} == {"model", "identity", "champion"}
     assert get_alias_version(REGISTERED_MODEL, CHAMPION) == v1
     assert get_alias_version(REGISTERED_MODEL, CHALLENGER) == v2

@@ -210,6 +210,10 @@ def _write_results(root: Path) -> None:
         "gir_score": 2.5,
         "psnr_gain.single-id": 3.0,
         "psnr_y.single-id": 30.0,
+        "harm_rate.single-id": 0.125,
+        "harm.clean_psnr_y.single-id": 41.5,
+        "harm.worst_family_gain": -0.25,
+        "baselines.nlm.harm_rate.single-id": 0.5,
         "champion.promoted": True,
         "champion.reasons": "first model\nno regression",
     }
@@ -246,7 +250,9 @@ def test_summary_and_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     md = summary_markdown(tmp_path, {"collect": "unchanged", "train": "ran"})
     assert "| collect | unchanged |" in md and "| `gir_score` | 2.500 |" in md
     assert "`psnr_gain.single-id`" in md and "`val.psnr_gain`" in md
-    assert "psnr_y.single-id" not in md and "per_family" not in md
+    assert "`psnr_y.single-id`" not in md and "per_family" not in md
+    assert "| `harm_rate.single-id` | 0.125 |" in md and "`harm.clean_psnr_y.single-id`" in md
+    assert "`harm.worst_family_gain`" in md and "baselines.nlm" not in md  # the model's only
     assert "- **promoted**: True" in md and "  - no regression" in md
     assert "`r123`" in md and f"sqlite:///{tmp_path.resolve()}/mlflow.db" in md
     assert (tmp_path / "reports/interpretation/index.html").resolve().as_uri() in md

@@ -124,6 +124,10 @@ def evaluated(data: Path) -> tuple[Path, Path]:
         "psnr_gain.unseen": 0.1,
         "gir_score": 0.7,
         "generalization_gap": 1.1,
+        "harm_rate.single-id": 0.25,
+        "harm_rate.unseen": 0.5,
+        "harm.clean_psnr_y.single-id": 41.5,
+        "harm.worst_family_gain": -0.4,
         "best_baseline.noise.name": "nlm",
         "baselines.identity.gir_score": 0.0,
         "champion.promoted": True,
@@ -336,13 +340,15 @@ def test_report_numbers(report: tuple[Path, dict]) -> None:
     out, result = report
     assert json.loads((out / "interpretation.json").read_text()) == result
     feats = result["features"]
-    # 12 tiny suite/family groups of 4 images, 3 taken from each; bottleneck of 2 * width
-    assert feats["n"] == 12 * 3 and feats["channels"] == 8 and len(feats["points"]) == 36
+    # 14 tiny suite/family groups (2 clean) of 4 images, 3 taken from each; bottleneck 2 * width
+    assert feats["n"] == 14 * 3 and feats["channels"] == 8 and len(feats["points"]) == 42
+    assert {p["family"] for p in feats["points"] if p["suite"] == "unseen-content"} >= {"clean"}
     assert {p["category"] for p in feats["points"]} == {"cat0", "cat1", "scientific"}
     ch = feats["calinski_harabasz"]
     assert ch["degradation"] > 0 and ch["content"] > 0
     assert ch["ratio"] == pytest.approx(ch["degradation"] / ch["content"])
     assert {row["family"] for row in feats["unseen"]} == {"haze", "blur+jpeg"}
+    assert all("clean" not in row["distances"] for row in feats["unseen"])  # not a degradation
     groups = result["lam"]["groups"]
     assert set(groups) == {f"single-id/{f}" for f in ("noise", "blur", "jpeg")} | {
         "unseen/haze",
@@ -368,8 +374,16 @@ def test_report_numbers(report: tuple[Path, dict]) -> None:
     }
     comparisons = result["comparisons"]
     assert [c["case"] for c in comparisons["single-id/noise"]] == ["worst", "best"]
+    assert [c["case"] for c in comparisons["single-id/clean"]] == ["worst", "best"]
     gen = result["generalization"]
     assert gen["gir_score"] == 0.7 and gen["suites"]["single-id"]["psnr_gain"] == 1.25
+    assert gen["harm"] == {
+        "suites": {
+            "single-id": {"harm_rate": 0.25, "clean_psnr_y": 41.5},
+            "unseen": {"harm_rate": 0.5, "clean_psnr_y": None},
+        },
+        "worst_family_gain": -0.4,
+    }
     assert gen["champion"]["promoted"] is True
 
 
@@ -417,6 +431,22 @@ def test_missing_evaluation_outputs_degrade_gracefully(
             cfg.model_copy(update={"layer": "middle"}),
             tmp_path / "bad",
         )
+
+
+def test_clean_only_bench_is_interpreted(
+    data: Path, spec: DegradationsConfig, tmp_path: Path
+) -> None:
+    """A bench holding only the clean family (nothing degraded) still gives a report."""
+    bench = tmp_path / "bench"
+    for folder in (data / "bench").glob("*/clean"):
+        shutil.copytree(folder, bench / folder.parent.name / "clean")
+    cfg = CFG.model_copy(update={"images_per_group": 2, "lam_steps": 4, "sensitivity_levels": 3})
+    result = run_interpretation(nonlinear_tiny_model(), bench, spec, cfg, tmp_path / "report")
+    assert result["features"]["n"] == 4 and result["features"]["unseen"] == []
+    assert result["lam"]["available"] is False  # LAM needs a degradation
+    assert set(result["sensitivity"]["families"]) == {"noise", "blur", "jpeg"}
+    assert set(result["comparisons"]) == {"single-id/clean", "unseen-content/clean"}
+    assert (tmp_path / "report" / "index.html").is_file()
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")

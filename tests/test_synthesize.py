@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from girml.config import DegradationsConfig, SynthesizeConfig, parse_section
-from girml.data.synthesize import grid_crops, read_manifest, synthesize
+from girml.config import ConfigError, DegradationsConfig, SynthesizeConfig, parse_section
+from girml.data.synthesize import CLEAN_SUITES, grid_crops, read_manifest, synthesize
 from girml.degradations import Recipe, apply_recipe
 from girml.imageio import read_image, to_tensor, to_uint8
 from tests.factories import TINY_LAYOUT, make_clean_set, tiny_params
@@ -52,11 +52,12 @@ def test_layout_and_provenance(tmp_path: Path) -> None:
     assert len(train) == 24 and len(_records(pairs / "val" / "pairs.jsonl")) == 6
     suites = {p.parent.parent.name + "/" + p.parent.name for p in bench.glob("*/*/recipes.jsonl")}
     assert suites == {
-        "single-id/noise", "single-id/blur", "single-id/jpeg",
+        "single-id/noise", "single-id/blur", "single-id/jpeg", "single-id/clean",
         "single-ood/noise", "single-ood/blur", "single-ood/jpeg",
         "mixed/blur+noise",
         "unseen/haze", "unseen/blur+jpeg",
         "unseen-content/noise", "unseen-content/blur", "unseen-content/jpeg",
+        "unseen-content/clean",
     }  # fmt: skip
     for jsonl in bench.glob("*/*/recipes.jsonl"):
         recs = _records(jsonl)
@@ -70,6 +71,30 @@ def test_layout_and_provenance(tmp_path: Path) -> None:
             assert np.array_equal(replay, lq)
     ood = _records(bench / "single-ood" / "noise" / "recipes.jsonl")
     assert all(50 <= r["recipe"]["steps"][0]["params"]["sigma"] <= 70 for r in ood)
+
+
+def test_clean_family_is_the_ground_truth_on_the_same_crops(tmp_path: Path) -> None:
+    _, bench = _run(tmp_path)
+    assert sorted(p.parent.name for p in bench.glob("*/clean")) == ["single-id", "unseen-content"]
+    for suite in CLEAN_SUITES:
+        clean = _records(bench / suite / "clean" / "recipes.jsonl")
+        noise = _records(bench / suite / "noise" / "recipes.jsonl")
+        where = [(r["id"], r["source_id"], r["crop"]) for r in clean]
+        assert where == [(r["id"], r["source_id"], r["crop"]) for r in noise]  # same crops
+        for rec in clean:
+            assert rec["family"] == "clean" and rec["suite"] == suite
+            assert rec["recipe"] == {"composer": "single", "level": "id", "steps": []}
+            folder = bench / suite / "clean"
+            gt, lq = (folder / rec["gt"]).read_bytes(), (folder / rec["lq"]).read_bytes()
+            assert lq == gt  # a byte copy
+            assert gt == (bench / suite / "noise" / rec["gt"]).read_bytes()  # the same crop
+
+
+def test_clean_is_a_reserved_family_name() -> None:
+    raw = tiny_params()["degradations"]
+    raw["families"]["clean"] = raw["families"]["noise"]
+    with pytest.raises(ConfigError, match="'clean' is reserved"):
+        parse_section(raw, "degradations", DegradationsConfig)
 
 
 def test_splits_and_held_out_respected(tmp_path: Path) -> None:

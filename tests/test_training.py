@@ -48,6 +48,7 @@ from girml.training import (
     train,
     validate,
 )
+from girml.training.loop import KEEP_PREVIOUS, set_aside_dirs
 from tests.factories import REPO, spawn_python, synthesize_tiny, textured_image, tiny_params
 
 MODEL = ModelConfig(type="nafnet", width=8, enc_blocks=[1], middle_blocks=1)
@@ -139,9 +140,11 @@ def test_psnr_loss_is_minus_the_mean_per_image_psnr() -> None:
     def to_batch(x: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(x).permute(0, 3, 1, 2).double() / 255
 
-    loss = psnr_loss(to_batch(lq), to_batch(gt))
+    loss = psnr_loss(to_batch(lq), to_batch(gt), eps=1e-12)
     assert loss.item() == pytest.approx(-expected, abs=1e-4)
-    assert psnr_loss(to_batch(gt), to_batch(gt)).item() == pytest.approx(-80.0)
+    # the default eps caps a perfect image at 50 dB and barely moves a 26 dB one
+    assert psnr_loss(to_batch(gt), to_batch(gt)).item() == pytest.approx(-50.0)
+    assert abs(psnr_loss(to_batch(lq), to_batch(gt)).item() + expected) < 0.2
     # each image's gradient is scaled by 1/MSE: the mildly degraded image is not drowned out
     pred = to_batch(lq).requires_grad_()
     psnr_loss(pred, to_batch(gt)).backward()
@@ -509,7 +512,39 @@ def test_changed_config_does_not_resume(pairs_dir: Path, tmp_path: Path) -> None
     fresh = train(MODEL, changed, pairs_dir, ckpt)
     assert fresh.resumed_from is None
     assert not _weights_equal(fresh.model, first.model)
-    assert (ckpt / "notes.txt").exists()  # only checkpoints are wiped
+    assert (ckpt / "notes.txt").exists()  # only checkpoints are moved
+    # the first config's checkpoints were set aside, not deleted: going back resumes from them
+    (aside,) = set_aside_dirs(ckpt)
+    assert [s for s, _ in complete_checkpoints(aside)] == [3, 6]
+    back = train(MODEL, cfg, pairs_dir, ckpt)
+    assert back.resumed_from == 6 and _weights_equal(back.model, first.model)
+    assert [s for s, _ in complete_checkpoints(set_aside_dirs(ckpt)[0])] == [3, 6]  # `changed`
+
+
+def test_bad_config_never_costs_checkpoints(pairs_dir: Path, tmp_path: Path) -> None:
+    """A run of another config that dies before its first save leaves every checkpoint."""
+    ckpt = tmp_path / "ckpt"
+    cfg = BASE.model_copy(update={"steps": 4, "ckpt_every": 2, "val_every": 4})
+    first = train(MODEL, cfg, pairs_dir, ckpt)
+    too_big = cfg.model_copy(update={"patch_size": 4096})  # fails after claiming the folder
+    with pytest.raises(ValueError, match="patch_size"):
+        train(MODEL, too_big, pairs_dir, ckpt)
+    with pytest.raises(KeyError, match="unet9000"):
+        train(MODEL.model_copy(update={"type": "unet9000"}), cfg, pairs_dir, ckpt)
+    assert complete_checkpoints(ckpt) == []
+    (aside,) = set_aside_dirs(ckpt)  # the same set, moved once, never deleted
+    assert [s for s, _ in complete_checkpoints(aside)] == [2, 4]
+    again = train(MODEL, cfg, pairs_dir, ckpt)
+    assert again.resumed_from == 4 and _weights_equal(again.model, first.model)
+
+    # a new config's first save prunes all but the last KEEP_PREVIOUS set-aside sets
+    other = cfg.model_copy(update={"lr": 1e-3})
+    third = cfg.model_copy(update={"lr": 3e-4})
+    train(MODEL, other, pairs_dir, ckpt)
+    assert len(set_aside_dirs(ckpt)) == 1
+    train(MODEL, third, pairs_dir, ckpt)
+    assert len(set_aside_dirs(ckpt)) == KEEP_PREVIOUS == 1
+    assert [s for s, _ in complete_checkpoints(ckpt)] == [2, 4]
 
 
 def test_fingerprint_covers_config_and_pairs(pairs_dir: Path, tmp_path: Path) -> None:
@@ -529,3 +564,103 @@ def test_fingerprint_covers_config_and_pairs(pairs_dir: Path, tmp_path: Path) ->
     (ckpt / "checkpoint-4").mkdir()
     assert claim_checkpoint_dir(ckpt, base) and (ckpt / "checkpoint-4").exists()
     assert not claim_checkpoint_dir(ckpt, changed) and not (ckpt / "checkpoint-4").exists()
+    (aside,) = set_aside_dirs(ckpt)
+    assert (aside / "checkpoint-4").is_dir()
+    assert json.loads((aside / "fingerprint.json").read_text()) == base
+    assert claim_checkpoint_dir(ckpt, base) and (ckpt / "checkpoint-4").is_dir()
+    assert set_aside_dirs(ckpt) == []
+
+
+# --------------------------------------------------------------------------- do-no-harm, speed
+
+
+def test_clean_samples_are_identity_pairs_and_leave_the_stream_alone() -> None:
+    pairs = _identity_pairs()
+    with pytest.raises(ValueError, match="clean_prob"):
+        TrainPatches(pairs, 32, 0, clean_prob=-0.1)
+    plain = TrainPatches(pairs, 32, 0)
+    none = TrainPatches(pairs, 32, 0, clean_prob=0.0)
+    every = TrainPatches(pairs, 32, 0, clean_prob=1.0)
+    some = TrainPatches(pairs, 32, 0, clean_prob=0.3)
+    clean_count = 0
+    for k in range(60):
+        lq, gt = plain[k]
+        assert all(torch.equal(a, b) for a, b in zip(none[k], plain[k], strict=True))
+        lq_c, gt_c = every[k]
+        assert torch.equal(lq_c, gt_c) and torch.equal(gt_c, gt)  # input = its clean crop
+        lq_s, gt_s = some[k]
+        assert torch.equal(gt_s, gt)  # same crop either way
+        if torch.equal(lq_s, gt_s):
+            clean_count += 1
+        else:
+            assert torch.equal(lq_s, lq)  # a non-clean sample is the plain stream's sample
+    assert 8 <= clean_count <= 28  # about 30% of 60
+    assert all(torch.equal(a, b) for a, b in zip(some[5], some[5], strict=True))
+
+
+def test_speed_switches_train_the_same_model(pairs_dir: Path, tmp_path: Path) -> None:
+    # channels_last and the fused optimizer change float rounding only, not what is learned
+    cfg = BASE.model_copy(update={"steps": 6, "val_every": 6, "ckpt_every": 6})
+    plain = train(MODEL, cfg, pairs_dir, tmp_path / "plain")
+    fast_cfg = cfg.model_copy(update={"channels_last": True, "fused_optim": True})
+    fast = train(MODEL, fast_cfg, pairs_dir, tmp_path / "fast")
+    assert not _weights_equal(plain.model, build_model(MODEL))
+    sa, sb = plain.model.state_dict(), fast.model.state_dict()
+    for key in sa:
+        torch.testing.assert_close(sa[key], sb[key], atol=1e-4, rtol=1e-3)
+    assert abs(plain.metrics["val.psnr_y_model"] - fast.metrics["val.psnr_y_model"]) < 0.01
+    assert build_optimizer(build_model(MODEL), fast_cfg).defaults["fused"] is True
+
+
+def test_compile_falls_back_to_eager(monkeypatch: pytest.MonkeyPatch) -> None:
+    from girml.training.loop import compile_or_eager
+
+    model = build_model(MODEL)
+    example = torch.rand(2, 3, 32, 32)
+    expected = model(example).detach()
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: broken)
+    assert compile_or_eager(model, example) is False
+    assert torch.equal(model(example).detach(), expected)  # runs eagerly, same function
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_init_from_fine_tunes_from_a_model_folder(pairs_dir: Path, tmp_path: Path) -> None:
+    from girml.models.store import save_model_dir
+
+    cfg = BASE.model_copy(update={"steps": 4, "val_every": 4, "ckpt_every": 4})
+    source = train(MODEL, cfg, pairs_dir, tmp_path / "src")
+    folder = save_model_dir(source.model, MODEL, tmp_path / "model")
+    # zero steps of fine-tuning would be the source; one step at a tiny lr stays close to it
+    tuned_cfg = cfg.model_copy(update={"init_from": str(folder), "steps": 1, "lr": 1e-9})
+    tuned = train(MODEL, tuned_cfg, pairs_dir, tmp_path / "tuned")
+    tiny_lr = cfg.model_copy(update={"steps": 1, "lr": 1e-9})
+    scratch = train(MODEL, tiny_lr, pairs_dir, tmp_path / "s")
+    sa, st = source.model.state_dict(), tuned.model.state_dict()
+    for key in sa:
+        torch.testing.assert_close(st[key], sa[key], atol=1e-5, rtol=1e-4)
+    assert not _weights_equal(scratch.model, tuned.model)
+    # the source is part of the fingerprint: other checkpoints are not resumed
+    assert run_fingerprint(MODEL, tuned_cfg, pairs_dir / "train" / "pairs.jsonl", None, 1) != (
+        run_fingerprint(MODEL, cfg, pairs_dir / "train" / "pairs.jsonl", None, 1)
+    )
+
+
+def test_bad_init_from_fails_before_touching_checkpoints(pairs_dir: Path, tmp_path: Path) -> None:
+    from girml.models.store import save_model_dir
+
+    ckpt = tmp_path / "ckpt"
+    cfg = BASE.model_copy(update={"steps": 3, "val_every": 3, "ckpt_every": 3})
+    train(MODEL, cfg, pairs_dir, ckpt)
+    before = sorted(p.name for p in ckpt.iterdir())
+    missing = cfg.model_copy(update={"init_from": str(tmp_path / "nowhere")})
+    with pytest.raises(ValueError, match=r"train\.init_from=.*nowhere"):
+        train(MODEL, missing, pairs_dir, ckpt)
+    assert sorted(p.name for p in ckpt.iterdir()) == before
+    wider = MODEL.model_copy(update={"width": MODEL.width * 2})
+    other = save_model_dir(build_model(wider), wider, tmp_path / "wide")
+    with pytest.raises(ValueError, match=r"do not fit params\.yaml's model section"):
+        train(MODEL, cfg.model_copy(update={"init_from": str(other)}), pairs_dir, tmp_path / "c2")

@@ -98,3 +98,23 @@ def test_broken_image_and_implausible_psnr_fail(synthesized: Path, tmp_path: Pat
     broken = {(f["table"], f["kwargs"].get("column")) for f in report.failures}
     assert ("val_pairs", "psnr_finite") in broken
     assert ("manifest", "decodes") in broken
+
+
+def test_clean_family_must_be_its_ground_truth_without_steps(
+    synthesized: Path, tmp_path: Path
+) -> None:
+    clean = synthesized / "bench" / "single-id" / "clean"
+    assert (clean / "recipes.jsonl").is_file()  # present, and passing (PSNR infinite) above
+    root = _copy(synthesized, tmp_path / "data")
+    clean = root / "bench" / "single-id" / "clean"
+    lq = next((clean / "lq").glob("*.png"))
+    lq.write_bytes((root / "bench" / "single-id" / "noise" / "lq" / lq.name).read_bytes())
+    jsonl = clean.parent.parent / "unseen-content" / "clean" / "recipes.jsonl"
+    recs = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    noise = json.loads((jsonl.parents[1] / "noise" / "recipes.jsonl").read_text().split("\n")[0])
+    recs[0]["recipe"] = noise["recipe"]  # a degradation step in the clean family
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    report = _validate(root, tmp_path / "report")
+    broken = {(f["table"], f["kwargs"].get("column")) for f in report.failures}
+    assert broken == {("bench_pairs", "identical"), ("bench_pairs", "steps")}
+    assert f"single-id/clean/{lq.stem}" in report.summary()

@@ -36,6 +36,7 @@ from girml.config import BuiltinSource, ConfigError, FolderSource, S3Source, Url
 from girml.imageio import IMAGE_SUFFIXES, ImageReadError, decode_image, read_image
 from girml.registry import Registry
 from girml.storage import s3
+from girml.urls import mask_text, mask_url
 
 logger = logging.getLogger(__name__)
 
@@ -293,9 +294,9 @@ def _fetch_once(session: requests.Session, url: str, part: Path, timeout_s: floa
                 for chunk in response.iter_content(_CHUNK):
                     fh.write(chunk)
     except (requests.ConnectionError, requests.Timeout, ChunkedEncodingError) as exc:
-        raise _TransientError(str(exc) or type(exc).__name__) from None
+        raise _TransientError(mask_text(str(exc)) or type(exc).__name__) from None
     except requests.RequestException as exc:
-        raise DownloadError(str(exc) or type(exc).__name__) from None
+        raise DownloadError(mask_text(str(exc)) or type(exc).__name__) from None
 
 
 def download(
@@ -311,7 +312,9 @@ def download(
 
     Transient failures (connection drops, timeouts, 408/429/5xx) are retried up to ``retries``
     times with exponential backoff (``backoff_s * 2**attempt``, capped); each retry resumes
-    the ``.part`` file with an HTTP Range request. The result is not verified here.
+    the ``.part`` file with an HTTP Range request. The result is not verified here. Logins come
+    from ``~/.netrc`` (or ``$NETRC``), which ``requests`` reads for the URL's host; messages
+    show the URL masked (:func:`girml.urls.mask_url`).
 
     Args:
         url: ``http://`` or ``https://`` URL.
@@ -342,7 +345,7 @@ def download(
                     raise DownloadError(f"gave up after {retries + 1} attempts ({exc})") from None
                 delay = min(backoff_s * 2**attempt, BACKOFF_MAX_S)
                 logger.warning(
-                    "%s: %s; retry %d/%d in %.1fs", url, exc, attempt + 1, retries, delay
+                    "%s: %s; retry %d/%d in %.1fs", mask_url(url), exc, attempt + 1, retries, delay
                 )
                 time.sleep(delay)
     os.replace(part, dest)
@@ -443,23 +446,24 @@ def _urls(cfg: UrlSource) -> Iterator[Entry]:
     cache_dir = Path(cfg.cache_dir)
     with requests.Session() as session:
         for item in cfg.items:
+            origin = mask_url(item.url)  # what the manifest and rejected.csv store
             try:
                 local = _fetch_verified(item, cache_dir, cfg, session)
             except DownloadError as exc:
-                yield Rejection("urls", item.url, str(exc))
+                yield Rejection("urls", origin, str(exc))
                 continue
             kind = _archive_kind(PurePosixPath(urlparse(item.url).path).name)
             if kind is None:
                 yield SourceItem(
-                    "urls", item.url, item.category, functools.partial(read_image, local)
+                    "urls", origin, item.category, functools.partial(read_image, local)
                 )
                 continue
             try:
                 extracted = _extract(local, kind, cache_dir / f"{_cache_name(item)}.d")
             except (OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
-                yield Rejection("urls", item.url, f"unreadable archive ({exc})")
+                yield Rejection("urls", origin, f"unreadable archive ({exc})")
                 continue
             for member in sorted(p for p in extracted.rglob("*") if p.is_file()):
                 name = member.relative_to(extracted).as_posix()
                 load = functools.partial(read_image, member)
-                yield SourceItem("urls", f"{item.url}#{name}", item.category, load)
+                yield SourceItem("urls", f"{origin}#{name}", item.category, load)

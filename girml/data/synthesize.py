@@ -11,6 +11,10 @@ Layout (relative to the output folders passed in):
     bench/<suite>/<family>/{gt,lq}/<id>.png + bench/<suite>/<family>/recipes.jsonl
 Each JSONL line: ``{"id", "gt", "lq", "source_id", "category", "crop": [y, x, h, w], "suite",
 "family", "recipe"}`` with paths relative to the JSONL's folder.
+
+The suites of :data:`CLEAN_SUITES` also hold a ``clean`` family: the same crops as the suite's
+other families, with an empty recipe (no step) and an LQ file that is a byte copy of its GT. It
+measures harm: what a restorer does to an image that needs no restoration.
 """
 
 from __future__ import annotations
@@ -32,13 +36,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from girml.config import DegradationsConfig, SynthesizeConfig
+from girml.config import CLEAN_FAMILY, DegradationsConfig, SynthesizeConfig
 from girml.degradations import Recipe, apply_recipe, sample_recipe, sample_train_recipe
-from girml.imageio import read_image, swap_dir, to_tensor, to_uint8, write_png
+from girml.imageio import atomic_path, read_image, swap_dir, to_tensor, to_uint8, write_png
+from girml.process import die_with_parent
 
 log = logging.getLogger(__name__)
 
 SUITES = ("single-id", "single-ood", "mixed", "unseen", "unseen-content")
+# Suites that also get the undegraded family CLEAN_FAMILY (input = ground truth).
+CLEAN_SUITES = ("single-id", "unseen-content")
 _STREAMS = {"train": 0, "val": 1, **{suite: 10 + i for i, suite in enumerate(SUITES)}}
 
 
@@ -147,7 +154,11 @@ def plan_pairs(
 
 
 def _suite_families(spec: DegradationsConfig) -> dict[str, list[tuple[str, str, list[str]]]]:
-    """Per suite: (folder name, composer, families) entries, in a fixed order."""
+    """Per suite: (folder name, composer, families) entries, in a fixed order.
+
+    An entry with no families is the undegraded :data:`~girml.config.CLEAN_FAMILY` (last, in
+    the suites of :data:`CLEAN_SUITES`).
+    """
     held = set(spec.held_out.families)
     held_combos = [sorted(c) for c in spec.held_out.combinations]
     trained = [f for f in spec.families if f not in held]
@@ -156,7 +167,7 @@ def _suite_families(spec: DegradationsConfig) -> dict[str, list[tuple[str, str, 
         for c in spec.bench_combinations
         if sorted(c) not in held_combos and not set(c) & held
     ]
-    return {
+    suites = {
         "single-id": [(f, "single", [f]) for f in trained],
         "single-ood": [(f, "single", [f]) for f in trained],
         "mixed": [("+".join(c), "mixed", c) for c in seen_combos],
@@ -164,6 +175,14 @@ def _suite_families(spec: DegradationsConfig) -> dict[str, list[tuple[str, str, 
         + [("+".join(c), "mixed", c) for c in held_combos],
         "unseen-content": [(f, "single", [f]) for f in trained],
     }
+    for suite in CLEAN_SUITES:
+        suites[suite].append((CLEAN_FAMILY, "single", []))
+    return suites
+
+
+def clean_recipe() -> Recipe:
+    """The recipe of the ``clean`` family: no step, so the LQ is the GT."""
+    return Recipe(composer="single", level="id", steps=())
 
 
 def plan_bench(
@@ -172,7 +191,10 @@ def plan_bench(
     spec: DegradationsConfig,
     cfg: SynthesizeConfig,
 ) -> list[Job]:
-    """Benchmark jobs: the same non-overlapping crops under every family of every suite."""
+    """Benchmark jobs: the same non-overlapping crops under every family of every suite.
+
+    The ``clean`` family of :data:`CLEAN_SUITES` takes the same crops with :func:`clean_recipe`.
+    """
     crops = {
         "test": grid_crops(test_images, cfg.bench_crop, cfg.max_crops_per_image),
         "content": grid_crops(content_images, cfg.bench_crop, cfg.max_crops_per_image),
@@ -196,8 +218,11 @@ def plan_bench(
         level = "ood" if suite == "single-ood" else "id"
         for name, composer, families in entries:
             for j, (img, crop) in enumerate(pool[: cfg.bench_per_family]):
-                rng = _rng(cfg.seed, suite, name, j)
-                recipe = sample_recipe(spec, composer, level, rng, families=families)
+                if families:
+                    rng = _rng(cfg.seed, suite, name, j)
+                    recipe = sample_recipe(spec, composer, level, rng, families=families)
+                else:
+                    recipe = clean_recipe()
                 jobs.append(Job(f"{suite}/{name}", f"{j:04d}", img, crop, recipe, suite, name))
     return jobs
 
@@ -207,18 +232,28 @@ def _load(path: Path) -> np.ndarray:
     return read_image(path)
 
 
-def _init_worker() -> None:
+def _init_worker(parent_pid: int | None = None) -> None:
+    """Pool worker setup: one torch thread; die with the parent (``kill -9`` leaves no orphan)."""
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     torch.set_num_threads(1)
 
 
 def render(job: Job, root: Path) -> dict:
-    """Apply the job's recipe to its crop and write gt/lq PNGs; returns the JSONL record."""
+    """Apply the job's recipe to its crop and write gt/lq PNGs; returns the JSONL record.
+
+    A recipe without steps (the ``clean`` family) writes its LQ as a byte copy of the GT file.
+    """
     y, x, h, w = job.crop
     gt = _load(job.image.path)[y : y + h, x : x + w]
-    lq = to_uint8(apply_recipe(to_tensor(gt), job.recipe))
     folder = root / job.out_dir
-    write_png(folder / "gt" / f"{job.pair_id}.png", np.ascontiguousarray(gt))
-    write_png(folder / "lq" / f"{job.pair_id}.png", lq)
+    gt_path, lq_path = folder / "gt" / f"{job.pair_id}.png", folder / "lq" / f"{job.pair_id}.png"
+    write_png(gt_path, np.ascontiguousarray(gt))
+    if job.recipe.steps:
+        write_png(lq_path, to_uint8(apply_recipe(to_tensor(gt), job.recipe)))
+    else:
+        with atomic_path(lq_path) as tmp:
+            shutil.copyfile(gt_path, tmp)
     return {
         "id": job.pair_id,
         "gt": f"gt/{job.pair_id}.png",
@@ -248,10 +283,16 @@ def _run(jobs: Sequence[Job], root: Path, workers: int, desc: str) -> list[dict]
                 records.extend(_render_chunk(chunk, root))
                 bar.update(len(chunk))
         else:
-            with ProcessPoolExecutor(n_workers, initializer=_init_worker) as pool:
-                for chunk_records in pool.map(_render_chunk, chunks, [root] * len(chunks)):
-                    records.extend(chunk_records)
-                    bar.update(len(chunk_records))
+            with ProcessPoolExecutor(
+                n_workers, initializer=_init_worker, initargs=(os.getpid(),)
+            ) as pool:
+                try:
+                    for chunk_records in pool.map(_render_chunk, chunks, [root] * len(chunks)):
+                        records.extend(chunk_records)
+                        bar.update(len(chunk_records))
+                except BaseException:  # an error or a signal: drop the queued chunks, now
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
     return records
 
 

@@ -4,6 +4,9 @@ The library builds plain pandas tables from the manifests (one row per clean ima
 recipe step) and runs one expectation suite per table through a GX checkpoint, which also renders
 Data Docs. Anything that needs decoding an image (existence, channels, PSNR of LQ against GT) is
 computed here into columns; the expectations themselves are GX's stock ones.
+
+The benchmark's ``clean`` family is the one exception to "PSNR(LQ, GT) is finite and inside a
+band": its LQ must be identical to its GT (PSNR infinite) and its recipe must have no step.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from girml.config import DegradationsConfig, ValidateConfig
+from girml.config import CLEAN_FAMILY, DegradationsConfig, ValidateConfig
 from girml.data.synthesize import read_jsonl
 from girml.degradations import Recipe, param_bounds
 from girml.imageio import ImageReadError, read_image, write_text
@@ -30,6 +33,8 @@ from girml.metrics import psnr
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+_DEGRADED = f'family != "{CLEAN_FAMILY}"'  # GX row conditions (pandas query syntax)
+_CLEAN = f'family == "{CLEAN_FAMILY}"'
 _KEY_COLUMN = {"manifest": "id"}  # the column naming a row in failure reports; "pair" otherwise
 
 
@@ -138,6 +143,8 @@ def pair_tables(
                     "decodes": ok,
                     "psnr": value if math.isfinite(value) else None,
                     "psnr_finite": math.isfinite(value),
+                    "identical": ok and value == math.inf,  # MSE 0: LQ equals GT exactly
+                    "steps": len(recipe.steps),
                     "psnr_low": band[0],
                     "psnr_high": band[1],
                     "contains_held_combination": any(c <= fams for c in held_combos),
@@ -179,15 +186,18 @@ def _suites(
 
     held = list(spec.held_out.families)
 
-    def pair_common() -> list[Any]:  # fresh objects: an expectation belongs to one suite
+    def pair_common(degraded_only: bool = False) -> list[Any]:
+        """Fresh objects (an expectation belongs to one suite); ``degraded_only``: the PSNR
+        checks skip the ``clean`` family's rows."""
+        where = {"row_condition": _DEGRADED, "condition_parser": "pandas"} if degraded_only else {}
         return [
             gxe.ExpectColumnValuesToBeInSet(column="decodes", value_set=[True]),
-            gxe.ExpectColumnValuesToBeInSet(column="psnr_finite", value_set=[True]),
+            gxe.ExpectColumnValuesToBeInSet(column="psnr_finite", value_set=[True], **where),
             gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A="psnr", column_B="psnr_low", or_equal=True
+                column_A="psnr", column_B="psnr_low", or_equal=True, **where
             ),
             gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A="psnr_high", column_B="psnr", or_equal=True
+                column_A="psnr_high", column_B="psnr", or_equal=True, **where
             ),
         ]
 
@@ -225,7 +235,17 @@ def _suites(
             ),
             gxe.ExpectColumnValuesToNotBeInSet(column="source_id", value_set=train_ids),
             gxe.ExpectColumnValuesToNotBeInSet(column="source_id", value_set=val_ids),
-            *pair_common(),
+            *pair_common(degraded_only=True),
+            # the clean family: input = ground truth (same pixels) and no degradation step
+            gxe.ExpectColumnValuesToBeInSet(
+                column="identical",
+                value_set=[True],
+                row_condition=_CLEAN,
+                condition_parser="pandas",
+            ),
+            gxe.ExpectColumnValuesToBeInSet(
+                column="steps", value_set=[0], row_condition=_CLEAN, condition_parser="pandas"
+            ),
         ],
         "train_steps": [
             gxe.ExpectColumnValuesToNotBeInSet(column="family", value_set=held),

@@ -2,7 +2,8 @@
 
 :func:`evaluate_and_promote` is the whole ``evaluate`` stage; the pieces are public for reuse:
 :func:`evaluate_method` scores any ``uint8 -> uint8`` restorer on the bench, :func:`summarize`
-and :func:`headline` aggregate its rows, :func:`decide` compares a new version with the
+and :func:`headline` aggregate its rows (:func:`harm_metrics`: what it does to clean images and
+how often it makes a degraded one worse), :func:`decide` compares a new version with the
 champion.
 """
 
@@ -30,9 +31,12 @@ from girml.evaluation.promotion import (
     registered_model,
 )
 from girml.evaluation.report import (
+    HARM_MARGIN_DB,
     best_baselines,
     eval_metrics,
     gir_score,
+    harm_metrics,
+    harm_rate,
     headline,
     summarize,
     write_outputs,
@@ -41,6 +45,7 @@ from girml.evaluation.specialists import specialist_spec, train_specialists
 
 __all__ = [
     "GIR_SUITES",
+    "HARM_MARGIN_DB",
     "MAX_PSNR",
     "Bench",
     "BenchItem",
@@ -58,6 +63,8 @@ __all__ = [
     "fit_pristine_niqe",
     "gir_score",
     "group_psnr",
+    "harm_metrics",
+    "harm_rate",
     "headline",
     "model_restorer",
     "registered_model",

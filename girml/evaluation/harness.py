@@ -8,7 +8,9 @@ comparable. Bench layout (written by :mod:`girml.data.synthesize`):
 
 Scores follow :mod:`girml.metrics` (BasicSR PSNR/SSIM on 8-bit images, ``crop_border`` from the
 config). PSNR is clipped to :data:`MAX_PSNR` dB: a perfect output (MSE 0) would otherwise give
-``inf``, which breaks every mean and is not valid JSON.
+``inf``, which breaks every mean and is not valid JSON. This is also the ceiling of the
+``clean`` family (input = ground truth): its ``psnr_y_input`` is exactly :data:`MAX_PSNR`, and
+an output left unchanged scores it too.
 """
 
 from __future__ import annotations

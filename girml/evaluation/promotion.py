@@ -18,6 +18,7 @@ from typing import Any
 
 from girml.baselines import BASELINES
 from girml.config import (
+    CLEAN_FAMILY,
     DegradationsConfig,
     EvaluateConfig,
     ModelConfig,
@@ -38,6 +39,7 @@ from girml.evaluation.report import (
     eval_metrics,
     format_table,
     gir_score,
+    harm_metrics,
     headline,
     summarize,
     write_outputs,
@@ -78,11 +80,12 @@ class Decision:
 def group_psnr(
     per_family: Sequence[Mapping[str, Any]], method: str
 ) -> dict[tuple[str, str], float]:
-    """Per (suite, family) of the GIR suites: one method's mean psnr_y (what decide() compares)."""
+    """Per degraded (suite, family) of the GIR suites: one method's mean psnr_y (what decide()
+    compares; the ``clean`` family is compared through the harm keys instead)."""
     return {
         (row["suite"], row["family"]): row["psnr_y"]
         for row in per_family
-        if row["method"] == method and row["suite"] in GIR_SUITES
+        if row["method"] == method and row["suite"] in GIR_SUITES and row["family"] != CLEAN_FAMILY
     }
 
 
@@ -92,13 +95,18 @@ def decide(
     champion: GroupScores | None,
     champion_gir: float | None,
     cfg: PromotionConfig,
+    new_harm: Mapping[str, float] | None = None,
+    champion_harm: Mapping[str, float] | None = None,
 ) -> Decision:
     """Promote the new version or keep it as the challenger.
 
     The first model (``champion`` None) becomes champion. Otherwise it is promoted only if its
     ``gir_score`` beats the champion's by at least ``cfg.min_gir_gain`` dB AND no (suite,
     family) group of the GIR suites present in both loses more than
-    ``cfg.max_family_regression`` dB of mean PSNR-Y against the champion.
+    ``cfg.max_family_regression`` dB of mean PSNR-Y against the champion AND it does no more
+    harm (when ``new_harm`` is given, see :func:`harm_reasons`): no suite's ``harm_rate`` rises
+    more than ``cfg.max_harm_rate_increase`` and no suite's ``harm.clean_psnr_y`` drops more
+    than ``cfg.max_clean_psnr_drop`` dB.
 
     Args:
         new: ``{(suite, family): mean psnr_y}`` of the new version (see :func:`group_psnr`);
@@ -107,6 +115,10 @@ def decide(
         champion: the same for the current champion, on the same benchmark; None if none.
         champion_gir: the champion's ``gir_score`` (ignored when ``champion`` is None).
         cfg: the thresholds.
+        new_harm: the new version's
+            :func:`~girml.evaluation.report.harm_metrics`; None skips the harm checks.
+        champion_harm: the champion's; None or without harm keys (an older run) skips the
+            harm checks with a note among the reasons.
 
     Returns:
         The :class:`Decision`; its reasons state every comparison made.
@@ -138,7 +150,74 @@ def decide(
             f"no (suite, family) regressed more than {cfg.max_family_regression:.2f} dB "
             f"(largest change: {suite}/{family} {-worst:+.2f} dB)"
         )
-    return Decision(gain_ok and not regressed, tuple(reasons))
+    harm_ok = True
+    if new_harm is not None:
+        harm_ok, notes = harm_reasons(new_harm, champion_harm, cfg)
+        reasons += notes
+    return Decision(gain_ok and not regressed and harm_ok, tuple(reasons))
+
+
+def harm_reasons(
+    new: Mapping[str, float], champion: Mapping[str, float] | None, cfg: PromotionConfig
+) -> tuple[bool, list[str]]:
+    """The harm part of :func:`decide`: is the new version no more harmful than the champion?
+
+    Compared per key present in both: ``harm_rate.<suite>`` (refused when the new rate exceeds
+    the champion's by more than ``cfg.max_harm_rate_increase``) and ``harm.clean_psnr_y.<suite>``
+    (refused when the new value is more than ``cfg.max_clean_psnr_drop`` dB below the
+    champion's). A key the champion lacks is skipped, with a note.
+
+    Args:
+        new: the new version's :func:`~girml.evaluation.report.harm_metrics`.
+        champion: the champion's, or None (an older run without harm metrics).
+        cfg: the thresholds.
+
+    Returns:
+        ``(ok, reasons)``: ok is False when any check refuses; one reason per refusal, one
+        summary line per passed kind of check and one note per skipped key.
+    """
+    keys = [k for k in new if k.startswith(("harm_rate.", "harm.clean_psnr_y."))]
+    if not keys:
+        return True, []
+    champion = {k: v for k, v in (champion or {}).items() if math.isfinite(v)}
+    if not any(k in champion for k in keys):
+        return True, ["champion has no harm metrics (older run): harm checks skipped"]
+    refusals, notes = [], []
+    rises: dict[str, float] = {}
+    drops: dict[str, float] = {}
+    for key in keys:
+        if key not in champion:
+            notes.append(f"champion has no {key}: that check skipped")
+        elif not math.isfinite(new[key]):
+            continue
+        elif key.startswith("harm_rate."):
+            rises[key] = rise = new[key] - champion[key]
+            if rise > cfg.max_harm_rate_increase + 1e-9:
+                refusals.append(
+                    f"{key} {new[key]:.1%} vs champion {champion[key]:.1%}: {rise * 100:+.1f} "
+                    f"points > {cfg.max_harm_rate_increase * 100:.1f}"
+                )
+        else:
+            drops[key] = drop = champion[key] - new[key]
+            if drop > cfg.max_clean_psnr_drop + 1e-9:
+                refusals.append(
+                    f"{key} {new[key]:.2f} dB vs champion {champion[key]:.2f} dB: "
+                    f"{-drop:+.2f} dB, a drop > {cfg.max_clean_psnr_drop:.2f}"
+                )
+    summary = []
+    if rises and not any(r.startswith("harm_rate.") for r in refusals):
+        key, rise = max(rises.items(), key=lambda kv: kv[1])
+        summary.append(
+            f"no harm_rate rose more than {cfg.max_harm_rate_increase * 100:.1f} points "
+            f"(largest change: {key} {rise * 100:+.1f})"
+        )
+    if drops and not any(r.startswith("harm.clean_psnr_y.") for r in refusals):
+        key, drop = max(drops.items(), key=lambda kv: kv[1])
+        summary.append(
+            f"no clean PSNR-Y dropped more than {cfg.max_clean_psnr_drop:.2f} dB "
+            f"(largest change: {key} {-drop:+.2f} dB)"
+        )
+    return not refusals, [*refusals, *summary, *notes]
 
 
 @dataclass(frozen=True)
@@ -280,6 +359,20 @@ class EvaluationResult:
             f"gir_score {m['gir_score']:.2f} dB, generalization_gap "
             f"{m.get('generalization_gap', math.nan):.2f} dB"
         )
+        rates = [
+            f"{k.split('.', 1)[1]} {v:.1%}" for k, v in m.items() if k.startswith("harm_rate.")
+        ]
+        clean = [
+            f"{k.rsplit('.', 1)[1]} {v:.2f} dB"
+            for k, v in m.items()
+            if k.startswith("harm.clean_psnr_y.")
+        ]
+        if rates:
+            lines.append("harm rate: " + ", ".join(rates))
+        if clean:
+            lines.append("clean PSNR-Y: " + ", ".join(clean))
+        if "harm.worst_family_gain" in m:
+            lines.append(f"worst single-id family gain: {m['harm.worst_family_gain']:+.2f} dB")
         lines += [
             f"best baseline on single-id/{key.split('.')[1]}: {value} "
             f"({m[key.removesuffix('.name') + '.psnr_y']:.2f} dB)"
@@ -402,6 +495,8 @@ def evaluate_and_promote(
             group_psnr(per_family, CHAMPION_METHOD),
             previous_gir,
             cfg.promotion,
+            new_harm=harm_metrics(per_family, MODEL_METHOD),
+            champion_harm=harm_metrics(per_family, CHAMPION_METHOD),
         )
     record = decision_record(decision, registered.version, previous, previous_gir)
     metrics = eval_metrics(per_family, cfg.baselines, record, families)

@@ -3,6 +3,20 @@
 Aggregation is two-level everywhere: images are averaged within a (suite, family) group, and
 suite-level numbers are means over the suite's groups, so every family weighs the same whatever
 its image count. Metric names follow DESIGN.md ("Metric names").
+
+Harm (a general restorer must first do no harm), see :func:`harm_metrics`:
+
+- ``harm.clean_psnr_y.<suite>``: mean output PSNR-Y of the ``clean`` family (input = ground
+  truth) against that clean input, capped like every PSNR at
+  :data:`~girml.evaluation.harness.MAX_PSNR` dB (an unchanged image scores the cap).
+- ``harm_rate.<suite>``: over the suite's *degraded* images (``clean`` excluded: their input
+  PSNR is the cap, so any change would count; they are judged by the clean PSNR instead), the
+  fraction whose output PSNR-Y is more than :data:`HARM_MARGIN_DB` dB below the input's.
+- ``harm.worst_family_gain``: the lowest per-family ``psnr_gain`` on ``single-id``.
+
+The ``clean`` family is left out of every other suite number (``psnr_y``, ``ssim_y``,
+``psnr_gain``, ``niqe``, ``lpips`` per suite, ``gir_score``, ``generalization_gap``), of the
+best-baseline choice and of the plots, so they stay comparable with benchmarks without it.
 """
 
 from __future__ import annotations
@@ -17,11 +31,14 @@ from typing import Any
 
 import numpy as np
 
+from girml.config import CLEAN_FAMILY
 from girml.data.synthesize import SUITES
 from girml.evaluation.harness import GIR_SUITES, MODEL_METHOD, REAL_SUITE
 from girml.imageio import write_text
 
 IDENTITY = "identity"
+# An output this many dB of PSNR-Y below its degraded input counts as harmed (harm_rate).
+HARM_MARGIN_DB = 0.1
 LPIPS_NOT_COMPUTED = "not computed (no weights configured)"
 ROW_COLUMNS = (
     "method",
@@ -46,6 +63,7 @@ FAMILY_COLUMNS = (
     "n",
     *SCORE_COLUMNS,
     "psnr_gain",
+    "harm_rate",
     "niqe",
 )
 HEADLINE_METRICS = ("psnr_y", "ssim_y", "psnr_gain")
@@ -72,9 +90,10 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     Returns:
         One row per group, in first-appearance order, with ``method, suite, family, n`` (images)
         and the means of ``psnr, ssim, psnr_y, ssim_y, psnr_y_input, ssim_y_input``,
-        ``psnr_gain`` (= mean ``psnr_y`` - mean ``psnr_y_input``, dB), ``niqe`` and ``lpips``
-        (when the rows have it). NaN values (no GT, undefined NIQE) are left out of the means;
-        a mean over none is NaN.
+        ``psnr_gain`` (= mean ``psnr_y`` - mean ``psnr_y_input``, dB), ``harm_rate`` (see
+        :func:`harm_rate`; NaN for the ``clean`` family and for images without GT), ``niqe``
+        and ``lpips`` (when the rows have it). NaN values (no GT, undefined NIQE) are left out
+        of the means; a mean over none is NaN.
     """
     groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
     for row in rows:
@@ -86,16 +105,45 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         summary["n"] = len(members)
         summary.update({m: _mean(r.get(m, math.nan) for r in members) for m in metrics})
         summary["psnr_gain"] = summary["psnr_y"] - summary["psnr_y_input"]
+        summary["harm_rate"] = math.nan if family == CLEAN_FAMILY else harm_rate(members)
         out.append(summary)
     return out
+
+
+def harm_rate(rows: Iterable[Mapping[str, Any]]) -> float:
+    """Fraction of images whose output PSNR-Y is more than :data:`HARM_MARGIN_DB` dB below the
+    input's (``psnr_y < psnr_y_input - HARM_MARGIN_DB``).
+
+    Args:
+        rows: per-image rows of degraded images (``psnr_y`` and ``psnr_y_input`` in dB); rows
+            where either is NaN (no GT) are left out.
+
+    Returns:
+        A fraction in [0, 1]; NaN when no row has both scores.
+    """
+    pairs = [
+        (float(row["psnr_y"]), float(row["psnr_y_input"]))
+        for row in rows
+        if math.isfinite(row["psnr_y"]) and math.isfinite(row["psnr_y_input"])
+    ]
+    if not pairs:
+        return math.nan
+    return sum(out < inp - HARM_MARGIN_DB for out, inp in pairs) / len(pairs)
 
 
 def _for_method(per_family: Iterable[Mapping[str, Any]], method: str) -> list[Mapping[str, Any]]:
     return [row for row in per_family if row["method"] == method]
 
 
+def _degraded(row: Mapping[str, Any]) -> bool:
+    return row["family"] != CLEAN_FAMILY
+
+
 def _suite_mean(groups: Sequence[Mapping[str, Any]], suite: str, metric: str) -> float:
-    return _mean(row[metric] for row in groups if row["suite"] == suite and metric in row)
+    """Mean of ``metric`` over the suite's degraded groups (``clean`` is scored as harm)."""
+    return _mean(
+        row[metric] for row in groups if row["suite"] == suite and metric in row and _degraded(row)
+    )
 
 
 def gir_score(per_family: Iterable[Mapping[str, Any]], method: str = MODEL_METHOD) -> float:
@@ -104,7 +152,8 @@ def gir_score(per_family: Iterable[Mapping[str, Any]], method: str = MODEL_METHO
     Precisely: the plain mean, over every (suite, family) group of ``single-id``,
     ``single-ood``, ``mixed`` and ``unseen``, of the group's ``psnr_gain`` (its mean
     ``psnr_y`` minus its mean ``psnr_y_input``). A suite with more families therefore weighs
-    more than one with fewer; this is *not* the mean of the four suite means.
+    more than one with fewer; this is *not* the mean of the four suite means. The ``clean``
+    family is not a degradation and is left out (see :func:`harm_metrics`).
 
     Raises:
         ValueError: ``method`` has no group in those suites.
@@ -112,7 +161,7 @@ def gir_score(per_family: Iterable[Mapping[str, Any]], method: str = MODEL_METHO
     gains = [
         row["psnr_gain"]
         for row in _for_method(per_family, method)
-        if row["suite"] in GIR_SUITES and math.isfinite(row["psnr_gain"])
+        if row["suite"] in GIR_SUITES and _degraded(row) and math.isfinite(row["psnr_gain"])
     ]
     if not gains:
         raise ValueError(f"{method!r} has no (suite, family) group in {list(GIR_SUITES)}")
@@ -125,11 +174,12 @@ def headline(
     """The design's headline metrics of one method (DESIGN.md, "Metric names").
 
     Keys: ``psnr_y.<suite>``, ``ssim_y.<suite>``, ``psnr_gain.<suite>`` for every suite with
-    ground truth (means over the suite's families, families weighted equally); ``niqe.<suite>``
-    (``niqe.real`` included) and ``lpips.<suite>`` where defined; ``gir_score`` (see
-    :func:`gir_score`); ``generalization_gap`` = ``psnr_gain.single-id`` minus the mean of
-    ``psnr_gain.single-ood`` and ``psnr_gain.unseen`` (of whichever of the two exist; the key is
-    absent when ``single-id`` or both are missing).
+    ground truth (means over the suite's degraded families, families weighted equally; the
+    ``clean`` family is left out); ``niqe.<suite>`` (``niqe.real`` included) and
+    ``lpips.<suite>`` where defined; ``gir_score`` (see :func:`gir_score`);
+    ``generalization_gap`` = ``psnr_gain.single-id`` minus the mean of ``psnr_gain.single-ood``
+    and ``psnr_gain.unseen`` (of whichever of the two exist; the key is absent when
+    ``single-id`` or both are missing); then the keys of :func:`harm_metrics`.
 
     Args:
         per_family: rows of :func:`summarize`.
@@ -151,6 +201,51 @@ def headline(
     harder = [out[f"psnr_gain.{s}"] for s in ("single-ood", "unseen") if f"psnr_gain.{s}" in out]
     if "psnr_gain.single-id" in out and harder:
         out["generalization_gap"] = out["psnr_gain.single-id"] - float(np.mean(harder))
+    out.update(harm_metrics(groups, method))
+    return out
+
+
+def harm_metrics(
+    per_family: Iterable[Mapping[str, Any]], method: str = MODEL_METHOD
+) -> dict[str, float]:
+    """Harm keys of one method (DESIGN.md, "Metric names"; definitions in the module docstring).
+
+    Keys, each present only where it is defined:
+
+    - ``harm_rate.<suite>``: per suite with ground truth, the fraction of its degraded images
+      (``clean`` excluded) that are harmed (see :func:`harm_rate`): the groups' ``harm_rate``
+      weighted by their image count ``n``.
+    - ``harm.clean_psnr_y.<suite>``: mean ``psnr_y`` of the suite's ``clean`` group, i.e. the
+      output against the clean input (dB, capped at ``MAX_PSNR``: identity scores the cap).
+    - ``harm.worst_family_gain``: the lowest ``psnr_gain`` of a degraded ``single-id`` group.
+
+    Args:
+        per_family: rows of :func:`summarize`.
+        method: whose rows to use.
+    """
+    groups = _for_method(per_family, method)
+    suites = sorted({row["suite"] for row in groups if row["suite"] != REAL_SUITE}, key=_suite_key)
+    out: dict[str, float] = {}
+    for suite in suites:
+        members = [row for row in groups if row["suite"] == suite]
+        judged = [
+            (float(row["n"]), float(row["harm_rate"]))
+            for row in members
+            if _degraded(row) and math.isfinite(row.get("harm_rate", math.nan))
+        ]
+        total = sum(n for n, _ in judged)
+        if total > 0:
+            out[f"harm_rate.{suite}"] = sum(n * rate for n, rate in judged) / total
+        clean = _mean(row["psnr_y"] for row in members if not _degraded(row))
+        if math.isfinite(clean):
+            out[f"harm.clean_psnr_y.{suite}"] = clean
+    gains = [
+        row["psnr_gain"]
+        for row in groups
+        if row["suite"] == "single-id" and _degraded(row) and math.isfinite(row["psnr_gain"])
+    ]
+    if gains:
+        out["harm.worst_family_gain"] = float(min(gains))
     return out
 
 
@@ -162,7 +257,8 @@ def _suite_key(suite: str) -> tuple[int, str]:
 def best_baselines(
     per_family: Iterable[Mapping[str, Any]], baselines: Sequence[str], suite: str = "single-id"
 ) -> dict[str, tuple[str, float]]:
-    """For each family of ``suite``, the non-identity baseline with the highest mean ``psnr_y``.
+    """For each degraded family of ``suite``, the non-identity baseline with the highest mean
+    ``psnr_y`` (the ``clean`` family has none: nothing to restore).
 
     Args:
         per_family: rows of :func:`summarize`.
@@ -174,7 +270,9 @@ def best_baselines(
         in ``baselines``.
     """
     best: dict[str, tuple[str, float]] = {}
-    for family in dict.fromkeys(r["family"] for r in per_family if r["suite"] == suite):
+    for family in dict.fromkeys(
+        r["family"] for r in per_family if r["suite"] == suite and _degraded(r)
+    ):
         found = _best_baseline(per_family, baselines, suite, family)
         if found is not None:
             best[family] = found
@@ -205,8 +303,10 @@ def eval_metrics(
 ) -> dict[str, Any]:
     """The content of ``metrics/eval.json``: flat keys, numbers wherever DVC compares them.
 
-    Keys: the model's :func:`headline`; ``lpips`` = :data:`LPIPS_NOT_COMPUTED` when the rows
-    have no LPIPS; ``baselines.<name>.gir_score`` and ``specialists.<family>.gir_score``;
+    Keys: the model's :func:`headline` (its harm keys included); ``lpips`` =
+    :data:`LPIPS_NOT_COMPUTED` when the rows have no LPIPS; ``baselines.<name>.gir_score`` and
+    ``specialists.<family>.gir_score``, each followed by that method's :func:`harm_metrics`
+    under the same prefix (``baselines.<name>.harm_rate.<suite>`` ...);
     ``best_baseline.<family>.name`` / ``.psnr_y`` (best non-identity baseline per family of
     ``single-id``); and ``champion.<key>`` for every item of ``champion`` (``promoted``,
     ``version``, ``previous_version``, ``reasons`` ...).
@@ -220,10 +320,11 @@ def eval_metrics(
     out: dict[str, Any] = dict(headline(per_family, MODEL_METHOD))
     if not _has_lpips(per_family):
         out["lpips"] = LPIPS_NOT_COMPUTED
-    for name in baselines:
-        out[f"baselines.{name}.gir_score"] = gir_score(per_family, name)
-    for family in specialists:
-        out[f"specialists.{family}.gir_score"] = gir_score(per_family, f"specialist:{family}")
+    others = [(f"baselines.{name}", name) for name in baselines]
+    others += [(f"specialists.{family}", f"specialist:{family}") for family in specialists]
+    for prefix, method in others:
+        out[f"{prefix}.gir_score"] = gir_score(per_family, method)
+        out.update({f"{prefix}.{k}": v for k, v in harm_metrics(per_family, method).items()})
     for family, (name, value) in best_baselines(per_family, baselines).items():
         out[f"best_baseline.{family}.name"] = name
         out[f"best_baseline.{family}.psnr_y"] = value
@@ -254,8 +355,9 @@ def _csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
 def psnr_per_family_plot(
     per_family: Sequence[Mapping[str, Any]], baselines: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """Rows of ``plots/psnr_per_family.csv``: per (suite, family) with GT, the model, the best
-    non-identity baseline of that group and ``identity`` (when evaluated).
+    """Rows of ``plots/psnr_per_family.csv``: per degraded (suite, family) with GT, the model,
+    the best non-identity baseline of that group and ``identity`` (when evaluated). The
+    ``clean`` groups are left out: their PSNR near the 100 dB cap would squash every other bar.
 
     Columns: ``suite, family, method, psnr_y`` and ``label`` (``"<suite>/<family> <method>"``, a
     unique key for a bar chart).
@@ -264,7 +366,7 @@ def psnr_per_family_plot(
     groups = [
         (r["suite"], r["family"])
         for r in per_family
-        if r["method"] == MODEL_METHOD and r["suite"] != REAL_SUITE
+        if r["method"] == MODEL_METHOD and r["suite"] != REAL_SUITE and _degraded(r)
     ]
     out = []
     for suite, family in groups:
@@ -289,7 +391,8 @@ def psnr_per_family_plot(
 def generalization_plot(
     per_family: Sequence[Mapping[str, Any]], methods: Sequence[str], baselines: Sequence[str]
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Rows and columns of ``plots/generalization.csv``: mean ``psnr_gain`` per suite.
+    """Rows and columns of ``plots/generalization.csv``: mean ``psnr_gain`` per suite (over
+    its degraded families, like ``psnr_gain.<suite>``).
 
     One row per suite with GT, in the order ``single-id, single-ood, mixed, unseen,
     unseen-content`` (then others): ``suite_index`` (0, 1, ... a numeric x axis), ``suite``,

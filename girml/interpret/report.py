@@ -8,15 +8,20 @@ embedded PNG data URI, no external CSS, script or link), the same figures as PNG
    ``images_per_group`` images of every benchmark (suite, family), t-SNE maps coloured by
    family and by content category, the Calinski-Harabasz index of both labellings and, for
    each unseen family, the nearest seen family in feature space (:mod:`.features`).
-2. Local attribution maps and the diffusion index per family of ``single-id`` and ``unseen``
-   (:mod:`.attribution`).
+2. Local attribution maps and the diffusion index per degraded family of ``single-id`` and
+   ``unseen`` (:mod:`.attribution`).
 3. Degradation sensitivity: PSNR gain against each trained family's main parameter for the
    model and the family's best classical baseline, with the benchmark means of the model and
    of specialists (from ``per_family.csv``) as flat segments over the id/ood ranges
    (:mod:`.sensitivity`).
 4. Visual comparisons: the worst and best ``comparisons_per_family`` images of every
    (suite, family), by PSNR gain, among the images of section 1.
-5. The generalization table of ``metrics/eval.json``.
+5. The generalization and harm tables of ``metrics/eval.json``.
+
+The benchmark's ``clean`` family (input = ground truth) appears in the representation map and
+the comparisons (its worst image is the model's worst harm), but not where a degradation is
+needed: LAM, the nearest-seen-family analysis (it compares degradations) and the sensitivity
+sweep (which degrades the clean crops itself).
 
 Sections 3 and 5 use the evaluate stage's outputs when given and say "not available" instead
 of failing when they are missing. :func:`log_report` attaches the folder to an MLflow run.
@@ -42,15 +47,17 @@ import torch
 from torch import nn
 
 from girml.baselines import BASELINES
-from girml.config import DegradationsConfig, InterpretConfig
+from girml.config import CLEAN_FAMILY, DegradationsConfig, InterpretConfig
 from girml.data.synthesize import read_jsonl, read_manifest
 from girml.evaluation.harness import (
     GIR_SUITES,
+    MAX_PSNR,
     MODEL_METHOD,
     Bench,
     BenchItem,
     clipped_psnr,
 )
+from girml.evaluation.report import HARM_MARGIN_DB
 from girml.imageio import atomic_path, read_image, to_tensor, to_uint8, write_text
 from girml.interpret import figures
 from girml.interpret.attribution import LAM_SIGMA, diffusion_index, lam, textured_window
@@ -320,7 +327,11 @@ def features_section(samples: Sequence[Sample], feats: np.ndarray, cfg: Interpre
 def _unseen_analysis(
     sec: Section, x: np.ndarray, samples: Sequence[Sample], families: Sequence[str]
 ) -> None:
-    seen = [s.item.family for s in samples if s.item.suite in SEEN_SUITES]
+    seen = [
+        s.item.family
+        for s in samples
+        if s.item.suite in SEEN_SUITES and s.item.family != CLEAN_FAMILY
+    ]
     unseen = [s.item.family for s in samples if s.item.suite == UNSEEN_SUITE]
     unseen = [f for f in dict.fromkeys(unseen) if f not in set(seen)]
     if not unseen or len(set(seen)) < 2:
@@ -344,15 +355,16 @@ def _unseen_analysis(
 
 
 def lam_section(model: nn.Module, samples: Sequence[Sample], cfg: InterpretConfig) -> Section:
-    """Section 2: LAM maps and the diffusion index per family of single-id and unseen."""
+    """Section 2: LAM maps and the diffusion index per degraded family of single-id and unseen."""
     sec = Section("lam", "Local attribution maps")
     chosen: dict[str, list[Sample]] = {}
     for s in samples:
-        if s.item.suite in LAM_SUITES and len(chosen.get(s.group, [])) < cfg.lam_images_per_family:
+        wanted = s.item.suite in LAM_SUITES and s.item.family != CLEAN_FAMILY
+        if wanted and len(chosen.get(s.group, [])) < cfg.lam_images_per_family:
             chosen.setdefault(s.group, []).append(s)
     sec.data.update({"steps": cfg.lam_steps, "sigma_max": LAM_SIGMA, "groups": {}})
     if not chosen:
-        sec.unavailable(f"no benchmark image in suites {list(LAM_SUITES)}")
+        sec.unavailable(f"no degraded benchmark image in suites {list(LAM_SUITES)}")
         return sec
     sec.para(
         "Integrated gradients of the summed output in a window (green box, placed on the most "
@@ -544,7 +556,7 @@ def comparisons_section(samples: Sequence[Sample], cfg: InterpretConfig) -> Sect
 
 
 def generalization_section(eval_metrics: Mapping[str, Any] | None) -> Section:
-    """Section 5: the generalization table of ``eval.json`` (suites x metrics, decision)."""
+    """Section 5: the generalization table of ``eval.json`` (suites x metrics, harm, decision)."""
     sec = Section("generalization", "Generalization")
     if eval_metrics is None:
         sec.unavailable("metrics/eval.json is missing: run `dvc repro evaluate`")
@@ -560,9 +572,27 @@ def generalization_section(eval_metrics: Mapping[str, Any] | None) -> Section:
         k[len("champion.") :]: v for k, v in eval_metrics.items() if k.startswith("champion.")
     }
     others = {k: v for k, v in eval_metrics.items() if k.endswith(".gir_score")}
+    harm = {
+        s: {"harm_rate": eval_metrics.get(f"harm_rate.{s}"), "clean_psnr_y": clean}
+        for s in suites
+        if (clean := eval_metrics.get(f"harm.clean_psnr_y.{s}")) is not None
+        or f"harm_rate.{s}" in eval_metrics
+    }
+    worst = eval_metrics.get("harm.worst_family_gain")
     sec.data.update({"suites": table, **summary, "champion": champion, "gir_scores": others})
+    sec.data["harm"] = {"suites": harm, "worst_family_gain": worst}
     sec.table(["suite", *metrics], [[s, *(table[s][m] for m in metrics)] for s in suites])
     sec.table(["metric", "value"], [[k, v] for k, v in {**summary, **others}.items()])
+    if harm:
+        sec.para(
+            f"Harm: harm rate = fraction of degraded images made more than {HARM_MARGIN_DB:g} "
+            f"dB worse; clean PSNR-Y = output against the clean input ({MAX_PSNR:g} dB = "
+            f"unchanged); worst family gain (single-id) = {_fmt(worst)} dB."
+        )
+        sec.table(
+            ["suite", "harm rate", "clean PSNR-Y (dB)"],
+            [[s, h["harm_rate"], h["clean_psnr_y"]] for s, h in harm.items()],
+        )
     if champion:
         sec.table(["champion decision", "value"], [[k, v] for k, v in champion.items()])
     return sec

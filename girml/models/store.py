@@ -15,6 +15,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,9 @@ from girml.models import build_model
 WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "config.yaml"
 DEFAULT_DIR = Path("models/latest")
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # a scheme of 2+ letters: not a drive letter
+RELEASE_DIR = Path("models/release")
+# a scheme of 2+ letters, so that a Windows drive letter is not a URI
+URI_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 
 
 def _plain(value: Any) -> Any:
@@ -146,41 +149,107 @@ def load_model(uri_or_path: str) -> nn.Module:
     """Load a model from a folder, a local MLflow model or a registry URI (CPU, eval mode).
 
     Args:
-        uri_or_path: a model folder (:func:`save_model_dir`), a folder holding an ``MLmodel``
-            file, or an MLflow URI: ``models:/<name>@<alias>``, ``models:/<name>/<version>``,
+        uri_or_path: a model folder (:func:`save_model_dir`), a release folder
+            (``model.safetensors`` + ``config.yaml``, loaded without unpickling anything, see
+            :mod:`girml.models.release`), a folder holding an ``MLmodel`` file, or an MLflow
+            URI: ``models:/<name>@<alias>``, ``models:/<name>/<version>``,
             ``runs:/<run id>/<artifact name>``.
 
     Raises:
         FileNotFoundError: a folder that does not exist or lacks files (the message names it).
         ValueError: an unloadable URI or a corrupt folder.
     """
+    from girml.models.release import is_release_dir, load_release
+
     path = Path(uri_or_path)
-    if _URI.match(uri_or_path) or (path / "MLmodel").is_file():
+    if URI_PATTERN.match(uri_or_path) or (path / "MLmodel").is_file():
         from girml.tracking.mlflow import load_logged_model
 
         return load_logged_model(uri_or_path)
+    if is_release_dir(path):
+        return load_release(path)
     return load_model_dir(path)
 
 
-def default_model_uri(local_dir: Path = DEFAULT_DIR, project_root: Path = Path(".")) -> str:
-    """What ``girml restore`` uses without ``--model``.
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model ``girml restore`` uses without ``--model``, and why.
 
-    ``models:/gir-restorer@champion`` when the project's MLflow registry has that alias, else
-    ``local_dir`` when it holds a model.
+    Attributes:
+        uri: what to pass to :func:`load_model`.
+        kind: ``champion``, ``latest`` or ``release``.
+        reason: why the ones before it in that order were not used (empty for the champion).
+    """
+
+    uri: str
+    kind: str
+    reason: str = ""
+
+    def describe(self) -> str:
+        """E.g. ``models/release (release: no MLflow store, so no champion; no models/latest)``."""
+        return f"{self.uri} ({self.kind}{': ' + self.reason if self.reason else ''})"
+
+
+def _champion(project_root: Path) -> tuple[str | None, str]:
+    """The champion URI, or None and why: no store, no alias, or a store that cannot be read."""
+    try:
+        from girml.tracking.mlflow import CHAMPION, REGISTERED_MODEL, alias_uri, store_exists
+
+        if not store_exists(project_root):
+            return None, "no MLflow store, so no champion"
+        uri = alias_uri(project_root)
+    # Restoring must work without a usable registry (a fresh clone, a broken or unreachable
+    # store): whatever MLflow raises, fall back and say why.
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return None, f"MLflow registry unreadable ({reason}), so no champion"
+    return (uri, "") if uri else (None, f"no {REGISTERED_MODEL}@{CHAMPION} in the registry")
+
+
+def choose_default_model(
+    local_dir: Path = DEFAULT_DIR,
+    project_root: Path = Path("."),
+    release_dir: Path | None = None,
+) -> ModelChoice:
+    """What ``girml restore`` uses without ``--model``: the first that exists of
+    ``models:/gir-restorer@champion`` (in the project's MLflow registry), ``local_dir`` (a
+    trained model folder) and the shipped release folder.
+
+    Args:
+        local_dir: the train stage's model folder.
+        project_root: where the default MLflow store lives.
+        release_dir: the release folder; default ``<project_root>/models/release``.
 
     Raises:
-        FileNotFoundError: neither exists; the message says to run ``dvc repro train`` or pass
+        FileNotFoundError: none exists; the message says why each was skipped, and to run
+            ``dvc repro train`` or pass ``--model``.
+    """
+    release_dir = project_root / RELEASE_DIR if release_dir is None else release_dir
+    uri, why_not = _champion(project_root)
+    if uri is not None:
+        return ModelChoice(uri, "champion")
+    if (local_dir / WEIGHTS_FILE).is_file():
+        return ModelChoice(str(local_dir), "latest", why_not)
+    from girml.models.release import is_release_dir
+
+    if is_release_dir(release_dir):
+        return ModelChoice(str(release_dir), "release", f"{why_not}; no {local_dir}")
+    from girml.tracking.mlflow import tracking_uri
+
+    raise FileNotFoundError(
+        f"no model: {why_not} (tracking store {tracking_uri(project_root)}); {local_dir} "
+        f"holds no {WEIGHTS_FILE}; {release_dir} is not a release folder. Run `dvc repro "
+        "train` or pass --model"
+    )
+
+
+def default_model_uri(
+    local_dir: Path = DEFAULT_DIR, project_root: Path = Path("."), release_dir: Path | None = None
+) -> str:
+    """The ``uri`` of :func:`choose_default_model` (champion, else ``local_dir``, else release).
+
+    Raises:
+        FileNotFoundError: none exists; the message says to run ``dvc repro train`` or pass
             ``--model``.
     """
-    from girml.tracking.mlflow import CHAMPION, REGISTERED_MODEL, alias_uri, tracking_uri
-
-    uri = alias_uri(project_root)
-    if uri is not None:
-        return uri
-    if (local_dir / WEIGHTS_FILE).is_file():
-        return str(local_dir)
-    raise FileNotFoundError(
-        f"no model: the MLflow registry ({tracking_uri(project_root)}) has no "
-        f"{REGISTERED_MODEL}@{CHAMPION} and {local_dir} holds no {WEIGHTS_FILE}; "
-        "run `dvc repro train` or pass --model"
-    )
+    return choose_default_model(local_dir, project_root, release_dir).uri

@@ -1,7 +1,8 @@
 """Thin boto3 adapter: make a client, list objects under a prefix, fetch an object's bytes.
 
 The endpoint comes from the standard ``AWS_ENDPOINT_URL`` environment variable (honoured by
-boto3 itself), credentials from the environment or the AWS config files. Transient failures
+boto3 itself), credentials from the environment or the AWS config files; error messages show
+the endpoint with any ``user:password@`` masked. Transient failures
 (throttling, 5xx, dropped connections) are retried by botocore's ``standard`` retry mode.
 """
 
@@ -14,6 +15,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from girml.urls import mask_text
 
 DEFAULT_MAX_ATTEMPTS = 5
 
@@ -73,10 +76,11 @@ def make_client(
 
 
 def _reason(exc: Exception) -> str:
+    """A short cause, URL credentials masked (botocore's messages show the endpoint URL)."""
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'error')}: {error.get('Message') or exc}"
-    return str(exc) or type(exc).__name__
+        return mask_text(f"{error.get('Code', 'error')}: {error.get('Message') or exc}")
+    return mask_text(str(exc)) or type(exc).__name__
 
 
 def iter_objects(bucket: str, prefix: str = "", *, client: Any = None) -> Iterator[S3Object]:

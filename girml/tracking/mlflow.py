@@ -26,12 +26,16 @@ import copy
 import csv
 import hashlib
 import json
+import logging
 import math
 import os
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote
@@ -39,10 +43,12 @@ from urllib.parse import unquote
 import mlflow
 import mlflow.pytorch
 import numpy as np
+import psutil
 import torch
 import yaml
 from matplotlib.figure import Figure
 from mlflow import MlflowClient
+from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.telemetry import set_telemetry_client
@@ -51,6 +57,8 @@ from pydantic import BaseModel
 from torch import nn
 
 import girml
+
+log = logging.getLogger(__name__)
 
 REGISTERED_MODEL = "gir-restorer"
 CHAMPION = "champion"
@@ -136,7 +144,10 @@ def start_run(
 ) -> mlflow.ActiveRun:
     """Start a run in ``experiment`` (created if needed); use it as a context manager.
 
-    The run ends when the ``with`` block does, marked FAILED if the block raised.
+    The run ends when the ``with`` block does: FINISHED, FAILED if the block raised, KILLED if
+    it was left by Ctrl-C or a signal turned into ``SystemExit`` (``girml.process``). The run
+    records its process (PID, host, start time) as tags, and runs of the experiment left
+    RUNNING by a process that is gone are first closed as KILLED (:func:`close_stale_runs`).
 
     Args:
         experiment: experiment name.
@@ -150,13 +161,109 @@ def start_run(
         MLflow's ``ActiveRun``; ``run.info.run_id`` identifies it.
     """
     experiment_id = ensure_experiment(experiment, project_root)
-    return mlflow.start_run(
+    closed = close_stale_runs(experiment_id)
+    if closed:
+        log.warning(
+            "closed %d run(s) left RUNNING by a process that is gone, as KILLED: %s",
+            len(closed),
+            ", ".join(closed),
+        )
+    run = mlflow.start_run(
         experiment_id=experiment_id,
         run_name=run_name,
-        tags=dict(tags or {}),
+        tags={**dict(tags or {}), **_process_tags()},
         nested=nested,
         log_system_metrics=log_system_metrics,
     )
+    return _Run(run)
+
+
+# Tags that name the process behind a run, so that a later start can tell a dead run from a
+# live one (see close_stale_runs).
+PID_TAG = "girml.pid"
+HOST_TAG = "girml.host"
+PID_STARTED_TAG = "girml.pid_started"  # the process's creation time (epoch seconds)
+NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
+
+
+class _Run(mlflow.ActiveRun):
+    """An ``ActiveRun`` that ends KILLED, not FAILED, when left by a signal or Ctrl-C.
+
+    ``KeyboardInterrupt`` and ``SystemExit`` with a non-zero code (``girml.process.Terminated``
+    on SIGTERM is one) mean the run was stopped; any other exception means it failed.
+    """
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> bool:
+        stopped = exc_type is not None and (
+            issubclass(exc_type, KeyboardInterrupt)
+            or (issubclass(exc_type, SystemExit) and exc_val.code not in (0, None))
+        )
+        active = mlflow.active_run()
+        if stopped and active is not None and active.info.run_id == self.info.run_id:
+            mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+        return bool(super().__exit__(exc_type, exc_val, exc_tb))
+
+
+def _process_tags() -> dict[str, str]:
+    me = psutil.Process()
+    return {
+        PID_TAG: str(me.pid),
+        HOST_TAG: socket.gethostname(),
+        PID_STARTED_TAG: f"{me.create_time():.2f}",
+    }
+
+
+def _process_alive(pid: int, started: float | None) -> bool:
+    """Whether ``pid`` runs and, when ``started`` is known, is the same process (not a reuse)."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(proc.create_time() - started) < 1.0
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # someone else's live process
+        return True
+
+
+def close_stale_runs(experiment_id: str) -> list[str]:
+    """Mark KILLED the RUNNING runs of ``experiment_id`` whose process on this host is gone.
+
+    A run started by :func:`start_run` records its PID, host and process start time as tags; a
+    process killed by ``kill -9`` (or a crash of the interpreter) cannot end its run, which stays
+    RUNNING forever. Such a run is closed here with a note in its description. Runs of other
+    hosts, runs without these tags and runs whose process still lives are left alone.
+
+    Returns:
+        The ids of the runs closed.
+    """
+    client = MlflowClient()
+    host = socket.gethostname()
+    closed = []
+    stale = client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+    )
+    for run in stale:
+        tags = run.data.tags
+        pid = tags.get(PID_TAG, "")
+        if tags.get(HOST_TAG) != host or not pid.isdigit():
+            continue
+        try:
+            started: float | None = float(tags.get(PID_STARTED_TAG, ""))
+        except ValueError:
+            started = None
+        if _process_alive(int(pid), started):
+            continue
+        note = (
+            f"Closed as KILLED by girml on {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC: "
+            f"the process that ran it (PID {pid} on {host}) had ended without closing it "
+            "(killed with -9, out of memory, or a crash)."
+        )
+        previous = tags.get(NOTE_TAG)
+        client.set_tag(run.info.run_id, NOTE_TAG, f"{previous}\n\n{note}" if previous else note)
+        client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+        closed.append(run.info.run_id)
+    return closed
 
 
 # --------------------------------------------------------------------------- params and metrics
@@ -345,6 +452,38 @@ def alias_uri(
     return f"models:/{name}@{alias}" if get_alias_version(name, alias) is not None else None
 
 
+def store_exists(project_root: Path) -> bool:
+    """False only for a SQLite store whose file does not exist (nothing is created to look)."""
+    db = _sqlite_file(tracking_uri(project_root))
+    return db is None or db.is_file()
+
+
+def model_version_of(uri: str) -> tuple[int, str] | None:
+    """``(version, run id)`` behind ``models:/<name>@<alias>`` or ``models:/<name>/<version>``.
+
+    Returns None for other URIs (``runs:/...``, ``models:/<model id>``) and for a version or
+    alias the registry does not have. The store must be configured (:func:`configure`).
+    """
+    if not uri.startswith("models:/"):
+        return None
+    ref = uri[len("models:/") :].strip("/")
+    client = MlflowClient()
+    try:
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            found = client.get_model_version_by_alias(name, alias)
+        elif ref.count("/") == 1 and ref.rsplit("/", 1)[1].isdigit():
+            name, version = ref.rsplit("/", 1)
+            found = client.get_model_version(name, version)
+        else:
+            return None
+    except MlflowException as exc:
+        if exc.error_code in _NOT_FOUND:
+            return None
+        raise
+    return int(found.version), str(found.run_id)
+
+
 @contextmanager
 def _pickle_loading_allowed() -> Iterator[None]:
     name = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
@@ -443,3 +582,27 @@ def provenance_tags(project_root: Path, params_path: Path) -> dict[str, str]:
         **dvc_output_hashes(project_root / "dvc.lock"),
         "params_hash": hashlib.sha256(params_file.read_bytes()).hexdigest()[:16],
     }
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a finished run recorded: tags, params and the last value of each metric."""
+
+    run_id: str
+    tags: dict[str, str]
+    params: dict[str, str]
+    metrics: dict[str, float]
+
+
+def run_record(run_id: str) -> RunRecord:
+    """Tags, params and latest metrics of run ``run_id`` (the store must be configured).
+
+    Raises:
+        ValueError: the store has no such run (the message names it).
+    """
+    try:
+        run = MlflowClient().get_run(run_id)
+    except MlflowException as exc:
+        raise ValueError(f"MLflow run {run_id}: {exc.message}") from None
+    data = run.data
+    return RunRecord(run_id, dict(data.tags), dict(data.params), dict(data.metrics))

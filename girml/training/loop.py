@@ -12,7 +12,10 @@ scheduler, EMA weights and a :class:`TrainState` (step counter, elapsed time, hi
 written to ``checkpoint-<step>.tmp`` and renamed when complete, so a kill at any moment leaves
 only complete checkpoints under their final name. ``<ckpt_dir>/fingerprint.json`` hashes the
 settings that shape the weights and the training pairs: a run resumes only from checkpoints with
-the same fingerprint and wipes the others.
+the same fingerprint. Checkpoints of another fingerprint are set aside, never deleted up front:
+they move to ``<ckpt_dir>/previous-<hash>/`` (a run with that config again moves them back and
+resumes), and older sets than the last :data:`KEEP_PREVIOUS` are deleted only once the new run
+has saved a checkpoint of its own.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import math
 import re
 import shutil
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,9 +57,15 @@ log = get_logger(__name__)
 
 FINGERPRINT_FILE = "fingerprint.json"
 KEEP_CHECKPOINTS = 2
+KEEP_PREVIOUS = 1  # sets of another config's checkpoints kept after the new run's first save
+PREVIOUS_PREFIX = "previous-"
+RELEASE_DIR = Path("models/release")
 VAL_BATCH = 8
 # TrainConfig fields that change what is reported, or when, but not the trained weights
-UNFINGERPRINTED = frozenset({"val_every", "ckpt_every", "log_every", "num_workers", "use_tuned"})
+# (memory layout and compilation change float rounding only, not what is learned)
+UNFINGERPRINTED = frozenset(
+    {"val_every", "ckpt_every", "log_every", "num_workers", "use_tuned", "channels_last", "compile"}
+)
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 LogCallback = Callable[[int, dict[str, float]], None]
@@ -108,8 +118,15 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, min_lr_ratio: floa
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> AdamW:
-    """AdamW over every parameter with ``cfg.lr``, ``cfg.betas`` and ``cfg.weight_decay``."""
-    return AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    """AdamW over every parameter with ``cfg.lr``, ``cfg.betas`` and ``cfg.weight_decay``.
+
+    ``cfg.fused_optim`` selects the fused kernel (one pass over all parameters, CPU and CUDA);
+    otherwise the multi-tensor ``foreach`` implementation.
+    """
+    impl = {"fused": True} if cfg.fused_optim else {"foreach": True}
+    return AdamW(
+        model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **impl
+    )
 
 
 def build_scheduler(optimizer: Optimizer, cfg: TrainConfig) -> LambdaLR:
@@ -121,6 +138,66 @@ def build_scheduler(optimizer: Optimizer, cfg: TrainConfig) -> LambdaLR:
         min_lr_ratio=cfg.min_lr_ratio,
     )
     return LambdaLR(optimizer, factor)
+
+
+def source_weights(source: str) -> dict[str, torch.Tensor]:
+    """The weights to start from for ``train.init_from``.
+
+    Args:
+        source: a model folder, a ``models:/`` or ``runs:/`` URI, or ``"release"`` for the
+            shipped release model (``models/release/``).
+
+    Raises:
+        ValueError: the source cannot be loaded (the message names it).
+    """
+    from girml.models.store import load_model  # MLflow only when a URI is given
+
+    uri = str(RELEASE_DIR) if source == "release" else source
+    try:
+        return load_model(uri).state_dict()
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        raise ValueError(f"train.init_from={source!r}: cannot load it: {exc}") from exc
+
+
+def init_weights(model: nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``weights`` (from :func:`source_weights`) into ``model``, in place.
+
+    Raises:
+        ValueError: the source's architecture differs from ``model``'s.
+    """
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ValueError(
+            f"train.init_from={source!r}: its weights do not fit params.yaml's model "
+            f"section ({first}); use the same model config as the source"
+        ) from exc
+
+
+def compile_or_eager(model: nn.Module, example: torch.Tensor) -> bool:
+    """``torch.compile`` ``model`` in place, falling back to eager mode if compiling fails.
+
+    Compilation is lazy, so one forward and backward pass on ``example`` (gradients then
+    cleared) triggers it here rather than in the middle of training.
+
+    Args:
+        model: the network, in train mode, on its device.
+        example: (B,3,P,P) float input of the training shape.
+
+    Returns:
+        Whether the model runs compiled.
+    """
+    model.compile()
+    try:
+        model(example).float().mean().backward()
+    except Exception as exc:  # inductor needs a C++ (CPU) or Triton (GPU) toolchain
+        model._compiled_call_impl = None  # undoes nn.Module.compile
+        log.warning(f"torch.compile failed ({type(exc).__name__}: {exc}); training eagerly")
+        return False
+    finally:
+        model.zero_grad(set_to_none=True)
+    return True
 
 
 # --------------------------------------------------------------------------- EMA and state
@@ -149,8 +226,12 @@ class EMA:
         """Move the average towards ``model``'s current weights; buffers are copied."""
         self.num_updates += 1
         decay = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
-        for avg, new in zip(self.module.parameters(), model.parameters(), strict=True):
-            avg.lerp_(new.detach(), 1.0 - decay)
+        # one multi-tensor kernel instead of a Python loop of small ones
+        averages = list(self.module.parameters())
+        current = [p.detach() for p in model.parameters()]
+        if len(averages) != len(current):
+            raise ValueError(f"EMA holds {len(averages)} parameters, model has {len(current)}")
+        torch._foreach_lerp_(averages, current, 1.0 - decay)
         for avg, new in zip(self.module.buffers(), model.buffers(), strict=True):
             avg.copy_(new)
 
@@ -293,31 +374,95 @@ def _discard(path: Path) -> None:
     shutil.rmtree(doomed)
 
 
+def _fingerprint_id(fingerprint: dict[str, str]) -> str:
+    """Short stable name of a fingerprint, for its set-aside folder."""
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _read_fingerprint(path: Path) -> dict[str, str] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _move_checkpoints(src: Path, dst: Path) -> None:
+    """Move every complete checkpoint of ``src`` into ``dst`` (a rename each: no copy)."""
+    for _, folder in complete_checkpoints(src):
+        target = dst / folder.name
+        if target.exists():  # the same config's same step, set aside before: replace it
+            _discard(target)
+        folder.rename(target)
+
+
+def set_aside_dirs(ckpt_dir: Path) -> list[Path]:
+    """Set-aside checkpoint sets (``previous-<hash>/``) in ``ckpt_dir``, newest first."""
+    if not ckpt_dir.is_dir():
+        return []
+    found = [
+        entry
+        for entry in ckpt_dir.iterdir()
+        if entry.name.startswith(PREVIOUS_PREFIX) and not entry.name.endswith(".old")
+    ]
+    found = [entry for entry in found if (entry / FINGERPRINT_FILE).is_file()]
+    return sorted(found, key=lambda e: (e / FINGERPRINT_FILE).stat().st_mtime_ns, reverse=True)
+
+
+def prune_set_aside(ckpt_dir: Path, keep: int = KEEP_PREVIOUS) -> list[Path]:
+    """Delete all but the ``keep`` most recently set-aside checkpoint sets; return the deleted.
+
+    Called once the current run has a checkpoint of its own, so a run that fails before its
+    first save never costs the checkpoints it displaced.
+    """
+    doomed = set_aside_dirs(ckpt_dir)[keep:]
+    for folder in doomed:
+        _discard(folder)
+    return doomed
+
+
 def claim_checkpoint_dir(ckpt_dir: Path, fingerprint: dict[str, str]) -> bool:
     """Prepare ``ckpt_dir`` for a run with ``fingerprint``.
 
-    Leftovers of interrupted saves (``*.tmp``, ``*.old``) are removed. If the saved
-    fingerprint differs (or is missing) every checkpoint is removed and the new fingerprint
-    written. Other files in the folder are left alone.
+    Leftovers of interrupted saves and deletions (``*.tmp``, ``*.old``) are removed. If the
+    saved fingerprint differs (or is missing), the checkpoints are moved aside into
+    ``previous-<hash>/`` (with their fingerprint) and the new fingerprint is written; nothing
+    is deleted (see :func:`prune_set_aside`). If the folder then holds no checkpoint and a
+    set-aside folder has this very fingerprint, its checkpoints are moved back. Other files in
+    the folder are left alone.
 
     Returns:
-        Whether the saved fingerprint matched (so the checkpoints may be resumed from).
+        Whether the checkpoints now in ``ckpt_dir`` are this fingerprint's (so a run may resume
+        from them): the saved fingerprint matched, or a set-aside set was brought back.
     """
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     path = ckpt_dir / FINGERPRINT_FILE
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        saved = None
+    saved = _read_fingerprint(path)
     matched = saved == fingerprint
     for entry in ckpt_dir.iterdir():
-        stale = entry.name.endswith((".tmp", ".old"))
-        if entry.name.startswith("checkpoint-") and entry.is_dir() and (stale or not matched):
+        ours = entry.name.startswith(("checkpoint-", PREVIOUS_PREFIX)) and entry.is_dir()
+        if ours and entry.name.endswith((".tmp", ".old")):
             shutil.rmtree(entry)
     if not matched:
-        if saved is not None:
-            log.warning(f"{ckpt_dir}: checkpoints are from another config or data; wiped")
+        if complete_checkpoints(ckpt_dir):
+            if saved is None:  # whose they are is unknown: keep them under a name of their own
+                saved = {"unknown": uuid.uuid4().hex}
+            aside = ckpt_dir / f"{PREVIOUS_PREFIX}{_fingerprint_id(saved)}"
+            aside.mkdir(exist_ok=True)
+            write_text(aside / FINGERPRINT_FILE, json.dumps(saved, indent=2, sort_keys=True) + "\n")
+            _move_checkpoints(ckpt_dir, aside)
+            log.warning(
+                f"{ckpt_dir}: checkpoints are from another config or data; set aside in "
+                f"{aside} (a run with that config again resumes from them)"
+            )
         write_text(path, json.dumps(fingerprint, indent=2, sort_keys=True) + "\n")
+    mine = ckpt_dir / f"{PREVIOUS_PREFIX}{_fingerprint_id(fingerprint)}"
+    if not complete_checkpoints(ckpt_dir) and _read_fingerprint(mine / FINGERPRINT_FILE) == (
+        fingerprint
+    ):
+        _move_checkpoints(mine, ckpt_dir)
+        _discard(mine)
+        log.info(f"{ckpt_dir}: this config's checkpoints brought back from {mine.name}")
+        return True
     return matched
 
 
@@ -335,6 +480,7 @@ def _save_checkpoint(accelerator: Accelerator, ckpt_dir: Path, step: int) -> Non
         tmp.rename(final)
         for _, old in complete_checkpoints(ckpt_dir)[:-KEEP_CHECKPOINTS]:
             _discard(old)
+        prune_set_aside(ckpt_dir)  # this run has a checkpoint now: older sets may go
     accelerator.wait_for_everyone()
 
 
@@ -361,7 +507,7 @@ def train(
         model_cfg: architecture and sizes.
         cfg: optimisation, data, cadence and seed.
         pairs_dir: holds ``train/pairs.jsonl`` and ``val/pairs.jsonl`` (synthesize layout).
-        ckpt_dir: checkpoint folder (created; checkpoints of other configs are wiped).
+        ckpt_dir: checkpoint folder (created; checkpoints of other configs are set aside).
         spec: the degradation spec, needed iff ``cfg.online_degradation_prob > 0``.
         on_log: ``(step, {"loss", "lr", "samples_per_second"})`` every ``cfg.log_every``
             steps, on the main process.
@@ -385,6 +531,8 @@ def train(
         step_scheduler_with_optimizer=False,
     )
     is_main = accelerator.is_main_process
+    # loaded before the checkpoint folder is touched: a bad source changes nothing
+    init = source_weights(cfg.init_from) if cfg.init_from is not None else None
     fingerprint = run_fingerprint(model_cfg, cfg, train_jsonl, spec, accelerator.num_processes)
     if is_main:
         claim_checkpoint_dir(ckpt_dir, fingerprint)
@@ -397,15 +545,25 @@ def train(
         cfg.online_degradation_prob,
         spec,
         black_region_prob=cfg.black_region_prob,
+        clean_prob=cfg.clean_prob,
     )
     val_pairs = load_pairs(pairs_dir / "val" / "pairs.jsonl")
 
     set_seed(cfg.seed)
     raw_model = build_model(model_cfg)
+    if init is not None:
+        init_weights(raw_model, init, str(cfg.init_from))
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    raw_model.to(accelerator.device, memory_format=memory_format)
     optimizer = build_optimizer(raw_model, cfg)
     scheduler = build_scheduler(optimizer, cfg)
-    # copied before prepare(), which may patch the instance's forward for mixed precision
+    # copied before prepare(), which may patch the instance's forward for mixed precision,
+    # and before compile(): the average is only evaluated, eagerly
     ema = EMA(raw_model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    if cfg.compile:
+        example = torch.zeros(cfg.batch_size, 3, cfg.patch_size, cfg.patch_size)
+        example = example.to(accelerator.device, memory_format=memory_format)
+        compile_or_eager(raw_model, example)
     model, optimizer, scheduler = accelerator.prepare(raw_model, optimizer, scheduler)
     if ema is not None:
         ema.module.to(accelerator.device)
@@ -441,6 +599,8 @@ def train(
     per_family: dict[str, dict[str, float]] = {}
     model.train()
     for lq, gt in loader:
+        if cfg.channels_last:
+            lq = lq.contiguous(memory_format=torch.channels_last)
         with accelerator.accumulate(model):
             loss = restoration_loss(model(lq), gt, cfg.loss, cfg.freq_weight)
             accelerator.backward(loss)

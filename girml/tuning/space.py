@@ -144,6 +144,10 @@ def check_space(cfg: TuneConfig, base_model: ModelConfig, base_train: TrainConfi
     Raises:
         ConfigError: naming the offending ``tune.space`` key and value.
     """
+    try:  # the base first: otherwise the first tune.space key would take the blame
+        ARCHS.get(base_model.type)
+    except KeyError as exc:
+        raise ConfigError(f"model.type: {exc.args[0]}") from None
     if cfg.report_every > cfg.steps_per_trial:
         raise ConfigError(
             f"tune.report_every must be <= tune.steps_per_trial ({cfg.steps_per_trial}), "

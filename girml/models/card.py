@@ -1,0 +1,527 @@
+"""The metrics and ``MODEL_CARD.md`` of a release (:mod:`girml.models.release`).
+
+The card's numbers come from the evaluate stage's outputs, never from a new run:
+``metrics/per_family.csv`` gives, per (suite, family), the released model's mean PSNR-Y and
+SSIM-Y, the degraded input's (which is what the ``identity`` baseline scores) and every
+classical baseline's; ``metrics/eval.json`` says which registered version each method column
+describes and holds the harm keys. As in ``eval.json``, suite numbers are means over the suite's
+degraded families (each family weighs the same; the undegraded ``clean`` family is judged by
+the harm keys only). The card is rendered from a jinja2 template.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from girml.config import CLEAN_FAMILY, DegradationsConfig
+from girml.evaluation.report import best_baselines, harm_metrics
+
+MODEL_METHOD = "model"  # eval.json's champion.version: the version evaluate scored as "model"
+CHAMPION_METHOD = "champion"  # champion.previous_version: the champion it was compared with
+IDENTITY = "identity"
+HARM_KEYS = (  # DESIGN.md "Metric names": the clean family is in single-id and unseen-content
+    "harm.clean_psnr_y.single-id",
+    "harm.clean_psnr_y.unseen-content",
+    "harm_rate.single-id",
+    "harm_rate.unseen-content",
+    "harm.worst_family_gain",
+)
+_NUMERIC = ("n", "psnr_y", "ssim_y", "psnr_y_input", "ssim_y_input", "psnr_gain")
+_OPTIONAL_NUMERIC = ("harm_rate",)
+
+
+def read_per_family(path: Path) -> list[dict[str, Any]]:
+    """Rows of ``metrics/per_family.csv``: ``method, suite, family`` as text, scores as floats.
+
+    Empty cells (NaN in the evaluate stage's writer) become NaN.
+
+    Raises:
+        FileNotFoundError: no file (the message says to run the evaluate stage).
+        ValueError: a required column is missing or a number does not parse (the message names
+            the file, line and column).
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `dvc repro evaluate` first")
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [
+            c
+            for c in ("method", "suite", "family", *_NUMERIC)
+            if c not in (reader.fieldnames or [])
+        ]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+        rows = []
+        for line, raw in enumerate(reader, start=2):
+            row: dict[str, Any] = dict(raw)
+            for column in (*_NUMERIC, *(c for c in _OPTIONAL_NUMERIC if c in raw)):
+                try:
+                    row[column] = float(raw[column]) if raw[column] else math.nan
+                except ValueError:
+                    raise ValueError(
+                        f"{path}:{line}: {column} = {raw[column]!r} is not a number"
+                    ) from None
+            rows.append(row)
+    return rows
+
+
+def method_for_version(eval_metrics: Mapping[str, Any], version: int | None, source: str) -> str:
+    """Which ``per_family.csv`` method describes registered version ``version``.
+
+    ``eval.json`` records ``champion.version`` (the version evaluate scored as ``model``) and
+    ``champion.previous_version`` (the champion it was compared with, scored as ``champion``
+    unless it was the same version).
+
+    Raises:
+        ValueError: ``version`` is None or neither of the two (the message says what to run).
+    """
+    evaluated = eval_metrics.get("champion.version")
+    previous = eval_metrics.get("champion.previous_version")
+    if version is not None and version == evaluated:
+        return MODEL_METHOD
+    if version is not None and version == previous:
+        return CHAMPION_METHOD
+    which = "names no registered version" if version is None else f"is version {version}"
+    raise ValueError(
+        f"{source} {which}, but metrics/eval.json describes version {evaluated} "
+        f"(and champion {previous}): evaluate that model first (`dvc repro evaluate` with it "
+        "in models/latest)"
+    )
+
+
+@dataclass(frozen=True)
+class GroupScore:
+    """One (suite, family) of the card: the model against the input and the best classical."""
+
+    suite: str
+    family: str
+    n: int
+    psnr_y: float
+    ssim_y: float
+    input_psnr_y: float
+    best_name: str | None
+    best_psnr_y: float | None
+
+    @property
+    def vs_identity(self) -> float:
+        """Model minus degraded input (= the ``identity`` baseline), dB."""
+        return self.psnr_y - self.input_psnr_y
+
+    @property
+    def vs_best(self) -> float | None:
+        """Model minus the best classical method of this group, dB (None without one)."""
+        return None if self.best_psnr_y is None else self.psnr_y - self.best_psnr_y
+
+
+@dataclass(frozen=True)
+class SuiteScore:
+    """Suite means (families weighted equally) of the model, the input and the best classical.
+
+    ``best_name`` is the one classical method with the highest suite mean PSNR-Y.
+    """
+
+    suite: str
+    families: int
+    psnr_y: float
+    ssim_y: float
+    input_psnr_y: float
+    best_name: str | None
+    best_psnr_y: float | None
+
+    @property
+    def vs_identity(self) -> float:
+        return self.psnr_y - self.input_psnr_y
+
+    @property
+    def vs_best(self) -> float | None:
+        return None if self.best_psnr_y is None else self.psnr_y - self.best_psnr_y
+
+
+@dataclass(frozen=True)
+class CardMetrics:
+    """Everything numeric the card shows.
+
+    Attributes:
+        method: the ``per_family.csv`` method whose rows describe the released model.
+        suites: per suite with ground truth, in file order.
+        groups: per (suite, family), in file order.
+        harm: every harm key: its value, or None when not measured.
+        harm_note: why harm values are missing (empty when all were measured).
+    """
+
+    method: str
+    suites: tuple[SuiteScore, ...]
+    groups: tuple[GroupScore, ...]
+    harm: dict[str, float | None]
+    harm_note: str
+
+    def summary(self) -> dict[str, Any]:
+        """Suite means and harm as plain YAML-safe values (for the release's ``config.yaml``)."""
+        return {
+            "method": self.method,
+            "suites": {
+                s.suite: {
+                    "psnr_y": round(s.psnr_y, 4),
+                    "ssim_y": round(s.ssim_y, 4),
+                    "psnr_y_identity": round(s.input_psnr_y, 4),
+                    "best_classical": s.best_name,
+                    "psnr_y_best_classical": None
+                    if s.best_psnr_y is None
+                    else round(s.best_psnr_y, 4),
+                }
+                for s in self.suites
+            },
+            "harm": {k: v for k, v in self.harm.items()},
+        }
+
+
+def _mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def card_metrics(
+    per_family: Sequence[Mapping[str, Any]],
+    method: str,
+    classical: Sequence[str],
+    eval_metrics: Mapping[str, Any],
+) -> CardMetrics:
+    """Tables of the model (rows of ``method``) against the input and the classical methods.
+
+    Args:
+        per_family: rows of :func:`read_per_family`.
+        method: the method that describes the released model (:func:`method_for_version`).
+        classical: the classical baseline names; ``identity`` is shown as the input instead.
+        eval_metrics: ``metrics/eval.json``; its harm keys describe the ``model`` method only.
+            Harm of another method is computed from its rows
+            (:func:`~girml.evaluation.report.harm_metrics`, as the evaluate stage does).
+
+    Raises:
+        ValueError: no row of ``method`` with ground truth.
+    """
+    rows = [
+        r
+        for r in per_family
+        if r["method"] == method and r["family"] != CLEAN_FAMILY and math.isfinite(r["psnr_y"])
+    ]
+    if not rows:
+        raise ValueError(f"per_family.csv has no scored row of method {method!r}")
+    candidates = [c for c in classical if c != IDENTITY]
+    suites_in_order = list(dict.fromkeys(r["suite"] for r in rows))
+    best = {suite: best_baselines(per_family, candidates, suite) for suite in suites_in_order}
+    groups = tuple(
+        GroupScore(
+            suite=r["suite"],
+            family=r["family"],
+            n=int(r["n"]),
+            psnr_y=r["psnr_y"],
+            ssim_y=r["ssim_y"],
+            input_psnr_y=r["psnr_y_input"],
+            best_name=best[r["suite"]].get(r["family"], (None, None))[0],
+            best_psnr_y=best[r["suite"]].get(r["family"], (None, None))[1],
+        )
+        for r in rows
+    )
+    suites = []
+    for suite in suites_in_order:
+        members = [g for g in groups if g.suite == suite]
+        families = {g.family for g in members}
+        means = {
+            name: _mean(
+                [
+                    r["psnr_y"]
+                    for r in per_family
+                    if r["method"] == name and r["suite"] == suite and r["family"] in families
+                ]
+            )
+            for name in candidates
+        }
+        ranked = [(v, -i, name) for i, (name, v) in enumerate(means.items()) if math.isfinite(v)]
+        top = max(ranked) if ranked else None
+        suites.append(
+            SuiteScore(
+                suite=suite,
+                families=len(members),
+                psnr_y=_mean([g.psnr_y for g in members]),
+                ssim_y=_mean([g.ssim_y for g in members]),
+                input_psnr_y=_mean([g.input_psnr_y for g in members]),
+                best_name=None if top is None else top[2],
+                best_psnr_y=None if top is None else top[0],
+            )
+        )
+    harm, note = _harm(per_family, eval_metrics, method)
+    return CardMetrics(method, tuple(suites), groups, harm, note)
+
+
+def _harm(
+    per_family: Sequence[Mapping[str, Any]], eval_metrics: Mapping[str, Any], method: str
+) -> tuple[dict[str, float | None], str]:
+    present = {k: float(v) for k, v in harm_metrics(per_family, method).items()}
+    if method == MODEL_METHOD:  # eval.json's own keys win (the same numbers, as published)
+        present |= {
+            k: float(v)
+            for k, v in eval_metrics.items()
+            if k.startswith(("harm.", "harm_rate.")) and isinstance(v, int | float)
+        }
+    keys = list(dict.fromkeys([*HARM_KEYS, *sorted(present)]))
+    harm: dict[str, float | None] = {k: present.get(k) for k in keys}
+    missing = [k for k, v in harm.items() if v is None]
+    note = (
+        "Not measured (no clean family or harm_rate column in metrics/per_family.csv, no key "
+        "in metrics/eval.json): " + ", ".join(missing)
+        if missing
+        else ""
+    )
+    return harm, note
+
+
+def known_limits(metrics: CardMetrics, margin_db: float = 0.0) -> list[str]:
+    """Where the model does worse than doing nothing or than a classical method, as sentences.
+
+    Args:
+        metrics: the card's numbers.
+        margin_db: a loss smaller than this is not listed.
+    """
+    limits = []
+    worse = [g for g in metrics.groups if g.vs_identity < -margin_db]
+    for g in worse:
+        limits.append(
+            f"{g.suite}/{g.family}: the output is {-g.vs_identity:.2f} dB below the degraded input "
+            f"({g.psnr_y:.2f} vs {g.input_psnr_y:.2f} dB PSNR-Y, {g.n} images)."
+        )
+    beaten = [g for g in metrics.groups if g.vs_best is not None and g.vs_best < -margin_db]
+    for g in beaten:
+        limits.append(
+            f"{g.suite}/{g.family}: the classical `{g.best_name}` is {-g.vs_best:.2f} dB better "
+            f"({g.best_psnr_y:.2f} vs {g.psnr_y:.2f} dB PSNR-Y)."
+        )
+    for key, value in metrics.harm.items():
+        if key.startswith("harm_rate.") and value is not None and value > 0:
+            suite = key.removeprefix("harm_rate.")
+            limits.append(
+                f"{suite}: {100 * value:.0f}% of the degraded images come out more than 0.1 dB "
+                "(PSNR-Y) below their input."
+            )
+    return limits
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the training data spans, for the card's fixed paragraph on what it does not."""
+
+    trained_families: tuple[str, ...]
+    held_out_families: tuple[str, ...]
+    held_out_combinations: tuple[str, ...]
+    unseen_content_category: str | None
+    train_patch_size: int | None
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: DegradationsConfig,
+        unseen_content_category: str | None,
+        train_patch_size: int | None,
+    ) -> Coverage:
+        held = set(spec.held_out.families)
+        return cls(
+            trained_families=tuple(f for f in spec.families if f not in held),
+            held_out_families=tuple(spec.held_out.families),
+            held_out_combinations=tuple("+".join(c) for c in spec.held_out.combinations),
+            unseen_content_category=unseen_content_category,
+            train_patch_size=train_patch_size,
+        )
+
+
+def _num(value: float | None, digits: int = 2, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+_TEMPLATE = """\
+# Model card: {{ title }}
+
+The release model of this project: `girml restore` uses it when the registry has no
+`@champion` and there is no `models/latest/`, so a fresh clone restores photos with no training.
+It is a **{{ arch }}** network ({{ "{:,}".format(n_params) }} parameters) that maps an RGB image
+in [0, 1] to its restored version, at any size.
+
+- Weights: `{{ weights.file }}` (safetensors, {{ weights.dtype }}, {{ "{:,}".format(weights.bytes) }} bytes,
+  sha256 `{{ weights.sha256 }}`); architecture in `config.yaml` (`model:`). Loading never unpickles:
+  `safetensors` tensors into the network that `build_model` makes from the config.
+- Use: `girml restore photo.jpg -o restored/ --model models/release` (or no `--model`, see above).
+{% if fp16 %}
+- fp16 storage: re-evaluated on the benchmark suites, fp16 weights change each suite's mean
+  PSNR-Y by at most {{ num(fp16.max_abs_diff, 4) }} dB (limit {{ fp16.tolerance_db }} dB):
+{% for suite, d in fp16.diffs.items() %}
+  {{ suite }} {{ num(d, 4, True) }} dB{{ "," if not loop.last else "." }}
+{% endfor %}
+{% endif %}
+
+## Provenance
+
+| | |
+|---|---|
+| exported from | `{{ p.source }}`{% if p.registered_version is not none %} (`{{ p.registered_model }}` version {{ p.registered_version }}){% endif %} |
+| MLflow run | {{ code(p.run_id) }} |
+| git commit | {{ code(p.git_commit) }}{% if p.git_dirty == "true" %} (work tree had uncommitted changes){% endif %} |
+| training command | {{ code(p.train_command) }} |
+{% if p.init_from %}
+| initialised from | {{ code(p.init_from) }} |
+{% endif %}
+| steps | {{ p.steps if p.steps is not none else "not recorded" }} |
+| training time | {{ (num(p.train_seconds, 0) ~ " s") if p.train_seconds is not none else "not recorded" }} |
+| hardware | {{ p.hardware }} |
+| params hash | {{ code(p.params_hash) }} |
+| degradation spec sha256 | `{{ p.degradation_spec_sha256 }}` ({{ p.degradation_spec_source }}) |
+| release command | `{{ p.release_command }}` |
+
+### Training data
+
+{% if data.n_clean_train is not none %}
+- Clean training photos: {{ data.n_clean_train }} (split `train` of `{{ data.manifest }}`, sha256
+  `{{ data.manifest_sha256 }}`). Ids are content hashes (sha256 of the pixels, first 16 hex digits){% if data.clean_train_ids %}:
+  {{ data.clean_train_ids | map("tick") | join(", ") }}.{% else %}; the
+  sorted list (one per line, in `config.yaml`) has sha256 `{{ data.clean_train_ids_sha256 }}`.{% endif %}
+
+{% else %}
+- Clean photos: no `{{ data.manifest }}` in the working tree at release time.
+{% endif %}
+{% if data.n_train_pairs is not none %}
+- Training pairs: {{ data.n_train_pairs }} in `{{ data.pairs }}` (sha256 `{{ data.pairs_sha256 }}`).
+{% else %}
+- Training pairs: no `{{ data.pairs }}` in the working tree at release time.
+{% endif %}
+{% for path, md5 in p.dvc_hashes.items() %}
+- DVC md5 of `{{ path }}` when the model was trained: `{{ md5 }}`.
+{% endfor %}
+{% for note in p.notes %}
+- Note: {{ note }}
+{% endfor %}
+
+## Metrics
+
+PSNR-Y / SSIM-Y (dB / 0-1; BT.601 Y channel, 8-bit, BasicSR convention) on the synthetic
+benchmark suites, from `metrics/per_family.csv` (method `{{ m.method }}`). *Identity* is the
+degraded input itself; *best classical* is the classical baseline with the highest PSNR-Y on
+that suite (or family). Suite values are means over the suite's degraded families, each
+weighing the same (the undegraded `clean` family is judged under Harm).
+
+| suite | families | model PSNR-Y | model SSIM-Y | identity | best classical | vs identity | vs best classical |
+|---|---:|---:|---:|---:|---|---:|---:|
+{% for s in m.suites %}
+| {{ s.suite }} | {{ s.families }} | {{ num(s.psnr_y) }} | {{ num(s.ssim_y, 3) }} | {{ num(s.input_psnr_y) }} | {{ s.best_name or "n/a" }} {{ num(s.best_psnr_y) }} | {{ num(s.vs_identity, 2, True) }} | {{ num(s.vs_best, 2, True) }} |
+{% endfor %}
+
+Per family:
+
+| suite/family | images | model PSNR-Y | identity | best classical | vs identity | vs best classical |
+|---|---:|---:|---:|---|---:|---:|
+{% for g in m.groups %}
+| {{ g.suite }}/{{ g.family }} | {{ g.n }} | {{ num(g.psnr_y) }} | {{ num(g.input_psnr_y) }} | {{ g.best_name or "n/a" }} {{ num(g.best_psnr_y) }} | {{ num(g.vs_identity, 2, True) }} | {{ num(g.vs_best, 2, True) }} |
+{% endfor %}
+
+## Harm (a general restorer must first do no harm)
+
+`harm.clean_psnr_y.<suite>`: output PSNR-Y against the input when the input is already clean
+(capped at 100 dB, which an unchanged image scores); `harm_rate.<suite>`: the fraction of
+degraded images whose output is more than 0.1 dB PSNR-Y below the input;
+`harm.worst_family_gain`: the lowest per-family gain over the input on `single-id` (dB).
+
+| key | value |
+|---|---:|
+{% for key, value in m.harm.items() %}
+| `{{ key }}` | {{ num(value, 3) if value is not none else "not measured" }} |
+{% endfor %}
+{% if m.harm_note %}
+
+{{ m.harm_note }}.
+{% endif %}
+
+## Known limits
+
+{% if limits %}
+Measured on the benchmark above:
+
+{% for line in limits %}
+- {{ line }}
+{% endfor %}
+{% else %}
+On the benchmark above the model is at least as good as the input and every classical method in
+every suite and family.
+{% endif %}
+
+What the training data does not cover: the model saw only *synthetic* degradations of the
+families {{ cov.trained_families | map("tick") | join(", ") }}{% if cov.train_patch_size %}, on
+{{ cov.train_patch_size }}x{{ cov.train_patch_size }} crops{% endif %}.
+{% if cov.held_out_families or cov.held_out_combinations %}
+Held out of training on purpose (the `unseen` suite):
+{{ (cov.held_out_families | list + cov.held_out_combinations | list) | map("tick") | join(", ") }}.
+{% endif %}
+{% if cov.unseen_content_category %}
+Photos of the `{{ cov.unseen_content_category }}` category were held out too (the `unseen-content` suite).
+{% endif %}
+There is no real camera noise (sensor noise after demosaicing, in-camera denoising and
+sharpening), no real optical or spatially varying blur, no compression chain other than the
+synthetic JPEG, and no degradation outside those families: on such photos the numbers above
+do not apply; the `real` suite (`evaluate.real_dir`, no-reference NIQE only) is the closest
+check.
+"""  # noqa: E501 (a Markdown table row is one line)
+
+
+def render_card(
+    *,
+    title: str,
+    arch: str,
+    n_params: int,
+    weights: Mapping[str, Any],
+    provenance: Mapping[str, Any],
+    metrics: CardMetrics,
+    coverage: Coverage,
+    fp16: Any = None,
+) -> str:
+    """``MODEL_CARD.md`` text.
+
+    Args:
+        title: the card's heading.
+        arch: ``model.type``.
+        n_params: parameter count.
+        weights: ``file``, ``dtype``, ``bytes``, ``sha256`` of the weights file.
+        provenance: the release provenance as plain values (see
+            :class:`girml.models.release.Provenance`); ``data`` holds the training data summary.
+        metrics: :func:`card_metrics`.
+        coverage: what the training data spans.
+        fp16: the fp16 check (``diffs``, ``max_abs_diff``, ``tolerance_db``) when stored in fp16.
+    """
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # Markdown, not HTML
+    )
+    env.filters["tick"] = lambda text: f"`{text}`"
+    template = env.from_string(_TEMPLATE)
+    text = template.render(
+        title=title,
+        arch=arch,
+        n_params=n_params,
+        weights=weights,
+        p=provenance,
+        data=provenance["data"],
+        m=metrics,
+        limits=known_limits(metrics),
+        cov=coverage,
+        fp16=fp16,
+        num=_num,
+        code=lambda v: "not recorded" if v in (None, "", "unknown") else f"`{v}`",
+    )
+    return text

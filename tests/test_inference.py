@@ -1,0 +1,157 @@
+"""Tiled inference: batching, memory layout and inference mode of ``restore_tiled``.
+
+Tiling geometry, padding and the tiled-vs-whole comparison are in ``tests/test_models.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from girml.cli import app
+from girml.config import ModelConfig
+from girml.imageio import write_png
+from girml.inference import _ramp, _starts, restore_image, restore_tiled
+from girml.models import build_model
+from girml.restore import restore_files
+from tests.factories import textured_image
+
+
+@pytest.fixture(scope="module")
+def nafnet() -> nn.Module:
+    """A small NAFNet moved away from identity, so tiles change and their blending matters."""
+    torch.manual_seed(0)
+    net = build_model(ModelConfig(width=8, enc_blocks=[1, 1], middle_blocks=1))
+    with torch.no_grad():
+        for param in net.parameters():
+            param.add_(0.05 * torch.randn_like(param))
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def image() -> torch.Tensor:
+    """(1,3,75,101): not a multiple of the tile, so the last tiles shift inward on both axes."""
+    return torch.from_numpy(textured_image(3, 75, 101)).permute(2, 0, 1)[None].float() / 255
+
+
+class Probe(nn.Module):
+    """Wraps a model and records, per call, the input layout and whether inference mode was on."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.size_multiple = getattr(inner, "size_multiple", 1)
+        self.calls: list[tuple[int, bool, bool]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        self.calls.append((x.shape[0], channels_last, torch.is_inference_mode_enabled()))
+        return self.inner(x)
+
+
+def reference_tiled(model: nn.Module, image: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
+    """The plain algorithm: one contiguous tile at a time, weights summed into a full buffer."""
+    _, channels, height, width = image.shape
+    stride = tile - overlap
+    window = _ramp(tile, overlap)[:, None] * _ramp(tile, overlap)[None, :]
+    output = torch.zeros(1, channels, height, width)
+    weight = torch.zeros(1, 1, height, width)
+    with torch.no_grad():
+        for y in _starts(height, tile, stride):
+            for x in _starts(width, tile, stride):
+                pred = model(image[..., y : y + tile, x : x + tile].contiguous())
+                output[..., y : y + tile, x : x + tile] += pred[0] * window
+                weight[..., y : y + tile, x : x + tile] += window
+    return output / weight
+
+
+def test_matches_plain_one_tile_at_a_time_reference(nafnet: nn.Module, image: torch.Tensor) -> None:
+    expected = reference_tiled(nafnet, image, tile=32, overlap=8)
+    assert (expected - image).abs().mean() > 0.01  # the model does change the image
+    for channels_last in (False, True):
+        out = restore_tiled(nafnet, image, 32, 8, channels_last=channels_last)
+        torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("batch_tiles", [2, 5, 12, 1000])
+def test_batched_tiles_equal_one_at_a_time(
+    nafnet: nn.Module, image: torch.Tensor, batch_tiles: int
+) -> None:
+    probe = Probe(nafnet)
+    single = restore_tiled(probe, image, 32, 8, batch_tiles=1)
+    n_tiles = len(probe.calls)
+    assert n_tiles == 3 * 4 and all(size == 1 for size, _, _ in probe.calls)
+    probe.calls.clear()
+    batched = restore_tiled(probe, image, 32, 8, batch_tiles=batch_tiles)
+    sizes = [size for size, _, _ in probe.calls]
+    assert sum(sizes) == n_tiles and max(sizes) == min(batch_tiles, n_tiles)
+    torch.testing.assert_close(batched, single, rtol=0, atol=1e-5)
+
+
+def test_channels_last_path_equals_contiguous(nafnet: nn.Module, image: torch.Tensor) -> None:
+    probe = Probe(nafnet)
+    contiguous = restore_image(probe, image, 32, 8, batch_tiles=3, channels_last=False)
+    assert probe.calls and not any(cl for _, cl, _ in probe.calls)
+    probe.calls.clear()
+    channels_last = restore_image(probe, image, 32, 8, batch_tiles=3, channels_last=True)
+    assert probe.calls and all(cl for _, cl, _ in probe.calls)
+    torch.testing.assert_close(channels_last, contiguous, rtol=0, atol=1e-5)
+    assert channels_last.is_contiguous()  # the layout never leaks to the caller
+
+    probe.calls.clear()
+    restore_image(probe, image, 32, 8)  # default on the CPU: channels_last
+    assert all(cl for _, cl, _ in probe.calls)
+    probe.calls.clear()
+    whole = restore_image(probe, image, None, 0, channels_last=True)
+    assert probe.calls == [(1, True, True)] and whole.is_contiguous()
+    expected = restore_image(nafnet, image, None, 0, channels_last=False)
+    torch.testing.assert_close(whole, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("tile", [32, None])
+def test_inference_mode_keeps_no_graph_and_leaves_model_unchanged(
+    nafnet: nn.Module, image: torch.Tensor, tile: int | None
+) -> None:
+    probe = Probe(nafnet)
+    before = {name: p.detach().clone() for name, p in nafnet.named_parameters()}
+    formats = {name: p.is_contiguous() for name, p in nafnet.named_parameters()}
+    assert all(p.requires_grad for p in nafnet.parameters())
+    source = image.clone().requires_grad_(True)
+
+    out = restore_image(probe, source, tile, 8, channels_last=True)
+
+    assert probe.calls and all(inference for _, _, inference in probe.calls)
+    assert not out.requires_grad and out.grad_fn is None
+    assert not nafnet.training
+    for name, param in nafnet.named_parameters():
+        assert torch.equal(param, before[name]), name
+        assert param.is_contiguous() == formats[name], name  # not converted to channels_last
+        assert param.grad is None
+    assert source.grad is None
+
+
+@pytest.mark.parametrize("bad", [0, -3, 1.5, True])
+def test_bad_batch_tiles_raise(nafnet: nn.Module, image: torch.Tensor, bad: object) -> None:
+    with pytest.raises(ValueError, match=rf"batch_tiles must be .*got {bad!r}"):
+        restore_tiled(nafnet, image, 32, 8, batch_tiles=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="batch_tiles must be"):  # checked even if it fits
+        restore_image(nafnet, image, 128, 8, batch_tiles=bad)  # type: ignore[arg-type]
+
+
+def test_restore_files_and_cli_pass_batch_tiles(
+    tmp_path: Path, nafnet: nn.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_png(tmp_path / "a.png", textured_image(0, 70, 90))
+    probe = Probe(nafnet)
+    report = restore_files([tmp_path / "a.png"], tmp_path / "out", probe, 32, 8, batch_tiles=4)
+    assert report.ok and [size for size, _, _ in probe.calls] == [4, 4, 4]
+    with pytest.raises(ValueError, match="batch_tiles must be >= 1, got 0"):
+        restore_files([tmp_path / "a.png"], tmp_path / "out", nafnet, 32, 8, batch_tiles=0)
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["restore", "a.png", "-o", "o", "--batch-tiles", "0"])
+    assert result.exit_code == 2 and "batch-tiles" in result.output  # a usage error, no model load
