@@ -20,8 +20,10 @@ machine load hits all variants alike. Variants:
 The model is the ``model`` section of ``--params`` (seed 0, random init with the zero-initialised
 block scales and output conv given random values, as a trained model has), or ``--model``, any
 folder or URI that :func:`girml.models.store.load_model` reads. Prints one markdown table row per
-run: wall seconds of the restore, peak RSS, the RSS before the restore began, and the largest
-8-bit difference of the output PNG from the first ``before`` output.
+run: wall and CPU (user + system, all threads) seconds of the restore, peak RSS, the peak RSS
+before the restore began, and the largest 8-bit difference of the output PNG from the first
+``before`` output. On a shared machine the CPU seconds move less with the load than the wall
+time does.
 """
 
 from __future__ import annotations
@@ -77,6 +79,11 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def worker(args: argparse.Namespace) -> None:
     """Run one variant in this (fresh) process and print its numbers as JSON."""
     import torch
@@ -111,6 +118,7 @@ def worker(args: argparse.Namespace) -> None:
     batch_tiles = int(name.removeprefix("after-batch")) if name.startswith("after-batch") else 1
 
     rss_before = _peak_rss_mib()
+    cpu_start = _cpu_seconds()
     start = time.perf_counter()
     report = girml.restore.restore_files(
         [Path(args.workdir) / "photo.jpg"],
@@ -121,10 +129,12 @@ def worker(args: argparse.Namespace) -> None:
         batch_tiles=batch_tiles,
     )
     wall = time.perf_counter() - start
+    cpu = _cpu_seconds() - cpu_start
     if not report.ok:
         raise SystemExit(f"restore failed: {report.failed}")
     result = {
         "wall_s": wall,
+        "cpu_s": cpu,
         "peak_rss_mib": _peak_rss_mib(),
         "rss_before_mib": rss_before,
         "threads": torch.get_num_threads(),
@@ -195,10 +205,10 @@ def main() -> None:
         print(f"photo {args.size}, tile {args.tile}, overlap {args.overlap}")
         print(f"load average before: {os.getloadavg()}")
         print(
-            "| variant | threads | batch tiles | wall s | peak RSS MiB | RSS before MiB "
+            "| variant | threads | batch tiles | wall s | CPU s | peak RSS MiB | RSS before MiB "
             "| max diff |"
         )
-        print("|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|")
         reference = None
         for repeat in range(args.repeats):
             for name in variants:
@@ -217,7 +227,8 @@ def main() -> None:
                 diff = "" if reference is None else str(int(np.abs(out - reference).max()))
                 print(
                     f"| {name} | {res['threads']} | {res['batch_tiles']} | {res['wall_s']:.1f} "
-                    f"| {res['peak_rss_mib']:.0f} | {res['rss_before_mib']:.0f} | {diff} |",
+                    f"| {res['cpu_s']:.1f} | {res['peak_rss_mib']:.0f} "
+                    f"| {res['rss_before_mib']:.0f} | {diff} |",
                     flush=True,
                 )
         print(f"load average after: {os.getloadavg()}")

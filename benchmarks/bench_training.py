@@ -18,8 +18,10 @@ of load on the machine hits every variant alike:
   loop-w0      loop with num_workers 0 (patches made in the training process)
   bare-w0      bare with num_workers 0
 Samples/s counts steps 11..N (the first 10 are warm-up); "start s" is the time from the call to
-the end of step 10 (set-up, compilation, warm-up). Prints a markdown table: median samples/s
-over the rounds, min-max, ratio to "before" (or the first variant) and median start s.
+the end of step 10 (set-up, compilation, warm-up); "CPU ms/step" is this process's CPU time
+per step (all threads, loader workers excluded), steadier than wall time on a loaded machine.
+Prints markdown tables (medians over the rounds, min-max, ratios to "before", or the first
+variant, and to "bare"); ratios are paired: the median over rounds of the ratio within a round.
 """
 
 from __future__ import annotations
@@ -48,10 +50,29 @@ SWITCHES = ("channels_last", "fused_optim", "compile")
 
 @dataclass(frozen=True)
 class Timing:
-    """One run of one variant: samples/s after the warm-up, seconds to the end of warm-up."""
+    """One run of one variant, measured over the steps after the warm-up.
+
+    Attributes:
+        samples_per_second: wall-clock throughput.
+        cpu_ms_per_step: CPU time of this process (all its threads; loader workers are other
+            processes) per optimizer step: less sensitive than wall time to other jobs.
+        start_seconds: from the call to the end of the warm-up (set-up, compilation).
+    """
 
     samples_per_second: float
+    cpu_ms_per_step: float
     start_seconds: float
+
+
+def timing(
+    samples: int, steps: int, called: float, start: tuple[float, float], end: tuple[float, float]
+) -> Timing:
+    """A :class:`Timing` from ``(perf_counter, process_time)`` stamps around ``steps`` steps.
+
+    ``called`` is the ``perf_counter`` when the variant was called.
+    """
+    wall, cpu = end[0] - start[0], end[1] - start[1]
+    return Timing(samples / wall, 1e3 * cpu / steps, start[0] - called)
 
 
 def bare(model_cfg: ModelConfig, cfg: TrainConfig, spec: DegradationsConfig, pairs: Path) -> Timing:
@@ -75,7 +96,7 @@ def bare(model_cfg: ModelConfig, cfg: TrainConfig, spec: DegradationsConfig, pai
     )
     stop = cfg.steps * cfg.batch_size
     loader = make_loader(dataset, cfg.batch_size, 0, stop, cfg.num_workers)
-    start, seen = 0.0, 0
+    start, seen = (0.0, 0.0), 0
     for step, (lq, gt) in enumerate(loader, start=1):
         lq = lq.contiguous(memory_format=memory_format)
         loss = restoration_loss(model(lq), gt, cfg.loss, cfg.freq_weight)
@@ -84,8 +105,9 @@ def bare(model_cfg: ModelConfig, cfg: TrainConfig, spec: DegradationsConfig, pai
         opt.step()
         seen += lq.shape[0]
         if step == WARMUP:
-            start, seen = time.perf_counter(), 0
-    return Timing(seen / (time.perf_counter() - start), start - called)
+            start, seen = (time.perf_counter(), time.process_time()), 0
+    end = (time.perf_counter(), time.process_time())
+    return timing(seen, cfg.steps - WARMUP, called, start, end)
 
 
 def looped(
@@ -100,10 +122,10 @@ def looped(
     The time stamp is taken as a log event arrives, before MLflow sees it, so the MLflow cost of
     every event but the last falls inside the timed window.
     """
-    stamps: dict[int, float] = {}
+    stamps: dict[int, tuple[float, float]] = {}
 
     def stamp(step: int, _: dict[str, float]) -> None:
-        stamps[step] = time.perf_counter()
+        stamps[step] = (time.perf_counter(), time.process_time())
 
     called = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,7 +160,7 @@ def looped(
             finally:
                 del os.environ["MLFLOW_TRACKING_URI"]
     samples = (cfg.steps - WARMUP) * cfg.batch_size * cfg.grad_accum
-    return Timing(samples / (stamps[cfg.steps] - stamps[WARMUP]), stamps[WARMUP] - called)
+    return timing(samples, cfg.steps - WARMUP, called, stamps[WARMUP], stamps[cfg.steps])
 
 
 def variants(
@@ -213,25 +235,50 @@ def main() -> None:
     runs: dict[str, list[Timing]] = {name: [] for name in names}
     for round_ in range(1, args.rounds + 1):
         for name in names:
-            timing = known[name]()
-            runs[name].append(timing)
+            measured = known[name]()
+            runs[name].append(measured)
             print(
-                f"round {round_} {name}: {timing.samples_per_second:.2f} samples/s, "
-                f"start {timing.start_seconds:.1f} s",
+                f"round {round_} {name}: {measured.samples_per_second:.2f} samples/s, "
+                f"{measured.cpu_ms_per_step:.0f} CPU ms/step, start {measured.start_seconds:.1f} s",
                 flush=True,
             )
-    medians = {name: statistics.median(t.samples_per_second for t in runs[name]) for name in names}
-    reference = "before" if "before" in names else names[0]
     print(f"\nfast = {args.fast}; {args.steps} steps, {args.rounds} rounds, {args.threads} threads")
-    print(f"\n| variant | samples/s (median) | min-max | vs {reference} | start s |")
-    print("|---|---|---|---|---|")
-    for name in names:
-        speeds = [t.samples_per_second for t in runs[name]]
-        start = statistics.median(t.start_seconds for t in runs[name])
-        print(
-            f"| {name} | {medians[name]:.1f} | {min(speeds):.1f}-{max(speeds):.1f} "
-            f"| {medians[name] / medians[reference]:.2f}x | {start:.1f} |"
+    print(report(runs, "before" if "before" in names else names[0]))
+    if "bare" in names:
+        print(report(runs, "bare"))
+
+
+def report(runs: dict[str, list[Timing]], reference: str) -> str:
+    """A markdown table: medians over the rounds, spread, and ratios to ``reference``.
+
+    The ratios are paired: the median over rounds of the ratio within each round, so a load
+    change between rounds cancels out.
+    """
+
+    def paired(name: str, key: Callable[[Timing], float]) -> float:
+        pairs = zip(runs[name], runs[reference], strict=True)
+        return statistics.median(key(t) / key(ref) for t, ref in pairs)
+
+    def speed(t: Timing) -> float:
+        return t.samples_per_second
+
+    def cpu(t: Timing) -> float:
+        return t.cpu_ms_per_step
+
+    lines = [
+        f"\n| variant | samples/s (median) | min-max | vs {reference} "
+        f"| CPU ms/step (median) | CPU vs {reference} | start s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, timings in runs.items():
+        speeds = [speed(t) for t in timings]
+        lines.append(
+            f"| {name} | {statistics.median(speeds):.1f} | {min(speeds):.1f}-{max(speeds):.1f} "
+            f"| {paired(name, speed):.2f}x "
+            f"| {statistics.median(cpu(t) for t in timings):.0f} | {paired(name, cpu):.2f}x "
+            f"| {statistics.median(t.start_seconds for t in timings):.1f} |"
         )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@
   a local Ray is shut down) and the process exits with 128 + the signal number, as if killed.
 - :func:`die_with_parent`: a pool worker asks the kernel for SIGTERM when its parent dies, so a
   ``kill -9`` of the parent leaves no worker behind (Linux; elsewhere it only checks the parent).
+- :func:`start_reaper`: for children that cannot be changed (a local Ray's agents outlive a
+  ``kill -9`` of the driver), a small watchdog process ends this process's descendants once
+  this process is gone.
 
 The lock is advisory and works within one machine; on NFS ``flock`` may not be honoured across
 clients.
@@ -22,16 +25,20 @@ import fcntl
 import json
 import logging
 import os
+import select
 import signal
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+
+import psutil
 
 log = logging.getLogger(__name__)
 
@@ -189,3 +196,62 @@ def die_with_parent(parent_pid: int) -> None:
             log.warning("cannot ask to die with the parent: %s", exc)
     if os.getppid() != parent_pid:  # the parent died before prctl: nobody would signal us
         os._exit(128 + signal.SIGTERM)
+
+
+def start_reaper() -> subprocess.Popen[bytes]:
+    """Start a watchdog that ends this process's descendants once this process has ended.
+
+    The watchdog notes this process's descendants (with their start times) every second, and
+    when its stdin pipe from this process reaches end of file (this process exited, even by
+    ``kill -9``), it sends SIGTERM, then SIGKILL after 3 s, to those still running. Call
+    :func:`stop_reaper` after a clean shutdown. The watchdog runs in its own session, so a
+    Ctrl-C at the terminal does not stop it before it has done its job.
+    """
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen(
+        [sys.executable, "-c", "from girml.process import reap_after_parent; reap_after_parent()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+
+
+def stop_reaper(reaper: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """Close the watchdog's pipe (it ends any descendant still running) and wait for it."""
+    if reaper.stdin is not None:
+        reaper.stdin.close()
+    try:
+        reaper.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        reaper.kill()
+        reaper.wait()
+
+
+def reap_after_parent(poll_s: float = 1.0, grace_s: float = 3.0) -> None:
+    """The watchdog's body (:func:`start_reaper`); reads stdin until end of file."""
+    parent = psutil.Process(os.getppid())
+    me = os.getpid()
+    seen: dict[int, psutil.Process] = {}
+    stdin = sys.stdin.buffer
+    while True:
+        try:
+            for child in parent.children(recursive=True):
+                if child.pid != me:
+                    seen.setdefault(child.pid, child)
+        except psutil.Error:  # the parent is gone
+            pass
+        ready, _, _ = select.select([stdin], [], [], poll_s)
+        if ready and not os.read(stdin.fileno(), 4096):
+            break
+    # psutil.Process checks the start time, so a reused PID is never signalled
+    alive = [proc for proc in seen.values() if proc.is_running()]
+    for proc in alive:
+        with suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(alive, timeout=grace_s)
+    for proc in alive:
+        with suppress(psutil.Error):
+            proc.kill()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import socket
 import tarfile
 import threading
@@ -281,6 +282,31 @@ def test_folder_of_broken_files_is_survived(tmp_path: Path) -> None:
     kept = {Path(o).name for o in _by_origin(out)}
     assert {"good0.png", "good1.png"} <= kept
     assert result.n_images == len(kept) and result.n_rejected == len(rejected) >= 5
+    _check_consistent(out)
+
+
+def test_non_utf8_file_names_are_collected_under_an_escaped_name(tmp_path: Path) -> None:
+    """Before: one name that is not UTF-8 aborted collect with no manifest at all."""
+    root = tmp_path / "photos"
+    for i in range(3):
+        _save(root / "street" / f"ok{i}.png", textured_image(40 + i, 40, 40))
+    bad_dir = os.fsencode(root) + b"/caf\xe9"  # Latin-1 folder name: also the category
+    os.makedirs(bad_dir)
+    with open(bad_dir + b"/bad\xff.png", "wb") as fh:
+        fh.write(_encode(textured_image(50, 40, 40)))
+    with open(os.fsencode(root) + b"/broken\xfe.png", "wb") as fh:
+        fh.write(b"not a png")
+
+    out = tmp_path / "out"
+    result = collect(_cfg(_folder(root)), out, workers=2)
+    assert result.n_images == 4 and result.n_rejected == 1
+    origins = _by_origin(out)
+    escaped = f"{root}/caf\\xe9/bad\\xff.png"
+    assert origins[escaped]["category"] == "caf\\xe9"
+    ((origin, reason),) = _rejected(out).items()
+    assert origin == f"{root}/broken\\xfe.png" and reason.startswith("not an image")
+    (out / "manifest.csv").read_text(encoding="utf-8")  # valid UTF-8 throughout
+    (out / "rejected.csv").read_text(encoding="utf-8")
     _check_consistent(out)
 
 

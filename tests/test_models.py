@@ -437,3 +437,18 @@ def test_restore_image_whole_or_tiled_and_clamped() -> None:
     model.shapes.clear()
     restore_image(model, image, tile=16, overlap=4)
     assert len(model.shapes) == 9 and model.shapes[0] == (1, 3, 16, 16)
+
+
+def test_saved_weights_are_byte_identical_for_identical_tensors(tmp_path) -> None:
+    """models/latest must hash the same wherever the same weights are saved (DVC, issue 13)."""
+    from girml.models.store import WEIGHTS_FILE, save_model_dir
+
+    cfg = ModelConfig(type="nafnet", width=8, enc_blocks=[1], middle_blocks=1)
+    torch.manual_seed(0)
+    first = build_model(cfg)
+    second = build_model(cfg)  # another instance (other storages), then the same values
+    second.load_state_dict({k: v.clone() for k, v in first.state_dict().items()})
+    save_model_dir(first, cfg, tmp_path / "a", extra={"train": {"seed": 0}})
+    save_model_dir(second, cfg, tmp_path / "b", extra={"train": {"seed": 0}})
+    for name in (WEIGHTS_FILE, "config.yaml"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()

@@ -30,7 +30,13 @@ import numpy as np
 from tqdm import tqdm
 
 from girml.config import CollectConfig, SplitFractions
-from girml.data.sources import BUILTIN_IMAGES, Rejection, SourceItem, list_source
+from girml.data.sources import (
+    BUILTIN_IMAGES,
+    Rejection,
+    SourceItem,
+    list_source,
+    printable_name,
+)
 from girml.imageio import ImageReadError, write_png, write_text
 
 __all__ = ["BUILTIN_IMAGES", "CollectResult", "assign_split", "collect", "image_id"]
@@ -135,7 +141,11 @@ def _csv_text(columns: tuple[str, ...], rows: list[tuple[object, ...]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
-    writer.writerows(rows)
+    # every cell valid UTF-8, whatever a source let through (file names that are not UTF-8)
+    writer.writerows(
+        tuple(printable_name(cell) if isinstance(cell, str) else cell for cell in row)
+        for row in rows
+    )
     return buffer.getvalue()
 
 

@@ -145,6 +145,20 @@ def list_source(source: BuiltinSource | FolderSource | S3Source | UrlSource) -> 
     return sorted(entries, key=lambda e: e.origin)
 
 
+def printable_name(name: str) -> str:
+    """``name`` as valid UTF-8 text, for the manifest, ``rejected.csv`` and messages.
+
+    A file name whose bytes are not UTF-8 reaches Python with lone surrogates in place of the
+    bad bytes (PEP 383); written as is, it aborts any UTF-8 writer. Those bytes become
+    ``\\xNN`` escapes here (``caf\\xe9.png``); valid names come back unchanged.
+    """
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that no undecodable byte produced
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def _is_image_name(name: str) -> bool:
     return not PurePosixPath(name).name.startswith(".") and (
         PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
@@ -218,9 +232,12 @@ def _folder(cfg: FolderSource) -> Iterator[Entry]:
                 category = labels.get(rel, cfg.category)
             else:
                 category = cfg.category
-            yield SourceItem("folder", str(path), category, functools.partial(read_image, path))
+            load = functools.partial(read_image, path)
+            # names that are not UTF-8 are read as they are but recorded escaped
+            yield SourceItem("folder", printable_name(str(path)), printable_name(category), load)
     for exc in unreadable:
-        yield Rejection("folder", str(exc.filename), f"unreadable directory ({exc.strerror})")
+        name = printable_name(str(exc.filename))
+        yield Rejection("folder", name, f"unreadable directory ({exc.strerror})")
 
 
 # --------------------------------------------------------------------------- s3
@@ -464,6 +481,6 @@ def _urls(cfg: UrlSource) -> Iterator[Entry]:
                 yield Rejection("urls", origin, f"unreadable archive ({exc})")
                 continue
             for member in sorted(p for p in extracted.rglob("*") if p.is_file()):
-                name = member.relative_to(extracted).as_posix()
+                name = printable_name(member.relative_to(extracted).as_posix())
                 load = functools.partial(read_image, member)
                 yield SourceItem("urls", f"{origin}#{name}", item.category, load)

@@ -44,6 +44,8 @@ import logging
 import math
 import os
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -61,6 +63,7 @@ from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, SearchAlg
 from ray.tune.search.optuna import OptunaSearch
 
 from girml.config import DegradationsConfig, ModelConfig, SearchDim, TrainConfig, TuneConfig
+from girml.process import start_reaper, stop_reaper
 from girml.tracking import mlflow as tracking
 from girml.training.loop import UNFINGERPRINTED, train
 from girml.tuning.results import METRIC, TuneResult
@@ -216,22 +219,44 @@ def ray_environment() -> Iterator[None]:
 def ray_session(address: str | None) -> Iterator[None]:
     """Use the running Ray, else join ``RAY_ADDRESS``/``address``, else start a local one.
 
-    A session started here is shut down (or disconnected from the cluster) on exit.
+    A session started here is shut down (or disconnected from the cluster) on exit, also on an
+    exception or a signal turned into one (``girml.process.sigterm_raises``). A local Ray also
+    gets a watchdog (:func:`girml.process.start_reaper`): Ray's own fate sharing ends the
+    raylet and workers with a driver killed by ``kill -9``, but its dashboard and runtime-env
+    agents would live on.
     """
     if ray.is_initialized():
         yield
         return
-    # a local Ray (no address) detects every core the process may use, cgroup limits included
-    ray.init(
-        address=os.environ.get("RAY_ADDRESS") or address or None,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level=logging.WARNING,
-    )
+    join = os.environ.get("RAY_ADDRESS") or address or None
+    reaper = None if join else start_reaper()
+    sigterm = signal.getsignal(signal.SIGTERM)
     try:
-        yield
+        # a local Ray (no address) detects every core the process may use, cgroup limits included
+        ray.init(
+            address=join,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
+        _restore_sigterm_handler(sigterm)
+        try:
+            yield
+        finally:
+            ray.shutdown()
     finally:
-        ray.shutdown()
+        if reaper is not None:
+            stop_reaper(reaper)
+
+
+def _restore_sigterm_handler(handler: Any) -> None:
+    """Give SIGTERM back to the Python handler set before ``ray.init`` (``sigterm_raises``).
+
+    ``ray.init`` replaces it (with a handler that exits with status 15 and, at C++ level, one
+    that prints a stack dump); only a Python callable is put back, in the main thread.
+    """
+    if callable(handler) and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 def storage_uri(cfg: TuneConfig, work_dir: Path) -> str:
