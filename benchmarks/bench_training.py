@@ -243,8 +243,9 @@ def main() -> None:
                 flush=True,
             )
     print(f"\nfast = {args.fast}; {args.steps} steps, {args.rounds} rounds, {args.threads} threads")
-    print(report(runs, "before" if "before" in names else names[0]))
-    if "bare" in names:
+    reference = "before" if "before" in names else names[0]
+    print(report(runs, reference))
+    if "bare" in names and reference != "bare":
         print(report(runs, "bare"))
 
 

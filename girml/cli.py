@@ -63,6 +63,7 @@ WaitOpt = Annotated[
 ]
 F = TypeVar("F", bound=Callable[..., Any])
 BUSY_EXIT = 75  # EX_TEMPFAIL: another run of the stage holds the folder; try again later
+DEBUG_ENV = "GIRML_DEBUG"  # =1: tracebacks instead of one-line errors
 
 
 def fail(message: str, code: int) -> None:
@@ -70,8 +71,49 @@ def fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+def fail_known(exc: Exception) -> None:
+    """:func:`fail` with :func:`girml.errors.describe_error`'s line and exit code.
+
+    Re-raises ``exc`` (a traceback, URLs masked) when it is of no known family, a CLI exit
+    (``typer.Exit``, click's exceptions), or when ``GIRML_DEBUG=1`` asks for tracebacks.
+    """
+    import os
+
+    import click
+
+    from girml.errors import describe_error
+
+    exits = (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException, click.Abort)
+    described = None if isinstance(exc, exits) else describe_error(exc)
+    if described is None or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+        raise exc
+    fail(*described)
+
+
+def uses_mlflow(func: F) -> F:
+    """Check, before the verb starts work, that its MLflow tracking server (an ``http(s)://``
+    ``MLFLOW_TRACKING_URI``) and an ``s3://`` artifact root's S3 endpoint
+    (``GIRML_ARTIFACT_ROOT``) answer; :class:`girml.errors.ServiceUnreachable` otherwise.
+
+    Put it under :func:`stage`, which turns that error into one line and exit code 69.
+    """
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import os
+
+        from girml.errors import probe_mlflow, probe_s3
+
+        probe_mlflow(os.environ.get("MLFLOW_TRACKING_URI", ""))
+        if os.environ.get("GIRML_ARTIFACT_ROOT", "").startswith("s3://"):
+            probe_s3()
+        return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def stage(func: F) -> F:
-    """Turn config and input errors into a readable message and a non-zero exit.
+    """Turn config, input and service errors into one readable line and a non-zero exit.
 
     A verb with a ``params`` argument first checks the whole params file (every section and
     the checks between sections, :func:`girml.params_check.check_params`), so a typo anywhere
@@ -92,6 +134,8 @@ def stage(func: F) -> F:
             fail(str(exc), BUSY_EXIT)
         except (FileNotFoundError, ValueError, KeyError) as exc:
             fail(str(exc).strip("'\""), 1)
+        except Exception as exc:  # services down, wrong credentials, unwritable outputs
+            fail_known(exc)
 
     return wrapper  # type: ignore[return-value]
 
@@ -153,9 +197,12 @@ def _masked_excepthook(
 def collect(params: ParamsOpt = Path("params.yaml")) -> None:
     """Gather clean photos into data/clean/ (images, manifest.csv, rejected.csv)."""
     from girml.data.collect import collect as run_collect
+    from girml.data.collect import nothing_collected
 
     cfg = load_section(params, "collect")
     result = run_collect(cfg, CLEAN_DIR)
+    if result.n_images == 0:
+        fail(nothing_collected(CLEAN_DIR / "rejected.csv"), 1)
     typer.echo(
         f"collected {result.n_images} images ({result.n_rejected} rejected, "
         f"{result.n_duplicates} duplicates) into {CLEAN_DIR}"
@@ -204,6 +251,7 @@ def validate(params: ParamsOpt = Path("params.yaml")) -> None:
 
 @app.command()
 @stage
+@uses_mlflow
 @locked("train")
 def train(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -> None:
     """Train the unified model (accelerate); track in MLflow; register a gir-restorer version.
@@ -215,7 +263,7 @@ def train(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -> Non
     from accelerate import PartialState
 
     from girml.models import model_stats
-    from girml.models.store import save_model_dir
+    from girml.models.store import WEIGHTS_FILE, file_sha256, save_model_dir
     from girml.tracking import mlflow as tracking
     from girml.training import train as run_train
 
@@ -262,19 +310,17 @@ def train(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -> Non
         tracking.log_curves(result.history, "curves")
         example = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
         version = tracking.log_and_register_model(result.model, example)
-        save_model_dir(
-            result.model,
-            model_cfg,
-            MODEL_DIR,
-            extra={
-                "train": cfg,
-                "metrics": result.metrics,
-                "stats": stats,
-                "hardware": tags["hardware"],
-                "mlflow": {"run_id": run.info.run_id, "registered_version": version},
-            },
-        )
-    metrics = {k: result.metrics[k] for k in TRAIN_METRIC_KEYS}
+        # only what config and data determine, so a rerun elsewhere gives the same bytes;
+        # the run-specific record goes to metrics/train.json's "run" (store.training_run)
+        save_model_dir(result.model, model_cfg, MODEL_DIR, extra={"train": cfg, "stats": stats})
+    metrics: dict[str, Any] = {k: result.metrics[k] for k in TRAIN_METRIC_KEYS}
+    metrics["run"] = {
+        "weights_sha256": file_sha256(MODEL_DIR / WEIGHTS_FILE),
+        "mlflow_run_id": run.info.run_id,
+        "registered_version": version,
+        "hardware": tags["hardware"],
+        "samples_per_second": result.metrics["samples_per_second"],
+    }
     metrics["per_family"] = {
         fam: {
             "psnr_y_input": v["psnr_y_input"],
@@ -294,6 +340,7 @@ def train(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -> Non
 
 @app.command()
 @stage
+@uses_mlflow
 @locked("tune")
 def tune(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -> None:
     """Ray Tune search over params.yaml: tune.space; writes tune/best.yaml and trials.csv.
@@ -329,6 +376,7 @@ def tune(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -> None
 
 @app.command()
 @stage
+@uses_mlflow
 def evaluate(params: ParamsOpt = Path("params.yaml")) -> None:
     """Benchmark models/latest, the baselines and @champion on every suite; decide the champion.
 
@@ -342,13 +390,22 @@ def evaluate(params: ParamsOpt = Path("params.yaml")) -> None:
         spec = load_section(params, "degradations")
         specialists = SpecialistInputs(spec, PAIRS_DIR, SPECIALIST_DIR)
     result = evaluate_and_promote(
-        MODEL_DIR, BENCH_DIR, CLEAN_DIR, cfg, METRICS_DIR, PLOTS_DIR, Path.cwd(), specialists
+        MODEL_DIR,
+        BENCH_DIR,
+        CLEAN_DIR,
+        cfg,
+        METRICS_DIR,
+        PLOTS_DIR,
+        Path.cwd(),
+        specialists,
+        train_metrics=TRAIN_METRICS,
     )
     typer.echo(result.summary())
 
 
 @app.command()
 @stage
+@uses_mlflow
 def interpret(params: ParamsOpt = Path("params.yaml")) -> None:
     """What the model learned: features (t-SNE, CH index), LAM, sensitivity, visual crops.
 
@@ -372,7 +429,7 @@ def interpret(params: ParamsOpt = Path("params.yaml")) -> None:
         clean_dir=CLEAN_DIR,
     )
     try:
-        log_report(INTERPRET_DIR, registered_model(MODEL_DIR).run_id, Path.cwd())
+        log_report(INTERPRET_DIR, registered_model(MODEL_DIR, TRAIN_METRICS).run_id, Path.cwd())
     except ValueError as exc:  # a model folder without MLflow provenance
         typer.echo(f"not logged to MLflow: {exc}", err=True)
     typer.echo(f"report: {INTERPRET_DIR / 'index.html'}")
@@ -409,6 +466,7 @@ TRAIN_METRIC_KEYS = (
 
 
 @app.command()
+@stage
 def restore(
     inputs: Annotated[list[Path], typer.Argument(help="image files or folders (recursive)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="output folder for the PNGs")],
@@ -448,6 +506,11 @@ def restore(
     report = restore_files(
         list(inputs), out, net, tile or None, overlap, device=dev, batch_tiles=batch_tiles
     )
+    if not report.restored and not report.failed:
+        from girml.imageio import IMAGE_SUFFIXES
+
+        names = ", ".join(str(path) for path in inputs)
+        fail(f"nothing restored: no image file ({' '.join(sorted(IMAGE_SUFFIXES))}) in {names}", 1)
     for path, reason in report.failed:
         typer.secho(f"error: {path}: {reason}", fg=typer.colors.RED, err=True)
     typer.echo(f"restored {len(report.restored)} image(s) into {out}, {len(report.failed)} failed")
@@ -457,6 +520,7 @@ def restore(
 
 @app.command()
 @stage
+@uses_mlflow
 def release(
     model: Annotated[
         str | None,
@@ -507,6 +571,7 @@ def release(
         unseen_content_category=load_section(params, "synthesize").unseen_content_category,
         crop_border=evaluate_cfg.crop_border,
         tile=evaluate_cfg.tile,
+        train_metrics=TRAIN_METRICS,
     )
     command = f"girml release --model {model} -o {out}" + (" --fp16" if fp16 else "")
     result, provenance, metrics = make_release(

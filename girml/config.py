@@ -123,6 +123,12 @@ class CollectConfig(Frozen):
     sources: list[Source] = Field(min_length=1)
     min_size: int = Field(default=96, gt=0, description="shorter side, pixels")
     max_pixels: int = Field(default=100_000_000, gt=0)
+    max_member_bytes: int = Field(
+        default=200_000_000,
+        gt=0,
+        description="largest decompressed archive member read, bytes; larger image members "
+        "are rejected by name, the rest of the archive is still collected",
+    )
     split: SplitFractions = SplitFractions()
 
 

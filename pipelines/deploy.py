@@ -103,7 +103,8 @@ def flow_run(
     """Run the gir-pipeline Prefect flow once: every DVC stage in DAG order, then a summary.
 
     Without PREFECT_API_URL, Prefect starts a temporary server for the run; its 20 s default
-    start-up timeout is raised to 120 s (small machines), unless set in the environment.
+    start-up timeout is raised to 120 s (small machines), unless set in the environment. With
+    it, a server that does not answer ``/health`` within 5 s stops the command at once.
     """
     os.environ.setdefault(EPHEMERAL_TIMEOUT_VAR, "120")  # read when Prefect is first imported
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Prefect API call
@@ -114,6 +115,13 @@ def flow_run(
             parse_override(text)
     except ConfigError as exc:
         fail(str(exc), 2)
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():  # a configured server that is down: one line, at once
+        try:
+            prefect_api_url()
+        except ConnectionError as exc:
+            fail(str(exc), 2)  # as `girml deploy` does
     state = gir_pipeline(
         overrides=override or None, push=push, project_dir=str(project_dir), return_state=True
     )

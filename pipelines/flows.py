@@ -381,11 +381,11 @@ def mlflow_lines(uri: str, run_id: str, experiment_id: str | None = None) -> lis
 def _mlflow_section(root: Path) -> list[str]:
     if not (root / MODEL_DIR).is_dir():
         return []
-    from girml.models.store import read_model_config
+    from girml.models.store import training_run
     from girml.tracking.mlflow import tracking_uri
 
-    try:
-        run_id = (read_model_config(root / MODEL_DIR).get("mlflow") or {}).get("run_id")
+    try:  # metrics/train.json names the run; older model folders name it themselves
+        run_id = training_run(root / MODEL_DIR, root / TRAIN_METRICS).mlflow_run_id
     except (FileNotFoundError, ValueError):
         return []
     if not run_id:

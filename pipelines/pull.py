@@ -18,7 +18,7 @@ Works from a clean folder with only ``MLFLOW_TRACKING_URI`` and the S3 settings
 (``AWS_ENDPOINT_URL`` or ``MLFLOW_S3_ENDPOINT_URL``, credentials in the environment or the AWS
 files). Transient failures are retried twice over: botocore's ``standard`` retry mode
 (``AWS_RETRY_MODE`` / ``AWS_MAX_ATTEMPTS`` are set when unset) and an outer loop with
-exponential backoff around each whole download.
+exponential backoff around each whole download (:func:`girml.retry.with_retries`).
 """
 
 from __future__ import annotations
@@ -30,16 +30,18 @@ import os
 import posixpath
 import re
 import shutil
-import time
 import uuid
 from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from girml.cli import fail_known
+from girml.errors import probe_mlflow, probe_s3
+from girml.retry import DEFAULT_ATTEMPTS, with_retries
 from girml.urls import mask_text
 from pipelines.remote import DvcError, run_dvc
 
@@ -49,15 +51,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SUMS_FILE = "SHA256SUMS"
-DEFAULT_ATTEMPTS = 4
-DEFAULT_BACKOFF_S = 1.0
 S3_MAX_ATTEMPTS = "5"  # botocore's per-request attempts, set when AWS_MAX_ATTEMPTS is unset
 _CHUNK = 1 << 20
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
-_MLFLOW_TRANSIENT = frozenset(
-    {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"}
-)
-T = TypeVar("T")
 
 
 class PullError(RuntimeError):
@@ -66,6 +62,8 @@ class PullError(RuntimeError):
 
 class IncompleteDownload(PullError):
     """Files are missing or have the wrong size after a download (retried: likely transient)."""
+
+    transient = True  # read by girml.retry.is_transient
 
 
 @dataclass(frozen=True)
@@ -166,82 +164,6 @@ def set_s3_env_defaults(environ: MutableMapping[str, str] | None = None) -> dict
     added = {key: value for key, value in wanted.items() if not env.get(key)}
     env.update(added)
     return added
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether ``exc`` is worth another attempt: a connection problem, an overloaded or failing
-    endpoint, or an incomplete download; not a missing object, a bad name or denied access."""
-    import requests
-    from botocore.exceptions import ClientError, HTTPClientError
-    from botocore.exceptions import ConnectionError as BotoConnectionError
-    from mlflow.exceptions import MlflowException
-
-    if isinstance(exc, DvcError):
-        return exc.transient
-    if isinstance(exc, ClientError):
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-        return status >= 500 or status in (408, 429)
-    if isinstance(exc, MlflowException):
-        return exc.error_code in _MLFLOW_TRANSIENT
-    transient = (
-        IncompleteDownload,
-        BotoConnectionError,
-        HTTPClientError,
-        requests.ConnectionError,
-        requests.Timeout,
-        ConnectionError,
-        TimeoutError,
-    )
-    return isinstance(exc, transient)
-
-
-def with_retries(
-    action: Callable[[], T],
-    what: str,
-    attempts: int = DEFAULT_ATTEMPTS,
-    backoff_s: float = DEFAULT_BACKOFF_S,
-) -> tuple[T, int]:
-    """Call ``action`` until it succeeds, retrying transient failures with exponential backoff.
-
-    The waits are ``backoff_s``, ``2 * backoff_s``, ``4 * backoff_s``... Each retry is logged
-    as a warning (the error text redacted).
-
-    Args:
-        action: the whole download; it must be safe to repeat.
-        what: what is being done, for the log (e.g. ``"download models:/gir-restorer/3"``).
-        attempts: total attempts, >= 1.
-        backoff_s: first wait in seconds, >= 0.
-
-    Returns:
-        ``(action's result, attempts used)``.
-
-    Raises:
-        The last error, when it is not transient (:func:`is_transient`) or attempts ran out.
-    """
-    if attempts < 1:
-        raise ValueError(f"attempts must be >= 1, got {attempts}")
-    if backoff_s < 0:
-        raise ValueError(f"backoff_s must be >= 0, got {backoff_s}")
-    attempt = 1
-    while True:
-        try:
-            return action(), attempt
-        except Exception as exc:
-            if attempt >= attempts or not is_transient(exc):
-                raise
-            delay = backoff_s * 2 ** (attempt - 1)
-            first_line = (str(exc).strip() or repr(exc)).splitlines()[0]
-            log.warning(
-                "%s: attempt %d/%d failed (%s: %s); retrying in %.1f s",
-                what,
-                attempt,
-                attempts,
-                type(exc).__name__,
-                mask_text(first_line),
-                delay,
-            )
-            time.sleep(delay)
-            attempt += 1
 
 
 # --------------------------------------------------------------------------- MLflow artifacts
@@ -346,6 +268,8 @@ def fetch_artifacts(
     ):
         raise PullError(f"artifact path must be relative, got {path!r}")
     _check_out(out, force)
+    if artifact_uri.startswith("s3://"):
+        probe_s3()  # an endpoint that is down fails now, not after every retry
     repo = get_artifact_repository(artifact_uri)
     with _staging(out) as tmp:
         n_files, used = with_retries(
@@ -360,7 +284,8 @@ def fetch_artifacts(
 
 
 def _require_tracking_store() -> str:
-    """Configure MLflow from ``MLFLOW_TRACKING_URI`` (or the project's ``mlflow.db`` here)."""
+    """Configure MLflow from ``MLFLOW_TRACKING_URI`` (or the project's ``mlflow.db`` here);
+    a tracking server that does not answer raises :class:`girml.errors.ServiceUnreachable`."""
     from girml.tracking.mlflow import DB_FILE, configure
 
     if not os.environ.get("MLFLOW_TRACKING_URI") and not (Path.cwd() / DB_FILE).is_file():
@@ -368,7 +293,9 @@ def _require_tracking_store() -> str:
             f"no MLflow tracking store: set MLFLOW_TRACKING_URI (a tracking server "
             f"http(s)://host:port or sqlite:///path/{DB_FILE}) or run in the project folder"
         )
-    return configure(Path.cwd())
+    uri = configure(Path.cwd())
+    probe_mlflow(uri)
+    return uri
 
 
 def resolve_model(uri: str) -> tuple[str, str]:
@@ -626,8 +553,10 @@ def register(app: typer.Typer) -> None:
             pulled = pull_model(
                 uri or f"models:/{REGISTERED_MODEL}@{CHAMPION}", out, attempts, force
             )
-        except (PullError, DvcError, OSError) as exc:
+        except (PullError, DvcError) as exc:
             fail(exc)
+        except Exception as exc:  # a service down, wrong credentials, an unwritable folder
+            fail_known(exc)
         _report(pulled, f"verified, {SUMS_FILE} written, model loads")
 
     @pull_app.command("reports")
@@ -643,8 +572,10 @@ def register(app: typer.Typer) -> None:
         """A run's artifacts (reports, curves), keeping their paths."""
         try:
             pulled = pull_reports(run_id, out, path, attempts, force)
-        except (PullError, DvcError, OSError) as exc:
+        except (PullError, DvcError) as exc:
             fail(exc)
+        except Exception as exc:  # a service down, wrong credentials, an unwritable folder
+            fail_known(exc)
         _report(pulled, f"verified, {SUMS_FILE} written")
 
     @pull_app.command("data")
@@ -664,8 +595,10 @@ def register(app: typer.Typer) -> None:
         """A benchmark suite or data version through DVC, every file's md5 checked."""
         try:
             pulled = pull_data(target, Path.cwd(), repo, rev, remote, out, attempts, force)
-        except (PullError, DvcError, OSError) as exc:
+        except (PullError, DvcError) as exc:
             fail(exc)
+        except Exception as exc:  # a service down, wrong credentials, an unwritable folder
+            fail_known(exc)
         _report(pulled, "md5-verified")
 
     app.add_typer(pull_app)

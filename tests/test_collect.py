@@ -7,6 +7,8 @@ import hashlib
 import io
 import os
 import socket
+import subprocess
+import sys
 import tarfile
 import threading
 import zipfile
@@ -21,9 +23,9 @@ from PIL import Image
 
 from girml.config import CollectConfig, ConfigError, SplitFractions
 from girml.data.collect import BUILTIN_IMAGES, assign_split, collect, image_id
-from girml.data.sources import SourceError
+from girml.data.sources import SourceError, _copy_capped
 from girml.storage import s3
-from tests.factories import textured_image
+from tests.factories import REPO, textured_image
 
 # --------------------------------------------------------------------------- helpers
 
@@ -554,6 +556,92 @@ def test_urls_source_verifies_extracts_and_resumes(
         "/missing.png",
         "/tampered.png",
     ]
+
+
+def _zip_with_zeros(path: Path, big: dict[str, int], small: dict[str, bytes]) -> Path:
+    """A zip of ``small`` members plus members of ``big[name]`` zero bytes, written streaming."""
+    chunk = bytes(1 << 20)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, data in small.items():
+            zf.writestr(name, data)
+        for name, size in big.items():
+            with zf.open(name, "w", force_zip64=True) as fh:
+                for _ in range(size // len(chunk)):
+                    fh.write(chunk)
+    return path
+
+
+def _file_item(path: Path, **kwargs: Any) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"url": path.as_uri(), "sha256": digest.hexdigest(), **kwargs}
+
+
+def test_archive_members_are_filtered_by_name_and_streamed(tmp_path: Path) -> None:
+    # ~1 MB on disk, 768 MiB inside: reading it whole (as collect once did) costs 512+ MB RSS
+    pngs = {f"set/{i}.png": _encode(textured_image(600 + i, 24, 24)) for i in range(3)}
+    archive = _zip_with_zeros(
+        tmp_path / "bomb.zip", {"data/blob.bin": 512 << 20, "huge.png": 256 << 20}, pngs
+    )
+    assert archive.stat().st_size < 8 << 20
+    cfg = _cfg({"type": "urls", "items": [_file_item(archive)], "cache_dir": str(tmp_path / "c")})
+    out = tmp_path / "out"
+    code = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "from girml.config import CollectConfig\n"
+        "from girml.data.collect import collect\n"
+        f"cfg = CollectConfig.model_validate_json({cfg.model_dump_json()!r})\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        f"collect(cfg, Path({str(out)!r}), workers=1)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    growth_mib = int(done.stdout.split()[-1]) / 1024  # ru_maxrss is in KiB on Linux
+    assert growth_mib < 150, f"collect grew peak RSS by {growth_mib:.0f} MiB"
+    origin = archive.as_uri()
+    assert set(_by_origin(out)) == {f"{origin}#{name}" for name in pngs}
+    assert _rejected(out) == {
+        f"{origin}#huge.png": "larger than collect.max_member_bytes=200000000 (268435456 bytes)"
+    }
+
+
+def test_archive_member_over_the_cap_is_rejected_by_name(tmp_path: Path) -> None:
+    small = _encode(textured_image(610, 24, 24))
+    noisy = _encode(np.random.default_rng(611).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    assert len(small) < 6000 < len(noisy)
+    archive = _zip_with_zeros(tmp_path / "set.zip", {}, {"a/small.png": small, "noisy.png": noisy})
+    source = {"type": "urls", "items": [_file_item(archive)], "cache_dir": str(tmp_path / "c")}
+    out = tmp_path / "out"
+    origin = archive.as_uri()
+
+    collect(_cfg(source, max_member_bytes=6000), out, workers=1)
+    assert set(_by_origin(out)) == {f"{origin}#a/small.png"}
+    expected = f"larger than collect.max_member_bytes=6000 ({len(noisy)} bytes)"
+    assert _rejected(out) == {f"{origin}#noisy.png": expected}
+    collect(_cfg(source, max_member_bytes=6000), out, workers=1)  # the cached extraction
+    assert _rejected(out) == {f"{origin}#noisy.png": expected}
+
+    collect(_cfg(source), out, workers=1)  # another cap extracts again
+    assert set(_by_origin(out)) == {f"{origin}#a/small.png", f"{origin}#noisy.png"}
+    assert _rejected(out) == {}
+
+
+def test_capped_copy_counts_the_bytes_read_not_the_declared_size(tmp_path: Path) -> None:
+    dest = tmp_path / "member.png"
+    assert not _copy_capped(io.BytesIO(bytes(200_000)), dest, 100_000)
+    assert not dest.exists()
+    assert _copy_capped(io.BytesIO(bytes(100_000)), dest, 100_000)
+    assert dest.stat().st_size == 100_000
 
 
 def test_urls_failing_after_retries_is_rejected(tmp_path: Path, free_tcp_port: int) -> None:

@@ -49,10 +49,11 @@ from girml.evaluation import (
     summarize,
     train_specialists,
 )
+from girml.evaluation.promotion import RegisteredModel, registered_model
 from girml.imageio import ImageReadError, write_png
 from girml.metrics import LpipsMetric, NiqeModel, load_lpips, psnr
 from girml.models import build_model
-from girml.models.store import save_model_dir
+from girml.models.store import read_model_config, save_model_dir, training_run
 from girml.tracking.mlflow import (
     CHALLENGER,
     CHAMPION,
@@ -156,13 +157,49 @@ def tiny_model(seed: int, noise: float) -> torch.nn.Module:
 
 
 def register(model: torch.nn.Module, root: Path, model_dir: Path) -> tuple[str, int]:
-    """Log and register ``model`` like the train stage and write its model folder."""
+    """Log and register ``model`` like the train stage; write its folder and ``train.json``.
+
+    The run record goes to ``root/metrics/train.json`` (:data:`TRAIN_JSON` under ``root``).
+    """
     example = np.random.default_rng(0).random((1, 3, 16, 16), dtype=np.float32)
     with start_run("gir", root, log_system_metrics=False) as run:
         version = log_and_register_model(model, example)
-    mlflow_info = {"run_id": run.info.run_id, "registered_version": version}
-    save_model_dir(model, TINY, model_dir, extra={"train": TINY_TRAIN, "mlflow": mlflow_info})
+    save_model_dir(model, TINY, model_dir, extra={"train": TINY_TRAIN})
+    record = {
+        "weights_sha256": read_model_config(model_dir)["weights_sha256"],
+        "mlflow_run_id": run.info.run_id,
+        "registered_version": version,
+    }
+    (root / TRAIN_JSON).parent.mkdir(parents=True, exist_ok=True)
+    (root / TRAIN_JSON).write_text(json.dumps({"steps": 1, "run": record}), encoding="utf-8")
     return run.info.run_id, version
+
+
+TRAIN_JSON = Path("metrics/train.json")
+
+
+def test_registered_model_reads_train_json_and_older_folders(tmp_path: Path) -> None:
+    folder = save_model_dir(tiny_model(0, 0.0), TINY, tmp_path / "latest")
+    sha = read_model_config(folder)["weights_sha256"]
+    train_json = tmp_path / "train.json"
+    record = {"weights_sha256": sha, "mlflow_run_id": "r1", "registered_version": 3}
+    train_json.write_text(json.dumps({"run": record}))
+    assert registered_model(folder, train_json) == RegisteredModel("r1", 3)
+    with pytest.raises(ValueError, match=r"config\.yaml has no mlflow\.run_id"):
+        registered_model(folder)  # the folder alone does not know its run
+    # a train.json that describes other weights is not this folder's
+    train_json.write_text(json.dumps({"run": {**record, "weights_sha256": "0" * 64}}))
+    with pytest.raises(ValueError, match=r"train\.json \(run\) or .*no mlflow\.run_id"):
+        registered_model(folder, train_json)
+    # folders written before the run record moved to train.json name it themselves
+    old = save_model_dir(
+        tiny_model(0, 0.0),
+        TINY,
+        tmp_path / "old",
+        extra={"mlflow": {"run_id": "r0", "registered_version": 2}, "hardware": "Old CPU"},
+    )
+    assert registered_model(old, train_json) == RegisteredModel("r0", 2)
+    assert training_run(old, tmp_path / "missing.json").hardware == "Old CPU"
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -570,6 +607,7 @@ def test_evaluate_and_promote_end_to_end(
         plots_dir,
         registry,
         SpecialistInputs(spec, data / "pairs", registry / "specialists"),
+        train_metrics=registry / TRAIN_JSON,
     )
     assert first.decision.promoted and get_alias_version(REGISTERED_MODEL, CHAMPION) == v1
     assert {r["method"] for r in first.rows} == {
@@ -644,7 +682,14 @@ def test_evaluate_and_promote_end_to_end(
     second_cfg = CFG.model_copy(update={"baselines": ["identity"]})
     run2, v2 = register(tiny_model(1, 0.2), registry, model_dir)
     second = evaluate_and_promote(
-        model_dir, data / "bench", data / "clean", second_cfg, metrics_dir, plots_dir, registry
+        model_dir,
+        data / "bench",
+        data / "clean",
+        second_cfg,
+        metrics_dir,
+        plots_dir,
+        registry,
+        train_metrics=registry / TRAIN_JSON,
     )
     assert not second.decision.promoted
     assert any("regressed" in reason for reason in second.decision.reasons)

@@ -204,7 +204,13 @@ def test_mlflow_links() -> None:
 def _write_results(root: Path) -> None:
     """What train/evaluate/interpret leave behind, in miniature."""
     (root / "metrics").mkdir(parents=True, exist_ok=True)
-    train = {"val.psnr_gain": 1.25, "steps": 3, "train_seconds": 0.5, "per_family": {"x": {}}}
+    train = {
+        "val.psnr_gain": 1.25,
+        "steps": 3,
+        "train_seconds": 0.5,
+        "per_family": {"x": {}},
+        "run": {"weights_sha256": "ab12", "mlflow_run_id": "r123", "registered_version": 1},
+    }
     (root / "metrics/train.json").write_text(json.dumps(train))
     evaluation = {
         "gir_score": 2.5,
@@ -243,7 +249,7 @@ def test_summary_and_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert summary_markdown(tmp_path, {"a": "ran"}).count("\n## ") == 0  # nothing there yet
     _write_results(tmp_path)
     (tmp_path / "models/latest").mkdir(parents=True)
-    config = {"model": {"type": "nafnet"}, "mlflow": {"run_id": "r123"}}
+    config = {"model": {"type": "nafnet"}, "weights_sha256": "ab12"}  # train.json names the run
     (tmp_path / "models/latest/config.yaml").write_text(yaml.safe_dump(config))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 

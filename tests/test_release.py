@@ -53,7 +53,13 @@ from girml.models.release import (
     suite_psnr_y,
     training_data,
 )
-from girml.models.store import choose_default_model, default_model_uri, load_model, save_model_dir
+from girml.models.store import (
+    choose_default_model,
+    default_model_uri,
+    load_model,
+    read_model_config,
+    save_model_dir,
+)
 from tests.factories import synthesize_tiny, textured_image, tiny_params, write_params
 
 TINY = ModelConfig(width=4, enc_blocks=[1], middle_blocks=0, sca_max=True)
@@ -495,20 +501,21 @@ def test_restore_default_order_without_a_registry(offline: Path, spec: Degradati
 
 
 def test_release_of_a_model_folder_without_a_store(offline: Path, spec: DegradationsConfig) -> None:
-    """models/latest names its run, but there is no store: provenance from config.yaml."""
+    """metrics/train.json names the run of models/latest, but there is no store."""
     root = synthesize_tiny(offline / "data")
     model = tiny_model(12)
-    save_model_dir(
-        model,
-        TINY,
-        Path("models/latest"),
-        extra={
-            "train": TrainConfig(patch_size=48),
-            "metrics": {"steps": 40.0, "train_seconds": 3.5},
-            "hardware": "Test CPU, 2 cores (CPU)",
-            "mlflow": {"run_id": "abc123", "registered_version": 5},
-        },
+    folder = save_model_dir(
+        model, TINY, Path("models/latest"), extra={"train": TrainConfig(patch_size=48)}
     )
+    run = {
+        "weights_sha256": read_model_config(folder)["weights_sha256"],
+        "mlflow_run_id": "abc123",
+        "registered_version": 5,
+        "hardware": "Test CPU, 2 cores (CPU)",
+    }
+    Path("metrics").mkdir(exist_ok=True)
+    train_json = {"steps": 40.0, "train_seconds": 3.5, "run": run}
+    Path("metrics/train.json").write_text(json.dumps(train_json))
     write_metrics(Path("metrics"), 5)
     lock = {"stages": {"train": {"cmd": "girml train --params params.yaml"}}}
     Path("dvc.lock").write_text(yaml.safe_dump(lock))
@@ -521,6 +528,7 @@ def test_release_of_a_model_folder_without_a_store(offline: Path, spec: Degradat
         dvc_lock=Path("dvc.lock"),
         spec=spec,
         spec_source="params.yaml: degradations",
+        train_metrics=Path("metrics/train.json"),
     )
     result, prov, metrics = make_release("models/latest", Path("models/release"), inputs, offline)
     assert result.dtype == "float32" and metrics.method == "model"

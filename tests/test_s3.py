@@ -32,6 +32,7 @@ from girml.config import ModelConfig
 from girml.imageio import read_image, write_png
 from girml.models import build_model
 from girml.models.store import load_model
+from girml.retry import is_transient, with_retries
 from girml.storage import s3
 from girml.tracking.mlflow import (
     CHAMPION,
@@ -51,9 +52,7 @@ from pipelines.pull import (
     IncompleteDownload,
     PullError,
     check_sums,
-    is_transient,
     set_s3_env_defaults,
-    with_retries,
     write_sums,
 )
 from pipelines.remote import DvcError, check_endpoint_url, run_dvc, s3_url
@@ -266,8 +265,11 @@ def test_pull_retries_until_the_endpoint_answers(
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # no botocore retries: the outer loop's job
+    # The fail-fast probe of a down endpoint is tested in test_errors.py; here the endpoint
+    # goes down between the probe and the download, which the download's retries must ride out.
+    monkeypatch.setattr("pipelines.pull.probe_s3", lambda: None)
     handler = _StartServerOnRetry(free_tcp_port)
-    logger = logging.getLogger("pipelines.pull")
+    logger = logging.getLogger("girml.retry")
     logger.addHandler(handler)
     try:
         uri = f"models:/{REGISTERED_MODEL}/{registry.version}"

@@ -313,11 +313,14 @@ def test_urls_source_logs_in_from_netrc_and_leaks_nothing(
     assert f"{base}/good.png" in (clean / "manifest.csv").read_text(encoding="utf-8")
     assert _assert_no_canary(project, done.stdout, done.stderr) >= 5
 
-    # Without the netrc entry the server refuses, and the item is rejected (not a crash).
+    # Without the netrc entry the server refuses, and the item is rejected (not a crash); with
+    # every item rejected, collect fails naming why instead of passing with 0 images.
     netrc.write_text("", encoding="utf-8")
     (project / ".cache").rename(project / ".cache-before")
     again = _girml(["collect"], project, {"HOME": str(home)})
-    assert again.returncode == 0, again.stderr
+    assert again.returncode == 1, again.stderr
+    assert "error: no image collected: every source failed" in again.stderr
+    assert "Traceback" not in again.stderr
     assert "download failed: HTTP 401" in (clean / "rejected.csv").read_text(encoding="utf-8")
 
 

@@ -188,7 +188,11 @@ def collect(cfg: CollectConfig, out_dir: Path, *, workers: int = 0) -> CollectRe
     images_dir = out_dir / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
 
-    entries = [entry for source in cfg.sources for entry in list_source(source)]
+    entries = [
+        entry
+        for source in cfg.sources
+        for entry in list_source(source, max_member_bytes=cfg.max_member_bytes)
+    ]
     items = [e for e in entries if isinstance(e, SourceItem)]
     ingest = functools.partial(
         _ingest, images_dir=images_dir, min_size=cfg.min_size, max_pixels=cfg.max_pixels
@@ -253,3 +257,28 @@ def collect(cfg: CollectConfig, out_dir: Path, *, workers: int = 0) -> CollectRe
         out_dir,
     )
     return result
+
+
+def nothing_collected(rejected_csv: Path, limit: int = 3) -> str:
+    """Why a ``collect`` run kept no image, from its ``rejected.csv``, in one line.
+
+    Args:
+        rejected_csv: the run's ``rejected.csv`` (``source,origin,reason``).
+        limit: example rejections to quote.
+
+    Returns:
+        ``"no image collected: every source failed (folder: 3 rejected, urls: 1 rejected);
+        e.g. <origin>: <reason>; ... (all in rejected.csv)"``, or a line saying the sources
+        listed nothing.
+    """
+    with rejected_csv.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return "no image collected: the sources listed no image (check collect.sources)"
+    per_source = Counter(row["source"] for row in rows)
+    counts = ", ".join(f"{source}: {n} rejected" for source, n in sorted(per_source.items()))
+    examples = "; ".join(f"{row['origin']}: {row['reason']}" for row in rows[:limit])
+    return (
+        f"no image collected: every source failed ({counts}); e.g. {examples} "
+        f"(all in {rejected_csv})"
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -19,12 +20,13 @@ import tarfile
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
@@ -48,6 +50,10 @@ _CHUNK = 1 << 16
 _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _ZIP_SUFFIXES = (".zip",)
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+# Kept in an extracted archive's folder: the size cap used and the members it left out.
+_EXTRACT_INFO = ".extract.json"
+# Default cap on one archive member's decompressed size (``collect.max_member_bytes``).
+DEFAULT_MAX_MEMBER_BYTES = 200_000_000
 
 
 class SourceError(ValueError):
@@ -82,7 +88,8 @@ class Rejection:
 
 
 Entry = SourceItem | Rejection
-SourceFn = Callable[[Any], Iterator[Entry]]
+# ``fn(cfg, max_member_bytes=...)``; the cap matters only to sources that read archives.
+SourceFn = Callable[..., Iterator[Entry]]
 
 SOURCES: Registry[SourceFn] = Registry("collect source")
 
@@ -128,11 +135,17 @@ BUILTIN_IMAGES: dict[str, BuiltinImage] = {
 }
 
 
-def list_source(source: BuiltinSource | FolderSource | S3Source | UrlSource) -> list[Entry]:
+def list_source(
+    source: BuiltinSource | FolderSource | S3Source | UrlSource,
+    *,
+    max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
+) -> list[Entry]:
     """List one configured source's entries, sorted by origin.
 
     Args:
         source: a validated source config from ``CollectConfig.sources``.
+        max_member_bytes: largest decompressed archive member read; larger image members
+            become :class:`Rejection` entries (``collect.max_member_bytes``).
 
     Returns:
         :class:`SourceItem` and :class:`Rejection` entries, sorted by ``origin``.
@@ -141,7 +154,7 @@ def list_source(source: BuiltinSource | FolderSource | S3Source | UrlSource) -> 
         SourceError: the source cannot be listed at all.
         ConfigError: the source names builtin images that do not exist.
     """
-    entries = list(SOURCES.get(source.type)(source))
+    entries = list(SOURCES.get(source.type)(source, max_member_bytes=max_member_bytes))
     return sorted(entries, key=lambda e: e.origin)
 
 
@@ -175,7 +188,7 @@ def _posix_parent_name(relpath: str) -> str | None:
 
 
 @SOURCES.register("builtin")
-def _builtin(cfg: BuiltinSource) -> Iterator[Entry]:
+def _builtin(cfg: BuiltinSource, *, max_member_bytes: int) -> Iterator[Entry]:
     names = list(BUILTIN_IMAGES) if cfg.include is None else list(cfg.include)
     unknown = [n for n in names if n not in BUILTIN_IMAGES]
     if unknown:
@@ -213,7 +226,7 @@ def _read_labels(label_file: Path) -> dict[str, str]:
 
 
 @SOURCES.register("folder")
-def _folder(cfg: FolderSource) -> Iterator[Entry]:
+def _folder(cfg: FolderSource, *, max_member_bytes: int) -> Iterator[Entry]:
     root = Path(cfg.path)
     if not root.is_dir():
         raise SourceError(f"folder source {root} is not a directory")
@@ -253,7 +266,7 @@ def _load_s3(client: Any, bucket: str, key: str, max_pixels: int) -> np.ndarray:
 
 
 @SOURCES.register("s3")
-def _s3(cfg: S3Source) -> Iterator[Entry]:
+def _s3(cfg: S3Source, *, max_member_bytes: int) -> Iterator[Entry]:
     client = s3.make_client()
     try:
         objects = list(s3.iter_objects(cfg.bucket, cfg.prefix, client=client))
@@ -387,45 +400,117 @@ def _safe_member(name: str) -> bool:
     return not path.is_absolute() and ".." not in path.parts
 
 
-def _archive_members(archive: Path, kind: str) -> Iterator[tuple[str, bytes]]:
-    """(member name, bytes) for each regular member of a zip or tar archive."""
+@dataclass(frozen=True)
+class _Member:
+    """One regular archive member: its name, declared size and a way to stream its bytes."""
+
+    name: str
+    size: int
+    open: Callable[[], IO[bytes]]
+
+
+def _archive_members(archive: Path, kind: str) -> Iterator[_Member]:
+    """Each regular member of an open zip or tar archive, nothing read yet.
+
+    Listing reads only the zip central directory or the tar headers; a member's bytes are read
+    only if the caller calls its ``open``, and then streamed.
+    """
     if kind == "zip":
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
                 if not info.is_dir():
-                    yield info.filename, zf.read(info)
+                    yield _Member(info.filename, info.file_size, functools.partial(zf.open, info))
         return
     with tarfile.open(archive, mode="r:*") as tf:
         for member in tf:
-            fh = tf.extractfile(member) if member.isfile() else None
-            if fh is not None:
-                yield member.name, fh.read()
+            if member.isfile():
+                opener = functools.partial(_tar_stream, tf, member)
+                yield _Member(member.name, member.size, opener)
 
 
-def _extract(archive: Path, kind: str, target: Path) -> Path:
+def _tar_stream(tf: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
+    stream = tf.extractfile(member)
+    if stream is None:  # isfile() members always have one
+        raise tarfile.TarError(f"cannot read member {member.name!r}")
+    return stream
+
+
+def _copy_capped(src: IO[bytes], dest: Path, max_bytes: int) -> bool:
+    """Stream ``src`` into ``dest`` in chunks; False (and no ``dest``) past ``max_bytes``.
+
+    The cap counts the bytes actually read, so a member whose declared size lies is still
+    stopped once it passes ``max_bytes``; memory stays at one chunk whatever the size.
+    """
+    written = 0
+    with dest.open("wb") as out:
+        for chunk in iter(functools.partial(src.read, _CHUNK), b""):
+            written += len(chunk)
+            if written > max_bytes:
+                break
+            out.write(chunk)
+    if written > max_bytes:
+        dest.unlink()
+        return False
+    return True
+
+
+def _read_extract_info(target: Path, max_member_bytes: int) -> list[tuple[str, str]] | None:
+    """Rejected members recorded by an earlier extraction with the same cap, else None."""
+    try:
+        info = json.loads((target / _EXTRACT_INFO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or info.get("max_member_bytes") != max_member_bytes:
+        return None
+    return [(str(name), str(reason)) for name, reason in info.get("rejected", [])]
+
+
+def _extract(
+    archive: Path, kind: str, target: Path, max_member_bytes: int
+) -> list[tuple[str, str]]:
     """Extract the image members of a verified archive once, into the folder ``target``.
 
-    The folder appears atomically (staged, then renamed), so its presence means a complete
-    extraction and later runs reuse it. Members with absolute or ``..`` paths are skipped.
+    Members are filtered by name before anything is read: only image names (see
+    :func:`_is_image_name`) are opened, and each is streamed to disk, so memory stays small
+    whatever the archive holds. An image member over ``max_member_bytes`` (declared, or
+    actually read) is left out and reported. Members with absolute or ``..`` paths are
+    skipped. The folder appears atomically (staged, then renamed) with a hidden
+    ``.extract.json`` recording the cap and the left-out members, so later runs with the same
+    cap reuse it; a different cap extracts again.
+
+    Returns:
+        ``(member name, reason)`` for each image member left out for its size.
     """
-    if target.is_dir():
-        return target
+    cached = _read_extract_info(target, max_member_bytes) if target.is_dir() else None
+    if cached is not None:
+        return cached
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    rejected: list[tuple[str, str]] = []
+    too_big = f"larger than collect.max_member_bytes={max_member_bytes}"
     try:
-        for name, data in _archive_members(archive, kind):
-            if not _is_image_name(name):
+        for member in _archive_members(archive, kind):
+            if not _is_image_name(member.name):
                 continue
-            if not _safe_member(name):
-                logger.warning("%s: skipping unsafe archive member %r", archive, name)
+            if not _safe_member(member.name):
+                logger.warning("%s: skipping unsafe archive member %r", archive, member.name)
                 continue
-            out = staging / name
+            if member.size > max_member_bytes:
+                rejected.append((member.name, f"{too_big} ({member.size} bytes)"))
+                continue
+            out = staging / member.name
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(data)
+            with member.open() as stream:
+                if not _copy_capped(stream, out, max_member_bytes):
+                    rejected.append((member.name, f"{too_big} (declared {member.size} bytes)"))
+        info = {"max_member_bytes": max_member_bytes, "rejected": rejected}
+        (staging / _EXTRACT_INFO).write_text(json.dumps(info), encoding="utf-8")
+        if target.is_dir():  # extracted by an older version or with another cap
+            shutil.rmtree(target)
         os.replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return rejected
 
 
 def _fetch_verified(
@@ -459,7 +544,7 @@ def _fetch_verified(
 
 
 @SOURCES.register("urls")
-def _urls(cfg: UrlSource) -> Iterator[Entry]:
+def _urls(cfg: UrlSource, *, max_member_bytes: int) -> Iterator[Entry]:
     cache_dir = Path(cfg.cache_dir)
     with requests.Session() as session:
         for item in cfg.items:
@@ -475,12 +560,16 @@ def _urls(cfg: UrlSource) -> Iterator[Entry]:
                     "urls", origin, item.category, functools.partial(read_image, local)
                 )
                 continue
+            extracted = cache_dir / f"{_cache_name(item)}.d"
             try:
-                extracted = _extract(local, kind, cache_dir / f"{_cache_name(item)}.d")
-            except (OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
+                too_big = _extract(local, kind, extracted, max_member_bytes)
+            except (OSError, EOFError, zlib.error, zipfile.BadZipFile, tarfile.TarError) as exc:
                 yield Rejection("urls", origin, f"unreadable archive ({exc})")
                 continue
-            for member in sorted(p for p in extracted.rglob("*") if p.is_file()):
+            for name, reason in too_big:
+                yield Rejection("urls", f"{origin}#{printable_name(name)}", reason)
+            members = (p for p in extracted.rglob("*") if p.is_file() and p.name != _EXTRACT_INFO)
+            for member in sorted(members):
                 name = printable_name(member.relative_to(extracted).as_posix())
                 load = functools.partial(read_image, member)
                 yield SourceItem("urls", f"{origin}#{name}", item.category, load)

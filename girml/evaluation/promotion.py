@@ -50,7 +50,7 @@ from girml.evaluation.specialists import (
     train_specialists,
 )
 from girml.metrics import load_lpips
-from girml.models.store import CONFIG_FILE, load_model_dir, read_model_config
+from girml.models.store import CONFIG_FILE, load_model_dir, read_model_config, training_run
 from girml.tracking import mlflow as tracking
 
 log = logging.getLogger(__name__)
@@ -222,27 +222,33 @@ def harm_reasons(
 
 @dataclass(frozen=True)
 class RegisteredModel:
-    """Where the train stage registered a model folder: ``mlflow`` in its ``config.yaml``."""
+    """Where the train stage registered a model folder (``run`` in ``metrics/train.json``)."""
 
     run_id: str
     version: int
 
 
-def registered_model(model_dir: Path) -> RegisteredModel:
-    """Read ``mlflow.run_id`` and ``mlflow.registered_version`` from a model folder.
+def registered_model(model_dir: Path, train_metrics: Path | None = None) -> RegisteredModel:
+    """The MLflow run and registered version of a model folder.
+
+    Read from ``run.mlflow_run_id`` / ``run.registered_version`` of ``train_metrics`` (the
+    train stage's ``metrics/train.json``) when it describes this folder's weights, else from
+    ``mlflow`` in the folder's ``config.yaml`` (folders from older versions); see
+    :func:`girml.models.store.training_run`.
 
     Raises:
         FileNotFoundError: no ``config.yaml``.
-        ValueError: the config has no such keys (the model was not trained by ``girml train``).
+        ValueError: neither file records them (the model was not trained by ``girml train``).
     """
-    config = read_model_config(model_dir)
-    info = config.get("mlflow")
-    if not isinstance(info, dict) or "run_id" not in info or "registered_version" not in info:
+    run = training_run(model_dir, train_metrics)
+    if run.mlflow_run_id is None or run.registered_version is None:
+        where = f"{train_metrics} (run) or " if train_metrics is not None else ""
         raise ValueError(
-            f"{Path(model_dir) / CONFIG_FILE} has no mlflow.run_id / mlflow.registered_version: "
-            "evaluate a model trained and registered by `girml train`"
+            f"{where}{Path(model_dir) / CONFIG_FILE} has no mlflow.run_id / "
+            "mlflow.registered_version for these weights: evaluate a model trained and "
+            "registered by `girml train`"
         )
-    return RegisteredModel(run_id=str(info["run_id"]), version=int(info["registered_version"]))
+    return RegisteredModel(run_id=run.mlflow_run_id, version=run.registered_version)
 
 
 def _log_to_run(
@@ -405,6 +411,7 @@ def evaluate_and_promote(
     plots_dir: Path,
     project_root: Path,
     specialists: SpecialistInputs | None = None,
+    train_metrics: Path | None = None,
 ) -> EvaluationResult:
     """The evaluate stage: score the model, the baselines (and specialists), decide, record.
 
@@ -417,8 +424,7 @@ def evaluate_and_promote(
     :func:`apply_decision`.
 
     Args:
-        model_dir: the train stage's model folder (its ``config.yaml`` names the MLflow run and
-            registered version).
+        model_dir: the train stage's model folder.
         bench_dir: the benchmark folder.
         clean_dir: the collect stage's folder (NIQE reference photos).
         cfg: the ``evaluate`` section.
@@ -426,6 +432,8 @@ def evaluate_and_promote(
         plots_dir: where ``psnr_per_family.csv`` and ``generalization.csv`` go.
         project_root: where the default MLflow store lives.
         specialists: required when ``cfg.specialists`` is on.
+        train_metrics: the train stage's ``metrics/train.json``, which names the MLflow run and
+            registered version of ``model_dir`` (:func:`registered_model`).
 
     Returns:
         The :class:`EvaluationResult`.
@@ -438,7 +446,7 @@ def evaluate_and_promote(
     restorers = {name: BASELINES.get(name) for name in cfg.baselines}
     if cfg.specialists and specialists is None:
         raise ValueError("evaluate.specialists is on: pass the SpecialistInputs")
-    registered = registered_model(model_dir)
+    registered = registered_model(model_dir, train_metrics)
     model = load_model_dir(model_dir)
     niqe_model = fit_pristine_niqe(clean_dir, cfg.niqe_patch_size)
     lpips = load_lpips(Path(cfg.lpips_weights) if cfg.lpips_weights else None)

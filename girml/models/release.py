@@ -40,7 +40,7 @@ from torch import nn
 from girml.config import CLEAN_FAMILY, DegradationsConfig, ModelConfig, parse_section
 from girml.imageio import swap_dir
 from girml.models import build_model
-from girml.models.store import CONFIG_FILE, read_model_config
+from girml.models.store import CONFIG_FILE, TrainingRun, read_model_config, training_run
 
 if TYPE_CHECKING:
     from girml.evaluation.harness import Bench
@@ -187,7 +187,8 @@ class Provenance(_Record):
         git_commit, git_dirty, params_hash: the training run's provenance tags.
         train_command: how it was trained; ``init_from``: the model it was fine-tuned from.
         release_command: the command that wrote this release.
-        steps, train_seconds, hardware: from the training run (or the model folder).
+        steps, train_seconds, hardware: from the training run (or ``metrics/train.json``,
+            or, for older folders, the model folder).
         degradation_spec_sha256: :func:`spec_sha256` of the ``degradations`` section;
             ``degradation_spec_source`` says which file it was read from.
         dvc_hashes: ``dvc.lock`` output hashes recorded on the training run.
@@ -476,6 +477,8 @@ class ReleaseInputs:
         spec, spec_source: the ``degradations`` section and the file it came from.
         unseen_content_category: ``synthesize.unseen_content_category``.
         crop_border, tile: ``evaluate.crop_border`` and ``evaluate.tile`` for the fp16 check.
+        train_metrics: the train stage's ``metrics/train.json``: the run record (MLflow run,
+            version, hardware, timings) of a model folder whose weights it describes.
     """
 
     eval_json: Path
@@ -489,6 +492,7 @@ class ReleaseInputs:
     unseen_content_category: str | None = None
     crop_border: int = 0
     tile: int | None = None
+    train_metrics: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -504,9 +508,10 @@ class _Source:
     metrics: dict[str, float]
     folder_config: dict[str, Any]
     notes: list[str]
+    run: TrainingRun | None = None
 
 
-def _open_source(source: str, project_root: Path) -> _Source:
+def _open_source(source: str, project_root: Path, train_metrics: Path | None = None) -> _Source:
     """Load ``source`` (a registry URI or a model folder) and its MLflow run, if reachable."""
     from girml.models.store import URI_PATTERN, load_model_dir
 
@@ -535,9 +540,8 @@ def _open_source(source: str, project_root: Path) -> _Source:
     model_cfg = parse_section(
         config["model"], "model", ModelConfig, source=str(folder / CONFIG_FILE)
     )
-    info = config.get("mlflow") if isinstance(config.get("mlflow"), dict) else {}
-    version = int(info["registered_version"]) if "registered_version" in info else None
-    run_id = str(info["run_id"]) if "run_id" in info else None
+    run = training_run(folder, train_metrics)
+    version, run_id = run.registered_version, run.mlflow_run_id
     tags: dict[str, str] = {}
     params: dict[str, str] = {}
     metrics: dict[str, float] = {}
@@ -550,13 +554,13 @@ def _open_source(source: str, project_root: Path) -> _Source:
                 record = tracking.run_record(run_id)
                 tags, params, metrics = record.tags, record.params, record.metrics
             except ValueError as exc:
-                notes.append(f"{exc}; provenance from {folder / CONFIG_FILE} only")
+                notes.append(f"{exc}; provenance from {run.source} only")
         else:
             notes.append(
                 f"no MLflow store ({tracking.tracking_uri(project_root)}): provenance from "
-                f"{folder / CONFIG_FILE} only"
+                f"{run.source} only"
             )
-    return _Source(model, model_cfg, version, run_id, tags, params, metrics, config, notes)
+    return _Source(model, model_cfg, version, run_id, tags, params, metrics, config, notes, run)
 
 
 def _lock_stage(lock: Mapping[str, Any], stage: str) -> dict[str, Any]:
@@ -579,7 +583,7 @@ def _number(*values: Any) -> float | None:
 
 
 def _hardware(src: _Source) -> str:
-    recorded = src.tags.get("hardware") or src.folder_config.get("hardware")
+    recorded = src.tags.get("hardware") or (src.run.hardware if src.run else None)
     if recorded:
         return str(recorded)
     gpus = {k.split("_")[1] for k in src.metrics if k.startswith("system/gpu_")}
@@ -597,7 +601,6 @@ def _provenance(src: _Source, source: str, inputs: ReleaseInputs, command: str) 
     if inputs.dvc_lock.is_file():
         lock = yaml.safe_load(inputs.dvc_lock.read_text(encoding="utf-8")) or {}
     notes = list(src.notes)
-    folder_metrics = src.folder_config.get("metrics") or {}
     folder_train = src.folder_config.get("train") or {}
     dvc_hashes = {
         key.removeprefix("dvc."): value
@@ -628,8 +631,9 @@ def _provenance(src: _Source, source: str, inputs: ReleaseInputs, command: str) 
     train_cmd = _lock_stage(lock, "train").get("cmd")
     if not train_cmd and (src.tags.get("stage") == "train" or src.folder_config):
         train_cmd = "girml train"
-    steps = _number(src.metrics.get("steps"), folder_metrics.get("steps"))
-    seconds = _number(src.metrics.get("train_seconds"), folder_metrics.get("train_seconds"))
+    run = src.run or TrainingRun(source=Path(source))
+    steps = _number(src.metrics.get("steps"), run.steps)
+    seconds = _number(src.metrics.get("train_seconds"), run.train_seconds)
     return Provenance(
         source=source,
         registered_model=REGISTERED_MODEL if src.version is not None else None,
@@ -708,7 +712,7 @@ def make_release(
 
     Args:
         source: ``models:/gir-restorer@champion``, ``models:/gir-restorer/<version>`` or a
-            model folder written by ``girml train`` (its ``config.yaml`` names the run).
+            model folder written by ``girml train`` (``inputs.train_metrics`` names the run).
         out_dir: the release folder, e.g. ``models/release``.
         inputs: the project files to read (:class:`ReleaseInputs`).
         project_root: where the default MLflow store lives.
@@ -735,7 +739,7 @@ def make_release(
     except json.JSONDecodeError as exc:
         raise ValueError(f"{inputs.eval_json}: not valid JSON ({exc})") from None
     per_family = read_per_family(inputs.per_family_csv)
-    src = _open_source(source, project_root)
+    src = _open_source(source, project_root, inputs.train_metrics)
     method = method_for_version(eval_metrics, src.version, source)
     classical = [m for m in dict.fromkeys(r["method"] for r in per_family) if m in BASELINES]
     metrics = card_metrics(per_family, method, classical, eval_metrics)

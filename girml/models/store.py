@@ -2,13 +2,18 @@
 
 A model folder holds ``weights.pt`` (the ``state_dict``, loaded with ``weights_only=True``) and
 ``config.yaml`` (``model:`` = the :class:`~girml.config.ModelConfig`, plus whatever the trainer
-adds: train config, metrics, stats). Registry URIs (``models:/...``, ``runs:/...``) go through
+adds: train config, stats; and ``weights_sha256``). Both are functions of the config and the data
+only, so the same training reproduces them byte for byte: what differs between runs (timings,
+hardware, MLflow run and version) is kept in the train stage's ``metrics/train.json`` under
+``run`` (:func:`training_run`). Registry URIs (``models:/...``, ``runs:/...``) go through
 :mod:`girml.tracking.mlflow`, imported only when one is used so that folder-only callers do not
 pay for importing MLflow.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import pickle
 import re
@@ -31,6 +36,8 @@ from girml.models import build_model
 
 WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "config.yaml"
+# config.yaml keys written by save_model_dir itself
+_RESERVED = ("model", "weights_sha256")
 DEFAULT_DIR = Path("models/latest")
 RELEASE_DIR = Path("models/release")
 # a scheme of 2+ letters, so that a Windows drive letter is not a URI
@@ -66,30 +73,125 @@ def save_model_dir(
     Args:
         model: the network built from ``model_cfg`` (any device; weights are saved on the CPU).
         model_cfg: its architecture config, stored as ``model:``.
-        extra: more top-level ``config.yaml`` sections (e.g. ``train``, ``metrics``, ``stats``);
-            pydantic configs, tuples, numpy scalars and paths are converted. ``model`` is
-            reserved.
+        extra: more top-level ``config.yaml`` sections (e.g. ``train``, ``stats``); pydantic
+            configs, tuples, numpy scalars and paths are converted. ``model`` and
+            ``weights_sha256`` (the sha256 of ``weights.pt``, added last) are reserved. Keep
+            run-specific values (timings, hardware, run ids) out: the folder is then
+            byte-identical for the same config and data.
 
     Returns:
         ``out_dir``.
     """
     extra = dict(extra or {})
-    if "model" in extra:
-        raise ValueError("extra must not contain 'model': it is written from model_cfg")
+    reserved = [key for key in _RESERVED if key in extra]
+    if reserved:
+        raise ValueError(f"extra must not contain {reserved}: save_model_dir writes them")
     config = {"model": model_cfg.model_dump(mode="json"), **_plain(extra)}
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex}.tmp")
     tmp.mkdir()
     try:
-        text = yaml.safe_dump(config, sort_keys=False)
         state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
         torch.save(state, tmp / WEIGHTS_FILE)
+        config["weights_sha256"] = file_sha256(tmp / WEIGHTS_FILE)
+        text = yaml.safe_dump(config, sort_keys=False)
         (tmp / CONFIG_FILE).write_text(text, encoding="utf-8")
         swap_dir(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """What the training run that produced a model folder recorded, beyond config and weights.
+
+    Attributes:
+        source: the file it was read from (``metrics/train.json`` or, for folders written
+            before it moved there, the folder's ``config.yaml``).
+        mlflow_run_id, registered_version: the MLflow run and ``gir-restorer`` version.
+        hardware: what trained it (``girml.cli.hardware``).
+        steps, train_seconds, samples_per_second: from the run's metrics.
+    """
+
+    source: Path
+    mlflow_run_id: str | None = None
+    registered_version: int | None = None
+    hardware: str | None = None
+    steps: int | None = None
+    train_seconds: float | None = None
+    samples_per_second: float | None = None
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def training_run(model_dir: str | os.PathLike, train_metrics: Path | None = None) -> TrainingRun:
+    """The run record of model folder ``model_dir``: ``run`` in ``train_metrics``, or the folder's.
+
+    ``train_metrics`` (the train stage's ``metrics/train.json``) describes the folder only when
+    its ``run.weights_sha256`` is the folder's ``weights_sha256``; otherwise (another folder, an
+    older folder, no such file) the folder's own ``config.yaml`` is read, where older versions
+    of ``girml train`` wrote ``mlflow``, ``hardware`` and ``metrics``. Missing keys stay None.
+
+    Raises:
+        FileNotFoundError: no ``config.yaml`` in ``model_dir``.
+        ValueError: ``config.yaml`` or ``train_metrics`` cannot be parsed.
+    """
+    config = read_model_config(model_dir)
+    sha = config.get("weights_sha256")
+    if sha and train_metrics is not None and Path(train_metrics).is_file():
+        try:
+            metrics = json.loads(Path(train_metrics).read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{train_metrics}: not valid JSON ({exc})") from None
+        run = _mapping(_mapping(metrics).get("run"))
+        if run.get("weights_sha256") == sha:
+            return _training_run(
+                Path(train_metrics),
+                run_id=run.get("mlflow_run_id"),
+                version=run.get("registered_version"),
+                hardware=run.get("hardware"),
+                metrics={**metrics, "samples_per_second": run.get("samples_per_second")},
+            )
+    info = _mapping(config.get("mlflow"))
+    return _training_run(
+        Path(model_dir) / CONFIG_FILE,
+        run_id=info.get("run_id"),
+        version=info.get("registered_version"),
+        hardware=config.get("hardware"),
+        metrics=_mapping(config.get("metrics")),
+    )
+
+
+def _training_run(
+    source: Path, run_id: Any, version: Any, hardware: Any, metrics: Mapping[str, Any]
+) -> TrainingRun:
+    def number(key: str) -> float | None:
+        value = metrics.get(key)
+        return float(value) if isinstance(value, int | float) else None
+
+    steps = number("steps")
+    return TrainingRun(
+        source=source,
+        mlflow_run_id=None if run_id is None else str(run_id),
+        registered_version=None if version is None else int(version),
+        hardware=None if hardware is None else str(hardware),
+        steps=None if steps is None else int(steps),
+        train_seconds=number("train_seconds"),
+        samples_per_second=number("samples_per_second"),
+    )
 
 
 def read_model_config(path: str | os.PathLike) -> dict[str, Any]:

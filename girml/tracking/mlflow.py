@@ -68,6 +68,14 @@ ARTIFACTS_DIR = "mlartifacts"
 ARTIFACT_ROOT_ENV = "GIRML_ARTIFACT_ROOT"  # artifact root for new experiments (e.g. s3://...)
 PARAM_VALUE_LIMIT = 500  # the historical MLflow limit; servers older than 2.x still enforce it
 _NOT_FOUND = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
+# MLflow's own retries of HTTP requests to a tracking server (mlflow/environment_variables.py;
+# its defaults: 7 retries, backoff factor 2, 120 s timeout), set by configure() when unset.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+}
 
 
 # --------------------------------------------------------------------------- store
@@ -93,9 +101,13 @@ def configure(project_root: Path) -> str:
     """Point MLflow at the project's tracking store, offline; returns the tracking URI.
 
     Sets MLflow's global tracking URI, ``MLFLOW_ENABLE_ASYNC_LOGGING=false`` and, unless the
-    user set it, ``MLFLOW_DISABLE_TELEMETRY=true``. Creates the SQLite file's folder if needed.
+    user set them, ``MLFLOW_DISABLE_TELEMETRY=true`` and :data:`HTTP_DEFAULTS` (a tracking server
+    that is down fails in seconds, not after MLflow's 7 retries with backoff). Creates the
+    SQLite file's folder if needed.
     """
     os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     if "MLFLOW_DISABLE_TELEMETRY" not in os.environ:
         os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
         set_telemetry_client()  # MLflow built its client at import; this re-reads the variable

@@ -620,7 +620,9 @@ def train(
         step = state.step
         window_samples += per_step
         if ema is not None:
-            ema.update(accelerator.unwrap_model(model))
+            # raw_model is what unwrap_model(model) returns, without its walk over every
+            # submodule each step
+            ema.update(raw_model)
         bar.update(1)
         events = False
         if step % cfg.log_every == 0:

@@ -1,0 +1,78 @@
+"""Same config and data, same model files: the train stage's outputs are byte-reproducible."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from girml.cli import MODEL_DIR, TRAIN_METRICS, app
+from girml.evaluation.promotion import registered_model
+from girml.models.store import CONFIG_FILE, WEIGHTS_FILE, file_sha256, training_run
+from pipelines.flows import _mlflow_section
+from tests.factories import synthesize_tiny, tiny_params, write_params
+
+
+def _train_params() -> dict:
+    params = tiny_params()
+    params["model"] = {"type": "nafnet", "width": 8, "enc_blocks": [1], "middle_blocks": 1}
+    params["train"] = {
+        "seed": 0,
+        "steps": 4,
+        "batch_size": 2,
+        "patch_size": 16,
+        "warmup_steps": 1,
+        "val_every": 4,
+        "ckpt_every": 4,
+        "log_every": 2,
+        "num_workers": 0,
+        "online_degradation_prob": 0.0,
+    }
+    return params
+
+
+@pytest.mark.slow
+def test_two_trainings_write_byte_identical_model_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    first, second = tmp_path / "first", tmp_path / "second"
+    synthesize_tiny(first / "data")
+    shutil.copytree(first / "data", second / "data")
+    before = mlflow.get_tracking_uri()
+    try:
+        for project in (first, second):  # two checkouts, each with its own MLflow store
+            write_params(project / "params.yaml", _train_params())
+            monkeypatch.chdir(project)
+            monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
+            result = CliRunner().invoke(app, ["train", "--params", "params.yaml"])
+            assert result.exit_code == 0, result.output
+    finally:
+        mlflow.set_tracking_uri(before)
+
+    for name in (WEIGHTS_FILE, CONFIG_FILE):
+        a, b = (p / MODEL_DIR / name for p in (first, second))
+        assert a.read_bytes() == b.read_bytes(), f"{name} differs between the two trainings"
+    config = yaml.safe_load((first / MODEL_DIR / CONFIG_FILE).read_text(encoding="utf-8"))
+    assert set(config) == {"model", "train", "stats", "weights_sha256"}
+    assert config["weights_sha256"] == file_sha256(first / MODEL_DIR / WEIGHTS_FILE)
+
+    # the run-specific record moved to metrics/train.json, where evaluate and the flows find it
+    runs = []
+    for project in (first, second):
+        metrics = json.loads((project / TRAIN_METRICS).read_text(encoding="utf-8"))
+        assert metrics["run"]["weights_sha256"] == config["weights_sha256"]
+        assert metrics["run"]["hardware"] and metrics["run"]["samples_per_second"] > 0
+        registered = registered_model(project / MODEL_DIR, project / TRAIN_METRICS)
+        assert registered.version == 1 == metrics["run"]["registered_version"]
+        assert registered.run_id == metrics["run"]["mlflow_run_id"]
+        run = training_run(project / MODEL_DIR, project / TRAIN_METRICS)
+        assert run.steps == 4 and run.train_seconds == metrics["train_seconds"]
+        assert f"`{registered.run_id}`" in "\n".join(_mlflow_section(project))
+        runs.append(registered.run_id)
+    assert runs[0] != runs[1]
