@@ -36,7 +36,11 @@ no border crop, Y of BT.601, clipped at 100 dB by :func:`girml.evaluation.harnes
 Prints a markdown table (rows: the degradations and ``clean``; mean over the 12 degraded rows;
 the model's harm count, i.e. degradations whose mean gain is below -0.1 dB) and one line per
 method with its mean gain and harm count. ``--json OUT`` writes the same numbers (per
-degradation and method: mean psnr_y, gain and shift; the recipes; the photos and crops).
+degradation and method: mean psnr_y, gain and shift; the recipes; the photos, their sizes and
+crops), the command line, and the sha256 of the weights file that was scored (a release's
+``model.safetensors`` or a model folder's ``weights.pt``; null for a registry URI):
+``girml release --real-photos OUT`` puts them on the model card only when that hash is the
+released file's.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import argparse
 import json
 import logging
 import math
+import shlex
 import sys
 import time
 import zlib
@@ -61,7 +66,7 @@ from girml.baselines import BASELINES
 from girml.degradations import OPS, Recipe, Step, apply_recipe
 from girml.evaluation.harness import clipped_psnr, model_restorer
 from girml.imageio import IMAGE_SUFFIXES, read_image, to_tensor, to_uint8
-from girml.models.store import load_model
+from girml.models.store import file_sha256, load_model, weights_file
 from girml.training.data import match_size
 
 log = logging.getLogger("real_photos")
@@ -111,12 +116,16 @@ Restorer = Callable[[np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class Crop:
-    """One ground-truth crop: (size, size, 3) uint8 from ``photo`` at row ``y``, column ``x``."""
+    """One ground-truth crop: (size, size, 3) uint8 from ``photo`` at row ``y``, column ``x``.
+
+    ``photo_size`` is the whole photo's (width, height) in pixels.
+    """
 
     photo: Path
     y: int
     x: int
     pixels: np.ndarray
+    photo_size: tuple[int, int]
 
 
 def default_photos() -> list[Path]:
@@ -176,8 +185,10 @@ def load_crops(photos: Sequence[Path], size: int, max_crops: int) -> list[Crop]:
         corners = grid_crops(image, size, max_crops)
         if not corners:
             log.warning("%s (%dx%d) is smaller than one crop: skipped", photo, *image.shape[1::-1])
+        width_height = (image.shape[1], image.shape[0])
         for y, x in corners:
-            crops.append(Crop(photo, y, x, np.ascontiguousarray(image[y : y + size, x : x + size])))
+            pixels = np.ascontiguousarray(image[y : y + size, x : x + size])
+            crops.append(Crop(photo, y, x, pixels, width_height))
     return crops
 
 
@@ -391,6 +402,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch threads; 0: default")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args(argv)
+    command = shlex.join(
+        ["python", "benchmarks/real_photos.py", *(sys.argv[1:] if argv is None else argv)]
+    )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.max_crops_per_photo < 1 or args.crop < 1:
         parser.error("--max-crops-per-photo and --crop must be >= 1")
@@ -406,6 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not crops:
         log.error("no crop of %d px from %s", args.crop, [str(p) for p in photos])
         return 1
+    weights = weights_file(args.model) if MODEL in methods else None
+    weights_sha256 = file_sha256(weights) if weights is not None else None  # before scoring
     restorers = build_restorers(methods, args.model, args.tile or None)
     scores = score_all(crops, restorers, args.seed)
     summary = summarise(scores, methods)
@@ -414,13 +430,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(render_table(summary, MODEL in methods, len(used), len(crops)))
     print(f"\n{elapsed:.1f} s", file=sys.stderr)
     if args.json:
-        sizes = {}
+        photos_used: dict[str, dict[str, Any]] = {}
         for crop in crops:
-            sizes[str(crop.photo)] = sizes.get(str(crop.photo), 0) + 1
+            width, height = crop.photo_size
+            entry = photos_used.setdefault(
+                str(crop.photo),
+                {"path": str(crop.photo), "crops": 0, "width": width, "height": height},
+            )
+            entry["crops"] += 1
         record = {
+            "command": command,
             "model": args.model,
+            "weights_file": None if weights is None else str(weights),
+            "weights_sha256": weights_sha256,
             "methods": methods,
-            "photos": [{"path": p, "crops": n} for p, n in sizes.items()],
+            "photos": list(photos_used.values()),
             "crops": len(crops),
             "crop": args.crop,
             "tile": args.tile or None,

@@ -537,6 +537,14 @@ def release(
             "changes by more than 0.01 dB (needs data/bench)"
         ),
     ] = False,
+    real_photos: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON of `python benchmarks/real_photos.py --model <out> --json FILE` run on "
+            "a previous release of the same model: adds its scores on real photos to the "
+            "card; refused unless it scored these very weights (same sha256)"
+        ),
+    ] = None,
     params: ParamsOpt = Path("params.yaml"),
 ) -> None:
     """Export a model as safetensors + config.yaml + MODEL_CARD.md (at most 8 MiB, for git).
@@ -544,8 +552,9 @@ def release(
     The card's metrics come from metrics/eval.json and metrics/per_family.csv, which must
     describe this model's registered version; loading a release never unpickles anything.
     """
-    from girml.models.release import ReleaseInputs, make_release
+    from girml.models.release import ReleaseInputs, make_release, read_real_photos
 
+    real = read_real_photos(real_photos) if real_photos is not None else None
     root = Path.cwd()
     if model is None:
         from girml.tracking.mlflow import CHAMPION, REGISTERED_MODEL, alias_uri, tracking_uri
@@ -574,8 +583,9 @@ def release(
         train_metrics=TRAIN_METRICS,
     )
     command = f"girml release --model {model} -o {out}" + (" --fp16" if fp16 else "")
+    command += f" --real-photos {real_photos}" if real_photos is not None else ""
     result, provenance, metrics = make_release(
-        str(model), out, inputs, root, fp16=fp16, command=command
+        str(model), out, inputs, root, fp16=fp16, real_photos=real, command=command
     )
     version = provenance.registered_version
     typer.echo(

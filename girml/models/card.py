@@ -16,13 +16,16 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import numpy as np
 
 from girml.config import CLEAN_FAMILY, DegradationsConfig
 from girml.evaluation.report import best_baselines, harm_metrics
+
+if TYPE_CHECKING:
+    from girml.models.release import RealPhotos
 
 MODEL_METHOD = "model"  # eval.json's champion.version: the version evaluate scored as "model"
 CHAMPION_METHOD = "champion"  # champion.previous_version: the champion it was compared with
@@ -473,7 +476,34 @@ There is no real camera noise (sensor noise after demosaicing, in-camera denoisi
 sharpening), no real optical or spatially varying blur, no compression chain other than the
 synthetic JPEG, and no degradation outside those families: on such photos the numbers above
 do not apply; the `real` suite (`evaluate.real_dir`, no-reference NIQE only) is the closest
-check.
+check{% if real %}, and the next section measures real photos with ground truth{% endif %}.
+{% if real %}
+
+## Real photos outside the project
+
+{{ real_command }} scored these very weights (the file's sha256 matches the one above) on
+{{ real.crops }} crops of {{ real.crop }}x{{ real.crop }} px cut from {{ real.photos | length }} real
+camera photo(s) that are in no training or benchmark set:
+{% for photo in real.photos %}
+`{{ photo.name }}`{% if photo.width and photo.height %} ({{ photo.width }}x{{ photo.height }}){% endif %}, {{ photo.crops }} crop(s){{ "," if not loop.last else "." }}
+{% endfor %}
+Each crop is degraded by one fixed recipe per row; *gain* is the output's PSNR-Y minus the
+degraded input's (dB), *best classical* the classical baseline with the highest mean gain on
+that row, *shift* the change of mean brightness from the clean crop (0-255 grey levels).
+
+| degradation | input PSNR-Y | model gain | best classical gain (method) | shift: model / input |
+|---|---:|---:|---|---:|
+{% for name, r in real.degraded.items() %}
+| {{ name }} | {{ num(r.psnr_y_input) }} | {{ num(r.model.gain, 2, True) }} | {{ num(r.best_classical_gain, 2, True) }} ({{ r.best_classical or "n/a" }}) | {{ num(r.model.shift) }} / {{ num(r.shift_input) }} |
+{% endfor %}
+| **mean of the {{ real.degraded | length }} degraded** | {{ num(real.mean_degraded.psnr_y_input) }} | {{ num(real.summary.mean_gain, 2, True) }} | {{ num(real.mean_degraded.best_classical_gain, 2, True) }} (per-row best) | {{ num(real.summary.mean_shift) }} / {{ num(real.mean_degraded.shift_input) }} |
+
+Clean crops (no degradation): the output scores {{ num(real.clean.model.psnr_y) }} dB PSNR-Y
+against the clean input (100 dB, the cap, means unchanged) and shifts its brightness by
+{{ num(real.clean.model.shift) }} grey levels.
+Harm: the model's mean gain is below {{ real.harm_db }} dB on {{ real.summary.harm_count }} of
+{{ real.degraded | length }} degradations{% if real.harmed %} ({{ real.harmed | map("tick") | join(", ") }}){% endif %}.
+{% endif %}
 """  # noqa: E501 (a Markdown table row is one line)
 
 
@@ -487,6 +517,7 @@ def render_card(
     metrics: CardMetrics,
     coverage: Coverage,
     fp16: Any = None,
+    real_photos: RealPhotos | None = None,
 ) -> str:
     """``MODEL_CARD.md`` text.
 
@@ -500,6 +531,8 @@ def render_card(
         metrics: :func:`card_metrics`.
         coverage: what the training data spans.
         fp16: the fp16 check (``diffs``, ``max_abs_diff``, ``tolerance_db``) when stored in fp16.
+        real_photos: ``benchmarks/real_photos.py`` scores of these weights: a section
+            "Real photos outside the project" (none without).
     """
     env = jinja2.Environment(
         undefined=jinja2.StrictUndefined,
@@ -521,6 +554,12 @@ def render_card(
         limits=known_limits(metrics),
         cov=coverage,
         fp16=fp16,
+        real=real_photos,
+        real_command=(
+            f"`{real_photos.command}`"
+            if real_photos is not None and real_photos.command
+            else "`benchmarks/real_photos.py` (command line not recorded)"
+        ),
         num=_num,
         code=lambda v: "not recorded" if v in (None, "", "unknown") else f"`{v}`",
     )

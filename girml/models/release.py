@@ -9,7 +9,8 @@ photos with no training. Its format:
   :class:`~girml.config.ModelConfig`), ``weights`` (file, dtype, bytes, sha256), ``provenance``
   (:class:`Provenance`), ``metrics`` (suite means and harm) and ``fp16_check``.
 - ``MODEL_CARD.md``: provenance, metrics against identity and the best classical method, harm,
-  known limits (:mod:`girml.models.card`).
+  known limits (:mod:`girml.models.card`) and, with ``--real-photos``, the scores of
+  ``benchmarks/real_photos.py`` on these very weights (:class:`RealPhotos`).
 
 Loading (:func:`load_release`) reads tensors with ``safetensors`` and YAML with ``safe_load``,
 builds the network with :func:`~girml.models.build_model` and loads the tensors strictly: nothing
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -40,7 +41,13 @@ from torch import nn
 from girml.config import CLEAN_FAMILY, DegradationsConfig, ModelConfig, parse_section
 from girml.imageio import swap_dir
 from girml.models import build_model
-from girml.models.store import CONFIG_FILE, TrainingRun, read_model_config, training_run
+from girml.models.store import (
+    CONFIG_FILE,
+    TrainingRun,
+    file_sha256,
+    read_model_config,
+    training_run,
+)
 
 if TYPE_CHECKING:
     from girml.evaluation.harness import Bench
@@ -53,6 +60,7 @@ MAX_RELEASE_BYTES = 8 * 1024 * 1024  # the whole folder: it is committed to git
 FP16_TOLERANCE_DB = 0.01
 _DTYPES = {"float32": torch.float32, "float16": torch.float16}
 _LISTED_IDS = 16  # the card lists at most this many photo ids; config.yaml has them all
+REAL_MODEL = "model"  # the released model's method name in benchmarks/real_photos.py
 
 
 def is_release_dir(path: str | os.PathLike) -> bool:
@@ -109,15 +117,6 @@ def spec_sha256(spec: DegradationsConfig) -> str:
         spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 hex digest of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class _Record(BaseModel):
@@ -214,6 +213,181 @@ class Provenance(_Record):
     dvc_hashes: dict[str, str] = {}
     data: TrainingData
     notes: list[str] = []
+
+
+class _Scored(BaseModel):
+    """Part of a ``benchmarks/real_photos.py --json`` record: other keys are ignored, and a
+    NaN (written as ``null``) is None."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class RealMethodScore(_Scored):
+    """One method on one row: mean ``psnr_y`` (dB), ``gain`` over the input (dB; None for
+    ``clean``) and brightness ``shift`` (0-255 grey levels)."""
+
+    psnr_y: float | None = None
+    gain: float | None = None
+    shift: float | None = None
+
+
+class RealRow(_Scored):
+    """One degradation (or ``clean``): the input's scores, every method's, the best classical."""
+
+    psnr_y_input: float | None = None
+    shift_input: float | None = None
+    methods: dict[str, RealMethodScore]
+    best_classical: str | None = None
+    best_classical_gain: float | None = None
+
+    @property
+    def model(self) -> RealMethodScore:
+        return self.methods[REAL_MODEL]
+
+
+class RealMean(_Scored):
+    """Means over the degraded rows (``best_classical_gain``: of the per-row best)."""
+
+    psnr_y_input: float | None = None
+    shift_input: float | None = None
+    best_classical_gain: float | None = None
+
+
+class RealMethodSummary(_Scored):
+    """One method over the degraded rows: mean gain and shift, harm count, NaN rows."""
+
+    mean_gain: float | None = None
+    mean_shift: float | None = None
+    harm_count: int = Field(ge=0)
+    nan_rows: int = Field(default=0, ge=0)
+
+
+class RealPhoto(_Scored):
+    """A scored photo: its path, crop count and (when recorded) its size in pixels."""
+
+    path: str
+    crops: int = Field(ge=0)
+    width: int | None = None
+    height: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The file name, without its folder."""
+        return Path(self.path).name
+
+
+class RealPhotos(_Scored):
+    """What the card needs of ``benchmarks/real_photos.py --json`` (:func:`read_real_photos`).
+
+    Attributes:
+        model: the ``--model`` it scored; ``weights_sha256`` the sha256 of its weights file
+            (None when not recorded: a registry URI or an older script).
+        command: the command line that wrote it (None when not recorded).
+        photos, crops, crop: the photos, the number of crops and their side (px).
+        harm_db: a mean gain below this counts as harm.
+        rows: per degradation and ``clean``; ``mean_degraded``: means over the degraded rows.
+        per_method: per method (``model`` among them) over the degraded rows.
+        file: the JSON file it was read from (not part of the JSON).
+    """
+
+    model: str
+    weights_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    command: str | None = None
+    photos: list[RealPhoto] = Field(min_length=1)
+    crops: int = Field(ge=1)
+    crop: int = Field(ge=1)
+    harm_db: float
+    rows: dict[str, RealRow]
+    mean_degraded: RealMean
+    per_method: dict[str, RealMethodSummary]
+    file: str = Field(default="", exclude=True)
+
+    @model_validator(mode="after")
+    def _has_model_and_clean(self) -> RealPhotos:
+        if REAL_MODEL not in self.per_method:
+            raise ValueError(f"per_method has no {REAL_MODEL!r} (scored without --methods model)")
+        if CLEAN_FAMILY not in self.rows or len(self.rows) < 2:
+            raise ValueError(f"rows need {CLEAN_FAMILY!r} and at least one degradation")
+        missing = [name for name, row in self.rows.items() if REAL_MODEL not in row.methods]
+        if missing:
+            raise ValueError(f"rows without a {REAL_MODEL!r} score: {', '.join(missing)}")
+        return self
+
+    @property
+    def degraded(self) -> dict[str, RealRow]:
+        """The rows other than ``clean``, in file order."""
+        return {name: row for name, row in self.rows.items() if name != CLEAN_FAMILY}
+
+    @property
+    def clean(self) -> RealRow:
+        return self.rows[CLEAN_FAMILY]
+
+    @property
+    def summary(self) -> RealMethodSummary:
+        """The model's line of ``per_method``."""
+        return self.per_method[REAL_MODEL]
+
+    @property
+    def harmed(self) -> list[str]:
+        """The degradations whose model mean gain is below ``harm_db``."""
+        return [
+            name
+            for name, row in self.degraded.items()
+            if row.model.gain is not None and row.model.gain < self.harm_db
+        ]
+
+
+def read_real_photos(path: Path) -> RealPhotos:
+    """Read and validate the JSON written by ``benchmarks/real_photos.py --json``.
+
+    Raises:
+        FileNotFoundError: no such file; ValueError: not JSON, or not such a record. Each
+            message is one line that names ``path``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: write it with `python benchmarks/real_photos.py --model "
+            "models/release --json FILE`"
+        )
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    try:
+        record = RealPhotos.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "top level"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ValueError(
+            f"{path}: not a benchmarks/real_photos.py --json record: {where}: {first['msg']}{more}"
+        ) from None
+    return record.model_copy(update={"file": str(path)})
+
+
+def check_real_photos_weights(real: RealPhotos, weights_sha256: str, out_dir: Path) -> None:
+    """Refuse real-photo numbers that were not measured on the weights being released.
+
+    Raises:
+        ValueError: ``real`` records no weights hash, or another one (the message names the
+            file and says how to score the release).
+    """
+    rerun = (
+        f"release without --real-photos, run `python benchmarks/real_photos.py --model "
+        f"{out_dir} --json {real.file or 'FILE'}`, then release again with it"
+    )
+    if real.weights_sha256 is None:
+        raise ValueError(
+            f"{real.file}: records no weights sha256 (scored {real.model}), so it cannot be "
+            f"checked against the weights being released: {rerun}"
+        )
+    if real.weights_sha256 != weights_sha256:
+        raise ValueError(
+            f"{real.file}: scored on other weights ({real.model}, sha256 "
+            f"{real.weights_sha256[:12]}...) than those being released (sha256 "
+            f"{weights_sha256[:12]}...): {rerun}"
+        )
 
 
 @dataclass(frozen=True)
@@ -320,6 +494,7 @@ def export_release(
     metrics: CardMetrics,
     coverage: Coverage,
     fp16_check: Fp16Check | None = None,
+    real_photos: RealPhotos | None = None,
     max_bytes: int = MAX_RELEASE_BYTES,
     title: str = "gir-restorer release",
 ) -> ReleaseResult:
@@ -338,6 +513,10 @@ def export_release(
         metrics: the card's numbers (:func:`girml.models.card.card_metrics`).
         coverage: what the training data spans (:class:`girml.models.card.Coverage`).
         fp16_check: store float16 weights; only allowed when the check passed.
+        real_photos: ``benchmarks/real_photos.py --json`` numbers for the card's section on
+            real photos; they must have been measured on the very weights written here (the
+            same sha256: the export is byte-deterministic, so re-releasing the same model
+            reproduces the file that was scored).
         max_bytes: the largest allowed folder size.
         title: the card's heading.
 
@@ -346,8 +525,8 @@ def export_release(
 
     Raises:
         ValueError: a failed fp16 check (the message gives the per-suite changes), a config
-            that does not rebuild ``model``, or a folder over ``max_bytes`` (the message gives
-            the size).
+            that does not rebuild ``model``, ``real_photos`` of other weights, or a folder
+            over ``max_bytes`` (the message gives the size).
     """
     from girml.models.card import render_card
 
@@ -368,6 +547,8 @@ def export_release(
             "bytes": weights.stat().st_size,
             "sha256": file_sha256(weights),
         }
+        if real_photos is not None:
+            check_real_photos_weights(real_photos, weights_info["sha256"], out_dir)
         provenance_plain = provenance.model_dump(mode="json")
         config = {
             "format": FORMAT,
@@ -403,6 +584,7 @@ def export_release(
             metrics=metrics,
             coverage=coverage,
             fp16=fp16_check,
+            real_photos=real_photos,
         )
         (tmp / CARD_FILE).write_text(card, encoding="utf-8")
         size = _folder_bytes(tmp)
@@ -705,6 +887,7 @@ def make_release(
     project_root: Path,
     *,
     fp16: bool = False,
+    real_photos: RealPhotos | None = None,
     command: str = "girml release",
     max_bytes: int = MAX_RELEASE_BYTES,
 ) -> tuple[ReleaseResult, Provenance, CardMetrics]:
@@ -717,6 +900,7 @@ def make_release(
         inputs: the project files to read (:class:`ReleaseInputs`).
         project_root: where the default MLflow store lives.
         fp16: store float16 weights if :func:`measure_fp16` allows it.
+        real_photos: :func:`read_real_photos` of the released weights, for the card.
         command: the command line, recorded in the provenance.
         max_bytes: the largest allowed release folder.
 
@@ -727,7 +911,8 @@ def make_release(
         FileNotFoundError: a missing model folder, ``eval.json``, ``per_family.csv`` or (with
             ``fp16``) benchmark.
         ValueError: the metrics describe another version, fp16 was refused (the message gives
-            the measured changes), the release is too large, or the model does not rebuild.
+            the measured changes), ``real_photos`` describe other weights, the release is too
+            large, or the model does not rebuild.
     """
     from girml.baselines import BASELINES
     from girml.models.card import Coverage, card_metrics, method_for_version, read_per_family
@@ -765,6 +950,7 @@ def make_release(
         metrics=metrics,
         coverage=coverage,
         fp16_check=check,
+        real_photos=real_photos,
         max_bytes=max_bytes,
     )
     return result, provenance, metrics

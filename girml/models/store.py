@@ -273,6 +273,24 @@ def load_model(uri_or_path: str) -> nn.Module:
     return load_model_dir(path)
 
 
+def weights_file(uri_or_path: str) -> Path | None:
+    """The weights file :func:`load_model` reads for ``uri_or_path``, to hash what was scored.
+
+    Returns:
+        A release folder's ``model.safetensors`` or a model folder's ``weights.pt``; None for
+        MLflow URIs and ``MLmodel`` folders (a pickled module, no single weights file).
+    """
+    from girml.models.release import WEIGHTS_FILE as RELEASE_WEIGHTS
+    from girml.models.release import is_release_dir
+
+    path = Path(uri_or_path)
+    if URI_PATTERN.match(uri_or_path) or (path / "MLmodel").is_file():
+        return None
+    if is_release_dir(path):
+        return path / RELEASE_WEIGHTS
+    return path / WEIGHTS_FILE if (path / WEIGHTS_FILE).is_file() else None
+
+
 @dataclass(frozen=True)
 class ModelChoice:
     """The model ``girml restore`` uses without ``--model``, and why.
