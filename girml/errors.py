@@ -177,7 +177,11 @@ def describe_error(exc: BaseException) -> tuple[str, int] | None:
         if described is not None:
             return described
         lines = str(exc.message).strip().splitlines() or [type(exc).__name__]
-        return mask_text(f"MLflow: {lines[0]}"), 1
+        head = lines[0]
+        if head.endswith(":"):  # a list follows (failed downloads: "##### File f #####", error)
+            items = [line.strip(" #") for line in lines[1:] if line.strip(" #")]
+            head = " ".join([head, ": ".join(items[:2])]) if items else head.rstrip(":")
+        return mask_text(f"MLflow: {head}"), 1
     requests = sys.modules.get("requests")
     if requests is not None and isinstance(exc, requests.ConnectionError | requests.Timeout):
         url = getattr(exc.request, "url", None) or "a server"

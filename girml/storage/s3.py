@@ -126,7 +126,12 @@ def get_bytes(bucket: str, key: str, *, client: Any = None) -> bytes:
     s3 = client if client is not None else make_client()
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
-        with response["Body"] as body:
+        # Read through botocore's StreamingBody, not the raw stream its __enter__ returns: only
+        # the former turns a connection cut mid-body into a BotoCoreError and checks the length.
+        body = response["Body"]
+        try:
             return body.read()
+        finally:
+            body.close()
     except (ClientError, BotoCoreError) as exc:
         raise S3Error(f"s3://{bucket}/{key}", f"download failed ({_reason(exc)})") from None
