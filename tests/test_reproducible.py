@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -76,3 +77,32 @@ def test_two_trainings_write_byte_identical_model_folders(
         assert f"`{registered.run_id}`" in "\n".join(_mlflow_section(project))
         runs.append(registered.run_id)
     assert runs[0] != runs[1]
+
+
+def test_python_caches_do_not_change_a_code_dependency(tmp_path: Path) -> None:
+    # dvc.lock hashed code folders with their __pycache__: a fresh clone (no caches) then
+    # reran every stage that depends on a code folder. The project's .dvcignore leaves them out.
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+
+    def run(*cmd: str) -> str:
+        done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    run("git", "init", "-q")
+    run("dvc", "init", "-q")
+    shutil.copy(root / ".dvcignore", tmp_path / ".dvcignore")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "mod.py").write_text("X = 1\n")
+    stage = {"stages": {"s": {"cmd": "echo ok > out.txt", "deps": ["pkg"], "outs": ["out.txt"]}}}
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(stage))
+    run("dvc", "repro", "-q")
+    cache = tmp_path / "pkg" / "__pycache__"
+    cache.mkdir()
+    (cache / "mod.cpython-311.pyc").write_bytes(b"\x00machine-specific")
+    assert "changed" not in run("dvc", "status")
+    (tmp_path / "pkg" / "mod.py").write_text("X = 2\n")  # a real code change still counts
+    assert "changed deps" in run("dvc", "status")
