@@ -44,6 +44,7 @@ clean:
 
 # Local service stack on 127.0.0.1 (S3 endpoint, MLflow server, Prefect server; pipelines/stack.py),
 # then the Prefect flow against it: every DVC stage a task, the summary in the Prefect UI.
+# `stack` also points DVC's default remote at the stack's bucket (.dvc/config.local).
 .PHONY: stack stack-down pipeline-stack
 stack: install
 	girml stack up

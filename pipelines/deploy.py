@@ -5,6 +5,9 @@ set (a ``prefect server start`` or ``girml stack up``), else against a temporary
 that Prefect starts and stops itself. ``girml deploy`` serves the flow as a deployment with the
 schedule of ``params.yaml: orchestration`` (cron and timezone); it needs a running Prefect
 server, where the deployment can also be triggered by hand (UI or ``prefect deployment run``).
+It refuses a name that a work-pool deployment of the flow already has (README: the team's
+``prefect deploy ... --pool``): serving it would take that deployment over, and stopping
+``girml deploy`` pauses what it served, so the team's schedule would silently stop.
 Prefect is imported inside the commands only, so other verbs never pay for it.
 """
 
@@ -55,6 +58,25 @@ def prefect_api_url() -> str:
     return url
 
 
+def pool_deployment(name: str) -> str | None:
+    """The work pool of the server's deployment ``gir-pipeline/<name>`` (None: absent or served).
+
+    A served deployment (``girml deploy``, ``prefect.serve``) has no work pool; one created by
+    ``prefect deploy --pool`` has, and is run by that pool's workers.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    from pipelines.flows import FLOW_NAME
+
+    with get_client(sync_client=True) as client:
+        try:
+            stored = client.read_deployment_by_name(f"{FLOW_NAME}/{name}")
+        except ObjectNotFound:
+            return None
+    return stored.work_pool_name or None
+
+
 def deploy(
     params: Annotated[
         Path | None, typer.Option("--params", "-p", help="default: PROJECT_DIR/params.yaml")
@@ -77,8 +99,16 @@ def deploy(
         from pipelines.flows import build_deployment, redact
 
         deployment = build_deployment(cfg, project_dir, name)
+        pool = pool_deployment(deployment.name)
     except (ConfigError, ConnectionError) as exc:
         fail(str(exc), 2)
+    if pool is not None:
+        fail(
+            f"gir-pipeline/{deployment.name} is the deployment of work pool {pool!r} on {api}; "
+            "`girml deploy` would take it over (and pause it when stopped): pick another "
+            "--name or orchestration.deployment",
+            2,
+        )
     typer.echo(
         redact(
             f"serving gir-pipeline/{deployment.name} on {api}: cron {cfg.cron!r} ({cfg.timezone})"

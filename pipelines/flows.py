@@ -2,7 +2,8 @@
 
 Each task runs ``dvc repro --single-item <stage>`` in the project folder, so DVC's cache and
 ``dvc.lock`` stay the source of truth (an unchanged stage is skipped by DVC, not by Prefect);
-its output streams line by line into the Prefect run log. Stages named in
+its output streams line by line into the Prefect run log, except progress-bar refreshes (tqdm),
+of which one line per :data:`PROGRESS_EVERY_S` seconds reaches the log. Stages named in
 ``params.yaml: orchestration.io_stages`` get Prefect retries, as does the final ``dvc push``.
 At the end the flow publishes two artifacts: a markdown summary (key ``gir-summary``) and the
 per-family table (key ``gir-per-family``).
@@ -21,6 +22,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -60,6 +62,9 @@ MASK = "***"
 SKIPPED_MARK = "didn't change, skipping"  # DVC's message for an up-to-date stage
 _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|API_?KEY|_KEY$", re.I)
 _ERROR_LINE = re.compile(r"error|failed|exception", re.I)
+# a tqdm refresh: "train:  40%|####      | 8/20 [00:02<00:03, 3.9step/s]" (or no total)
+_PROGRESS_LINE = re.compile(r"\[(?:\d+:)?\d+:\d\d(?:<[^,\]]*)?, [^\]]*(?:/s|s/\w+)")
+PROGRESS_EVERY_S = 60.0  # progress bars: at most one log line per this many seconds per stage
 _OVERRIDE = re.compile(r"^(?P<key>[A-Za-z_][\w-]*(?:\.[\w-]+)+)=(?P<value>.*)$", re.S)
 
 
@@ -219,7 +224,14 @@ def _subprocess_env() -> dict[str, str]:
         DO_NOT_TRACK="1",
         PYTHONUNBUFFERED="1",
     )
+    # tqdm reads TQDM_<ARG> defaults: fewer refreshes to read (run_dvc thins them further)
+    env.setdefault("TQDM_MININTERVAL", "5")
     return env
+
+
+def is_progress(line: str) -> bool:
+    """True when ``line`` is a progress-bar refresh (tqdm's ``[elapsed<left, rate]`` part)."""
+    return _PROGRESS_LINE.search(line) is not None
 
 
 def error_summary(lines: Sequence[str]) -> str:
@@ -246,8 +258,12 @@ def run_dvc(args: Sequence[str], project_dir: Path, label: str) -> list[str]:
         project_dir: the DVC project (where ``dvc.yaml`` lives).
         label: prefix of each log line (the stage name).
 
+    Progress-bar refreshes (:func:`is_progress`) are logged at most once per
+    :data:`PROGRESS_EVERY_S` seconds, plus the last one, so a stage's progress takes a few
+    lines of the Prefect log instead of one per step; they stay out of the error summary.
+
     Returns:
-        Every output line (redacted).
+        Every output line (redacted), progress refreshes included.
 
     Raises:
         StageFailed: DVC exited non-zero; the message holds :func:`error_summary`.
@@ -255,6 +271,8 @@ def run_dvc(args: Sequence[str], project_dir: Path, label: str) -> list[str]:
     logger = get_run_logger()
     lines: list[str] = []
     tail: deque[str] = deque(maxlen=4 * ERROR_TAIL_LINES)
+    last_progress = float("-inf")
+    unlogged: str | None = None  # the latest progress refresh not logged yet
     with subprocess.Popen(
         [sys.executable, "-m", "dvc", *args],
         cwd=project_dir,
@@ -266,13 +284,23 @@ def run_dvc(args: Sequence[str], project_dir: Path, label: str) -> list[str]:
         bufsize=1,
     ) as proc:
         assert proc.stdout is not None
-        for raw in proc.stdout:
+        for raw in proc.stdout:  # text mode: tqdm's carriage returns end lines too
             line = redact(raw.rstrip())
-            if line.strip():
-                logger.info("[%s] %s", label, line)
-                lines.append(line)
+            if not line.strip():
+                continue
+            lines.append(line)
+            if is_progress(line):
+                now = time.monotonic()
+                if now - last_progress < PROGRESS_EVERY_S:
+                    unlogged = line
+                    continue
+                last_progress, unlogged = now, None
+            else:
                 tail.append(line)
+            logger.info("[%s] %s", label, line.strip())
         code = proc.wait()
+    if unlogged is not None:
+        logger.info("[%s] %s", label, unlogged.strip())
     if code != 0:
         raise StageFailed(f"stage {label!r} failed (exit code {code}):\n{error_summary(tail)}")
     return lines

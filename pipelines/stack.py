@@ -6,7 +6,8 @@ in ``<state dir>/<name>.log`` and its pid in ``<state dir>/<name>.pid``:
 - ``s3``: an S3-compatible endpoint (moto's server), with the bucket for DVC and MLflow;
 - ``mlflow``: an MLflow tracking server, runs in ``<state dir>/mlflow.db``, artifacts proxied
   to ``s3://<bucket>/mlartifacts`` on that endpoint;
-- ``prefect``: a Prefect server (API and UI), its database under ``<state dir>/prefect``.
+- ``prefect``: a Prefect server (API and UI), its database under ``<state dir>/prefect``; its UI
+  calls the API on the server's own port.
 
 ``up`` waits until each answers over HTTP, creates the bucket and writes the variables to export
 to ``<state dir>/env`` (``set -a; . .stack/env; set +a``). The AWS credentials there are moto's
@@ -23,8 +24,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -34,6 +35,7 @@ import typer
 
 from girml.cli import fail
 from girml.imageio import write_text
+from pipelines.remote import DvcError, add_s3_remote, run_dvc
 
 HOST = "127.0.0.1"
 DUMMY_CREDENTIALS = {
@@ -92,6 +94,7 @@ def services(state_dir: Path, ports: Ports, bucket: str) -> list[Service]:
     """The three services in start order (the S3 endpoint first: MLflow stores artifacts there)."""
     state = state_dir.resolve()
     py = sys.executable
+    prefect_api = f"http://{HOST}:{ports.prefect}/api"
     mlflow_env = {
         "MLFLOW_S3_ENDPOINT_URL": f"http://{HOST}:{ports.s3}",
         **DUMMY_CREDENTIALS,
@@ -125,7 +128,15 @@ def services(state_dir: Path, ports: Ports, bucket: str) -> list[Service]:
             (py, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(ports.prefect)),
             "/api/health",
             "prefect server start",
-            {"PREFECT_HOME": str(state / "prefect")},
+            {
+                "PREFECT_HOME": str(state / "prefect"),
+                # the UI asks the browser to call PREFECT_UI_API_URL, which otherwise follows a
+                # PREFECT_API_URL in the environment, else port 4200: a blank UI on other ports
+                "PREFECT_UI_API_URL": prefect_api,
+                "PREFECT_API_URL": prefect_api,
+                "PREFECT_SERVER_API_HOST": HOST,
+                "PREFECT_SERVER_API_PORT": str(ports.prefect),
+            },
         ),
     ]
 
@@ -205,6 +216,36 @@ def port_free(port: int) -> bool:
     """True when nothing listens on ``127.0.0.1:port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         return sock.connect_ex((HOST, port)) != 0
+
+
+def any_free_port() -> int:
+    """A loopback port with nothing listening (the kernel's choice, at the time of the call)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def move_taken_ports(
+    ports: Ports, movable: Collection[str], keep: Collection[str] = ()
+) -> tuple[Ports, list[str]]:
+    """``ports`` with each taken port of a ``movable`` service replaced by a free one.
+
+    Args:
+        ports: the wanted ports.
+        movable: names of the services whose port was not chosen by the user (``s3``...).
+        keep: names of services that already run (their port is theirs, never moved).
+
+    Returns:
+        The ports to use and one message per moved port.
+    """
+    moved: dict[str, int] = {}
+    notes = []
+    for name in ("s3", "mlflow", "prefect"):
+        port = getattr(ports, name)
+        if name in movable and name not in keep and not port_free(port):
+            moved[name] = any_free_port()
+            notes.append(f"{name}: port {port} is taken, using {moved[name]}")
+    return replace(ports, **moved), notes
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -292,6 +333,7 @@ def start_stack(
     bucket: str,
     timeout_s: float = 180.0,
     echo: Callable[[str], None] = print,
+    movable: Collection[str] = (),
 ) -> dict[str, str]:
     """Start (or keep) the three services, create the bucket and write the env file.
 
@@ -301,10 +343,12 @@ def start_stack(
 
     Args:
         state_dir: where logs, pids, databases and ``env`` go (created).
-        ports: loopback ports; each must be free unless its service already runs.
+        ports: loopback ports; each must be free unless its service already runs, or its
+            service is ``movable``.
         bucket: S3 bucket for DVC and MLflow artifacts.
         timeout_s: how long to wait for the services to answer.
         echo: progress messages.
+        movable: services whose port may move to a free one when taken (the defaults).
 
     Returns:
         The variables written to ``<state_dir>/env``.
@@ -323,6 +367,10 @@ def start_stack(
         ports, bucket = recorded
     specs = services(state_dir, ports, bucket)
     running = {s.name: service_process(_read_pid(state_dir, s.name), s.marker) for s in specs}
+    ports, notes = move_taken_ports(ports, movable, [n for n, proc in running.items() if proc])
+    for note in notes:
+        echo(note)
+    specs = services(state_dir, ports, bucket)
     taken = [s for s in specs if running[s.name] is None and not port_free(s.port)]
     if taken:
         names = ", ".join(f"{s.name} port {s.port}" for s in taken)
@@ -403,22 +451,88 @@ stack_app = typer.Typer(
 StateDirOpt = Annotated[Path, typer.Option("--dir", help="logs, pids, databases and env file")]
 
 
+DVC_REMOTE = "stack"  # the DVC remote `up` sets in .dvc/config.local (not committed)
+
+
+def point_dvc_at_stack(project_dir: Path, bucket: str, endpoint: str) -> str | None:
+    """Make ``s3://<bucket>/dvc`` on the stack's endpoint the default DVC remote of the project.
+
+    Written to ``.dvc/config.local`` (remote :data:`DVC_REMOTE`), so the committed
+    ``.dvc/config`` keeps its remote; :func:`unpoint_dvc` undoes it. Returns the remote URL,
+    or None when ``project_dir`` is not a DVC project.
+    """
+    if not (project_dir / ".dvc").is_dir():
+        return None
+    return add_s3_remote(
+        f"{bucket}/dvc", project_dir, endpoint, DVC_REMOTE, default=True, force=True, local=True
+    )
+
+
+def unpoint_dvc(project_dir: Path) -> bool:
+    """Remove :data:`DVC_REMOTE` (and the default it set) from ``.dvc/config.local``."""
+    local = project_dir / ".dvc" / "config.local"
+    if not local.is_file() or f'remote "{DVC_REMOTE}"' not in local.read_text():
+        return False
+    try:
+        run_dvc(["remote", "remove", "--local", DVC_REMOTE], project_dir)
+    except DvcError:
+        return False
+    return True
+
+
 @stack_app.command("up")
 def up(
-    s3_port: Annotated[int, typer.Option(help="S3 endpoint (moto) port")] = Ports.s3,
-    mlflow_port: Annotated[int, typer.Option(help="MLflow tracking server port")] = Ports.mlflow,
-    prefect_port: Annotated[int, typer.Option(help="Prefect server port")] = Ports.prefect,
+    s3_port: Annotated[
+        int | None,
+        typer.Option(help=f"S3 endpoint (moto) port; default {Ports.s3}, else a free one"),
+    ] = None,
+    mlflow_port: Annotated[
+        int | None,
+        typer.Option(help=f"MLflow server port; default {Ports.mlflow}, else a free one"),
+    ] = None,
+    prefect_port: Annotated[
+        int | None,
+        typer.Option(help=f"Prefect server port; default {Ports.prefect}, else a free one"),
+    ] = None,
     bucket: Annotated[str, typer.Option(help="S3 bucket for DVC and MLflow")] = "girml",
     state_dir: StateDirOpt = Path(".stack"),
     timeout: Annotated[float, typer.Option(help="seconds to wait for the services")] = 180.0,
+    dvc_remote: Annotated[
+        bool,
+        typer.Option(help="make s3://BUCKET/dvc the default DVC remote (.dvc/config.local)"),
+    ] = True,
+    project_dir: Annotated[Path, typer.Option(help="the DVC project to point at the stack")] = (
+        Path(".")
+    ),
 ) -> None:
-    """Start the stack in the background and write the variables to export to DIR/env."""
+    """Start the stack in the background and write the variables to export to DIR/env.
+
+    A default port that is taken moves to a free one (a port given as an option does not).
+    In a DVC project, the stack's bucket becomes the default DVC remote; MLflow stores
+    artifacts in the same bucket (s3://BUCKET/mlartifacts, through the tracking server).
+    """
+    chosen = {"s3": s3_port, "mlflow": mlflow_port, "prefect": prefect_port}
+    ports = replace(Ports(), **{k: v for k, v in chosen.items() if v is not None})
+    movable = [name for name, port in chosen.items() if port is None]
     try:
-        env = start_stack(
-            state_dir, Ports(s3_port, mlflow_port, prefect_port), bucket, timeout, typer.echo
+        env = start_stack(state_dir, ports, bucket, timeout, typer.echo, movable)
+        recorded = _recorded(state_dir)
+        used_bucket = recorded[1] if recorded else bucket
+        remote = (
+            point_dvc_at_stack(project_dir, used_bucket, env["AWS_ENDPOINT_URL"])
+            if dvc_remote
+            else None
         )
-    except StackError as exc:
+    except (StackError, ValueError) as exc:
         fail(str(exc), 1)
+    except DvcError as exc:  # the stack runs; only the remote could not be set
+        fail(f"the stack runs, but the DVC remote could not be set: {exc}", 1)
+    if remote is not None:
+        typer.echo(
+            f"DVC default remote: {DVC_REMOTE!r} -> {remote} (.dvc/config.local; "
+            "`girml stack down` removes it)"
+        )
+    typer.echo(f"MLflow artifacts: s3://{used_bucket}/mlartifacts (via the tracking server)")
     typer.echo(f"\nexport these (or: set -a; . {state_dir / ENV_FILE}; set +a):")
     typer.echo("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()), nl=False)
     ui = env["PREFECT_API_URL"].removesuffix("/api")
@@ -426,10 +540,19 @@ def up(
 
 
 @stack_app.command("down")
-def down(state_dir: StateDirOpt = Path(".stack")) -> None:
-    """Stop the stack's services (SIGTERM, then SIGKILL); logs and data are kept."""
+def down(
+    state_dir: StateDirOpt = Path(".stack"),
+    project_dir: Annotated[Path, typer.Option(help="the DVC project `up` pointed")] = Path("."),
+) -> None:
+    """Stop the stack's services (SIGTERM, then SIGKILL); logs and data are kept.
+
+    Also removes the DVC remote that ``up`` set in ``.dvc/config.local``, so DVC falls back
+    to the project's committed remote.
+    """
     stopped = stop_stack(state_dir)
     typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    if unpoint_dvc(project_dir):
+        typer.echo(f"removed DVC remote {DVC_REMOTE!r} from .dvc/config.local")
 
 
 @stack_app.command("status")

@@ -17,7 +17,7 @@ stack="$work/stack"
 trap 'girml stack down --dir "$stack" >/dev/null 2>&1 || true' EXIT
 
 echo "== stack up ($stack)"
-girml stack up --dir "$stack" \
+girml stack up --dir "$stack" --no-dvc-remote \
     --s3-port 19000 --mlflow-port 15000 --prefect-port 14200 --bucket girml-e2e
 set -a; . "$stack/env"; set +a
 

@@ -88,6 +88,27 @@ def test_every_profile_applies_and_validates(profile: str) -> None:
         assert train.mixed_precision == "bf16" and train.compile
 
 
+def test_smoke_profile_shrinks_every_stage_and_passes_the_cross_checks(tmp_path: Path) -> None:
+    import yaml
+
+    from girml.config import apply_profile
+    from girml.params_check import check_params
+
+    merged = tmp_path / "params.yaml"
+    merged.write_text(
+        yaml.safe_dump(apply_profile(ROOT / "params.yaml", ROOT / "profiles/smoke.yaml"))
+    )
+    cfg = check_params(merged)  # patch sizes, baselines, tune space: what `dvc repro` checks
+    base = check_params(ROOT / "params.yaml")
+    assert cfg["train"].steps <= 50 and cfg["train"].val_every <= cfg["train"].steps
+    assert cfg["train"].ckpt_every <= cfg["train"].steps
+    assert cfg["tune"].num_samples * cfg["tune"].steps_per_trial <= 50
+    assert len(cfg["evaluate"].baselines) < len(base["evaluate"].baselines)
+    assert cfg["synthesize"].train_pairs < base["synthesize"].train_pairs
+    for key in ("images_per_group", "lam_steps", "sensitivity_levels", "sensitivity_images"):
+        assert getattr(cfg["interpret"], key) < getattr(base["interpret"], key), key
+
+
 def test_a_bad_profile_names_its_file_and_key(tmp_path: Path) -> None:
     from girml.config import apply_profile
 

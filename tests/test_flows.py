@@ -536,3 +536,86 @@ def test_deploy_needs_a_reachable_prefect_api(tmp_path: Path, free_tcp_port: int
     bad.write_text(PARAMS.replace("retries: 1", "retries: -1"))
     result = runner.invoke(app, ["deploy", "--params", str(bad)])
     assert result.exit_code == 2 and "orchestration.retries" in result.output
+
+
+PROGRESS_STAGE = """\
+  progress:
+    cmd: python progress.py
+    deps: [progress.py]
+"""
+PROGRESS_PY = """\
+import sys, time
+from tqdm import tqdm
+print("training starts")
+for _ in tqdm(range(300), desc="train", unit="step", mininterval=0, file=sys.stderr):
+    time.sleep(0.001)
+print("training done")
+"""
+
+
+def test_progress_bars_take_a_few_log_lines(prefect_api: str, tmp_path: Path) -> None:
+    from prefect import flow
+
+    from pipelines.flows import is_progress, run_stage
+
+    assert is_progress("train:  40%|####      | 8/20 [00:02<00:03, 3.91step/s]")
+    assert is_progress("collect: 12img [00:01, 9.50img/s]")
+    assert is_progress("train:   0%|          | 0/20 [00:00<?, ?step/s]")
+    assert not is_progress("error: boom 42") and not is_progress("[2026] step 5, 1.2 it/s")
+
+    project = make_project(tmp_path / "project", PROGRESS_STAGE)
+    (project / "progress.py").write_text(PROGRESS_PY)
+
+    @flow(name="progress-only")
+    def progress_only() -> str:
+        return run_stage("progress", str(project))
+
+    state = progress_only(return_state=True)
+    assert state.is_completed(), state.message
+    logs, _ = _logs_and_artifacts(state.state_details.flow_run_id)
+    mine = [m for m in logs if m.startswith("[progress] ")]
+    bars = [m for m in mine if is_progress(m)]
+    assert 1 <= len(bars) <= 3, bars  # 300 refreshes -> the first and the last
+    assert "300/300" in bars[-1]
+    assert any("training starts" in m for m in mine) and any("training done" in m for m in mine)
+
+
+def test_deploy_refuses_the_name_of_a_work_pool_deployment(
+    prefect_api: str, tmp_path: Path
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    from pipelines.cli import app
+    from pipelines.deploy import pool_deployment
+
+    cfg = OrchestrationConfig.model_validate(yaml.safe_load(PARAMS)["orchestration"])
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name="gir-team", type="process"))
+    build_deployment(cfg, tmp_path, name="team").apply(work_pool_name="gir-team")
+    assert pool_deployment("team") == "gir-team"
+    assert pool_deployment("no-such-deployment") is None
+
+    params = tmp_path / "params.yaml"
+    params.write_text(PARAMS)
+    result = CliRunner().invoke(app, ["deploy", "--params", str(params), "--name", "team"])
+    assert result.exit_code == 2, result.output
+    assert "work pool 'gir-team'" in result.output and "--name" in result.output
+
+
+def test_importing_pipelines_turns_prefect_telemetry_off() -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DO_NOT_TRACK", "PREFECT_SERVER_ANALYTICS_ENABLED")
+    }
+    code = (
+        "import pipelines.flows, os\n"
+        "from prefect.settings import get_current_settings\n"
+        "print(get_current_settings().server.analytics_enabled, os.environ['DO_NOT_TRACK'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "1"]  # inherited by a temporary server it starts

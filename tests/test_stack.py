@@ -13,9 +13,11 @@ import pytest
 import requests
 
 from pipelines.stack import (
+    DVC_REMOTE,
     Ports,
     StackError,
     group_members,
+    move_taken_ports,
     services,
     stack_env,
     stack_status,
@@ -41,6 +43,13 @@ def test_env_and_commands_follow_the_ports(tmp_path: Path) -> None:
     assert mlflow.env["MLFLOW_S3_ENDPOINT_URL"] == "http://127.0.0.1:1111"
     assert prefect.argv[-4:] == ("--host", "127.0.0.1", "--port", "3333")
     assert prefect.env["PREFECT_HOME"] == str(tmp_path.resolve() / "prefect")
+    # the UI follows the server's port, whatever PREFECT_API_URL the caller exports
+    assert (
+        prefect.env["PREFECT_UI_API_URL"]
+        == prefect.env["PREFECT_API_URL"]
+        == env["PREFECT_API_URL"]
+    )
+    assert prefect.env["PREFECT_SERVER_API_PORT"] == "3333"
     assert all(s.marker in " ".join(s.argv) for s in (s3, mlflow, prefect))
 
 
@@ -63,6 +72,19 @@ def test_up_refuses_a_taken_port(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.pid"))
 
 
+def test_taken_default_ports_move_chosen_ones_do_not() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        free = free_port()
+        wanted = Ports(s3=taken, mlflow=taken, prefect=free)
+        ports, notes = move_taken_ports(wanted, movable=["s3", "prefect"])
+        assert ports.mlflow == taken and ports.prefect == free  # chosen by the user; free
+        assert ports.s3 != taken and notes == [f"s3: port {taken} is taken, using {ports.s3}"]
+        assert move_taken_ports(wanted, ["s3"], keep=["s3"])[0].s3 == taken  # already ours
+
+
 def _girml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-c", "from pipelines.cli import app; app()", *args]
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
@@ -71,6 +93,9 @@ def _girml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_stack_up_status_down(tmp_path: Path) -> None:
     ports = Ports(s3=free_port(), mlflow=free_port(), prefect=free_port())
+    dvc = [sys.executable, "-m", "dvc"]
+    for cmd in (["git", "init", "-q"], [*dvc, "init", "-q"]):
+        subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True)
     up = _girml(
         "stack", "up", "--s3-port", str(ports.s3), "--mlflow-port", str(ports.mlflow),
         "--prefect-port", str(ports.prefect), "--bucket", "stack-test", cwd=tmp_path,
@@ -86,6 +111,9 @@ def test_stack_up_status_down(tmp_path: Path) -> None:
         assert set(pids) == {"s3", "mlflow", "prefect"}
 
         assert requests.get(f"{env['PREFECT_API_URL']}/health", timeout=10).json() is True
+        ui = env["PREFECT_API_URL"].removesuffix("/api")
+        ui_settings = requests.get(f"{ui}/ui-settings", timeout=10).json()
+        assert ui_settings["api_url"] == env["PREFECT_API_URL"]  # not :4200
         assert requests.get(f"{env['MLFLOW_TRACKING_URI']}/health", timeout=10).ok
         # an MLflow artifact upload goes through the tracking server into the S3 bucket
         put = requests.put(
@@ -106,6 +134,16 @@ def test_stack_up_status_down(tmp_path: Path) -> None:
         body = s3.get_object(Bucket="stack-test", Key="mlartifacts/check/hello.txt")["Body"]
         assert body.read() == b"hello"
 
+        # DVC's default remote is now the stack's bucket: `dvc push` lands there
+        assert f"DVC default remote: '{DVC_REMOTE}' -> s3://stack-test/dvc" in up.stdout
+        (tmp_path / "data.txt").write_text("pushed\n")
+        dvc_env = {**os.environ, **env, "DVC_NO_ANALYTICS": "1"}
+        for cmd in (["add", "data.txt"], ["push"]):
+            done = subprocess.run([*dvc, *cmd], cwd=tmp_path, env=dvc_env, capture_output=True)
+            assert done.returncode == 0, done.stderr
+        keys = s3.list_objects_v2(Bucket="stack-test", Prefix="dvc/").get("Contents", [])
+        assert keys, "dvc push did not reach the bucket"
+
         status = _girml("stack", "status", cwd=tmp_path)
         assert status.returncode == 0, status.stdout
         assert status.stdout.count(" up ") == 3
@@ -114,6 +152,8 @@ def test_stack_up_status_down(tmp_path: Path) -> None:
     finally:
         down = _girml("stack", "down", cwd=tmp_path)
     assert down.returncode == 0 and "stopped: s3, mlflow, prefect" in down.stdout
+    assert f"removed DVC remote '{DVC_REMOTE}'" in down.stdout
+    assert DVC_REMOTE not in (tmp_path / ".dvc/config.local").read_text()
     for pid in pids.values():
         assert not group_members(pid)
     for port in (ports.s3, ports.mlflow, ports.prefect):
