@@ -42,6 +42,7 @@ SPECIALIST_DIR = Path("checkpoints/specialists")
 TUNE_DIR = Path("checkpoints/tune")
 INTERPRET_DIR = Path("reports/interpretation")
 TUNED_PARAMS = Path("tune/best.yaml")
+RELEASE_DIR = Path("models/release")
 TRIALS_CSV = Path("reports/tune/trials.csv")
 EXPERIMENT = "gir"
 
@@ -167,7 +168,9 @@ def train(params: ParamsOpt = Path("params.yaml")) -> None:
         run_train(model_cfg, cfg, PAIRS_DIR, CHECKPOINT_DIR, spec=spec)
         return
     root = Path.cwd()
-    tags = {**tracking.provenance_tags(root, params), "stage": "train"}
+    tags = {**tracking.provenance_tags(root, params), "stage": "train", "hardware": hardware()}
+    if cfg.init_from is not None:  # fine-tuned: the source is part of the provenance
+        tags["init_from"] = cfg.init_from
     with tracking.start_run(EXPERIMENT, root, run_name="train", tags=tags) as run:
         tracking.log_params_flat({"model": model_cfg, "train": cfg})
         result = run_train(
@@ -203,6 +206,7 @@ def train(params: ParamsOpt = Path("params.yaml")) -> None:
                 "train": cfg,
                 "metrics": result.metrics,
                 "stats": stats,
+                "hardware": tags["hardware"],
                 "mlflow": {"run_id": run.info.run_id, "registered_version": version},
             },
         )
@@ -309,6 +313,25 @@ def interpret(params: ParamsOpt = Path("params.yaml")) -> None:
     typer.echo(f"report: {INTERPRET_DIR / 'index.html'}")
 
 
+def hardware() -> str:
+    """What trains: the GPU's name, or the CPU's model and core count."""
+    import os
+    import platform
+
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores (CPU)"
+
+
 TRAIN_METRIC_KEYS = (
     "val.psnr_y_input",
     "val.psnr_y_model",
@@ -325,8 +348,9 @@ def restore(
     model: Annotated[
         str | None,
         typer.Option(
-            help="model folder, models:/name@alias or models:/name/version; default: "
-            "models:/gir-restorer@champion if registered, else models/latest"
+            help="model folder, release folder, models:/name@alias or models:/name/version; "
+            "default: models:/gir-restorer@champion if registered, else models/latest, else "
+            "the shipped models/release"
         ),
     ] = None,
     tile: Annotated[int, typer.Option(help="tile side for bounded memory; 0 = whole image")] = 256,
@@ -336,22 +360,92 @@ def restore(
     """Restore photos of any size (tiled) into OUT as same-size PNGs named after the inputs."""
     import torch
 
-    from girml.models.store import default_model_uri, load_model
+    from girml.models.store import choose_default_model, load_model
     from girml.restore import restore_files
 
     try:
-        uri = model or default_model_uri()
+        if model is None:
+            choice = choose_default_model()
+            uri, which = choice.uri, choice.describe()
+        else:
+            uri = which = model
         net = load_model(uri)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc), 2)
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    typer.echo(f"model: {uri} on {dev}", err=True)
+    typer.echo(f"model: {which} on {dev}", err=True)
     report = restore_files(list(inputs), out, net, tile=tile or None, overlap=overlap, device=dev)
     for path, reason in report.failed:
         typer.secho(f"error: {path}: {reason}", fg=typer.colors.RED, err=True)
     typer.echo(f"restored {len(report.restored)} image(s) into {out}, {len(report.failed)} failed")
     if report.failed:
         raise typer.Exit(1)
+
+
+@app.command()
+@stage
+def release(
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="models:/gir-restorer@champion (default), models:/gir-restorer/<version> or a "
+            "model folder written by `girml train`"
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="release folder")] = RELEASE_DIR,
+    fp16: Annotated[
+        bool,
+        typer.Option(
+            help="store float16 weights; refused unless no benchmark suite's mean PSNR-Y "
+            "changes by more than 0.01 dB (needs data/bench)"
+        ),
+    ] = False,
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Export a model as safetensors + config.yaml + MODEL_CARD.md (at most 8 MiB, for git).
+
+    The card's metrics come from metrics/eval.json and metrics/per_family.csv, which must
+    describe this model's registered version; loading a release never unpickles anything.
+    """
+    from girml.models.release import ReleaseInputs, make_release
+
+    root = Path.cwd()
+    if model is None:
+        from girml.tracking.mlflow import CHAMPION, REGISTERED_MODEL, alias_uri, tracking_uri
+
+        model = alias_uri(root)
+        if model is None:
+            fail(
+                f"no {REGISTERED_MODEL}@{CHAMPION} in the MLflow registry ({tracking_uri(root)}): "
+                f"pass --model {MODEL_DIR} or --model models:/{REGISTERED_MODEL}/<version>",
+                2,
+            )
+    spec = load_section(params, "degradations")
+    evaluate_cfg = load_section(params, "evaluate")
+    inputs = ReleaseInputs(
+        eval_json=METRICS_DIR / "eval.json",
+        per_family_csv=METRICS_DIR / "per_family.csv",
+        manifest=CLEAN_DIR / "manifest.csv",
+        pairs_jsonl=PAIRS_DIR / "train" / "pairs.jsonl",
+        bench_dir=BENCH_DIR,
+        dvc_lock=Path("dvc.lock"),
+        spec=spec,
+        spec_source=f"{params}: degradations",
+        unseen_content_category=load_section(params, "synthesize").unseen_content_category,
+        crop_border=evaluate_cfg.crop_border,
+        tile=evaluate_cfg.tile,
+    )
+    command = f"girml release --model {model} -o {out}" + (" --fp16" if fp16 else "")
+    result, provenance, metrics = make_release(
+        str(model), out, inputs, root, fp16=fp16, command=command
+    )
+    version = provenance.registered_version
+    typer.echo(
+        f"released {model}"
+        + (f" (version {version})" if version is not None else "")
+        + f" into {result.out_dir}: {result.dtype} weights, {result.bytes / 2**20:.2f} MiB, "
+        f"card metrics from method {metrics.method!r} of {inputs.per_family_csv}"
+    )
 
 
 @app.command()

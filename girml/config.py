@@ -15,6 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 T = TypeVar("T", bound=BaseModel)
 
+# The benchmark family whose input is its ground truth (no degradation, see
+# girml.data.synthesize.CLEAN_SUITES); evaluation scores it as harm. No degradation family may
+# take the name.
+CLEAN_FAMILY = "clean"
+
 
 class ConfigError(ValueError):
     """A params file or section is missing, malformed or invalid."""
@@ -175,6 +180,10 @@ class DegradationsConfig(Frozen):
 
     @model_validator(mode="after")
     def _families_known(self) -> DegradationsConfig:
+        if CLEAN_FAMILY in self.families:
+            raise ValueError(
+                f"family name {CLEAN_FAMILY!r} is reserved for the benchmark's undegraded family"
+            )
         known = set(self.families)
         named = list(self.held_out.families)
         for combo in [*self.held_out.combinations, *self.bench_combinations]:
@@ -274,6 +283,19 @@ class TrainConfig(Frozen):
         le=1,
         description="chance an on-the-fly sample's clean crop gets a black region first",
     )
+    clean_prob: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="chance a sample's input is its clean crop (identity target: do no harm)",
+    )
+    init_from: str | None = Field(
+        default=None,
+        description="fine-tune from a model: folder, models:/ or runs:/ URI, or 'release'",
+    )
+    channels_last: bool = Field(default=False, description="NHWC memory format for the model")
+    compile: bool = Field(default=False, description="torch.compile the model (eager fallback)")
+    fused_optim: bool = Field(default=False, description="fused AdamW kernel (CPU and CUDA)")
     val_every: int = Field(default=500, ge=1)
     ckpt_every: int = Field(default=250, ge=1)
     log_every: int = Field(default=25, ge=1)
@@ -290,6 +312,17 @@ class PromotionConfig(Frozen):
     min_gir_gain: float = Field(default=0.05, ge=0, description="dB of gir_score to gain")
     max_family_regression: float = Field(
         default=0.25, ge=0, description="dB any (suite, family) may lose against the champion"
+    )
+    max_harm_rate_increase: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="how much any suite's harm_rate (a fraction) may rise over the champion's",
+    )
+    max_clean_psnr_drop: float = Field(
+        default=1.0,
+        ge=0,
+        description="dB any suite's harm.clean_psnr_y may lose against the champion",
     )
 
 

@@ -3,7 +3,8 @@
 The training stream is a pure function of ``(seed, k)``, the global sample index: sample ``k``
 uses pair ``perm_e[k % N]`` where ``perm_e`` is drawn from ``default_rng([seed, 0, e])`` for
 epoch ``e = k // N``, and its crop, flip, rotation and online recipe come from
-``default_rng([seed, 1, k])``. A loader started at index ``s`` therefore yields exactly the
+``default_rng([seed, 1, k])`` (whether it is a clean, identity sample from
+``default_rng([seed, 2, k])``). A loader started at index ``s`` therefore yields exactly the
 batches an uninterrupted run yields from ``s`` on, whatever the number of worker processes.
 """
 
@@ -204,6 +205,10 @@ class TrainPatches(Dataset[tuple[Tensor, Tensor]]):
             that never saw one learns that every dark input is under-exposed and brightens
             black skies. Keeping the masks out of low-light samples leaves the model a cue:
             black next to well-exposed content stays black, a dark image as a whole brightens.
+        clean_prob: chance that a sample's input is its clean crop itself (target = input).
+            A model that only ever sees degraded inputs learns that every input needs
+            changing and shifts the brightness of photos that need nothing; identity samples
+            teach it to leave clean content alone.
     """
 
     def __init__(
@@ -214,6 +219,7 @@ class TrainPatches(Dataset[tuple[Tensor, Tensor]]):
         online_prob: float = 0.0,
         spec: DegradationsConfig | None = None,
         black_region_prob: float = 0.0,
+        clean_prob: float = 0.0,
     ) -> None:
         if len(pairs) == 0:
             raise ValueError("pairs is empty")
@@ -227,6 +233,8 @@ class TrainPatches(Dataset[tuple[Tensor, Tensor]]):
             raise ValueError(f"online_prob must be in [0, 1], got {online_prob}")
         if not 0.0 <= black_region_prob <= 1.0:
             raise ValueError(f"black_region_prob must be in [0, 1], got {black_region_prob}")
+        if not 0.0 <= clean_prob <= 1.0:
+            raise ValueError(f"clean_prob must be in [0, 1], got {clean_prob}")
         if online_prob > 0 and spec is None:
             raise ValueError(f"online_prob={online_prob} needs a degradations spec, got None")
         self.pairs = pairs
@@ -235,6 +243,7 @@ class TrainPatches(Dataset[tuple[Tensor, Tensor]]):
         self.online_prob = online_prob
         self.spec = spec
         self.black_region_prob = black_region_prob
+        self.clean_prob = clean_prob
         self._perm: tuple[int, np.ndarray] | None = None
 
     def __len__(self) -> int:
@@ -256,7 +265,14 @@ class TrainPatches(Dataset[tuple[Tensor, Tensor]]):
         rng = np.random.default_rng([self.seed, 1, k])
         gt_full = self.pairs.gt[i]
         params = sample_patch(rng, gt_full.shape[0], gt_full.shape[1], self.patch_size)
+        # drawn from a generator of its own, so a zero probability leaves the stream unchanged
+        clean = self.clean_prob > 0 and (
+            np.random.default_rng([self.seed, 2, k]).random() < self.clean_prob
+        )
         online = self.online_prob > 0 and rng.random() < self.online_prob
+        if clean:
+            gt = apply_patch(to_tensor(gt_full), params)
+            return gt[0], gt[0]
         if online:
             gt = apply_patch(to_tensor(gt_full), params)
             recipe = sample_train_recipe(self.spec, rng)

@@ -53,9 +53,13 @@ log = get_logger(__name__)
 
 FINGERPRINT_FILE = "fingerprint.json"
 KEEP_CHECKPOINTS = 2
+RELEASE_DIR = Path("models/release")
 VAL_BATCH = 8
 # TrainConfig fields that change what is reported, or when, but not the trained weights
-UNFINGERPRINTED = frozenset({"val_every", "ckpt_every", "log_every", "num_workers", "use_tuned"})
+# (memory layout and compilation change float rounding only, not what is learned)
+UNFINGERPRINTED = frozenset(
+    {"val_every", "ckpt_every", "log_every", "num_workers", "use_tuned", "channels_last", "compile"}
+)
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 LogCallback = Callable[[int, dict[str, float]], None]
@@ -108,8 +112,15 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, min_lr_ratio: floa
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> AdamW:
-    """AdamW over every parameter with ``cfg.lr``, ``cfg.betas`` and ``cfg.weight_decay``."""
-    return AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    """AdamW over every parameter with ``cfg.lr``, ``cfg.betas`` and ``cfg.weight_decay``.
+
+    ``cfg.fused_optim`` selects the fused kernel (one pass over all parameters, CPU and CUDA);
+    otherwise the multi-tensor ``foreach`` implementation.
+    """
+    impl = {"fused": True} if cfg.fused_optim else {"foreach": True}
+    return AdamW(
+        model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **impl
+    )
 
 
 def build_scheduler(optimizer: Optimizer, cfg: TrainConfig) -> LambdaLR:
@@ -121,6 +132,66 @@ def build_scheduler(optimizer: Optimizer, cfg: TrainConfig) -> LambdaLR:
         min_lr_ratio=cfg.min_lr_ratio,
     )
     return LambdaLR(optimizer, factor)
+
+
+def source_weights(source: str) -> dict[str, torch.Tensor]:
+    """The weights to start from for ``train.init_from``.
+
+    Args:
+        source: a model folder, a ``models:/`` or ``runs:/`` URI, or ``"release"`` for the
+            shipped release model (``models/release/``).
+
+    Raises:
+        ValueError: the source cannot be loaded (the message names it).
+    """
+    from girml.models.store import load_model  # MLflow only when a URI is given
+
+    uri = str(RELEASE_DIR) if source == "release" else source
+    try:
+        return load_model(uri).state_dict()
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        raise ValueError(f"train.init_from={source!r}: cannot load it: {exc}") from exc
+
+
+def init_weights(model: nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``weights`` (from :func:`source_weights`) into ``model``, in place.
+
+    Raises:
+        ValueError: the source's architecture differs from ``model``'s.
+    """
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ValueError(
+            f"train.init_from={source!r}: its weights do not fit params.yaml's model "
+            f"section ({first}); use the same model config as the source"
+        ) from exc
+
+
+def compile_or_eager(model: nn.Module, example: torch.Tensor) -> bool:
+    """``torch.compile`` ``model`` in place, falling back to eager mode if compiling fails.
+
+    Compilation is lazy, so one forward and backward pass on ``example`` (gradients then
+    cleared) triggers it here rather than in the middle of training.
+
+    Args:
+        model: the network, in train mode, on its device.
+        example: (B,3,P,P) float input of the training shape.
+
+    Returns:
+        Whether the model runs compiled.
+    """
+    model.compile()
+    try:
+        model(example).float().mean().backward()
+    except Exception as exc:  # noqa: BLE001 - inductor needs a C++/Triton toolchain; any failure
+        model._compiled_call_impl = None  # undoes nn.Module.compile
+        log.warning(f"torch.compile failed ({type(exc).__name__}: {exc}); training eagerly")
+        return False
+    finally:
+        model.zero_grad(set_to_none=True)
+    return True
 
 
 # --------------------------------------------------------------------------- EMA and state
@@ -149,8 +220,12 @@ class EMA:
         """Move the average towards ``model``'s current weights; buffers are copied."""
         self.num_updates += 1
         decay = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
-        for avg, new in zip(self.module.parameters(), model.parameters(), strict=True):
-            avg.lerp_(new.detach(), 1.0 - decay)
+        # one multi-tensor kernel instead of a Python loop of small ones
+        averages = list(self.module.parameters())
+        current = [p.detach() for p in model.parameters()]
+        if len(averages) != len(current):
+            raise ValueError(f"EMA holds {len(averages)} parameters, model has {len(current)}")
+        torch._foreach_lerp_(averages, current, 1.0 - decay)
         for avg, new in zip(self.module.buffers(), model.buffers(), strict=True):
             avg.copy_(new)
 
@@ -385,6 +460,8 @@ def train(
         step_scheduler_with_optimizer=False,
     )
     is_main = accelerator.is_main_process
+    # loaded before the checkpoint folder is touched: a bad source changes nothing
+    init = source_weights(cfg.init_from) if cfg.init_from is not None else None
     fingerprint = run_fingerprint(model_cfg, cfg, train_jsonl, spec, accelerator.num_processes)
     if is_main:
         claim_checkpoint_dir(ckpt_dir, fingerprint)
@@ -397,15 +474,25 @@ def train(
         cfg.online_degradation_prob,
         spec,
         black_region_prob=cfg.black_region_prob,
+        clean_prob=cfg.clean_prob,
     )
     val_pairs = load_pairs(pairs_dir / "val" / "pairs.jsonl")
 
     set_seed(cfg.seed)
     raw_model = build_model(model_cfg)
+    if init is not None:
+        init_weights(raw_model, init, str(cfg.init_from))
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    raw_model.to(accelerator.device, memory_format=memory_format)
     optimizer = build_optimizer(raw_model, cfg)
     scheduler = build_scheduler(optimizer, cfg)
-    # copied before prepare(), which may patch the instance's forward for mixed precision
+    # copied before prepare(), which may patch the instance's forward for mixed precision,
+    # and before compile(): the average is only evaluated, eagerly
     ema = EMA(raw_model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    if cfg.compile:
+        example = torch.zeros(cfg.batch_size, 3, cfg.patch_size, cfg.patch_size)
+        example = example.to(accelerator.device, memory_format=memory_format)
+        compile_or_eager(raw_model, example)
     model, optimizer, scheduler = accelerator.prepare(raw_model, optimizer, scheduler)
     if ema is not None:
         ema.module.to(accelerator.device)
@@ -441,6 +528,8 @@ def train(
     per_family: dict[str, dict[str, float]] = {}
     model.train()
     for lq, gt in loader:
+        if cfg.channels_last:
+            lq = lq.contiguous(memory_format=torch.channels_last)
         with accelerator.accumulate(model):
             loss = restoration_loss(model(lq), gt, cfg.loss, cfg.freq_weight)
             accelerator.backward(loss)
