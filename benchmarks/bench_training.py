@@ -1,7 +1,7 @@
 """Training throughput: the speed switches and the loop's overhead, side by side, interleaved.
 
 Usage: python benchmarks/bench_training.py [--steps 60] [--rounds 3] [--variants before,cl,...]
-       [--fast channels_last,fused_optim] [--threads 2]
+       [--fast channels_last,fused_optim] [--threads 2[,1]]
 Needs `girml synthesize` to have run (reads data/pairs/). Every variant trains the default model
 on the same patch stream (params.yaml: model, train; logging every 5 steps, 5x the default), in
 one process, in interleaved rounds (round 1: A, B, C, ...; round 2: A, B, C, ...), so a change
@@ -17,11 +17,15 @@ of load on the machine hits every variant alike:
   loop+mlflow  the same, every log event sent to a temporary SQLite MLflow run (system metrics on)
   loop-w0      loop with num_workers 0 (patches made in the training process)
   bare-w0      bare with num_workers 0
-Samples/s counts steps 11..N (the first 10 are warm-up); "start s" is the time from the call to
-the end of step 10 (set-up, compilation, warm-up); "CPU ms/step" is this process's CPU time
-per step (all threads, loader workers excluded), steadier than wall time on a loaded machine.
-Prints markdown tables (medians over the rounds, min-max, ratios to "before", or the first
-variant, and to "bare"); ratios are paired: the median over rounds of the ratio within a round.
+With --threads 2,1 each variant runs at each thread count (labels "before 2t", "before 1t"),
+in the same rounds. Samples/s counts steps 11..N (the first 10 are warm-up); "start s" is the
+time from the call to the end of step 10 (set-up, compilation, warm-up); "CPU ms/step" is this
+process's CPU time per step (all threads, loader workers excluded), steadier than wall time on
+a loaded machine; "in MLflow calls" is the share of the timed wall time spent inside MLflow's
+logging calls.
+Prints markdown tables (medians over the rounds, min-max, ratios to "before" at the first thread
+count, or the first variant, and to "bare" at the same thread count); ratios are paired: the
+median over rounds of the ratio within a round.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -57,11 +61,13 @@ class Timing:
         cpu_ms_per_step: CPU time of this process (all its threads; loader workers are other
             processes) per optimizer step: less sensitive than wall time to other jobs.
         start_seconds: from the call to the end of the warm-up (set-up, compilation).
+        mlflow_share: fraction of the timed wall time spent inside MLflow logging calls.
     """
 
     samples_per_second: float
     cpu_ms_per_step: float
     start_seconds: float
+    mlflow_share: float = 0.0
 
 
 def timing(
@@ -123,6 +129,7 @@ def looped(
     every event but the last falls inside the timed window.
     """
     stamps: dict[int, tuple[float, float]] = {}
+    in_mlflow = 0.0
 
     def stamp(step: int, _: dict[str, float]) -> None:
         stamps[step] = (time.perf_counter(), time.process_time())
@@ -142,8 +149,11 @@ def looped(
             from girml.tracking import mlflow as tracking
 
             def on_log(step: int, metrics: dict[str, float]) -> None:
+                nonlocal in_mlflow
                 stamp(step, metrics)
                 tracking.log_metrics(step, metrics)
+                if WARMUP <= step < cfg.steps:  # inside the timed window
+                    in_mlflow += time.perf_counter() - stamps[step][0]
 
             os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
             try:
@@ -160,7 +170,9 @@ def looped(
             finally:
                 del os.environ["MLFLOW_TRACKING_URI"]
     samples = (cfg.steps - WARMUP) * cfg.batch_size * cfg.grad_accum
-    return timing(samples, cfg.steps - WARMUP, called, stamps[WARMUP], stamps[cfg.steps])
+    measured = timing(samples, cfg.steps - WARMUP, called, stamps[WARMUP], stamps[cfg.steps])
+    share = in_mlflow / (stamps[cfg.steps][0] - stamps[WARMUP][0])
+    return replace(measured, mlflow_share=share)
 
 
 def variants(
@@ -211,11 +223,17 @@ def main() -> None:
     parser.add_argument(
         "--fast", default="channels_last,fused_optim", help="switches of bare and loop*"
     )
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument(
+        "--threads",
+        default="2",
+        help="torch.set_num_threads; a list (2,1) runs each variant at each",
+    )
     args = parser.parse_args()
     if args.steps <= WARMUP or args.steps % LOG_EVERY:
         raise SystemExit(f"--steps must be a multiple of {LOG_EVERY} above {WARMUP}")
-    torch.set_num_threads(args.threads)
+    threads = [int(n) for n in args.threads.split(",") if n]
+    if not threads or min(threads) < 1:
+        raise SystemExit(f"--threads must list counts >= 1, got {args.threads!r}")
     model_cfg = load_section(args.params, "model")
     spec = load_section(args.params, "degradations")
     base = load_section(args.params, "train").model_copy(
@@ -232,32 +250,44 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"--variants: unknown {unknown}; known: {list(known)}")
 
-    runs: dict[str, list[Timing]] = {name: [] for name in names}
+    def label(name: str, n: int) -> str:
+        return name if len(threads) == 1 else f"{name} {n}t"
+
+    runs: dict[str, list[Timing]] = {label(name, n): [] for name in names for n in threads}
     for round_ in range(1, args.rounds + 1):
         for name in names:
-            measured = known[name]()
-            runs[name].append(measured)
-            print(
-                f"round {round_} {name}: {measured.samples_per_second:.2f} samples/s, "
-                f"{measured.cpu_ms_per_step:.0f} CPU ms/step, start {measured.start_seconds:.1f} s",
-                flush=True,
-            )
-    print(f"\nfast = {args.fast}; {args.steps} steps, {args.rounds} rounds, {args.threads} threads")
-    reference = "before" if "before" in names else names[0]
-    print(report(runs, reference))
-    if "bare" in names and reference != "bare":
-        print(report(runs, "bare"))
+            for n in threads:
+                torch.set_num_threads(n)
+                measured = known[name]()
+                runs[label(name, n)].append(measured)
+                print(
+                    f"round {round_} {label(name, n)}: {measured.samples_per_second:.2f} "
+                    f"samples/s, {measured.cpu_ms_per_step:.0f} CPU ms/step, "
+                    f"start {measured.start_seconds:.1f} s",
+                    flush=True,
+                )
+    print(f"\nfast = {args.fast}; {args.steps} steps, {args.rounds} rounds, threads {args.threads}")
+    first = label("before" if "before" in names else names[0], threads[0])
+    print(report(runs, dict.fromkeys(runs, first), first))
+    if "bare" in names:
+        same = {label(name, n): label("bare", n) for name in names for n in threads}
+        print(report(runs, same, "bare (same threads)"))
 
 
-def report(runs: dict[str, list[Timing]], reference: str) -> str:
-    """A markdown table: medians over the rounds, spread, and ratios to ``reference``.
+def report(runs: dict[str, list[Timing]], reference: dict[str, str], title: str) -> str:
+    """A markdown table: medians over the rounds, spread, and ratios to each row's reference.
 
     The ratios are paired: the median over rounds of the ratio within each round, so a load
     change between rounds cancels out.
+
+    Args:
+        runs: variant label -> one :class:`Timing` per round.
+        reference: variant label -> the label its ratios are taken against.
+        title: names the reference in the header.
     """
 
     def paired(name: str, key: Callable[[Timing], float]) -> float:
-        pairs = zip(runs[name], runs[reference], strict=True)
+        pairs = zip(runs[name], runs[reference[name]], strict=True)
         return statistics.median(key(t) / key(ref) for t, ref in pairs)
 
     def speed(t: Timing) -> float:
@@ -267,17 +297,19 @@ def report(runs: dict[str, list[Timing]], reference: str) -> str:
         return t.cpu_ms_per_step
 
     lines = [
-        f"\n| variant | samples/s (median) | min-max | vs {reference} "
-        f"| CPU ms/step (median) | CPU vs {reference} | start s |",
-        "|---|---|---|---|---|---|---|",
+        f"\n| variant | samples/s (median) | min-max | vs {title} "
+        f"| CPU ms/step (median) | CPU vs {title} | in MLflow calls | start s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, timings in runs.items():
         speeds = [speed(t) for t in timings]
+        share = statistics.median(t.mlflow_share for t in timings)
+        in_mlflow = f"{100 * share:.1f}%" if share > 0 else "-"
         lines.append(
             f"| {name} | {statistics.median(speeds):.1f} | {min(speeds):.1f}-{max(speeds):.1f} "
             f"| {paired(name, speed):.2f}x "
             f"| {statistics.median(cpu(t) for t in timings):.0f} | {paired(name, cpu):.2f}x "
-            f"| {statistics.median(t.start_seconds for t in timings):.1f} |"
+            f"| {in_mlflow} | {statistics.median(t.start_seconds for t in timings):.1f} |"
         )
     return "\n".join(lines)
 
