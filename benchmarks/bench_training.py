@@ -176,7 +176,11 @@ def looped(
 
 
 def variants(
-    model_cfg: ModelConfig, base: TrainConfig, spec: DegradationsConfig, pairs: Path, fast: dict
+    model_cfg: ModelConfig,
+    base: TrainConfig,
+    spec: DegradationsConfig,
+    pairs: Path,
+    fast: dict[str, bool],
 ) -> dict[str, Callable[[], Timing]]:
     """Every known variant by name, each a no-argument function running it once."""
     off = dict.fromkeys(SWITCHES, False)
@@ -269,7 +273,7 @@ def main() -> None:
     print(f"\nfast = {args.fast}; {args.steps} steps, {args.rounds} rounds, threads {args.threads}")
     first = label("before" if "before" in names else names[0], threads[0])
     print(report(runs, dict.fromkeys(runs, first), first))
-    if "bare" in names:
+    if "bare" in names and (len(threads) > 1 or first != "bare"):
         same = {label(name, n): label("bare", n) for name in names for n in threads}
         print(report(runs, same, "bare (same threads)"))
 
