@@ -14,11 +14,18 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 install: $(VENV)/.installed
 
+# Which torch build: TORCH=cpu (PyTorch's CPU index), TORCH=cu126 (or another CUDA tag), or
+# empty (default): whatever pip's configured indexes offer for torch==2.13.0 (PyPI's CUDA build
+# on Linux, or a CPU wheel that a machine provides through pip's own find-links).
+TORCH ?=
+TORCH_INDEX := $(if $(TORCH),--extra-index-url https://download.pytorch.org/whl/$(TORCH))
+
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "girml needs Python >= 3.11"'
 	$(PYTHON) -m venv $(VENV)
 	@echo "installing requirements.lock into $(VENV) (log: $(VENV)/install.log)"
-	@$(BIN)/pip install --disable-pip-version-check -r requirements.lock > $(VENV)/install.log 2>&1 \
+	@$(BIN)/pip install --disable-pip-version-check $(TORCH_INDEX) -r requirements.lock \
+		> $(VENV)/install.log 2>&1 \
 		|| { grep -v '^WARNING: Location' $(VENV)/install.log | tail -40; exit 1; }
 	@$(BIN)/pip install --disable-pip-version-check --no-deps -e . >> $(VENV)/install.log 2>&1 \
 		|| { tail -40 $(VENV)/install.log; exit 1; }
@@ -34,10 +41,12 @@ lint: install
 	ruff check girml pipelines tests benchmarks
 	ruff format --check girml pipelines tests benchmarks
 
-# Re-resolve the lock after editing pyproject.toml (needs uv: pip install uv).
+# Re-resolve the lock after editing pyproject.toml (needs uv: pip install uv). torch is pinned
+# without a local label (+cpu, +cu126): the build comes from TORCH at install time.
 lock:
-	uv pip compile pyproject.toml --extra dev --python-version 3.11 \
-		--find-links /opt/wheels -o requirements.lock
+	uv pip compile pyproject.toml --extra dev --python-version 3.11 $(TORCH_INDEX) \
+		--index-strategy unsafe-best-match -o requirements.lock
+	sed -i -E 's/^(torch==[^+ ]+)\+[a-z0-9]+$$/\1/' requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

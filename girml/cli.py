@@ -257,14 +257,18 @@ def train(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -> Non
     """Train the unified model (accelerate); track in MLflow; register a gir-restorer version.
 
     Writes models/latest/ and metrics/train.json. Checkpoints go to checkpoints/train/: a run
-    that was killed resumes from the last one when started again with the same config.
+    that was killed resumes from the last one when started again with the same config and
+    number of processes. Under ``torchrun`` or ``accelerate launch`` the ranks train as one
+    process group; rank 0 alone tracks, registers and writes.
     """
+    import os
+
     import numpy as np
-    from accelerate import PartialState
 
     from girml.models import model_stats
     from girml.models.store import WEIGHTS_FILE, file_sha256, save_model_dir
     from girml.tracking import mlflow as tracking
+    from girml.training import process_state
     from girml.training import train as run_train
 
     model_cfg = load_section(params, "model")
@@ -276,11 +280,21 @@ def train(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -> Non
         model_cfg, cfg = tuned_configs(raw.get("model"), raw.get("train"), TUNED_PARAMS)
         typer.echo(f"using tuned model/train overrides from {TUNED_PARAMS}", err=True)
     spec = load_section(params, "degradations") if cfg.online_degradation_prob > 0 else None
-    if not PartialState().is_main_process:  # under `accelerate launch`: rank 0 tracks and saves
+    ranks = process_state()
+    if ranks.num_processes > 1:  # torchrun starts ranks in sessions of their own: end with it
+        from girml.process import end_with_parent
+
+        end_with_parent(os.getppid())
+    if not ranks.is_main_process:  # under a launcher: rank 0 tracks and saves
         run_train(model_cfg, cfg, PAIRS_DIR, CHECKPOINT_DIR, spec=spec)
         return
     root = Path.cwd()
-    tags = {**tracking.provenance_tags(root, params), "stage": "train", "hardware": hardware()}
+    tags = {
+        **tracking.provenance_tags(root, params),
+        "stage": "train",
+        "hardware": hardware(),
+        "world_size": str(ranks.num_processes),
+    }
     if cfg.init_from is not None:  # fine-tuned: the source is part of the provenance
         tags["init_from"] = cfg.init_from
     with tracking.start_run(EXPERIMENT, root, run_name="train", tags=tags) as run:
@@ -320,6 +334,8 @@ def train(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -> Non
         "registered_version": version,
         "hardware": tags["hardware"],
         "samples_per_second": result.metrics["samples_per_second"],
+        "world_size": result.world_size,
+        "rank_weights_sha256": result.rank_digests,
     }
     metrics["per_family"] = {
         fam: {

@@ -74,10 +74,14 @@ class S3Source(Frozen):
 
 
 class UrlItem(Frozen):
-    """One download; the URL carries no credentials (params and dvc.lock are committed)."""
+    """One download; the URL carries no credentials (params and dvc.lock are committed).
+
+    ``sha256`` pins the content; left out, the first download's hash is recorded in the
+    source's ``pin_file`` and every later download is verified against it.
+    """
 
     url: str = Field(pattern=r"^(https?|file)://")
-    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
     category: str = "unknown"
 
     @field_validator("url")
@@ -101,6 +105,9 @@ class UrlSource(Frozen):
     type: Literal["urls"]
     items: list[UrlItem] = Field(min_length=1)
     cache_dir: str = ".cache/downloads"
+    # "<sha256>  <url>" lines (sha256sum's format) for items without a sha256: recorded at
+    # the first download, verified after; commit it with params.yaml
+    pin_file: str = "downloads.sha256"
     retries: int = Field(default=5, ge=0)
     timeout_s: float = Field(default=60.0, gt=0)
 

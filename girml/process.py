@@ -9,6 +9,9 @@
   a local Ray is shut down) and the process exits with 128 + the signal number, as if killed.
 - :func:`die_with_parent`: a pool worker asks the kernel for SIGTERM when its parent dies, so a
   ``kill -9`` of the parent leaves no worker behind (Linux; elsewhere it only checks the parent).
+  :func:`end_with_parent` asks the same but keeps this process's SIGTERM handling: a training
+  rank of ``torchrun`` (which starts its ranks in sessions of their own) unwinds when the
+  launcher is killed.
 - :func:`start_reaper`: for children that cannot be changed (a local Ray's agents outlive a
   ``kill -9`` of the driver), a small watchdog process ends this process's descendants once
   this process is gone.
@@ -187,6 +190,16 @@ def die_with_parent(parent_pid: int) -> None:
     """
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
+    end_with_parent(parent_pid)
+
+
+def end_with_parent(parent_pid: int) -> None:
+    """Ask the kernel for SIGTERM when ``parent_pid``, this process's parent, ends (Linux).
+
+    Signal handlers are left as they are (under :func:`sigterm_raises` the process unwinds:
+    its MLflow run ends ``KILLED`` and its lock is released). If the parent is already gone,
+    the process exits at once.
+    """
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)

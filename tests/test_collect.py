@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -14,8 +15,9 @@ import threading
 import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -651,3 +653,63 @@ def test_urls_failing_after_retries_is_rejected(tmp_path: Path, free_tcp_port: i
     result = collect(cfg, tmp_path / "out")
     reason = _rejected(tmp_path / "out")[items[0]["url"]]
     assert reason.startswith("download failed: gave up after 2 attempts") and result.n_images == 0
+
+
+def _archive(name: str, seed: int) -> bytes:
+    """A small zip or tar named like a paper data set's archive, two photos inside."""
+    images = {
+        f"{name.split('.')[0]}/{i:04d}.png": _encode(textured_image(seed + i, 64, 64))
+        for i in (1, 2)
+    }
+    buffer = io.BytesIO()
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(buffer, "w") as zf:
+            for member, data in images.items():
+                zf.writestr(member, data)
+    else:
+        with tarfile.open(fileobj=buffer, mode="w") as tf:
+            for member, data in images.items():
+                info = tarfile.TarInfo(member)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_paper_profile_data_pins_its_archives_at_the_first_download(
+    file_server: _FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from girml.config import apply_profile
+
+    merged = apply_profile(REPO / "params.yaml", REPO / "profiles" / "paper.yaml")
+    [urls] = [s for s in merged["collect"]["sources"] if s["type"] == "urls"]
+    assert all("sha256" not in item for item in urls["items"])  # pinned at the first download
+    base = f"http://127.0.0.1:{file_server.server_address[1]}"
+    items, served = [], {}
+    for seed, item in enumerate(urls["items"]):
+        name = PurePosixPath(urlparse(item["url"]).path).name  # DIV2K_train_HR.zip, Flickr2K.tar
+        served[f"/{name}"] = _archive(name, 100 * seed)
+        items.append({**item, "url": f"{base}/{name}"})
+    file_server.files.update(served)
+    monkeypatch.chdir(tmp_path)  # the pin file is relative to the project
+    cfg = _cfg({**urls, "items": items, "cache_dir": "cache"})
+    out = tmp_path / "out"
+    collect(cfg, out, workers=2)
+
+    rows = _by_origin(out)
+    assert len(rows) == 2 * len(items) and not _rejected(out)
+    assert {row["category"] for row in rows.values()} == {"div2k", "flickr2k"}
+    pins = Path(urls["pin_file"]).read_text().splitlines()
+    assert sorted(pins) == sorted(f"{_sha(served[p])}  {base}{p}" for p in served)
+
+    # verified against the pins from now on: a changed archive upstream is rejected by name
+    tampered = f"/{PurePosixPath(urlparse(items[0]['url']).path).name}"
+    file_server.files[tampered] = _archive("other.zip", 999)
+    for cached in Path("cache").iterdir():  # as on a fresh clone: download everything again
+        shutil.rmtree(cached) if cached.is_dir() else cached.unlink()
+    collect(cfg, out, workers=2)
+    reason = _rejected(out)[f"{base}{tampered}"]
+    assert reason.startswith(f"sha256 mismatch: expected {_sha(served[tampered])}")
+    assert "(pinned in downloads.sha256)" in reason
+    assert Path(urls["pin_file"]).read_text().splitlines() == pins  # the pin is not replaced
+    kept = {origin for origin in rows if not origin.startswith(f"{base}{tampered}#")}
+    assert set(_by_origin(out)) == kept  # the other archives still give their photos

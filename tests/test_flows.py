@@ -619,3 +619,46 @@ def test_importing_pipelines_turns_prefect_telemetry_off() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "1"]  # inherited by a temporary server it starts
+
+
+@pytest.mark.slow
+def test_work_pool_deployment_runs_on_a_process_worker(prefect_api: str, tmp_path: Path) -> None:
+    """The README's team recipe: `prefect deploy` into a process pool, `prefect worker start`."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    project = make_project(tmp_path / "project")
+    (project / ".fetch-attempted").write_text("1")
+    # the deploy command runs where the flow's code is; a folder of its own keeps the checkout
+    # free of the prefect.yaml and .prefect/ that `prefect deploy` may write
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "pipelines").symlink_to(ROOT / "pipelines", target_is_directory=True)
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_api,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    prefect = [sys.executable, "-m", "prefect"]
+
+    def cli(*args: str, timeout: int = 180) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [*prefect, *args], cwd=code, env=env, capture_output=True, text=True, timeout=timeout
+        )
+        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+        return done
+
+    cli("work-pool", "create", "gir-workers", "--type", "process")
+    cli(
+        *("--no-prompt", "deploy", "pipelines/flows.py:gir_pipeline", "--name", "team"),
+        *("--pool", "gir-workers", "--cron", "0 3 * * 1", "--timezone", "UTC"),
+        *("--param", f"project_dir={project}"),
+    )
+    flow_run = run_deployment("gir-pipeline/team", timeout=0)
+    cli("worker", "start", "--pool", "gir-workers", "--run-once", "--limit", "1", timeout=300)
+    with get_client(sync_client=True) as client:
+        final = client.read_flow_run(flow_run.id)
+        deployment = client.read_deployment_by_name("gir-pipeline/team")
+    assert final.state is not None and final.state.is_completed(), final.state
+    assert deployment.work_pool_name == "gir-workers"
+    assert (project / "dvc.lock").is_file() and (project / "data/raw.txt").is_file()

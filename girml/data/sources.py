@@ -381,9 +381,34 @@ def download(
     os.replace(part, dest)
 
 
-def _cache_name(item: UrlItem) -> str:
-    base = PurePosixPath(unquote(urlparse(item.url).path)).name or "download"
-    return f"{item.sha256.lower()[:16]}-{base}"
+def _cache_name(url: str, sha256: str) -> str:
+    base = PurePosixPath(unquote(urlparse(url).path)).name or "download"
+    return f"{sha256.lower()[:16]}-{base}"
+
+
+def read_pins(pin_file: Path) -> dict[str, str]:
+    """``url -> sha256`` from a pin file of ``"<sha256>  <url>"`` lines (none if absent)."""
+    if not pin_file.is_file():
+        return {}
+    pins = {}
+    for number, line in enumerate(pin_file.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        digest, _, url = line.partition("  ")
+        if len(digest) != 64 or not url:
+            raise SourceError(f"{pin_file}:{number}: expected '<sha256>  <url>', got {line!r}")
+        pins[url.strip()] = digest.lower()
+    return pins
+
+
+def _record_pin(pin_file: Path, url: str, sha256: str) -> None:
+    """Add ``url``'s hash to ``pin_file`` (a whole-file rewrite, so a kill leaves the old one)."""
+    pins = {**read_pins(pin_file), url: sha256}
+    lines = [f"{digest}  {pinned}" for pinned, digest in sorted(pins.items())]
+    tmp = pin_file.with_name(pin_file.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, pin_file)
+    logger.warning("%s: pinned at sha256 %s in %s (commit it)", mask_url(url), sha256, pin_file)
 
 
 def _archive_kind(name: str) -> str | None:
@@ -515,32 +540,49 @@ def _extract(
 
 def _fetch_verified(
     item: UrlItem, cache_dir: Path, cfg: UrlSource, session: requests.Session
-) -> Path:
-    """Return a local, sha256-verified copy of ``item``; raise DownloadError otherwise."""
-    expected = item.sha256.lower()
+) -> tuple[Path, str]:
+    """A local, sha256-verified copy of ``item`` and its sha256; DownloadError otherwise.
+
+    The expected hash is ``item.sha256``, else the one pinned in ``cfg.pin_file``; with
+    neither, the download is trusted once and its hash pinned.
+    """
+    pin_file = Path(cfg.pin_file)
+    expected = (item.sha256 or read_pins(pin_file).get(item.url) or "").lower() or None
+    where = "" if item.sha256 or expected is None else f" (pinned in {pin_file})"
     parsed = urlparse(item.url)
     if parsed.scheme == "file":
         local = Path(url2pathname(unquote(parsed.path)))
         if not local.is_file():
             raise DownloadError(f"no such file {local}")
         got = _sha256_file(local)
-        if got != expected:
-            raise DownloadError(f"sha256 mismatch: expected {expected}, got {got}")
-        return local
-    dest = cache_dir / _cache_name(item)
-    if dest.is_file():
-        if _sha256_file(dest) == expected:
-            return dest
-        dest.unlink()
+        if expected is None:
+            _record_pin(pin_file, item.url, got)
+        elif got != expected:
+            raise DownloadError(f"sha256 mismatch: expected {expected}{where}, got {got}")
+        return local, got
+    if expected is not None:
+        dest = cache_dir / _cache_name(item.url, expected)
+        if dest.is_file():
+            if _sha256_file(dest) == expected:
+                return dest, expected
+            dest.unlink()
+    else:  # first download of an unpinned item: named by its URL until its hash is known
+        dest = cache_dir / _cache_name(item.url, hashlib.sha256(item.url.encode()).hexdigest())
+        dest = dest.with_name("unpinned-" + dest.name)
     try:
         download(item.url, dest, retries=cfg.retries, timeout_s=cfg.timeout_s, session=session)
     except DownloadError as exc:
         raise DownloadError(f"download failed: {exc}") from None
     got = _sha256_file(dest)
+    if expected is None:
+        final = cache_dir / _cache_name(item.url, got)
+        os.replace(dest, final)
+        _record_pin(pin_file, item.url, got)
+        return final, got
     if got != expected:
         dest.unlink()
-        raise DownloadError(f"sha256 mismatch: expected {expected}, got {got}")
-    return dest
+        raise DownloadError(f"sha256 mismatch: expected {expected}{where}, got {got}")
+    return dest, got
 
 
 @SOURCES.register("urls")
@@ -550,7 +592,7 @@ def _urls(cfg: UrlSource, *, max_member_bytes: int) -> Iterator[Entry]:
         for item in cfg.items:
             origin = mask_url(item.url)  # what the manifest and rejected.csv store
             try:
-                local = _fetch_verified(item, cache_dir, cfg, session)
+                local, sha256 = _fetch_verified(item, cache_dir, cfg, session)
             except DownloadError as exc:
                 yield Rejection("urls", origin, str(exc))
                 continue
@@ -560,7 +602,7 @@ def _urls(cfg: UrlSource, *, max_member_bytes: int) -> Iterator[Entry]:
                     "urls", origin, item.category, functools.partial(read_image, local)
                 )
                 continue
-            extracted = cache_dir / f"{_cache_name(item)}.d"
+            extracted = cache_dir / f"{_cache_name(item.url, sha256)}.d"
             try:
                 too_big = _extract(local, kind, extracted, max_member_bytes)
             except (OSError, EOFError, zlib.error, zipfile.BadZipFile, tarfile.TarError) as exc:

@@ -1,21 +1,27 @@
 """The training loop on HF accelerate: AdamW, warm-up + cosine, EMA, validation, resumable.
 
-One code path runs on a CPU, one GPU or several (``accelerate launch``): the model, optimizer,
-scheduler and loader go through ``accelerator.prepare``; ``batch_size`` is per process, so an
-optimizer step consumes ``batch_size x grad_accum x num_processes`` samples of the seeded stream
-(:mod:`girml.training.data`). Every process validates the same (identical) weights, so each
-returns the same :class:`TrainResult`; callbacks, the progress bar and file bookkeeping run on
-the main process only.
+One code path runs on a CPU, one GPU or several processes (``torchrun`` or ``accelerate
+launch``; CPU ranks join with gloo, GPU ranks with NCCL): the model, optimizer, scheduler and
+loader go through ``accelerator.prepare``; ``batch_size`` is per process, and the loader hands
+rank ``r`` batches ``r, r + N, ...`` of the seeded stream (:mod:`girml.training.data`), so an
+optimizer step consumes the same ``batch_size x grad_accum x num_processes`` samples as one
+process with an ``N`` times larger batch. Every process validates the same (identical) weights,
+so each returns the same :class:`TrainResult`; at the end the ranks compare a digest of their
+weights and fail if they differ. Callbacks, the progress bar and file bookkeeping run on the
+main process only. :func:`process_state` is the launch's process group; ask it (not a bare
+``PartialState()``) which rank this is.
 
 Checkpoints (``<ckpt_dir>/checkpoint-<step>``, the last two kept) hold the model, optimizer,
 scheduler, EMA weights and a :class:`TrainState` (step counter, elapsed time, history). They are
 written to ``checkpoint-<step>.tmp`` and renamed when complete, so a kill at any moment leaves
 only complete checkpoints under their final name. ``<ckpt_dir>/fingerprint.json`` hashes the
-settings that shape the weights and the training pairs: a run resumes only from checkpoints with
-the same fingerprint. Checkpoints of another fingerprint are set aside, never deleted up front:
-they move to ``<ckpt_dir>/previous-<hash>/`` (a run with that config again moves them back and
-resumes), and older sets than the last :data:`KEEP_PREVIOUS` are deleted only once the new run
-has saved a checkpoint of its own.
+settings that shape the weights, the training pairs and the number of processes: a run resumes
+only from checkpoints with the same fingerprint, and a launch whose only difference is the number
+of processes is refused (:class:`WorldSizeChanged`) rather than silently started over.
+Checkpoints of another fingerprint are set aside, never deleted up front: they move to
+``<ckpt_dir>/previous-<hash>/`` (a run with that config again moves them back and resumes), and
+older sets than the last :data:`KEEP_PREVIOUS` are deleted only once the new run has saved a
+checkpoint of its own.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import functools
 import hashlib
 import json
 import math
+import os
 import re
 import shutil
 import time
@@ -37,9 +44,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.logging import get_logger
-from accelerate.utils import set_seed
+from accelerate.utils import gather_object, set_seed
 from torch import nn
 from torch.optim import AdamW, Optimizer
 from torch.optim.lr_scheduler import LambdaLR
@@ -56,6 +63,8 @@ from girml.training.losses import restoration_loss
 log = get_logger(__name__)
 
 FINGERPRINT_FILE = "fingerprint.json"
+# how torchrun, accelerate and MPI launchers tell a process the size of its group
+_WORLD_SIZE_VARS = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 KEEP_CHECKPOINTS = 2
 KEEP_PREVIOUS = 1  # sets of another config's checkpoints kept after the new run's first save
 PREVIOUS_PREFIX = "previous-"
@@ -84,6 +93,8 @@ class TrainResult:
         history: one row per log event (``step``, ``loss``, ``lr``, ``samples_per_second``)
             and per validation (``step`` and the ``val.*`` metrics), resumed runs included.
         resumed_from: the step of the checkpoint this run resumed from, or None.
+        rank_digests: :func:`weights_digest` of the final weights on each rank, in rank order
+            (one entry per process; all equal, or :func:`train` raises).
     """
 
     model: nn.Module
@@ -91,6 +102,53 @@ class TrainResult:
     per_family: dict[str, dict[str, float]]
     history: list[dict[str, float]]
     resumed_from: int | None
+    rank_digests: list[str]
+
+    @property
+    def world_size(self) -> int:
+        """How many processes trained together."""
+        return len(self.rank_digests)
+
+
+class WorldSizeChanged(ValueError):
+    """The checkpoints to resume were written by a launch with another number of processes."""
+
+
+def process_state() -> PartialState:
+    """This launch's process group: one process, or every rank of ``torchrun`` /
+    ``accelerate launch``.
+
+    accelerate keeps one shared state per process, made by whoever asks first, and a state made
+    with ``cpu=False`` on a host without CUDA is a group of one even under a launcher (CPU ranks
+    join with gloo only when asked for the CPU). This makes it with the same ``cpu`` flag as
+    :func:`train`'s ``Accelerator``, so the CLI may ask for the rank before training starts.
+
+    Raises:
+        ValueError: ``accelerate launch --num_processes N`` without ``--multi_gpu`` started a
+            single process (its simple launcher exports a rendezvous port but no world size).
+    """
+    launched_one = (
+        "ACCELERATE_USE_CPU" in os.environ
+        and "MASTER_PORT" in os.environ
+        and not any(name in os.environ for name in _WORLD_SIZE_VARS)
+    )
+    if launched_one:
+        raise ValueError(
+            "accelerate launch asked for several processes but started one: add --multi_gpu "
+            "(on a CPU host: accelerate launch --cpu --multi_gpu --num_processes N -m girml "
+            "train) or use torchrun --nproc_per_node N -m girml train"
+        )
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def weights_digest(model: nn.Module) -> str:
+    """sha256 over the names, dtypes, shapes and bytes of ``model``'s state, in order."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        value = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{value.dtype}:{tuple(value.shape)}".encode())
+        digest.update(value.view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- schedule
@@ -332,26 +390,51 @@ def run_fingerprint(
     train_jsonl: Path,
     spec: DegradationsConfig | None,
     num_processes: int,
-) -> dict[str, str]:
-    """Hashes identifying what a checkpoint was trained on.
+) -> dict[str, Any]:
+    """What a checkpoint was trained on.
 
     Returns:
-        ``{"config": sha256, "train_pairs": sha256}``: the first over the model config, the
-        train config minus :data:`UNFINGERPRINTED`, the process count and (when online
+        ``{"config": sha256, "train_pairs": sha256, "world_size": num_processes}``: the first
+        over the model config, the train config minus :data:`UNFINGERPRINTED` and (when online
         degradations are on) the spec; the second over the bytes of ``train/pairs.jsonl``.
     """
     online_spec = spec if cfg.online_degradation_prob > 0 else None
     config = {
         "model": model_cfg.model_dump(mode="json"),
         "train": cfg.model_dump(mode="json", exclude=set(UNFINGERPRINTED)),
-        "num_processes": num_processes,
         "spec": online_spec.model_dump(mode="json") if online_spec is not None else None,
     }
     encoded = json.dumps(config, sort_keys=True).encode()
     return {
         "config": hashlib.sha256(encoded).hexdigest(),
         "train_pairs": hashlib.sha256(train_jsonl.read_bytes()).hexdigest(),
+        "world_size": num_processes,
     }
+
+
+def check_world_size(ckpt_dir: Path, fingerprint: dict[str, Any]) -> None:
+    """Refuse to start over checkpoints that differ from ``fingerprint`` only in world size.
+
+    Resuming them would replay the sample stream with another number of samples per step, and
+    setting them aside (as for any other config change) would quietly throw away the training
+    done; a forgotten ``--nproc_per_node`` is the usual cause. Only reads files, so every rank
+    calls it and all of them stop together.
+
+    Raises:
+        WorldSizeChanged: naming the folder, the step and both process counts.
+    """
+    saved = _read_fingerprint(ckpt_dir / FINGERPRINT_FILE)
+    checkpoints = complete_checkpoints(ckpt_dir)
+    if saved is None or not checkpoints:
+        return
+    same_run = all(saved.get(key) == fingerprint[key] for key in ("config", "train_pairs"))
+    if same_run and saved.get("world_size") != fingerprint["world_size"]:
+        raise WorldSizeChanged(
+            f"{ckpt_dir}: its checkpoints (up to step {checkpoints[-1][0]}) were written by a "
+            f"launch of {saved.get('world_size')} process(es) and this one has "
+            f"{fingerprint['world_size']}: launch {saved.get('world_size')} process(es) to "
+            f"resume, or move {ckpt_dir} away to train from scratch"
+        )
 
 
 def complete_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
@@ -374,12 +457,12 @@ def _discard(path: Path) -> None:
     shutil.rmtree(doomed)
 
 
-def _fingerprint_id(fingerprint: dict[str, str]) -> str:
+def _fingerprint_id(fingerprint: dict[str, Any]) -> str:
     """Short stable name of a fingerprint, for its set-aside folder."""
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _read_fingerprint(path: Path) -> dict[str, str] | None:
+def _read_fingerprint(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -420,7 +503,7 @@ def prune_set_aside(ckpt_dir: Path, keep: int = KEEP_PREVIOUS) -> list[Path]:
     return doomed
 
 
-def claim_checkpoint_dir(ckpt_dir: Path, fingerprint: dict[str, str]) -> bool:
+def claim_checkpoint_dir(ckpt_dir: Path, fingerprint: dict[str, Any]) -> bool:
     """Prepare ``ckpt_dir`` for a run with ``fingerprint``.
 
     Leftovers of interrupted saves and deletions (``*.tmp``, ``*.old``) are removed. If the
@@ -534,6 +617,7 @@ def train(
     # loaded before the checkpoint folder is touched: a bad source changes nothing
     init = source_weights(cfg.init_from) if cfg.init_from is not None else None
     fingerprint = run_fingerprint(model_cfg, cfg, train_jsonl, spec, accelerator.num_processes)
+    check_world_size(ckpt_dir, fingerprint)
     if is_main:
         claim_checkpoint_dir(ckpt_dir, fingerprint)
     accelerator.wait_for_everyone()
@@ -658,8 +742,11 @@ def train(
     final = build_model(model_cfg)
     final.load_state_dict({k: v.detach().cpu() for k, v in eval_model.state_dict().items()})
     final.eval()
-    accelerator.wait_for_everyone()
+    digest = weights_digest(final)
+    digests = gather_object([digest]) if accelerator.num_processes > 1 else [digest]
     accelerator.free_memory()
+    if len(set(digests)) > 1:  # a broken all-reduce or a rank-dependent step somewhere
+        raise RuntimeError(f"the ranks ended with different weights: {digests}")
     metrics = {
         **val_metrics,
         "steps": float(cfg.steps),
@@ -672,4 +759,5 @@ def train(
         per_family=per_family,
         history=[dict(row) for row in state.history],
         resumed_from=resumed_from,
+        rank_digests=list(digests),
     )

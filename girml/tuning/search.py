@@ -10,11 +10,14 @@ searched configurations.
 
 Ray:
 
-- ``RAY_ADDRESS`` (else ``tune.address``) joins an existing cluster; otherwise a local Ray is
-  started on every core and shut down at the end. Ray's usage statistics are disabled
-  (``RAY_USAGE_STATS_ENABLED=0``, unless set) since the pipeline runs offline. On a cluster,
-  every node needs ``girml`` installed, the pairs at the same path and ``work_dir`` on a shared
-  file system (trial checkpoints live there).
+- ``RAY_ADDRESS`` (else ``tune.address``) joins an existing cluster at its GCS address
+  (``host:port``); a cluster with token authentication (what ``ray start`` does by default
+  since Ray 2.59) also needs ``RAY_AUTH_MODE=token`` and its token (``RAY_AUTH_TOKEN`` or
+  ``RAY_AUTH_TOKEN_PATH``), else the join fails with :class:`girml.errors.ServiceUnreachable`
+  saying so. Otherwise a local Ray is started on every core and shut down at the end. Ray's
+  usage statistics are disabled (``RAY_USAGE_STATS_ENABLED=0``, unless set) since the pipeline
+  runs offline. On a cluster, every node needs ``girml`` installed, the pairs at the same path
+  and ``work_dir`` on a shared file system (trial checkpoints live there).
 - Results go to ``tune.storage_path/gir-tune`` (default ``<work_dir>/ray_results``), a local
   folder or ``s3://bucket/prefix`` through pyarrow; for an S3-compatible server set
   ``AWS_ENDPOINT_URL`` (read by pyarrow >= 15) and the usual AWS credentials.
@@ -63,6 +66,7 @@ from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, SearchAlg
 from ray.tune.search.optuna import OptunaSearch
 
 from girml.config import DegradationsConfig, ModelConfig, SearchDim, TrainConfig, TuneConfig
+from girml.errors import ServiceUnreachable
 from girml.process import start_reaper, stop_reaper
 from girml.tracking import mlflow as tracking
 from girml.training.loop import UNFINGERPRINTED, train
@@ -229,16 +233,27 @@ def ray_session(address: str | None) -> Iterator[None]:
         yield
         return
     join = os.environ.get("RAY_ADDRESS") or address or None
+    if join is not None and join.startswith("ray://"):
+        raise ValueError(
+            f"RAY_ADDRESS/tune.address {join}: Ray Client (ray://) needs ray[client], which the "
+            "lock file does not install; use the cluster's GCS address (host:6379)"
+        )
     reaper = None if join else start_reaper()
     sigterm = signal.getsignal(signal.SIGTERM)
     try:
-        # a local Ray (no address) detects every core the process may use, cgroup limits included
-        ray.init(
-            address=join,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-        )
+        try:
+            # a local Ray (no address) detects every core the process may use, cgroup limits
+            # included
+            ray.init(
+                address=join,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
+        except ConnectionError as exc:
+            if not join:
+                raise
+            raise ServiceUnreachable("Ray cluster", join, _join_failure(exc)) from exc
         _restore_sigterm_handler(sigterm)
         try:
             yield
@@ -247,6 +262,18 @@ def ray_session(address: str | None) -> Iterator[None]:
     finally:
         if reaper is not None:
             stop_reaper(reaper)
+
+
+def _join_failure(exc: ConnectionError) -> str:
+    """Why joining a cluster failed, with the authentication hint when it may be the cause."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+        return reason
+    return (
+        f"{reason}; a cluster started with token authentication (the default of `ray start` "
+        "since Ray 2.59) also needs RAY_AUTH_MODE=token and its token in RAY_AUTH_TOKEN or "
+        "RAY_AUTH_TOKEN_PATH (`ray get-auth-token` on the head prints it)"
+    )
 
 
 def _restore_sigterm_handler(handler: Any) -> None:
