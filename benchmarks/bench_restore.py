@@ -16,6 +16,7 @@ machine load hits all variants alike. Variants:
   after         the current ``girml/inference.py`` with its defaults
   after-nchw    the current code with ``channels_last=False``
   after-batchN  the current code with ``batch_tiles=N``
+  after-tileN   the current code with tiles of side N (``--tile`` for the others)
 
 The model is the ``model`` section of ``--params`` (seed 0, random init with the zero-initialised
 block scales and output conv given random values, as a trained model has), or ``--model``, any
@@ -116,6 +117,7 @@ def worker(args: argparse.Namespace) -> None:
             girml.restore.restore_image, channels_last=False
         )
     batch_tiles = int(name.removeprefix("after-batch")) if name.startswith("after-batch") else 1
+    tile = int(name.removeprefix("after-tile")) if name.startswith("after-tile") else args.tile
 
     rss_before = _peak_rss_mib()
     cpu_start = _cpu_seconds()
@@ -124,7 +126,7 @@ def worker(args: argparse.Namespace) -> None:
         [Path(args.workdir) / "photo.jpg"],
         Path(args.workdir) / f"out-{args.run}",
         model,
-        tile=args.tile,
+        tile=tile,
         overlap=args.overlap,
         batch_tiles=batch_tiles,
     )
@@ -139,6 +141,7 @@ def worker(args: argparse.Namespace) -> None:
         "rss_before_mib": rss_before,
         "threads": torch.get_num_threads(),
         "batch_tiles": batch_tiles,
+        "tile": tile,
     }
     print(json.dumps(result))
 
@@ -196,19 +199,25 @@ def main() -> None:
 
     variants = args.variants.split(",")
     known = {"before", "after", "after-nchw"}
-    bad = [v for v in variants if v not in known and not v.removeprefix("after-batch").isdigit()]
+    bad = [
+        v
+        for v in variants
+        if v not in known
+        and not v.removeprefix("after-batch").isdigit()
+        and not v.removeprefix("after-tile").isdigit()
+    ]
     if bad:
-        parser.error(f"unknown variants {bad}; known: {sorted(known)} and after-batchN")
+        parser.error(f"unknown variants {bad}; known: {sorted(known)}, after-batchN, after-tileN")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         prepare(args, workdir)
         print(f"photo {args.size}, tile {args.tile}, overlap {args.overlap}")
         print(f"load average before: {os.getloadavg()}")
         print(
-            "| variant | threads | batch tiles | wall s | CPU s | peak RSS MiB | RSS before MiB "
-            "| max diff |"
+            "| variant | threads | tile | batch tiles | wall s | CPU s | peak RSS MiB "
+            "| RSS before MiB | max diff |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         reference = None
         for repeat in range(args.repeats):
             for name in variants:
@@ -226,7 +235,8 @@ def main() -> None:
                     reference = out
                 diff = "" if reference is None else str(int(np.abs(out - reference).max()))
                 print(
-                    f"| {name} | {res['threads']} | {res['batch_tiles']} | {res['wall_s']:.1f} "
+                    f"| {name} | {res['threads']} | {res['tile']} | {res['batch_tiles']} "
+                    f"| {res['wall_s']:.1f} "
                     f"| {res['cpu_s']:.1f} | {res['peak_rss_mib']:.0f} "
                     f"| {res['rss_before_mib']:.0f} | {diff} |",
                     flush=True,

@@ -66,6 +66,63 @@ BUSY_EXIT = 75  # EX_TEMPFAIL: another run of the stage holds the folder; try ag
 DEBUG_ENV = "GIRML_DEBUG"  # =1: tracebacks instead of one-line errors
 
 
+# The params keys each stage verb reads, exactly as dvc.yaml's `params:` lists them for its stage
+# (tests/test_cli.py compares the two): a whole section, or "section.key". Stage verbs read
+# params.yaml only through StageParams, which refuses anything not listed here, so a stage never
+# depends on a value that DVC does not know it depends on.
+STAGE_PARAMS: dict[str, tuple[str, ...]] = {
+    "collect": ("collect",),
+    "synthesize": ("degradations", "synthesize"),
+    "validate": (
+        "collect.min_size",
+        "degradations",
+        "synthesize.unseen_content_category",
+        "validate",
+    ),
+    "tune": ("degradations", "model", "train", "tune"),
+    "train": ("degradations", "model", "train"),
+    "evaluate": ("degradations", "evaluate"),
+    "interpret": ("degradations", "interpret"),
+}
+
+
+class StageParams:
+    """The params of one stage verb: the sections and keys of :data:`STAGE_PARAMS` for it.
+
+    Raises:
+        KeyError: (a bug) on a section or key the stage does not declare.
+    """
+
+    def __init__(self, path: Path, stage: str) -> None:
+        self.path = path
+        self.stage = stage
+        self.declared = STAGE_PARAMS[stage]
+
+    def _check(self, name: str) -> None:
+        section = name.split(".", 1)[0]
+        if name not in self.declared and section not in self.declared:
+            raise KeyError(
+                f"stage {self.stage} reads {name}, which STAGE_PARAMS and dvc.yaml do not "
+                "declare for it"
+            )
+
+    def section(self, name: str) -> Any:
+        """A whole section, parsed and validated (``load_section``)."""
+        self._check(name)
+        return load_section(self.path, name)
+
+    def value(self, dotted: str) -> Any:
+        """One key of a section: ``"collect.min_size"``."""
+        self._check(dotted)
+        section, key = dotted.split(".", 1)
+        return getattr(load_section(self.path, section), key)
+
+    def raw(self, name: str) -> dict[str, Any]:
+        """A whole section as written in the file (for overlays such as tuned overrides)."""
+        self._check(name)
+        return dict(read_params(self.path).get(name) or {})
+
+
 def fail(message: str, code: int) -> None:
     typer.secho(f"error: {mask_text(message)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
@@ -199,7 +256,7 @@ def collect(params: ParamsOpt = Path("params.yaml")) -> None:
     from girml.data.collect import collect as run_collect
     from girml.data.collect import nothing_collected
 
-    cfg = load_section(params, "collect")
+    cfg = StageParams(params, "collect").section("collect")
     result = run_collect(cfg, CLEAN_DIR)
     if result.n_images == 0:
         fail(nothing_collected(CLEAN_DIR / "rejected.csv"), 1)
@@ -218,12 +275,13 @@ def synthesize(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -
     from girml.data.synthesize import synthesize as run_synthesize
     from girml.degradations import check_spec
 
-    spec = load_section(params, "degradations")
+    reads = StageParams(params, "synthesize")
+    spec = reads.section("degradations")
     try:
         check_spec(spec)
     except ValueError as exc:
         raise ConfigError(f"{params}: invalid config\n  {exc}") from None
-    cfg = load_section(params, "synthesize")
+    cfg = reads.section("synthesize")
     images = read_manifest(CLEAN_DIR / "manifest.csv", CLEAN_DIR / "images")
     result = run_synthesize(images, spec, cfg, PAIRS_DIR, BENCH_DIR)
     for group, n in sorted(result.counts.items()):
@@ -236,10 +294,11 @@ def validate(params: ParamsOpt = Path("params.yaml")) -> None:
     """Great Expectations checks over manifests, pairs and recipes; non-zero exit on failure."""
     from girml.data.validate import validate_data
 
-    spec = load_section(params, "degradations")
-    cfg = load_section(params, "validate")
-    min_size = load_section(params, "collect").min_size
-    held_category = load_section(params, "synthesize").unseen_content_category
+    reads = StageParams(params, "validate")
+    spec = reads.section("degradations")
+    cfg = reads.section("validate")
+    min_size = reads.value("collect.min_size")
+    held_category = reads.value("synthesize.unseen_content_category")
     report = validate_data(
         CLEAN_DIR, PAIRS_DIR, BENCH_DIR, spec, cfg, min_size, held_category, VALIDATION_DIR
     )
@@ -271,15 +330,15 @@ def train(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -> Non
     from girml.training import process_state
     from girml.training import train as run_train
 
-    model_cfg = load_section(params, "model")
-    cfg = load_section(params, "train")
+    reads = StageParams(params, "train")
+    model_cfg = reads.section("model")
+    cfg = reads.section("train")
     if cfg.use_tuned and TUNED_PARAMS.is_file():
         from girml.tuning import tuned_configs
 
-        raw = read_params(params)
-        model_cfg, cfg = tuned_configs(raw.get("model"), raw.get("train"), TUNED_PARAMS)
+        model_cfg, cfg = tuned_configs(reads.raw("model"), reads.raw("train"), TUNED_PARAMS)
         typer.echo(f"using tuned model/train overrides from {TUNED_PARAMS}", err=True)
-    spec = load_section(params, "degradations") if cfg.online_degradation_prob > 0 else None
+    spec = reads.section("degradations") if cfg.online_degradation_prob > 0 else None
     ranks = process_state()
     if ranks.num_processes > 1:  # torchrun starts ranks in sessions of their own: end with it
         from girml.process import end_with_parent
@@ -367,10 +426,11 @@ def tune(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -> None
     from girml.tuning import write_best, write_trials_csv
     from girml.tuning.search import tune as run_tune
 
-    cfg = load_section(params, "tune")
-    model_cfg = load_section(params, "model")
-    train_cfg = load_section(params, "train")
-    spec = load_section(params, "degradations") if train_cfg.online_degradation_prob > 0 else None
+    reads = StageParams(params, "tune")
+    cfg = reads.section("tune")
+    model_cfg = reads.section("model")
+    train_cfg = reads.section("train")
+    spec = reads.section("degradations") if train_cfg.online_degradation_prob > 0 else None
     result = run_tune(
         cfg,
         model_cfg,
@@ -400,10 +460,11 @@ def evaluate(params: ParamsOpt = Path("params.yaml")) -> None:
     """
     from girml.evaluation import SpecialistInputs, evaluate_and_promote
 
-    cfg = load_section(params, "evaluate")
+    reads = StageParams(params, "evaluate")
+    cfg = reads.section("evaluate")
     specialists = None
     if cfg.specialists:
-        spec = load_section(params, "degradations")
+        spec = reads.section("degradations")
         specialists = SpecialistInputs(spec, PAIRS_DIR, SPECIALIST_DIR)
     result = evaluate_and_promote(
         MODEL_DIR,
@@ -432,8 +493,9 @@ def interpret(params: ParamsOpt = Path("params.yaml")) -> None:
     from girml.interpret import log_report, run_interpretation
     from girml.models.store import load_model
 
-    cfg = load_section(params, "interpret")
-    spec = load_section(params, "degradations")
+    reads = StageParams(params, "interpret")
+    cfg = reads.section("interpret")
+    spec = reads.section("degradations")
     run_interpretation(
         load_model(str(MODEL_DIR)),
         BENCH_DIR,

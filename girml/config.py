@@ -331,6 +331,9 @@ class TrainConfig(Frozen):
     ckpt_every: int = Field(default=250, ge=1)
     log_every: int = Field(default=25, ge=1)
     num_workers: int = Field(default=1, ge=0, description="DataLoader worker processes")
+    num_threads: int = Field(
+        default=0, ge=0, description="torch threads while training; 0 = torch's default"
+    )
     use_tuned: bool = Field(default=False, description="overlay tune/best.yaml when present")
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +59,36 @@ def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     return s3_server
+
+
+@contextmanager
+def s3_client_env(
+    endpoint: str, home: Path, key_id: str = "testing", secret: str = "testing"
+) -> Iterator[dict[str, str]]:
+    """Point boto3, DVC and MLflow at ``endpoint`` with fake credentials, a bare ``HOME`` (no
+    ~/.aws, no git config) and quiet tools, until the block ends; yields the S3 variables."""
+    env = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": key_id,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "MLFLOW_S3_ENDPOINT_URL"):
+            patch.delenv(name, raising=False)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        patch.setenv("HOME", str(home))
+        patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        patch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+        patch.setenv("DVC_NO_ANALYTICS", "1")
+        yield env
+
+
+@pytest.fixture
+def restore_environ() -> Iterator[None]:
+    """Undo what a test's commands set in ``os.environ`` (``girml pull`` sets S3 defaults)."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)

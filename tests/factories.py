@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import csv
 import os
+import socketserver
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -156,3 +160,16 @@ def spawn_python(code: str, cwd: Path, new_session: bool = False) -> subprocess.
         stderr=subprocess.PIPE,
         start_new_session=new_session,
     )
+
+
+@contextmanager
+def serving(server: socketserver.BaseServer) -> Iterator[socketserver.BaseServer]:
+    """Run ``server`` (an ``http.server`` on 127.0.0.1) in a thread for the block; close it."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import tarfile
-import threading
 import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,7 +26,7 @@ from girml.config import CollectConfig, ConfigError, SplitFractions
 from girml.data.collect import BUILTIN_IMAGES, assign_split, collect, image_id
 from girml.data.sources import SourceError, _copy_capped
 from girml.storage import s3
-from tests.factories import REPO, textured_image
+from tests.factories import REPO, serving, textured_image
 
 # --------------------------------------------------------------------------- helpers
 
@@ -465,14 +464,8 @@ class _RangeHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def file_server() -> Iterator[_FileServer]:
-    server = _FileServer({}, set())
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_FileServer({}, set())) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _sha(data: bytes) -> str:

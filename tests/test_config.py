@@ -86,6 +86,8 @@ def test_every_profile_applies_and_validates(profile: str) -> None:
         assert train.clean_prob > 0 and train.steps > 1900
     if profile == "gpu.yaml":
         assert train.mixed_precision == "bf16" and train.compile
+    if profile in {"gpu.yaml", "paper.yaml"}:  # the quick profile's one thread is for 2 cores
+        assert train.num_threads == 0
 
 
 def test_smoke_profile_shrinks_every_stage_and_passes_the_cross_checks(tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -36,6 +35,7 @@ from pipelines.flows import (
     redact,
     summary_markdown,
 )
+from tests.factories import serving
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "verysecret123"
@@ -263,15 +263,11 @@ def test_summary_and_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert "`r123`" in md and f"sqlite:///{tmp_path.resolve()}/mlflow.db" in md
     assert (tmp_path / "reports/interpretation/index.html").resolve().as_uri() in md
 
-    server = HTTPServer(("127.0.0.1", 0), _FakeMlflow)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving(HTTPServer(("127.0.0.1", 0), _FakeMlflow)) as server:
         monkeypatch.setenv(
             "MLFLOW_TRACKING_URI", f"http://u:{SECRET}@127.0.0.1:{server.server_port}"
         )
         md = summary_markdown(tmp_path, {})
-    finally:
-        server.shutdown()
     assert f"http://127.0.0.1:{server.server_port}/#/experiments/42/runs/r123" in md
     assert SECRET not in md
 

@@ -56,6 +56,7 @@ from pipelines.pull import (
     write_sums,
 )
 from pipelines.remote import DvcError, check_endpoint_url, run_dvc, s3_url
+from tests.conftest import s3_client_env
 from tests.factories import textured_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,35 +69,13 @@ DVC_BUCKET = "girml-test-dvc"
 REPORT_TEXT = "PSNR gain +1.23 dB\n"
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=0"]
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def restore_environ() -> Iterator[None]:
-    """``girml pull`` sets S3 defaults in ``os.environ`` (it is a command): undo them."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+pytestmark = pytest.mark.usefixtures("restore_environ")
 
 
 @pytest.fixture(scope="module")
 def aws(s3_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """S3 settings (distinctive fake credentials) for this module; yields them."""
-    env = {
-        "AWS_ENDPOINT_URL": s3_server,
-        "AWS_ACCESS_KEY_ID": KEY_ID,
-        "AWS_SECRET_ACCESS_KEY": SECRET,
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "MLFLOW_S3_ENDPOINT_URL"):
-            patch.delenv(name, raising=False)
-        for name, value in env.items():
-            patch.setenv(name, value)
-        patch.setenv("HOME", str(tmp_path_factory.mktemp("home")))  # no ~/.aws, no git config
-        patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-        patch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
-        patch.setenv("DVC_NO_ANALYTICS", "1")
+    with s3_client_env(s3_server, tmp_path_factory.mktemp("home"), KEY_ID, SECRET) as env:
         yield env
 
 

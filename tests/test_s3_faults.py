@@ -46,6 +46,7 @@ from girml.tracking.mlflow import (
 from pipelines.cli import app
 from pipelines.pull import check_sums
 from pipelines.remote import DvcError, run_dvc
+from tests.conftest import s3_client_env
 from tests.factories import spawn_python, textured_image, write_params
 from tests.faults import FaultProxy
 
@@ -56,31 +57,13 @@ COLLECT_BUCKET = "girml-faults-collect"
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=0"]
 CUT_AT = 4000  # bytes of one response (or request) let through before a cut
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def restore_environ() -> Iterator[None]:
-    """``girml pull`` sets S3 defaults in ``os.environ`` (it is a command): undo them."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+pytestmark = pytest.mark.usefixtures("restore_environ")
 
 
 @pytest.fixture(scope="module")
 def aws(s3_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Dummy credentials, moto as the endpoint (for set-up), quiet tools; yields moto's URL."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "MLFLOW_S3_ENDPOINT_URL"):
-            patch.delenv(name, raising=False)
-        patch.setenv("AWS_ENDPOINT_URL", s3_server)
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        patch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
-        patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-        patch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
-        patch.setenv("DVC_NO_ANALYTICS", "1")
+    with s3_client_env(s3_server, tmp_path_factory.mktemp("home")):
         yield s3_server
 
 

@@ -16,7 +16,6 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -32,7 +31,7 @@ from girml.urls import MaskingFilter, mask_text, mask_url, text_credentials, url
 from pipelines.cli import app
 from pipelines.flows import parse_override, redact
 from tests.conftest import free_port
-from tests.factories import textured_image
+from tests.factories import serving, textured_image
 
 ROOT = Path(__file__).resolve().parents[1]
 CANARY = "CANARY-pw-5f3e1b7d"
@@ -265,14 +264,8 @@ class _AuthHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def auth_server() -> Iterator[_AuthServer]:
-    server = _AuthServer({}, set())
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_AuthServer({}, set())) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_urls_source_logs_in_from_netrc_and_leaks_nothing(

@@ -612,6 +612,23 @@ def test_speed_switches_train_the_same_model(pairs_dir: Path, tmp_path: Path) ->
     assert build_optimizer(build_model(MODEL), fast_cfg).defaults["fused"] is True
 
 
+def test_num_threads_holds_for_the_run_and_is_restored(pairs_dir: Path, tmp_path: Path) -> None:
+    seen: list[int] = []
+    cfg = BASE.model_copy(update={"steps": 4, "log_every": 2, "num_threads": 2})
+    before = torch.get_num_threads()  # 1, from the module's fixture
+    train(
+        MODEL,
+        cfg,
+        pairs_dir,
+        tmp_path / "t",
+        on_log=lambda *_: seen.append(torch.get_num_threads()),
+    )
+    assert seen == [2, 2] and torch.get_num_threads() == before
+    with pytest.raises(FileNotFoundError):  # restored after a failure too
+        train(MODEL, cfg, tmp_path / "no-pairs", tmp_path / "u")
+    assert torch.get_num_threads() == before
+
+
 def test_compile_falls_back_to_eager(monkeypatch: pytest.MonkeyPatch) -> None:
     from girml.training.loop import compile_or_eager
 

@@ -346,6 +346,24 @@ def test_search_is_tracked_as_a_parent_with_one_child_per_trial(
         ]
 
 
+def _tune_script(cfg: TuneConfig, pairs_dir: Path, work: Path) -> str:
+    """Python code that runs :func:`girml.tuning.search.tune` on :data:`MODEL`/:data:`BASE` and
+    prints ``[trials, best score]`` as JSON (for a test to run in a process of its own)."""
+    return "\n".join(
+        [
+            "import json",
+            "from pathlib import Path",
+            "from girml.config import ModelConfig, TrainConfig, TuneConfig",
+            "from girml.tuning.search import tune",
+            f"cfg = TuneConfig.model_validate_json({cfg.model_dump_json()!r})",
+            f"model = ModelConfig.model_validate_json({MODEL.model_dump_json()!r})",
+            f"train = TrainConfig.model_validate_json({BASE.model_dump_json()!r})",
+            f"result = tune(cfg, model, train, Path({str(pairs_dir)!r}), Path({str(work)!r}))",
+            "print(json.dumps([len(result.trials), result.best_score]))",
+        ]
+    )
+
+
 def _experiment_state(work: Path) -> str:
     files = glob.glob(str(work / "ray_results" / "gir-tune" / "experiment_state-*.json"))
     return Path(files[0]).read_text() if files else ""
@@ -361,17 +379,7 @@ def test_an_interrupted_search_resumes_instead_of_starting_over(
 
     cfg = _tune_cfg(max_concurrent=1)  # trials one after the other
     work = tmp_path / "work"
-    code = "\n".join(
-        [
-            "from pathlib import Path",
-            "from girml.config import ModelConfig, TrainConfig, TuneConfig",
-            "from girml.tuning.search import tune",
-            f"cfg = TuneConfig.model_validate_json({cfg.model_dump_json()!r})",
-            f"model = ModelConfig.model_validate_json({MODEL.model_dump_json()!r})",
-            f"train = TrainConfig.model_validate_json({BASE.model_dump_json()!r})",
-            f"tune(cfg, model, train, Path({str(pairs_dir)!r}), Path({str(work)!r}))",
-        ]
-    )
+    code = _tune_script(cfg, pairs_dir, work)
     # its own session, so the kill reaches the local Ray it starts as well
     proc = spawn_python(code, cwd=tmp_path, new_session=True)
     try:
@@ -480,20 +488,7 @@ def test_tune_joins_a_token_authenticated_cluster_by_address(
 ) -> None:
     address, auth, head_dir = ray_head
     cfg = _tune_cfg(max_concurrent=1)
-    code = "\n".join(
-        [
-            "import json",
-            "from pathlib import Path",
-            "from girml.config import ModelConfig, TrainConfig, TuneConfig",
-            "from girml.tuning.search import tune",
-            f"cfg = TuneConfig.model_validate_json({cfg.model_dump_json()!r})",
-            f"model = ModelConfig.model_validate_json({MODEL.model_dump_json()!r})",
-            f"train = TrainConfig.model_validate_json({BASE.model_dump_json()!r})",
-            f"work = Path({str(tmp_path / 'work')!r})",
-            f"result = tune(cfg, model, train, Path({str(pairs_dir)!r}), work)",
-            "print(json.dumps([len(result.trials), result.best_score]))",
-        ]
-    )
+    code = _tune_script(cfg, pairs_dir, tmp_path / "work")
     env = {
         **os.environ,
         **auth,

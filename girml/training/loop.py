@@ -30,6 +30,7 @@ import copy
 import functools
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -60,7 +61,9 @@ from girml.models import build_model
 from girml.training.data import PairSet, TrainPatches, load_pairs, make_loader
 from girml.training.losses import restoration_loss
 
-log = get_logger(__name__)
+log = get_logger(__name__)  # inside train(): the main process only
+# for the checkpoint-folder helpers, which run before (or without) an accelerate state
+folder_log = logging.getLogger(__name__)
 
 FINGERPRINT_FILE = "fingerprint.json"
 # how torchrun, accelerate and MPI launchers tell a process the size of its group
@@ -73,7 +76,16 @@ VAL_BATCH = 8
 # TrainConfig fields that change what is reported, or when, but not the trained weights
 # (memory layout and compilation change float rounding only, not what is learned)
 UNFINGERPRINTED = frozenset(
-    {"val_every", "ckpt_every", "log_every", "num_workers", "use_tuned", "channels_last", "compile"}
+    {
+        "val_every",
+        "ckpt_every",
+        "log_every",
+        "num_workers",
+        "num_threads",
+        "use_tuned",
+        "channels_last",
+        "compile",
+    }
 )
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
@@ -533,7 +545,7 @@ def claim_checkpoint_dir(ckpt_dir: Path, fingerprint: dict[str, Any]) -> bool:
             aside.mkdir(exist_ok=True)
             write_text(aside / FINGERPRINT_FILE, json.dumps(saved, indent=2, sort_keys=True) + "\n")
             _move_checkpoints(ckpt_dir, aside)
-            log.warning(
+            folder_log.warning(
                 f"{ckpt_dir}: checkpoints are from another config or data; set aside in "
                 f"{aside} (a run with that config again resumes from them)"
             )
@@ -544,7 +556,7 @@ def claim_checkpoint_dir(ckpt_dir: Path, fingerprint: dict[str, Any]) -> bool:
     ):
         _move_checkpoints(mine, ckpt_dir)
         _discard(mine)
-        log.info(f"{ckpt_dir}: this config's checkpoints brought back from {mine.name}")
+        folder_log.info(f"{ckpt_dir}: this config's checkpoints brought back from {mine.name}")
         return True
     return matched
 
@@ -588,7 +600,8 @@ def train(
 
     Args:
         model_cfg: architecture and sizes.
-        cfg: optimisation, data, cadence and seed.
+        cfg: optimisation, data, cadence and seed; ``cfg.num_threads`` (when not 0) is torch's
+            thread count for the run, restored afterwards.
         pairs_dir: holds ``train/pairs.jsonl`` and ``val/pairs.jsonl`` (synthesize layout).
         ckpt_dir: checkpoint folder (created; checkpoints of other configs are set aside).
         spec: the degradation spec, needed iff ``cfg.online_degradation_prob > 0``.
@@ -604,6 +617,25 @@ def train(
         raise ValueError(
             f"online_degradation_prob={cfg.online_degradation_prob} needs the degradations spec"
         )
+    threads = torch.get_num_threads()
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    try:
+        return _train(model_cfg, cfg, pairs_dir, ckpt_dir, spec, on_log, on_validate)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    pairs_dir: Path,
+    ckpt_dir: Path,
+    spec: DegradationsConfig | None,
+    on_log: LogCallback | None,
+    on_validate: LogCallback | None,
+) -> TrainResult:
+    """:func:`train`'s body, at the thread count it chose."""
     pairs_dir, ckpt_dir = Path(pairs_dir), Path(ckpt_dir)
     train_jsonl = pairs_dir / "train" / "pairs.jsonl"
     accelerator = Accelerator(
