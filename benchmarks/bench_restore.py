@@ -17,6 +17,8 @@ machine load hits all variants alike. Variants:
   after-nchw    the current code with ``channels_last=False``
   after-batchN  the current code with ``batch_tiles=N``
   after-tileN   the current code with tiles of side N (``--tile`` for the others)
+  after-workersN  the current code with N tile workers of one torch thread each (``after``
+                uses its default: as many workers as torch threads on the CPU)
 
 The model is the ``model`` section of ``--params`` (seed 0, random init with the zero-initialised
 block scales and output conv given random values, as a trained model has), or ``--model``, any
@@ -89,6 +91,7 @@ def worker(args: argparse.Namespace) -> None:
     """Run one variant in this (fresh) process and print its numbers as JSON."""
     import torch
 
+    import girml.inference
     import girml.restore
     from girml.config import ModelConfig, load_section, parse_section
     from girml.models import build_model
@@ -112,6 +115,10 @@ def worker(args: argparse.Namespace) -> None:
         before = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(before)
         girml.restore.restore_image = before.restore_image
+    elif name.startswith("after-workers"):
+        girml.restore.restore_image = functools.partial(
+            girml.inference.restore_image, workers=int(name.removeprefix("after-workers"))
+        )
     elif name == "after-nchw":
         girml.restore.restore_image = functools.partial(
             girml.restore.restore_image, channels_last=False
@@ -205,9 +212,13 @@ def main() -> None:
         if v not in known
         and not v.removeprefix("after-batch").isdigit()
         and not v.removeprefix("after-tile").isdigit()
+        and not v.removeprefix("after-workers").isdigit()
     ]
     if bad:
-        parser.error(f"unknown variants {bad}; known: {sorted(known)}, after-batchN, after-tileN")
+        parser.error(
+            f"unknown variants {bad}; known: {sorted(known)}, after-batchN, after-tileN, "
+            "after-workersN"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         prepare(args, workdir)

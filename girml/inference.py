@@ -7,6 +7,11 @@ the ``restore`` command.
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -135,6 +140,7 @@ def restore_tiled(
     device: torch.device | str | None = None,
     batch_tiles: int = 1,
     channels_last: bool | None = None,
+    workers: int | None = None,
 ) -> torch.Tensor:
     """Restore a large image tile by tile with bounded memory.
 
@@ -157,6 +163,11 @@ def restore_tiled(
             CPU one tile at a time was fastest (bigger passes fall out of the caches).
         channels_last: feed the model channels_last tiles; None (default) does so on the CPU,
             where it is faster, and not elsewhere. The result is the same up to float rounding.
+        workers: threads that run tile batches at once, each with one torch thread (blending
+            stays in the calling thread, in tile order). None (default): torch's thread count
+            on the CPU, where cores working on separate tiles beat cores sharing each operation
+            (BENCHMARKS.md, "Restore on a 12-megapixel photo"), and 1 on other devices. The
+            result does not depend on it.
 
     Returns:
         (1,C,H,W) float32 contiguous tensor on the CPU (not clamped).
@@ -177,9 +188,10 @@ def restore_tiled(
     window = ramp_y[:, None] * ramp_x[None, :]
     output = torch.zeros(1, channels, height, width)
 
-    with torch.inference_mode():
-        for first in range(0, len(coords), batch_tiles):
-            chunk = coords[first : first + batch_tiles]
+    chunks = [coords[i : i + batch_tiles] for i in range(0, len(coords), batch_tiles)]
+
+    def predict(chunk: list[tuple[int, int]]) -> torch.Tensor:
+        with torch.inference_mode():  # thread-local: entered in each worker thread
             batch = torch.empty(
                 (len(chunk), channels, tile_h, tile_w),
                 dtype=image.dtype,
@@ -188,12 +200,67 @@ def restore_tiled(
             )
             for k, (y, x) in enumerate(chunk):
                 batch[k] = image[0, :, y : y + tile_h, x : x + tile_w]
-            pred = model(batch.to(run_on)).float().cpu()
-            for k, (y, x) in enumerate(chunk):
-                output[0, :, y : y + tile_h, x : x + tile_w].addcmul_(pred[k], window)
+            return model(batch.to(run_on)).float().cpu()
+
+    workers = _tile_workers(workers, run_on, len(chunks))
+    with torch.inference_mode(), _one_thread_each(workers):
+        with ThreadPoolExecutor(workers, thread_name_prefix="tile") as pool:
+            for chunk, pred in zip(chunks, _in_order(pool, predict, chunks, workers), strict=True):
+                for k, (y, x) in enumerate(chunk):
+                    output[0, :, y : y + tile_h, x : x + tile_w].addcmul_(pred[k], window)
         output.div_(_weight_sum(height, tile_h, starts_y, ramp_y)[:, None])
         output.div_(_weight_sum(width, tile_w, starts_x, ramp_x))
     return output
+
+
+def _in_order(
+    pool: ThreadPoolExecutor,
+    fn: Callable[[list[tuple[int, int]]], torch.Tensor],
+    chunks: list[list[tuple[int, int]]],
+    workers: int,
+) -> Iterator[torch.Tensor]:
+    """``fn`` of each chunk, in order, computed by ``pool`` at most ``2 * workers`` ahead (torch
+    ops release the GIL, so the workers' tiles run on separate cores; memory stays bounded)."""
+    if workers == 1:
+        yield from map(fn, chunks)
+        return
+    pending: deque[Future[torch.Tensor]] = deque()
+    upcoming = iter(chunks)
+    try:
+        for chunk in upcoming:
+            pending.append(pool.submit(fn, chunk))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+def _tile_workers(workers: int | None, run_on: torch.device, n_chunks: int) -> int:
+    """How many threads run tiles: ``workers``, or by default (None) torch's thread count on the
+    CPU and 1 elsewhere; never more than there are tile batches."""
+    if workers is None:
+        workers = torch.get_num_threads() if run_on.type == "cpu" else 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    return max(1, min(workers, n_chunks))
+
+
+@contextmanager
+def _one_thread_each(workers: int) -> Iterator[None]:
+    """With several tile workers, give torch one intra-op thread for the block (each worker is
+    one core's work); restored afterwards."""
+    if workers == 1:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def restore_image(
@@ -204,6 +271,7 @@ def restore_image(
     device: torch.device | str | None = None,
     batch_tiles: int = 1,
     channels_last: bool | None = None,
+    workers: int | None = None,
 ) -> torch.Tensor:
     """Restore an image whole when ``tile`` is None or it fits in one tile, else tiled.
 
@@ -218,6 +286,7 @@ def restore_image(
         batch_tiles: tiles per forward pass when tiling, >= 1.
         channels_last: feed the model channels_last inputs; None (default): on the CPU only
             (see :func:`restore_tiled`).
+        workers: tile workers when tiling (see :func:`restore_tiled`).
 
     Returns:
         (B,C,H,W) float32 contiguous tensor on the CPU, clamped to [0,1].
@@ -226,7 +295,9 @@ def restore_image(
     if tile is not None:
         _check_tiling(model, tile, overlap, batch_tiles)
     if tile is not None and max(image.shape[-2:]) > tile:
-        out = restore_tiled(model, image, tile, overlap, device, batch_tiles, channels_last)
+        out = restore_tiled(
+            model, image, tile, overlap, device, batch_tiles, channels_last, workers
+        )
         return out.clamp_(0.0, 1.0)  # a fresh buffer, safe to clamp in place
     run_on = torch.device(device) if device is not None else model_device(model, image.device)
     memory_format = _memory_format(channels_last, run_on)

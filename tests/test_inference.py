@@ -5,6 +5,7 @@ Tiling geometry, padding and the tiled-vs-whole comparison are in ``tests/test_m
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,43 @@ def test_inference_mode_keeps_no_graph_and_leaves_model_unchanged(
         assert param.is_contiguous() == formats[name], name  # not converted to channels_last
         assert param.grad is None
     assert source.grad is None
+
+
+class ThreadProbe(nn.Module):
+    """Records the thread and torch's thread count of every forward call."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.calls: list[tuple[str, int]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls.append((threading.current_thread().name, torch.get_num_threads()))
+        return self.inner(x)
+
+
+@pytest.mark.parametrize(("workers", "batch_tiles"), [(2, 1), (3, 2), (50, 1)])
+def test_tile_workers_run_tiles_at_once_with_the_same_result(
+    nafnet: nn.Module, image: torch.Tensor, workers: int, batch_tiles: int
+) -> None:
+    expected = restore_tiled(nafnet, image, 32, 8, workers=1)
+    threads = torch.get_num_threads()
+    probe = ThreadProbe(nafnet)
+    out = restore_tiled(probe, image, 32, 8, batch_tiles=batch_tiles, workers=workers)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
+    names = {name for name, _ in probe.calls}
+    assert all(name.startswith("tile") for name in names) and len(names) > 1
+    assert {n for _, n in probe.calls} == {1}  # one torch thread per worker
+    assert torch.get_num_threads() == threads  # and torch's own count back afterwards
+    probe.calls.clear()
+    restore_tiled(probe, image, 32, 8, workers=1)
+    assert {name for name, _ in probe.calls} == {threading.current_thread().name}
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True])
+def test_bad_workers_raise(nafnet: nn.Module, image: torch.Tensor, bad: object) -> None:
+    with pytest.raises(ValueError, match=rf"workers must be .*got {bad!r}"):
+        restore_tiled(nafnet, image, 32, 8, workers=bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("bad", [0, -3, 1.5, True])
