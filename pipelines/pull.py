@@ -521,6 +521,18 @@ def fail(exc: Exception) -> None:
     raise typer.Exit(1)
 
 
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """A pull's failure as one line and a non-zero exit: pull and DVC errors as they are, a
+    service down, wrong credentials or an unwritable folder through ``fail_known``."""
+    try:
+        yield
+    except (PullError, DvcError) as exc:
+        fail(exc)
+    except Exception as exc:
+        fail_known(exc)
+
+
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="local folder to fill")]
 AttemptsOpt = Annotated[
     int, typer.Option(min=1, help="download attempts; transient failures are retried")
@@ -549,14 +561,10 @@ def register(app: typer.Typer) -> None:
         """A registered model (default models:/gir-restorer@champion) for girml restore --model."""
         from girml.tracking.mlflow import CHAMPION, REGISTERED_MODEL
 
-        try:
+        with _one_line_errors():
             pulled = pull_model(
                 uri or f"models:/{REGISTERED_MODEL}@{CHAMPION}", out, attempts, force
             )
-        except (PullError, DvcError) as exc:
-            fail(exc)
-        except Exception as exc:  # a service down, wrong credentials, an unwritable folder
-            fail_known(exc)
         _report(pulled, f"verified, {SUMS_FILE} written, model loads")
 
     @pull_app.command("reports")
@@ -570,12 +578,8 @@ def register(app: typer.Typer) -> None:
         force: ForceOpt = False,
     ) -> None:
         """A run's artifacts (reports, curves), keeping their paths."""
-        try:
+        with _one_line_errors():
             pulled = pull_reports(run_id, out, path, attempts, force)
-        except (PullError, DvcError) as exc:
-            fail(exc)
-        except Exception as exc:  # a service down, wrong credentials, an unwritable folder
-            fail_known(exc)
         _report(pulled, f"verified, {SUMS_FILE} written")
 
     @pull_app.command("data")
@@ -593,12 +597,8 @@ def register(app: typer.Typer) -> None:
         force: ForceOpt = False,
     ) -> None:
         """A benchmark suite or data version through DVC, every file's md5 checked."""
-        try:
+        with _one_line_errors():
             pulled = pull_data(target, Path.cwd(), repo, rev, remote, out, attempts, force)
-        except (PullError, DvcError) as exc:
-            fail(exc)
-        except Exception as exc:  # a service down, wrong credentials, an unwritable folder
-            fail_known(exc)
         _report(pulled, "md5-verified")
 
     app.add_typer(pull_app)
