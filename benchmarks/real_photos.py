@@ -65,8 +65,9 @@ import torch
 from girml.baselines import BASELINES
 from girml.degradations import OPS, Recipe, Step, apply_recipe
 from girml.evaluation.harness import clipped_psnr, model_restorer
+from girml.hashing import file_digest
 from girml.imageio import IMAGE_SUFFIXES, read_image, to_tensor, to_uint8
-from girml.models.store import file_sha256, load_model, weights_file
+from girml.models.store import load_model, weights_file
 from girml.training.data import match_size
 
 log = logging.getLogger("real_photos")
@@ -421,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("no crop of %d px from %s", args.crop, [str(p) for p in photos])
         return 1
     weights = weights_file(args.model) if MODEL in methods else None
-    weights_sha256 = file_sha256(weights) if weights is not None else None  # before scoring
+    weights_sha256 = file_digest(weights) if weights is not None else None  # before scoring
     restorers = build_restorers(methods, args.model, args.tile or None)
     scores = score_all(crops, restorers, args.seed)
     summary = summarise(scores, methods)

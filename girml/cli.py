@@ -324,8 +324,9 @@ def train(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -> Non
 
     import numpy as np
 
+    from girml.hashing import file_digest
     from girml.models import model_stats
-    from girml.models.store import WEIGHTS_FILE, file_sha256, save_model_dir
+    from girml.models.store import WEIGHTS_FILE, save_model_dir
     from girml.tracking import mlflow as tracking
     from girml.training import process_state
     from girml.training import train as run_train
@@ -388,7 +389,7 @@ def train(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -> Non
         save_model_dir(result.model, model_cfg, MODEL_DIR, extra={"train": cfg, "stats": stats})
     metrics: dict[str, Any] = {k: result.metrics[k] for k in TRAIN_METRIC_KEYS}
     metrics["run"] = {
-        "weights_sha256": file_sha256(MODEL_DIR / WEIGHTS_FILE),
+        "weights_sha256": file_digest(MODEL_DIR / WEIGHTS_FILE),
         "mlflow_run_id": run.info.run_id,
         "registered_version": version,
         "hardware": tags["hardware"],

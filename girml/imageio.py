@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+# ITU-R BT.601 luma weights (RGB -> gray), as BasicSR and OpenCV use them
+BT601_LUMA = (0.299, 0.587, 0.114)
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"}
 )

@@ -23,7 +23,6 @@ exponential backoff around each whole download (:func:`girml.retry.with_retries`
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -39,8 +38,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from girml.cli import fail_known
+from girml.cli import fail, fail_known
 from girml.errors import probe_mlflow, probe_s3
+from girml.hashing import file_digest
 from girml.retry import DEFAULT_ATTEMPTS, with_retries
 from girml.urls import mask_text
 from pipelines.remote import DvcError, run_dvc
@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 
 SUMS_FILE = "SHA256SUMS"
 S3_MAX_ATTEMPTS = "5"  # botocore's per-request attempts, set when AWS_MAX_ATTEMPTS is unset
-_CHUNK = 1 << 20
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
 
 
@@ -84,15 +83,6 @@ class Pulled:
 
 
 # --------------------------------------------------------------------------- checksums
-
-
-def file_digest(path: Path, algorithm: str = "sha256") -> str:
-    """Hex digest of a file's bytes, read in 1 MiB chunks (``algorithm``: a hashlib name)."""
-    digest = hashlib.new(algorithm)
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _files(folder: Path) -> list[str]:
@@ -516,11 +506,6 @@ def _report(pulled: Pulled, what: str) -> None:
     typer.echo(f"pulled {source} into {pulled.path}: {pulled.files} files {what}{retried}")
 
 
-def fail(exc: Exception) -> None:
-    typer.secho(f"error: {mask_text(str(exc))}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
-
-
 @contextmanager
 def _one_line_errors() -> Iterator[None]:
     """A pull's failure as one line and a non-zero exit: pull and DVC errors as they are, a
@@ -528,7 +513,7 @@ def _one_line_errors() -> Iterator[None]:
     try:
         yield
     except (PullError, DvcError) as exc:
-        fail(exc)
+        fail(str(exc), 1)
     except Exception as exc:
         fail_known(exc)
 

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from girml.cli import MODEL_DIR, TRAIN_METRICS, app
 from girml.evaluation.promotion import registered_model
-from girml.models.store import CONFIG_FILE, WEIGHTS_FILE, file_sha256, training_run
+from girml.hashing import file_digest
+from girml.models.store import CONFIG_FILE, WEIGHTS_FILE, training_run
 from pipelines.flows import _mlflow_section
 from tests.factories import synthesize_tiny, tiny_params, write_params
 
@@ -61,7 +62,7 @@ def test_two_trainings_write_byte_identical_model_folders(
         assert a.read_bytes() == b.read_bytes(), f"{name} differs between the two trainings"
     config = yaml.safe_load((first / MODEL_DIR / CONFIG_FILE).read_text(encoding="utf-8"))
     assert set(config) == {"model", "train", "stats", "weights_sha256"}
-    assert config["weights_sha256"] == file_sha256(first / MODEL_DIR / WEIGHTS_FILE)
+    assert config["weights_sha256"] == file_digest(first / MODEL_DIR / WEIGHTS_FILE)
 
     # the run-specific record moved to metrics/train.json, where evaluate and the flows find it
     runs = []

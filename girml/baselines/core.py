@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.ndimage import uniform_filter
 
+from girml.imageio import BT601_LUMA
 from girml.metrics import check_rgb_uint8
 from girml.registry import Registry
 
@@ -20,8 +21,7 @@ Baseline = Callable[[np.ndarray], np.ndarray]
 
 BASELINES: Registry[Baseline] = Registry("baseline")
 
-# ITU-R BT.601 luma weights (RGB), as everywhere else in the project.
-LUMA = np.array([0.299, 0.587, 0.114])
+LUMA = np.array(BT601_LUMA)
 
 
 def register_baseline(

@@ -35,6 +35,7 @@ import requests
 from requests.exceptions import ChunkedEncodingError
 
 from girml.config import BuiltinSource, ConfigError, FolderSource, S3Source, UrlItem, UrlSource
+from girml.hashing import file_digest
 from girml.imageio import IMAGE_SUFFIXES, ImageReadError, decode_image, read_image
 from girml.registry import Registry
 from girml.storage import s3
@@ -293,15 +294,6 @@ class _TransientError(DownloadError):
     pass
 
 
-def _sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's content, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(functools.partial(fh.read, _CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _fetch_once(session: requests.Session, url: str, part: Path, timeout_s: float) -> None:
     """One GET into ``part``, resuming from its current size with an HTTP Range request."""
     have = part.stat().st_size if part.exists() else 0
@@ -554,7 +546,7 @@ def _fetch_verified(
         local = Path(url2pathname(unquote(parsed.path)))
         if not local.is_file():
             raise DownloadError(f"no such file {local}")
-        got = _sha256_file(local)
+        got = file_digest(local)
         if expected is None:
             _record_pin(pin_file, item.url, got)
         elif got != expected:
@@ -563,7 +555,7 @@ def _fetch_verified(
     if expected is not None:
         dest = cache_dir / _cache_name(item.url, expected)
         if dest.is_file():
-            if _sha256_file(dest) == expected:
+            if file_digest(dest) == expected:
                 return dest, expected
             dest.unlink()
     else:  # first download of an unpinned item: named by its URL until its hash is known
@@ -573,7 +565,7 @@ def _fetch_verified(
         download(item.url, dest, retries=cfg.retries, timeout_s=cfg.timeout_s, session=session)
     except DownloadError as exc:
         raise DownloadError(f"download failed: {exc}") from None
-    got = _sha256_file(dest)
+    got = file_digest(dest)
     if expected is None:
         final = cache_dir / _cache_name(item.url, got)
         os.replace(dest, final)

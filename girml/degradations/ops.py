@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from girml.imageio import BT601_LUMA
 from girml.registry import Registry
 
 OpFn = Callable[..., Tensor]
@@ -32,8 +33,6 @@ OPS: Registry[OpFn] = Registry("degradation op")
 MAX_KERNEL = 41
 SEED_LIMIT = 2**63
 _KINDS = (float, int, bool, str)
-# ITU-R BT.601 luma weights, as used by BasicSR/OpenCV for RGB -> gray.
-_LUMA = (0.299, 0.587, 0.114)
 
 
 def format_number(value: float) -> str:
@@ -184,7 +183,7 @@ def luminance(image: Tensor) -> Tensor:
         (B,1,H,W) tensor of the same dtype, in [0,1].
     """
     if image.shape[1] == 3:
-        weights = torch.tensor(_LUMA, dtype=image.dtype).view(1, 3, 1, 1)
+        weights = torch.tensor(BT601_LUMA, dtype=image.dtype).view(1, 3, 1, 1)
         return (image * weights).sum(dim=1, keepdim=True)
     return image.mean(dim=1, keepdim=True)
 

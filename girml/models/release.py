@@ -39,12 +39,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from girml.config import CLEAN_FAMILY, DegradationsConfig, ModelConfig, parse_section
+from girml.hashing import file_digest
 from girml.imageio import swap_dir
 from girml.models import build_model
 from girml.models.store import (
     CONFIG_FILE,
     TrainingRun,
-    file_sha256,
     read_model_config,
     training_run,
 )
@@ -164,14 +164,14 @@ def training_data(manifest: Path, pairs_jsonl: Path) -> TrainingData:
         except (KeyError, ValueError) as exc:
             raise ValueError(f"{manifest}: not a clean-set manifest ({exc})") from None
         fields |= {
-            "manifest_sha256": file_sha256(manifest),
+            "manifest_sha256": file_digest(manifest),
             "n_clean_train": len(ids),
             "clean_train_ids": ids,
             "clean_train_ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
         }
     if pairs_jsonl.is_file():
         fields |= {
-            "pairs_sha256": file_sha256(pairs_jsonl),
+            "pairs_sha256": file_digest(pairs_jsonl),
             "n_train_pairs": len(read_jsonl(pairs_jsonl)),
         }
     return TrainingData(**fields)
@@ -545,7 +545,7 @@ def export_release(
             "file": WEIGHTS_FILE,
             "dtype": dtype,
             "bytes": weights.stat().st_size,
-            "sha256": file_sha256(weights),
+            "sha256": file_digest(weights),
         }
         if real_photos is not None:
             check_real_photos_weights(real_photos, weights_info["sha256"], out_dir)

@@ -12,7 +12,6 @@ pay for importing MLflow.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -31,6 +30,7 @@ from pydantic import BaseModel
 from torch import nn
 
 from girml.config import ModelConfig, parse_section
+from girml.hashing import file_digest
 from girml.imageio import swap_dir
 from girml.models import build_model
 
@@ -94,22 +94,13 @@ def save_model_dir(
     try:
         state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
         torch.save(state, tmp / WEIGHTS_FILE)
-        config["weights_sha256"] = file_sha256(tmp / WEIGHTS_FILE)
+        config["weights_sha256"] = file_digest(tmp / WEIGHTS_FILE)
         text = yaml.safe_dump(config, sort_keys=False)
         (tmp / CONFIG_FILE).write_text(text, encoding="utf-8")
         swap_dir(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
