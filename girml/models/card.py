@@ -100,8 +100,27 @@ def method_for_version(eval_metrics: Mapping[str, Any], version: int | None, sou
     )
 
 
+class _Versus:
+    """The two differences the card reports, for a score with ``psnr_y``, ``input_psnr_y`` and
+    ``best_psnr_y``."""
+
+    psnr_y: float
+    input_psnr_y: float
+    best_psnr_y: float | None
+
+    @property
+    def vs_identity(self) -> float:
+        """Model minus degraded input (= the ``identity`` baseline), dB."""
+        return self.psnr_y - self.input_psnr_y
+
+    @property
+    def vs_best(self) -> float | None:
+        """Model minus the best classical method, dB (None without one)."""
+        return None if self.best_psnr_y is None else self.psnr_y - self.best_psnr_y
+
+
 @dataclass(frozen=True)
-class GroupScore:
+class GroupScore(_Versus):
     """One (suite, family) of the card: the model against the input and the best classical."""
 
     suite: str
@@ -113,19 +132,9 @@ class GroupScore:
     best_name: str | None
     best_psnr_y: float | None
 
-    @property
-    def vs_identity(self) -> float:
-        """Model minus degraded input (= the ``identity`` baseline), dB."""
-        return self.psnr_y - self.input_psnr_y
-
-    @property
-    def vs_best(self) -> float | None:
-        """Model minus the best classical method of this group, dB (None without one)."""
-        return None if self.best_psnr_y is None else self.psnr_y - self.best_psnr_y
-
 
 @dataclass(frozen=True)
-class SuiteScore:
+class SuiteScore(_Versus):
     """Suite means (families weighted equally) of the model, the input and the best classical.
 
     ``best_name`` is the one classical method with the highest suite mean PSNR-Y.
@@ -138,14 +147,6 @@ class SuiteScore:
     input_psnr_y: float
     best_name: str | None
     best_psnr_y: float | None
-
-    @property
-    def vs_identity(self) -> float:
-        return self.psnr_y - self.input_psnr_y
-
-    @property
-    def vs_best(self) -> float | None:
-        return None if self.best_psnr_y is None else self.psnr_y - self.best_psnr_y
 
 
 @dataclass(frozen=True)
