@@ -10,7 +10,7 @@ export DO_NOT_TRACK := 1
 export OMP_WAIT_POLICY := PASSIVE
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install repro test lint lock clean
+.PHONY: install repro test test-fast lint lock clean
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,10 @@ repro: install
 
 test: install
 	bash scripts/test.sh
+
+# the fast subset (tests not marked slow): a few minutes, for the edit-test loop
+test-fast: install
+	bash scripts/test.sh -m "not slow"
 
 lint: install
 	ruff check girml pipelines tests benchmarks

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,3 +36,18 @@ def test_make_install_takes_the_torch_index_from_the_switch() -> None:
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in cpu
     [cuda] = install_lines("TORCH=cu126")
     assert "--extra-index-url https://download.pytorch.org/whl/cu126" in cuda
+
+
+def test_plain_pytest_is_the_fast_subset_and_the_test_command_runs_everything() -> None:
+    def selected(*args: str) -> int:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+             *args, "tests/test_distributed.py"],
+            cwd=ROOT, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        found = re.search(r"(\d+)(?:/\d+)? tests? collected", done.stdout)  # not "no tests"
+        return int(found[1]) if found else 0
+
+    assert selected() == 0  # every test of the file is marked slow
+    assert selected("-m", "") == 4  # what scripts/test.sh passes
+    assert 'pytest -m "" "$@"' in (ROOT / "scripts" / "test.sh").read_text()
