@@ -8,11 +8,13 @@ import socketserver
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from scipy.ndimage import gaussian_filter
 
@@ -173,3 +175,17 @@ def serving(server: socketserver.BaseServer) -> Iterator[socketserver.BaseServer
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def wait_for(
+    condition: Callable[[], bool], proc: subprocess.Popen, timeout_s: float, poll_s: float = 0.05
+) -> None:
+    """Poll ``condition`` while ``proc`` runs; fail the test with its stderr if it exits first,
+    or after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            pytest.fail(f"process exited with {proc.returncode} too early:\n{err[-3000:]}")
+        assert time.monotonic() < deadline, f"condition not met after {timeout_s} s"
+        time.sleep(poll_s)

@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -24,7 +23,7 @@ from girml.config import ModelConfig, TrainConfig, parse_section
 from girml.models.store import load_model
 from girml.training import train
 from tests.conftest import free_port
-from tests.factories import REPO, synthesize_tiny, tiny_params, write_params
+from tests.factories import REPO, synthesize_tiny, tiny_params, wait_for, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -174,11 +173,7 @@ def test_killed_launcher_ends_its_ranks_and_resumes_with_its_world_size_only(
     ranks: list[psutil.Process] = []
     try:
         ckpt = root / "checkpoints" / "train"
-        deadline = time.monotonic() + LAUNCH_TIMEOUT_S
-        while not list(ckpt.glob("checkpoint-*[0-9]")):
-            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(lambda: bool(list(ckpt.glob("checkpoint-*[0-9]"))), proc, LAUNCH_TIMEOUT_S)
         ranks = psutil.Process(proc.pid).children(recursive=True)
         proc.kill()  # kill -9 of the launcher: torchrun's ranks run in sessions of their own
     finally:

@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -22,21 +22,11 @@ from tests.factories import (
     spawn_python,
     synthesize_tiny,
     tiny_params,
+    wait_for,
     write_params,
 )
 
 TRAIN_LOCK = Path(".girml/locks/train.lock")
-
-
-def _wait_for(condition: Callable[[], bool], proc: subprocess.Popen, timeout_s: float) -> None:
-    """Poll ``condition`` while ``proc`` runs; fail with its stderr if it exits first."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            pytest.fail(f"process exited with {proc.returncode} too early:\n{err[-3000:]}")
-        assert time.monotonic() < deadline, f"condition not met after {timeout_s} s"
-        time.sleep(0.05)
 
 
 def _gone(procs: list[psutil.Process]) -> bool:
@@ -101,7 +91,7 @@ def test_second_train_fails_at_once_naming_the_holder(
     write_params(tmp_path / "params.yaml", _train_params(steps=10))
     holder = spawn_python(_hold_lock(120), cwd=tmp_path)
     reap.append(holder)
-    _wait_for((tmp_path / "held").is_file, holder, 60)
+    wait_for((tmp_path / "held").is_file, holder, 60)
 
     start = time.monotonic()
     result = CliRunner().invoke(app, ["train", "--params", "params.yaml"])
@@ -126,7 +116,7 @@ def test_wait_takes_the_lock_when_the_holder_ends(
 ) -> None:
     holder = spawn_python(_hold_lock(2), cwd=tmp_path)
     reap.append(holder)
-    _wait_for((tmp_path / "held").is_file, holder, 60)
+    wait_for((tmp_path / "held").is_file, holder, 60)
     with (
         pytest.raises(StageBusy, match=f"PID {holder.pid}, started "),
         stage_lock(tmp_path / TRAIN_LOCK, "train"),
@@ -160,7 +150,7 @@ def test_killed_synthesize_leaves_no_worker(tmp_path: Path, reap: list[subproces
     proc = spawn_python(code, cwd=tmp_path)
     reap.append(proc)
     parent = psutil.Process(proc.pid)
-    _wait_for(lambda: len(parent.children()) >= 2, proc, 120)
+    wait_for(lambda: len(parent.children()) >= 2, proc, 120)
     time.sleep(1.0)  # the workers are rendering
     workers = parent.children(recursive=True)
     assert proc.poll() is None, "synthesis ended before the kill: make it bigger"
@@ -207,7 +197,7 @@ def test_sigterm_ends_train_and_its_run_killed(
     proc = spawn_python(code, cwd=tmp_path)
     reap.append(proc)
     ckpt = tmp_path / "checkpoints" / "train"
-    _wait_for(lambda: ckpt.is_dir() and any(ckpt.glob("checkpoint-*")), proc, 180)
+    wait_for(lambda: ckpt.is_dir() and any(ckpt.glob("checkpoint-*")), proc, 180)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 128 + signal.SIGTERM
     [run] = _runs(tmp_path / "mlflow.db")
@@ -238,10 +228,10 @@ def test_stale_running_run_is_closed_at_the_next_start(
     db = tmp_path / "mlflow.db"
     killed = spawn_python(_start_run_and_wait(db, tmp_path / "a"), cwd=tmp_path)
     reap.append(killed)
-    _wait_for((tmp_path / "a").is_file, killed, 120)  # one at a time: SQLite schema creation
+    wait_for((tmp_path / "a").is_file, killed, 120)  # one at a time: SQLite schema creation
     live = spawn_python(_start_run_and_wait(db, tmp_path / "b"), cwd=tmp_path)
     reap.append(live)
-    _wait_for((tmp_path / "b").is_file, live, 120)
+    wait_for((tmp_path / "b").is_file, live, 120)
     os.kill(killed.pid, signal.SIGKILL)
     killed.wait()
 
@@ -278,7 +268,7 @@ def test_killed_ray_driver_leaves_no_ray_process(
     )
     proc = spawn_python(code, cwd=tmp_path)
     reap.append(proc)
-    _wait_for((tmp_path / "ready").is_file, proc, 240)
+    wait_for((tmp_path / "ready").is_file, proc, 240)
     ray_procs = psutil.Process(proc.pid).children(recursive=True)  # and the watchdog
     assert any(p.name().startswith("ray::") for p in ray_procs)
     os.kill(proc.pid, signal.SIGKILL)

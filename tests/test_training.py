@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,7 +48,14 @@ from girml.training import (
     validate,
 )
 from girml.training.loop import KEEP_PREVIOUS, set_aside_dirs
-from tests.factories import REPO, spawn_python, synthesize_tiny, textured_image, tiny_params
+from tests.factories import (
+    REPO,
+    spawn_python,
+    synthesize_tiny,
+    textured_image,
+    tiny_params,
+    wait_for,
+)
 
 MODEL = ModelConfig(type="nafnet", width=8, enc_blocks=[1], middle_blocks=1)
 BASE = TrainConfig(
@@ -467,11 +473,7 @@ def test_resume_after_kill_matches_an_uninterrupted_run(
     )
     proc = spawn_python(code, cwd=REPO)
     try:
-        deadline = time.monotonic() + 120
-        while not complete_checkpoints(ckpt):
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "no checkpoint after 120 s"
-            time.sleep(0.02)
+        wait_for(lambda: bool(complete_checkpoints(ckpt)), proc, 120, poll_s=0.02)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.kill()
