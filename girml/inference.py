@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 PAD_MODES = ("reflect", "replicate", "constant")
+# Default tile workers on the CPU at most: memory grows with the tiles in flight.
+MAX_DEFAULT_WORKERS = 4
 
 
 def _check_batch(x: torch.Tensor, name: str = "image") -> None:
@@ -163,11 +165,11 @@ def restore_tiled(
             CPU one tile at a time was fastest (bigger passes fall out of the caches).
         channels_last: feed the model channels_last tiles; None (default) does so on the CPU,
             where it is faster, and not elsewhere. The result is the same up to float rounding.
-        workers: threads that run tile batches at once, each with one torch thread (blending
-            stays in the calling thread, in tile order). None (default): torch's thread count
-            on the CPU, where cores working on separate tiles beat cores sharing each operation
-            (BENCHMARKS.md, "Restore on a 12-megapixel photo"), and 1 on other devices. The
-            result does not depend on it.
+        workers: threads that run tile batches at once, sharing torch's threads (blending stays
+            in the calling thread, in tile order). None (default): on the CPU torch's thread
+            count, at most :data:`MAX_DEFAULT_WORKERS`, since cores working on separate tiles
+            beat cores sharing each operation (BENCHMARKS.md, "Restore on a 12-megapixel
+            photo"); 1 on other devices. The result does not depend on it.
 
     Returns:
         (1,C,H,W) float32 contiguous tensor on the CPU (not clamped).
@@ -203,7 +205,7 @@ def restore_tiled(
             return model(batch.to(run_on)).float().cpu()
 
     workers = _tile_workers(workers, run_on, len(chunks))
-    with torch.inference_mode(), _one_thread_each(workers):
+    with torch.inference_mode(), _threads_shared_by(workers):
         with ThreadPoolExecutor(workers, thread_name_prefix="tile") as pool:
             for chunk, pred in zip(chunks, _in_order(pool, predict, chunks, workers), strict=True):
                 for k, (y, x) in enumerate(chunk):
@@ -239,24 +241,25 @@ def _in_order(
 
 
 def _tile_workers(workers: int | None, run_on: torch.device, n_chunks: int) -> int:
-    """How many threads run tiles: ``workers``, or by default (None) torch's thread count on the
-    CPU and 1 elsewhere; never more than there are tile batches."""
+    """How many threads run tiles: ``workers``, or by default (None) on the CPU torch's thread
+    count up to :data:`MAX_DEFAULT_WORKERS` (each tile in flight holds its activations), and 1
+    elsewhere; never more than there are tile batches."""
     if workers is None:
-        workers = torch.get_num_threads() if run_on.type == "cpu" else 1
+        workers = min(torch.get_num_threads(), MAX_DEFAULT_WORKERS) if run_on.type == "cpu" else 1
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an int >= 1, got {workers!r}")
     return max(1, min(workers, n_chunks))
 
 
 @contextmanager
-def _one_thread_each(workers: int) -> Iterator[None]:
-    """With several tile workers, give torch one intra-op thread for the block (each worker is
-    one core's work); restored afterwards."""
+def _threads_shared_by(workers: int) -> Iterator[None]:
+    """With several tile workers, split torch's threads among them for the block (one each on
+    a 2-core machine); restored afterwards."""
     if workers == 1:
         yield
         return
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(max(1, threads // workers))
     try:
         yield
     finally:

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from girml.cli import app
 from girml.config import ModelConfig
 from girml.imageio import write_png
-from girml.inference import _ramp, _starts, restore_image, restore_tiled
+from girml.inference import MAX_DEFAULT_WORKERS, _ramp, _starts, restore_image, restore_tiled
 from girml.models import build_model
 from girml.restore import restore_files
 from tests.factories import textured_image
@@ -164,6 +164,21 @@ def test_tile_workers_run_tiles_at_once_with_the_same_result(
     probe.calls.clear()
     restore_tiled(probe, image, 32, 8, workers=1)
     assert {name for name, _ in probe.calls} == {threading.current_thread().name}
+
+
+def test_default_workers_are_capped_and_share_torch_threads(
+    nafnet: nn.Module, image: torch.Tensor
+) -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(8)  # a bigger machine's default
+    try:
+        probe = ThreadProbe(nafnet)
+        restore_tiled(probe, image, 32, 8)  # 12 tiles
+        assert 1 < len({name for name, _ in probe.calls}) <= MAX_DEFAULT_WORKERS
+        assert {n for _, n in probe.calls} == {8 // MAX_DEFAULT_WORKERS}
+        assert torch.get_num_threads() == 8
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("bad", [0, -2, 1.5, True])
