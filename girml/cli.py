@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from girml.config import ConfigError, apply_profile, load_section, read_params
+from girml.config import ConfigError, load_section, profile_text, read_params
 from girml.imageio import write_text
 from girml.process import StageBusy
 from girml.urls import MaskingFilter, mask_text
@@ -686,10 +686,11 @@ def profile(
         "params.yaml"
     ),
 ) -> None:
-    """Switch profile: merge a partial params file over the base and write the result."""
-    import yaml
+    """Switch profile: lay a partial params file over the base and write the result.
 
-    merged = apply_profile(base, profile_path)
-    header = f"# {base} with {profile_path} applied (girml profile)\n"
-    write_text(out, header + yaml.safe_dump(merged, sort_keys=False, width=100))
+    The base's comments and key order are kept (the same overlay as the flow's overrides,
+    :func:`girml.config.overlay_params`); the profile's values replace the base's.
+    """
+    text, _ = profile_text(base, profile_path)
+    write_text(out, text)
     typer.echo(f"wrote {out} ({base} + {profile_path})")

@@ -7,11 +7,15 @@ functions take these objects, never raw dicts. Unknown keys and bad values raise
 
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from girml.urls import mask_text, url_credentials
 
@@ -537,11 +541,102 @@ def load_section(path: str | Path, section: str) -> Any:
     return parse_section(raw[section], section, SECTIONS[section], source=str(path))
 
 
+def _quoted(value: Any) -> Any:
+    """``value`` with every string double-quoted when dumped.
+
+    ruamel writes YAML 1.2, where a plain ``no`` or ``on`` is a string; PyYAML (how the stages
+    read params) takes those as booleans, so strings written into params are always quoted.
+    """
+    if isinstance(value, str):
+        return DoubleQuotedScalarString(value)
+    if isinstance(value, list):
+        return [_quoted(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _quoted(v) for k, v in value.items()}
+    return value
+
+
+def _round_trip() -> YAML:
+    """A ruamel loader/dumper that keeps comments, quotes and this project's list indentation."""
+    rt = YAML(typ="rt")
+    rt.preserve_quotes = True
+    rt.width = 100
+    rt.indent(mapping=2, sequence=4, offset=2)
+    rep = rt.representer  # per instance: ruamel's add_representer would change the class
+    rep.yaml_representers = {
+        **rep.yaml_representers,
+        type(None): lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"),
+    }
+    return rt
+
+
+def overlay_params(
+    text: str, changes: Sequence[tuple[str, list[str], Any]], source: str
+) -> tuple[str, dict[str, Any]]:
+    """Set values in params text, keeping its comments and order, and validate the result.
+
+    The one way settings are laid over ``params.yaml``: ``girml profile`` (a profile's leaves),
+    the flow's ``-S``-style overrides (``pipelines.flows.apply_overrides``) and anything else
+    that edits the file go through it.
+
+    Args:
+        text: the params file's text.
+        changes: ``(label, key path, value)``: the label names the change in errors (an
+            override's text, a profile's dotted key); the key path starts with a section; a
+            value replaces what is there (mappings are replaced whole only when given as a leaf).
+        source: where the changes come from, for validation messages.
+
+    Returns:
+        The new text and the new params as plain data (as the stages will read them).
+
+    Raises:
+        ConfigError: an unknown section, a key path through a non-mapping, or a section that
+            no longer validates (the message names the dotted key).
+    """
+    rt = _round_trip()
+    data = rt.load(text) or {}
+    for label, keys, value in changes:
+        if keys[0] not in SECTIONS:
+            raise ConfigError(f"{label}: unknown section {keys[0]!r}; known: {sorted(SECTIONS)}")
+        node = data
+        for depth, key in enumerate(keys[:-1]):
+            if node.get(key) is None:
+                node[key] = {}
+            node = node[key]
+            if not isinstance(node, dict):
+                where = ".".join(keys[: depth + 1])
+                raise ConfigError(f"{label}: {where} is not a mapping")
+        node[keys[-1]] = _quoted(value)
+    buffer = io.StringIO()
+    rt.dump(data, buffer)
+    plain = yaml.safe_load(buffer.getvalue()) or {}
+    for section, raw in plain.items():
+        parse_section(raw, section, SECTIONS[section], source=source)
+    return buffer.getvalue(), plain
+
+
+def profile_changes(
+    profile: dict[str, Any], prefix: tuple[str, ...] = ()
+) -> list[tuple[str, list[str], Any]]:
+    """A profile's leaves as :func:`overlay_params` changes: mappings are walked, every other
+    value (lists included) replaces what the base has."""
+    changes: list[tuple[str, list[str], Any]] = []
+    for key, value in profile.items():
+        path = (*prefix, str(key))
+        if isinstance(value, dict) and value:
+            changes += profile_changes(value, path)
+        else:
+            changes.append((".".join(path), list(path), value))
+    return changes
+
+
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``base`` with ``override`` merged in (mappings recursively, the rest replaced)."""
+    """A copy of ``base`` with ``override`` laid over it by :func:`overlay_params`'s rule
+    (mappings walked, every other value replaced): its in-memory form, for the tuning overlays
+    on model/train settings that are not a file."""
     out = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, dict) and value and isinstance(out.get(key), dict):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
@@ -549,12 +644,18 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 
 def apply_profile(base_path: str | Path, profile_path: str | Path) -> dict[str, Any]:
-    """Merge a profile (a partial params file) over a params file and validate every section.
+    """Lay a profile (a partial params file) over a params file and validate every section.
 
     Returns:
-        The merged params mapping, ready to be written as the new ``params.yaml``.
+        The merged params mapping (see :func:`profile_text` for the file with its comments).
     """
-    merged = deep_merge(read_params(base_path), read_params(profile_path))
-    for section, raw in merged.items():
-        parse_section(raw, section, SECTIONS[section], source=str(profile_path))
-    return merged
+    return profile_text(base_path, profile_path)[1]
+
+
+def profile_text(base_path: str | Path, profile_path: str | Path) -> tuple[str, dict[str, Any]]:
+    """The base params file with the profile laid over it (:func:`overlay_params`): its text,
+    comments kept, and the merged mapping."""
+    read_params(base_path)  # the base exists and is valid before it is edited
+    changes = profile_changes(read_params(profile_path))
+    text = Path(base_path).read_text(encoding="utf-8")
+    return overlay_params(text, changes, source=str(profile_path))

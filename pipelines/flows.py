@@ -16,7 +16,6 @@ variables are masked).
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import re
@@ -36,11 +35,15 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.schedules import Cron
 from prefect.types.entrypoint import EntrypointType
-from ruamel.yaml import YAML
-from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from girml.cli import METRICS_DIR, MODEL_DIR, TRAIN_METRICS, VALIDATION_DIR
-from girml.config import SECTIONS, ConfigError, OrchestrationConfig, parse_section, read_params
+from girml.config import (
+    ConfigError,
+    OrchestrationConfig,
+    overlay_params,
+    parse_section,
+    read_params,
+)
 from girml.imageio import write_text
 from girml.urls import mask_text, text_credentials
 from pipelines.dag import stage_order
@@ -138,35 +141,6 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return match["key"].split("."), value
 
 
-def _quoted(value: Any) -> Any:
-    """``value`` with every string double-quoted when dumped.
-
-    ruamel writes YAML 1.2, where a plain ``no`` or ``on`` is a string; PyYAML (how the stages
-    read params) takes those as booleans, so strings written by an override are always quoted.
-    """
-    if isinstance(value, str):
-        return DoubleQuotedScalarString(value)
-    if isinstance(value, list):
-        return [_quoted(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _quoted(v) for k, v in value.items()}
-    return value
-
-
-def _round_trip() -> YAML:
-    """A ruamel loader/dumper that keeps comments, quotes and this project's list indentation."""
-    rt = YAML(typ="rt")
-    rt.preserve_quotes = True
-    rt.width = 100
-    rt.indent(mapping=2, sequence=4, offset=2)
-    rep = rt.representer  # per instance: ruamel's add_representer would change the class
-    rep.yaml_representers = {
-        **rep.yaml_representers,
-        type(None): lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"),
-    }
-    return rt
-
-
 def apply_overrides(params_path: str | Path, overrides: Sequence[str]) -> dict[str, Any]:
     """Set ``overrides`` in a params file, keeping its comments; validate before writing.
 
@@ -185,29 +159,14 @@ def apply_overrides(params_path: str | Path, overrides: Sequence[str]) -> dict[s
     """
     path = Path(params_path)
     read_params(path)  # the file exists and is valid before we touch it
-    rt = _round_trip()
-    data = rt.load(path.read_text(encoding="utf-8"))
+    changes = []
     for text in overrides:
         keys, value = parse_override(text)
-        if keys[0] not in SECTIONS:
-            raise ConfigError(
-                f"override {text!r}: unknown section {keys[0]!r}; known: {sorted(SECTIONS)}"
-            )
-        node = data
-        for depth, key in enumerate(keys[:-1]):
-            if node.get(key) is None:
-                node[key] = {}
-            node = node[key]
-            if not isinstance(node, dict):
-                where = ".".join(keys[: depth + 1])
-                raise ConfigError(f"override {text!r}: {where} is not a mapping")
-        node[keys[-1]] = _quoted(value)
-    buffer = io.StringIO()
-    rt.dump(data, buffer)
-    plain = yaml.safe_load(buffer.getvalue()) or {}
-    for section, raw in plain.items():
-        parse_section(raw, section, SECTIONS[section], source=f"{path} (overrides)")
-    write_text(path, buffer.getvalue())
+        changes.append((f"override {text!r}", keys, value))
+    new_text, plain = overlay_params(
+        path.read_text(encoding="utf-8"), changes, source=f"{path} (overrides)"
+    )
+    write_text(path, new_text)
     return plain
 
 

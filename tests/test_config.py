@@ -111,6 +111,35 @@ def test_smoke_profile_shrinks_every_stage_and_passes_the_cross_checks(tmp_path:
         assert getattr(cfg["interpret"], key) < getattr(base["interpret"], key), key
 
 
+def test_girml_profile_keeps_the_base_comments_and_lays_the_profile_over_it(
+    tmp_path: Path,
+) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from girml.cli import app
+    from girml.config import apply_profile, deep_merge, read_params
+
+    out = tmp_path / "params.yaml"
+    base = ROOT / "params.yaml"
+    profile = ROOT / "profiles" / "long.yaml"
+    result = CliRunner().invoke(
+        app, ["profile", str(profile), "--base", str(base), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    comments = [line.strip() for line in base.read_text().splitlines() if line.strip()[:1] == "#"]
+    assert comments and all(line in text for line in comments)  # every comment line kept
+    assert "# identity samples (input = clean crop)" in text  # and the inline ones
+    merged = yaml.safe_load(text)
+    assert (
+        merged
+        == apply_profile(base, profile)
+        == deep_merge(read_params(base), read_params(profile))
+    )
+    assert merged["model"]["width"] == 24 and merged["train"]["steps"] == 7000
+
+
 def test_a_bad_profile_names_its_file_and_key(tmp_path: Path) -> None:
     from girml.config import apply_profile
 
