@@ -100,12 +100,15 @@ def method_for_version(eval_metrics: Mapping[str, Any], version: int | None, sou
     )
 
 
+@dataclass(frozen=True, kw_only=True)
 class _Versus:
-    """The two differences the card reports, for a score with ``psnr_y``, ``input_psnr_y`` and
-    ``best_psnr_y``."""
+    """A score of the model with the input's and the best classical method's, and the two
+    differences the card reports."""
 
     psnr_y: float
+    ssim_y: float
     input_psnr_y: float
+    best_name: str | None
     best_psnr_y: float | None
 
     @property
@@ -119,21 +122,16 @@ class _Versus:
         return None if self.best_psnr_y is None else self.psnr_y - self.best_psnr_y
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GroupScore(_Versus):
     """One (suite, family) of the card: the model against the input and the best classical."""
 
     suite: str
     family: str
     n: int
-    psnr_y: float
-    ssim_y: float
-    input_psnr_y: float
-    best_name: str | None
-    best_psnr_y: float | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SuiteScore(_Versus):
     """Suite means (families weighted equally) of the model, the input and the best classical.
 
@@ -142,11 +140,6 @@ class SuiteScore(_Versus):
 
     suite: str
     families: int
-    psnr_y: float
-    ssim_y: float
-    input_psnr_y: float
-    best_name: str | None
-    best_psnr_y: float | None
 
 
 @dataclass(frozen=True)
