@@ -35,9 +35,11 @@ def main() -> None:
     cfg = load_section(args.params, "train").model_copy(
         update={"steps": args.steps, "val_every": args.steps, "ckpt_every": args.steps}
     )
+    # the quick profile's on-the-fly degradations need the spec (without it train() refuses)
+    spec = load_section(args.params, "degradations") if cfg.online_degradation_prob > 0 else None
     torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory() as ckpt:
-        result = train(model_cfg, cfg, Path("data/pairs"), Path(ckpt))
+        result = train(model_cfg, cfg, Path("data/pairs"), Path(ckpt), spec=spec)
     train_peak = torch.cuda.max_memory_allocated()
 
     model = result.model.eval()
