@@ -49,6 +49,7 @@ from girml.evaluation.specialists import (
     specialist_method,
     train_specialists,
 )
+from girml.evaluation.uncertainty import gain_intervals
 from girml.metrics import load_lpips
 from girml.models.store import CONFIG_FILE, load_model_dir, read_model_config, training_run
 from girml.tracking import mlflow as tracking
@@ -508,6 +509,7 @@ def evaluate_and_promote(
         )
     record = decision_record(decision, registered.version, previous, previous_gir)
     metrics = eval_metrics(per_family, cfg.baselines, record, families)
+    metrics.update(gain_intervals(rows, MODEL_METHOD))  # how sure each suite's gain is
     plot_methods = [MODEL_METHOD, *cfg.baselines, *(specialist_method(f) for f in families)]
     files = write_outputs(
         rows, per_family, metrics, cfg.baselines, plot_methods, metrics_dir, plots_dir
