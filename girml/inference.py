@@ -205,7 +205,9 @@ def restore_tiled(
             return model(batch.to(run_on)).float().cpu()
 
     workers = _tile_workers(workers, run_on, len(chunks))
-    with torch.inference_mode(), _threads_shared_by(workers):
+    # several workers split torch's threads among them (one each on a 2-core machine)
+    shared = max(1, torch.get_num_threads() // workers) if workers > 1 else 0
+    with torch.inference_mode(), torch_threads(shared):
         with ThreadPoolExecutor(workers, thread_name_prefix="tile") as pool:
             for chunk, pred in zip(chunks, _in_order(pool, predict, chunks, workers), strict=True):
                 for k, (y, x) in enumerate(chunk):
@@ -252,18 +254,16 @@ def _tile_workers(workers: int | None, run_on: torch.device, n_chunks: int) -> i
 
 
 @contextmanager
-def _threads_shared_by(workers: int) -> Iterator[None]:
-    """With several tile workers, split torch's threads among them for the block (one each on
-    a 2-core machine); restored afterwards."""
-    if workers == 1:
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, threads // workers))
+def torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op thread count set to ``threads`` for the block (0: left as it is), then
+    restored; used by tile workers here and by ``train.num_threads``."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
     try:
         yield
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
 
 
 def restore_image(

@@ -393,9 +393,10 @@ def read_pins(pin_file: Path) -> dict[str, str]:
     return pins
 
 
-def _record_pin(pin_file: Path, url: str, sha256: str) -> None:
-    """Add ``url``'s hash to ``pin_file`` (a whole-file rewrite, so a kill leaves the old one)."""
-    pins = {**read_pins(pin_file), url: sha256}
+def _record_pin(pin_file: Path, pins: dict[str, str], url: str, sha256: str) -> None:
+    """Add ``url``'s hash to ``pins`` (the file's content) and rewrite ``pin_file`` whole, so
+    a kill leaves the old one."""
+    pins[url] = sha256
     lines = [f"{digest}  {pinned}" for pinned, digest in sorted(pins.items())]
     tmp = pin_file.with_name(pin_file.name + ".tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -531,15 +532,19 @@ def _extract(
 
 
 def _fetch_verified(
-    item: UrlItem, cache_dir: Path, cfg: UrlSource, session: requests.Session
+    item: UrlItem,
+    cache_dir: Path,
+    cfg: UrlSource,
+    session: requests.Session,
+    pins: dict[str, str],
 ) -> tuple[Path, str]:
     """A local, sha256-verified copy of ``item`` and its sha256; DownloadError otherwise.
 
-    The expected hash is ``item.sha256``, else the one pinned in ``cfg.pin_file``; with
-    neither, the download is trusted once and its hash pinned.
+    The expected hash is ``item.sha256``, else the one in ``pins`` (``cfg.pin_file``'s content,
+    read once per source); with neither, the download is trusted once and its hash pinned.
     """
     pin_file = Path(cfg.pin_file)
-    expected = (item.sha256 or read_pins(pin_file).get(item.url) or "").lower() or None
+    expected = (item.sha256 or pins.get(item.url) or "").lower() or None
     where = "" if item.sha256 or expected is None else f" (pinned in {pin_file})"
     parsed = urlparse(item.url)
     if parsed.scheme == "file":
@@ -548,7 +553,7 @@ def _fetch_verified(
             raise DownloadError(f"no such file {local}")
         got = file_digest(local)
         if expected is None:
-            _record_pin(pin_file, item.url, got)
+            _record_pin(pin_file, pins, item.url, got)
         elif got != expected:
             raise DownloadError(f"sha256 mismatch: expected {expected}{where}, got {got}")
         return local, got
@@ -569,7 +574,7 @@ def _fetch_verified(
     if expected is None:
         final = cache_dir / _cache_name(item.url, got)
         os.replace(dest, final)
-        _record_pin(pin_file, item.url, got)
+        _record_pin(pin_file, pins, item.url, got)
         return final, got
     if got != expected:
         dest.unlink()
@@ -580,11 +585,12 @@ def _fetch_verified(
 @SOURCES.register("urls")
 def _urls(cfg: UrlSource, *, max_member_bytes: int) -> Iterator[Entry]:
     cache_dir = Path(cfg.cache_dir)
+    pins = read_pins(Path(cfg.pin_file))  # updated as items are pinned
     with requests.Session() as session:
         for item in cfg.items:
             origin = mask_url(item.url)  # what the manifest and rejected.csv store
             try:
-                local, sha256 = _fetch_verified(item, cache_dir, cfg, session)
+                local, sha256 = _fetch_verified(item, cache_dir, cfg, session, pins)
             except DownloadError as exc:
                 yield Rejection("urls", origin, str(exc))
                 continue

@@ -55,7 +55,7 @@ from tqdm import tqdm
 
 from girml.config import DegradationsConfig, ModelConfig, TrainConfig
 from girml.imageio import to_tensor, to_uint8, write_text
-from girml.inference import restore_image
+from girml.inference import restore_image, torch_threads
 from girml.metrics import psnr
 from girml.models import build_model
 from girml.training.data import PairSet, TrainPatches, load_pairs, make_loader
@@ -147,8 +147,8 @@ def process_state() -> PartialState:
     if launched_one:
         raise ValueError(
             "accelerate launch asked for several processes but started one: add --multi_gpu "
-            "(on a CPU host: accelerate launch --cpu --multi_gpu --num_processes N -m girml "
-            "train) or use torchrun --nproc_per_node N -m girml train"
+            "(on a CPU host: ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes "
+            "N -m girml train) or use torchrun --nproc_per_node N -m girml train"
         )
     return PartialState(cpu=not torch.cuda.is_available())
 
@@ -617,13 +617,8 @@ def train(
         raise ValueError(
             f"online_degradation_prob={cfg.online_degradation_prob} needs the degradations spec"
         )
-    threads = torch.get_num_threads()
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    try:
+    with torch_threads(cfg.num_threads):
         return _train(model_cfg, cfg, pairs_dir, ckpt_dir, spec, on_log, on_validate)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(
