@@ -1,13 +1,13 @@
 """The ``girml`` command line: one verb per DVC stage plus user tools.
 
-Each stage verb reads its ``params.yaml`` section, calls one library function and writes the
-outputs that ``dvc.yaml`` declares, relative to the working directory. This module is the only
-place that knows those paths.
+Each stage verb runs its module in :mod:`girml.stages` (which reads the stage's params keys,
+calls the library and writes the outputs ``dvc.yaml`` declares, at the paths in
+:mod:`girml.stages.contract`); the verb adds the argument parsing, the stage's lock and the
+one-line errors with their exit codes.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import traceback
@@ -19,9 +19,19 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from girml.config import ConfigError, load_section, profile_text, read_params
+from girml.config import ConfigError, load_section, profile_text
 from girml.imageio import write_text
 from girml.process import StageBusy
+from girml.stages.contract import (
+    BENCH_DIR,
+    CLEAN_DIR,
+    METRICS_DIR,
+    MODEL_DIR,
+    PAIRS_DIR,
+    RELEASE_DIR,
+    TRAIN_METRICS,
+    StageFailed,
+)
 from girml.urls import MaskingFilter, mask_text
 
 app = typer.Typer(
@@ -32,23 +42,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Stage outputs, exactly as declared in dvc.yaml.
-CLEAN_DIR = Path("data/clean")
-PAIRS_DIR = Path("data/pairs")
-BENCH_DIR = Path("data/bench")
-VALIDATION_DIR = Path("reports/validation")
-MODEL_DIR = Path("models/latest")
-CHECKPOINT_DIR = Path("checkpoints/train")
-METRICS_DIR = Path("metrics")
-TRAIN_METRICS = METRICS_DIR / "train.json"
-PLOTS_DIR = Path("plots")
-SPECIALIST_DIR = Path("checkpoints/specialists")
-TUNE_DIR = Path("checkpoints/tune")
-INTERPRET_DIR = Path("reports/interpretation")
-TUNED_PARAMS = Path("tune/best.yaml")
-RELEASE_DIR = Path("models/release")
-TRIALS_CSV = Path("reports/tune/trials.csv")
-EXPERIMENT = "gir"
 # One lock file per long stage (train, tune, synthesize): one run of each per folder.
 LOCK_DIR = Path(".girml/locks")
 
@@ -64,63 +57,6 @@ WaitOpt = Annotated[
 F = TypeVar("F", bound=Callable[..., Any])
 BUSY_EXIT = 75  # EX_TEMPFAIL: another run of the stage holds the folder; try again later
 DEBUG_ENV = "GIRML_DEBUG"  # =1: tracebacks instead of one-line errors
-
-
-# The params keys each stage verb reads, exactly as dvc.yaml's `params:` lists them for its stage
-# (tests/test_cli.py compares the two): a whole section, or "section.key". Stage verbs read
-# params.yaml only through StageParams, which refuses anything not listed here, so a stage never
-# depends on a value that DVC does not know it depends on.
-STAGE_PARAMS: dict[str, tuple[str, ...]] = {
-    "collect": ("collect",),
-    "synthesize": ("degradations", "synthesize"),
-    "validate": (
-        "collect.min_size",
-        "degradations",
-        "synthesize.unseen_content_category",
-        "validate",
-    ),
-    "tune": ("degradations", "model", "train", "tune"),
-    "train": ("degradations", "model", "train"),
-    "evaluate": ("degradations", "evaluate"),
-    "interpret": ("degradations", "interpret"),
-}
-
-
-class StageParams:
-    """The params of one stage verb: the sections and keys of :data:`STAGE_PARAMS` for it.
-
-    Raises:
-        KeyError: (a bug) on a section or key the stage does not declare.
-    """
-
-    def __init__(self, path: Path, stage: str) -> None:
-        self.path = path
-        self.stage = stage
-        self.declared = STAGE_PARAMS[stage]
-
-    def _check(self, name: str) -> None:
-        section = name.split(".", 1)[0]
-        if name not in self.declared and section not in self.declared:
-            raise KeyError(
-                f"stage {self.stage} reads {name}, which STAGE_PARAMS and dvc.yaml do not "
-                "declare for it"
-            )
-
-    def section(self, name: str) -> Any:
-        """A whole section, parsed and validated (``load_section``)."""
-        self._check(name)
-        return load_section(self.path, name)
-
-    def value(self, dotted: str) -> Any:
-        """One key of a section: ``"collect.min_size"``."""
-        self._check(dotted)
-        section, key = dotted.split(".", 1)
-        return getattr(load_section(self.path, section), key)
-
-    def raw(self, name: str) -> dict[str, Any]:
-        """A whole section as written in the file (for overlays such as tuned overrides)."""
-        self._check(name)
-        return dict(read_params(self.path).get(name) or {})
 
 
 def fail(message: str, code: int) -> None:
@@ -185,6 +121,10 @@ def stage(func: F) -> F:
 
                 check_params(kwargs["params"])
             return func(*args, **kwargs)
+        except StageFailed as exc:
+            if not exc.message:  # the stage has already said what failed
+                raise typer.Exit(exc.code) from None
+            fail(exc.message, exc.code)
         except ConfigError as exc:
             fail(str(exc), 2)
         except StageBusy as exc:
@@ -253,17 +193,9 @@ def _masked_excepthook(
 @stage
 def collect(params: ParamsOpt = Path("params.yaml")) -> None:
     """Gather clean photos into data/clean/ (images, manifest.csv, rejected.csv)."""
-    from girml.data.collect import collect as run_collect
-    from girml.data.collect import nothing_collected
+    from girml.stages import collect as this
 
-    cfg = StageParams(params, "collect").section("collect")
-    result = run_collect(cfg, CLEAN_DIR)
-    if result.n_images == 0:
-        fail(nothing_collected(CLEAN_DIR / "rejected.csv"), 1)
-    typer.echo(
-        f"collected {result.n_images} images ({result.n_rejected} rejected, "
-        f"{result.n_duplicates} duplicates) into {CLEAN_DIR}"
-    )
+    this.run(params, typer.echo)
 
 
 @app.command()
@@ -271,41 +203,18 @@ def collect(params: ParamsOpt = Path("params.yaml")) -> None:
 @locked("synthesize")
 def synthesize(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -> None:
     """Degrade clean photos into data/pairs/{train,val} and data/bench/<suite>/<family>."""
-    from girml.data.synthesize import read_manifest
-    from girml.data.synthesize import synthesize as run_synthesize
-    from girml.degradations import check_spec
+    from girml.stages import synthesize as this
 
-    reads = StageParams(params, "synthesize")
-    spec = reads.section("degradations")
-    try:
-        check_spec(spec)
-    except ValueError as exc:
-        raise ConfigError(f"{params}: invalid config\n  {exc}") from None
-    cfg = reads.section("synthesize")
-    images = read_manifest(CLEAN_DIR / "manifest.csv", CLEAN_DIR / "images")
-    result = run_synthesize(images, spec, cfg, PAIRS_DIR, BENCH_DIR)
-    for group, n in sorted(result.counts.items()):
-        typer.echo(f"{group:40s} {n:6d}")
+    this.run(params, typer.echo)
 
 
 @app.command()
 @stage
 def validate(params: ParamsOpt = Path("params.yaml")) -> None:
     """Great Expectations checks over manifests, pairs and recipes; non-zero exit on failure."""
-    from girml.data.validate import validate_data
+    from girml.stages import validate as this
 
-    reads = StageParams(params, "validate")
-    spec = reads.section("degradations")
-    cfg = reads.section("validate")
-    min_size = reads.value("collect.min_size")
-    held_category = reads.value("synthesize.unseen_content_category")
-    report = validate_data(
-        CLEAN_DIR, PAIRS_DIR, BENCH_DIR, spec, cfg, min_size, held_category, VALIDATION_DIR
-    )
-    typer.echo(report.summary())
-    typer.echo(f"result: {VALIDATION_DIR / 'result.json'}  docs: {report.docs_index}")
-    if not report.success:
-        raise typer.Exit(1)
+    this.run(params, typer.echo)
 
 
 @app.command()
@@ -320,98 +229,9 @@ def train(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -> Non
     number of processes. Under ``torchrun`` or ``accelerate launch`` the ranks train as one
     process group; rank 0 alone tracks, registers and writes.
     """
-    import os
+    from girml.stages import train as this
 
-    import numpy as np
-
-    from girml.hashing import file_digest
-    from girml.models import model_stats
-    from girml.models.store import WEIGHTS_FILE, save_model_dir
-    from girml.tracking import mlflow as tracking
-    from girml.training import process_state
-    from girml.training import train as run_train
-
-    reads = StageParams(params, "train")
-    model_cfg = reads.section("model")
-    cfg = reads.section("train")
-    if cfg.use_tuned and TUNED_PARAMS.is_file():
-        from girml.tuning import tuned_configs
-
-        model_cfg, cfg = tuned_configs(reads.raw("model"), reads.raw("train"), TUNED_PARAMS)
-        typer.echo(f"using tuned model/train overrides from {TUNED_PARAMS}", err=True)
-    spec = reads.section("degradations") if cfg.online_degradation_prob > 0 else None
-    ranks = process_state()
-    if ranks.num_processes > 1:  # torchrun starts ranks in sessions of their own: end with it
-        from girml.process import end_with_parent
-
-        end_with_parent(os.getppid())
-    if not ranks.is_main_process:  # under a launcher: rank 0 tracks and saves
-        run_train(model_cfg, cfg, PAIRS_DIR, CHECKPOINT_DIR, spec=spec)
-        return
-    root = Path.cwd()
-    tags = {
-        **tracking.provenance_tags(root, params),
-        "stage": "train",
-        "hardware": hardware(),
-        "world_size": str(ranks.num_processes),
-    }
-    if cfg.init_from is not None:  # fine-tuned: the source is part of the provenance
-        tags["init_from"] = cfg.init_from
-    with tracking.start_run(EXPERIMENT, root, run_name="train", tags=tags) as run:
-        tracking.log_params_flat({"model": model_cfg, "train": cfg})
-        result = run_train(
-            model_cfg,
-            cfg,
-            PAIRS_DIR,
-            CHECKPOINT_DIR,
-            spec=spec,
-            on_log=tracking.log_metrics,
-            on_validate=tracking.log_metrics,
-        )
-        stats = model_stats(result.model, 256, 256)
-        per_family = {
-            # MLflow metric names allow no "+": blur+noise -> blur_noise
-            f"val.psnr_gain.{fam.replace('+', '_')}": v["psnr_y_model"] - v["psnr_y_input"]
-            for fam, v in sorted(result.per_family.items())
-        }
-        final = {
-            **result.metrics,
-            **per_family,
-            "params": stats["params"],
-            "flops_256": stats["flops"],
-        }
-        tracking.log_metrics(int(result.metrics["steps"]), final)
-        tracking.log_curves(result.history, "curves")
-        example = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
-        version = tracking.log_and_register_model(result.model, example)
-        # only what config and data determine, so a rerun elsewhere gives the same bytes;
-        # the run-specific record goes to metrics/train.json's "run" (store.training_run)
-        save_model_dir(result.model, model_cfg, MODEL_DIR, extra={"train": cfg, "stats": stats})
-    metrics: dict[str, Any] = {k: result.metrics[k] for k in TRAIN_METRIC_KEYS}
-    metrics["run"] = {
-        "weights_sha256": file_digest(MODEL_DIR / WEIGHTS_FILE),
-        "mlflow_run_id": run.info.run_id,
-        "registered_version": version,
-        "hardware": tags["hardware"],
-        "samples_per_second": result.metrics["samples_per_second"],
-        "world_size": result.world_size,
-        "rank_weights_sha256": result.rank_digests,
-    }
-    metrics["per_family"] = {
-        fam: {
-            "psnr_y_input": v["psnr_y_input"],
-            "psnr_y_model": v["psnr_y_model"],
-            "psnr_gain": v["psnr_y_model"] - v["psnr_y_input"],
-            "n": v["n"],
-        }
-        for fam, v in sorted(result.per_family.items())
-    }
-    write_text(TRAIN_METRICS, json.dumps(metrics, indent=2) + "\n")
-    typer.echo(
-        f"val PSNR-Y {metrics['val.psnr_y_input']:.2f} -> {metrics['val.psnr_y_model']:.2f} dB "
-        f"(gain {metrics['val.psnr_gain']:+.2f}) after {int(metrics['steps'])} steps, "
-        f"{metrics['train_seconds']:.0f} s; registered gir-restorer version {version}"
-    )
+    this.run(params, typer.echo)
 
 
 @app.command()
@@ -424,31 +244,9 @@ def tune(params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False) -> None
     An interrupted search resumes (Tuner.restore) when started again with the same settings.
     `RAY_ADDRESS` (or tune.address) joins an existing Ray cluster.
     """
-    from girml.tuning import write_best, write_trials_csv
-    from girml.tuning.search import tune as run_tune
+    from girml.stages import tune as this
 
-    reads = StageParams(params, "tune")
-    cfg = reads.section("tune")
-    model_cfg = reads.section("model")
-    train_cfg = reads.section("train")
-    spec = reads.section("degradations") if train_cfg.online_degradation_prob > 0 else None
-    result = run_tune(
-        cfg,
-        model_cfg,
-        train_cfg,
-        PAIRS_DIR,
-        TUNE_DIR,
-        spec=spec,
-        project_root=Path.cwd(),
-        params_path=params,
-    )
-    write_best(result, TUNED_PARAMS)
-    write_trials_csv(result, TRIALS_CSV)
-    default = "n/a" if result.default_score is None else f"{result.default_score:.2f}"
-    typer.echo(
-        f"searched {result.configs_searched} configurations in {result.wall_seconds:.0f} s; "
-        f"best val PSNR-Y {result.best_score:.2f} dB (untuned default {default}) -> {TUNED_PARAMS}"
-    )
+    this.run(params, typer.echo)
 
 
 @app.command()
@@ -459,26 +257,9 @@ def evaluate(params: ParamsOpt = Path("params.yaml")) -> None:
 
     Writes metrics/eval.json, metrics/per_family.csv, metrics/per_image.csv and plots/.
     """
-    from girml.evaluation import SpecialistInputs, evaluate_and_promote
+    from girml.stages import evaluate as this
 
-    reads = StageParams(params, "evaluate")
-    cfg = reads.section("evaluate")
-    specialists = None
-    if cfg.specialists:
-        spec = reads.section("degradations")
-        specialists = SpecialistInputs(spec, PAIRS_DIR, SPECIALIST_DIR)
-    result = evaluate_and_promote(
-        MODEL_DIR,
-        BENCH_DIR,
-        CLEAN_DIR,
-        cfg,
-        METRICS_DIR,
-        PLOTS_DIR,
-        Path.cwd(),
-        specialists,
-        train_metrics=TRAIN_METRICS,
-    )
-    typer.echo(result.summary())
+    this.run(params, typer.echo)
 
 
 @app.command()
@@ -490,58 +271,9 @@ def interpret(params: ParamsOpt = Path("params.yaml")) -> None:
     Writes reports/interpretation/ (self-contained index.html, figures/, interpretation.json)
     and logs it to the model's MLflow run.
     """
-    from girml.evaluation.promotion import registered_model
-    from girml.interpret import log_report, run_interpretation
-    from girml.models.store import load_model
+    from girml.stages import interpret as this
 
-    reads = StageParams(params, "interpret")
-    cfg = reads.section("interpret")
-    spec = reads.section("degradations")
-    run_interpretation(
-        load_model(str(MODEL_DIR)),
-        BENCH_DIR,
-        spec,
-        cfg,
-        INTERPRET_DIR,
-        eval_json=METRICS_DIR / "eval.json",
-        per_family_csv=METRICS_DIR / "per_family.csv",
-        clean_dir=CLEAN_DIR,
-    )
-    try:
-        log_report(INTERPRET_DIR, registered_model(MODEL_DIR, TRAIN_METRICS).run_id, Path.cwd())
-    except ValueError as exc:  # a model folder without MLflow provenance
-        typer.echo(f"not logged to MLflow: {exc}", err=True)
-    typer.echo(f"report: {INTERPRET_DIR / 'index.html'}")
-
-
-def hardware() -> str:
-    """What trains: the GPU's name, or the CPU's model and core count."""
-    import os
-    import platform
-
-    import torch
-
-    if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            names = [
-                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
-            ]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores (CPU)"
-
-
-TRAIN_METRIC_KEYS = (
-    "val.psnr_y_input",
-    "val.psnr_y_model",
-    "val.psnr_gain",
-    "steps",
-    "train_seconds",
-)
+    this.run(params, typer.echo)
 
 
 @app.command()

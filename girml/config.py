@@ -7,8 +7,9 @@ functions take these objects, never raw dicts. Unknown keys and bad values raise
 
 from __future__ import annotations
 
+import copy
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -20,6 +21,8 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from girml.urls import mask_text, url_credentials
 
 T = TypeVar("T", bound=BaseModel)
+# one overlay change: (label for errors, key path from the top, value)
+Change = tuple[str, list[str], Any]
 
 # The benchmark family whose input is its ground truth (no degradation, see
 # girml.data.synthesize.CLEAN_SUITES); evaluation scores it as harm. No degradation family may
@@ -121,7 +124,7 @@ Source = Annotated[BuiltinSource | FolderSource | S3Source | UrlSource, Field(di
 
 class SplitFractions(Frozen):
     val: float = Field(default=0.1, ge=0, le=1)
-    test: float = Field(default=0.3, ge=0, le=1)
+    test: float = Field(default=0.2, ge=0, le=1)
 
     @model_validator(mode="after")
     def _sum_below_one(self) -> SplitFractions:
@@ -198,16 +201,20 @@ class MixedSpec(Frozen):
 class SecondOrderSpec(Frozen):
     """Real-ESRGAN-style two rounds of blur -> resize -> noise -> jpeg."""
 
-    second_round_prob: float = Field(default=0.8, ge=0, le=1)
-    skip_prob: float = Field(default=0.2, ge=0, le=1, description="chance to skip each op")
+    second_round_prob: float = Field(default=0.5, ge=0, le=1)
+    skip_prob: float = Field(default=0.3, ge=0, le=1, description="chance to skip each op")
 
 
 class DegradationsConfig(Frozen):
+    """The study's degradation space. The families have no default, and what names them (held
+    out of training, the benchmark's combinations) defaults to nothing: params.yaml states it."""
+
     families: dict[str, FamilySpec] = Field(min_length=1)
     held_out: HeldOut = HeldOut()
     train_composers: dict[Literal["single", "mixed", "second_order"], float] = {
-        "single": 0.5,
-        "mixed": 0.5,
+        "single": 0.4,
+        "mixed": 0.4,
+        "second_order": 0.2,
     }
     mixed: MixedSpec = MixedSpec()
     second_order: SecondOrderSpec = SecondOrderSpec()
@@ -239,12 +246,12 @@ class DegradationsConfig(Frozen):
 class SynthesizeConfig(Frozen):
     seed: int = 0
     patch_size: int = Field(default=128, ge=16, description="side of train/val pairs")
-    train_pairs: int = Field(default=1200, ge=1)
+    train_pairs: int = Field(default=1600, ge=1)
     val_pairs: int = Field(default=96, ge=1)
     bench_crop: int = Field(default=128, ge=16)
     bench_per_family: int = Field(default=24, ge=1)
     max_crops_per_image: int = Field(default=16, ge=1)
-    unseen_content_category: str | None = None
+    unseen_content_category: str | None = "scientific"
     workers: int = Field(default=0, ge=0, description="processes; 0 means every core")
 
 
@@ -253,9 +260,10 @@ class SynthesizeConfig(Frozen):
 
 class ValidateConfig(Frozen):
     psnr_band: dict[str, tuple[float, float]] = Field(
-        default_factory=dict, description="per family: plausible PSNR(LQ, GT) band in dB"
+        default_factory=lambda: {"lowlight": (0.5, 50.0)},
+        description="per family: plausible PSNR(LQ, GT) band in dB",
     )
-    default_psnr_band: tuple[float, float] = (3.0, 60.0)
+    default_psnr_band: tuple[float, float] = (2.0, 80.0)
     check_decode: bool = True
 
 
@@ -273,7 +281,7 @@ class ModelConfig(Frozen):
     prompt_len: int = Field(default=5, ge=1, description="prompt components (prompt models)")
     plain_blocks: int = Field(default=8, ge=1, description="residual blocks (plain_cnn)")
     sca_max: bool = Field(
-        default=False, description="nafnet models: channel attention also pools the maximum"
+        default=True, description="nafnet models: channel attention also pools the maximum"
     )
 
     @model_validator(mode="after")
@@ -295,10 +303,10 @@ class TrainConfig(Frozen):
     """The training loop (accelerate): optimisation, data, validation and checkpoint cadence."""
 
     seed: int = 0
-    steps: int = Field(default=3000, ge=1, description="optimizer steps")
+    steps: int = Field(default=2600, ge=1, description="optimizer steps")
     batch_size: int = Field(default=8, ge=1)
     patch_size: int = Field(default=64, ge=8, description="random crop side, pixels")
-    lr: float = Field(default=1e-3, gt=0)
+    lr: float = Field(default=2e-3, gt=0)
     weight_decay: float = Field(default=1e-4, ge=0)
     betas: tuple[float, float] = (0.9, 0.9)
     warmup_steps: int = Field(default=100, ge=0)
@@ -306,11 +314,11 @@ class TrainConfig(Frozen):
     grad_clip: float = Field(default=0.5, ge=0, description="max grad norm; 0 disables")
     grad_accum: int = Field(default=1, ge=1)
     ema_decay: float = Field(default=0.999, ge=0, lt=1, description="0 disables EMA")
-    loss: Literal["l1", "charbonnier", "l2", "psnr"] = "charbonnier"
+    loss: Literal["l1", "charbonnier", "l2", "psnr"] = "psnr"
     freq_weight: float = Field(default=0.0, ge=0, description="weight of the FFT L1 term")
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     online_degradation_prob: float = Field(
-        default=0.0, ge=0, le=1, description="chance a sample gets a fresh recipe on the fly"
+        default=0.5, ge=0, le=1, description="chance a sample gets a fresh recipe on the fly"
     )
     black_region_prob: float = Field(
         default=0.0,
@@ -319,7 +327,7 @@ class TrainConfig(Frozen):
         description="chance an on-the-fly sample's clean crop gets a black region first",
     )
     clean_prob: float = Field(
-        default=0.0,
+        default=0.12,
         ge=0,
         le=1,
         description="chance a sample's input is its clean crop (identity target: do no harm)",
@@ -328,15 +336,15 @@ class TrainConfig(Frozen):
         default=None,
         description="fine-tune from a model: folder, models:/ or runs:/ URI, or 'release'",
     )
-    channels_last: bool = Field(default=False, description="NHWC memory format for the model")
+    channels_last: bool = Field(default=True, description="NHWC memory format for the model")
     compile: bool = Field(default=False, description="torch.compile the model (eager fallback)")
     fused_optim: bool = Field(default=False, description="fused AdamW kernel (CPU and CUDA)")
-    val_every: int = Field(default=500, ge=1)
-    ckpt_every: int = Field(default=250, ge=1)
+    val_every: int = Field(default=1300, ge=1)
+    ckpt_every: int = Field(default=650, ge=1)
     log_every: int = Field(default=25, ge=1)
     num_workers: int = Field(default=1, ge=0, description="DataLoader worker processes")
     num_threads: int = Field(
-        default=0, ge=0, description="torch threads while training; 0 = torch's default"
+        default=1, ge=0, description="torch threads while training; 0 = torch's default"
     )
     use_tuned: bool = Field(default=False, description="overlay tune/best.yaml when present")
 
@@ -369,7 +377,16 @@ class EvaluateConfig(Frozen):
 
     crop_border: int = Field(default=0, ge=0, description="pixels removed before PSNR/SSIM")
     tile: int | None = Field(default=None, ge=16, description="tiled inference; None = whole")
-    baselines: list[str] = ["identity"]
+    baselines: list[str] = [
+        "identity",
+        "nlm",
+        "wiener",
+        "deblock",
+        "dark_channel",
+        "clahe",
+        "median",
+        "bicubic_sharpen",
+    ]
     real_dir: str | None = Field(default=None, description="real degraded photos (no GT)")
     lpips_weights: str | None = Field(default=None, description="local AlexNet-LPIPS weights")
     niqe_patch_size: int = Field(default=64, ge=16)
@@ -423,8 +440,8 @@ class TuneConfig(Frozen):
     num_samples: int = Field(default=8, ge=1)
     searcher: Literal["random", "optuna"] = "random"
     scheduler: Literal["asha", "fifo"] = "asha"
-    steps_per_trial: int = Field(default=150, ge=1, description="per-trial step budget")
-    report_every: int = Field(default=50, ge=1, description="validate + tune.report cadence")
+    steps_per_trial: int = Field(default=100, ge=1, description="per-trial step budget")
+    report_every: int = Field(default=25, ge=1, description="validate + tune.report cadence")
     grace_period: int = Field(default=1, ge=1, description="ASHA: reports before stopping")
     reduction_factor: int = Field(default=2, ge=2)
     max_concurrent: int = Field(default=2, ge=1)
@@ -570,9 +587,7 @@ def _round_trip() -> YAML:
     return rt
 
 
-def overlay_params(
-    text: str, changes: Sequence[tuple[str, list[str], Any]], source: str
-) -> tuple[str, dict[str, Any]]:
+def overlay_params(text: str, changes: Sequence[Change], source: str) -> tuple[str, dict[str, Any]]:
     """Set values in params text, keeping its comments and order, and validate the result.
 
     The one way settings are laid over ``params.yaml``: ``girml profile`` (a profile's leaves),
@@ -595,18 +610,10 @@ def overlay_params(
     """
     rt = _round_trip()
     data = rt.load(text) or {}
-    for label, keys, value in changes:
+    for label, keys, _ in changes:
         if keys[0] not in SECTIONS:
             raise ConfigError(f"{label}: unknown section {keys[0]!r}; known: {sorted(SECTIONS)}")
-        node = data
-        for depth, key in enumerate(keys[:-1]):
-            if node.get(key) is None:
-                node[key] = {}
-            node = node[key]
-            if not isinstance(node, dict):
-                where = ".".join(keys[: depth + 1])
-                raise ConfigError(f"{label}: {where} is not a mapping")
-        node[keys[-1]] = _quoted(value)
+    set_leaves(data, [(label, keys, _quoted(value)) for label, keys, value in changes])
     buffer = io.StringIO()
     rt.dump(data, buffer)
     plain = yaml.safe_load(buffer.getvalue()) or {}
@@ -615,12 +622,10 @@ def overlay_params(
     return buffer.getvalue(), plain
 
 
-def profile_changes(
-    profile: dict[str, Any], prefix: tuple[str, ...] = ()
-) -> list[tuple[str, list[str], Any]]:
+def profile_changes(profile: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[Change]:
     """A profile's leaves as :func:`overlay_params` changes: mappings are walked, every other
     value (lists included) replaces what the base has."""
-    changes: list[tuple[str, list[str], Any]] = []
+    changes: list[Change] = []
     for key, value in profile.items():
         path = (*prefix, str(key))
         if isinstance(value, dict) and value:
@@ -630,16 +635,32 @@ def profile_changes(
     return changes
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``base`` with ``override`` laid over it by :func:`overlay_params`'s rule
-    (mappings walked, every other value replaced): its in-memory form, for the tuning overlays
-    on model/train settings that are not a file."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and value and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
+def set_leaves(data: MutableMapping[str, Any], changes: Sequence[Change]) -> None:
+    """Set each change's key path in ``data`` (in place): the overlay rule, in one place.
+
+    Missing or null mappings on the way are created; a value replaces what is there.
+
+    Raises:
+        ConfigError: a key path runs through a value that is not a mapping (names the label).
+    """
+    for label, keys, value in changes:
+        node = data
+        for depth, key in enumerate(keys[:-1]):
+            if node.get(key) is None:
+                node[key] = {}
+            node = node[key]
+            if not isinstance(node, MutableMapping):
+                where = ".".join(keys[: depth + 1])
+                raise ConfigError(f"{label}: {where} is not a mapping")
+        node[keys[-1]] = value
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` with ``override`` laid over it by the same rule as :func:`overlay_params`
+    (:func:`profile_changes`, then :func:`set_leaves`): its in-memory form, for the tuning
+    overlays on model/train settings that are not a file."""
+    out = copy.deepcopy(dict(base))
+    set_leaves(out, profile_changes(dict(override)))
     return out
 
 

@@ -36,7 +36,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.schedules import Cron
 from prefect.types.entrypoint import EntrypointType
 
-from girml.cli import METRICS_DIR, MODEL_DIR, TRAIN_METRICS, VALIDATION_DIR
 from girml.config import (
     ConfigError,
     OrchestrationConfig,
@@ -45,6 +44,7 @@ from girml.config import (
     read_params,
 )
 from girml.imageio import write_text
+from girml.stages.contract import METRICS_DIR, MODEL_DIR, TRAIN_METRICS, VALIDATION_DIR
 from girml.urls import mask_text, text_credentials
 from pipelines.dag import stage_order
 

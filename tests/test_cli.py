@@ -1,7 +1,8 @@
-"""The command line's stage verbs: the params keys each one reads are the ones dvc.yaml declares."""
+"""The stage verbs: the params keys each one reads are the ones dvc.yaml declares."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 import yaml
 
 from girml import cli
-from girml.cli import STAGE_PARAMS, StageParams
+from girml.stages.contract import STAGE_PARAMS, StageParams
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,10 +29,14 @@ def test_dvc_yaml_declares_exactly_the_params_each_verb_reads() -> None:
 
 def test_stage_verbs_read_params_only_through_stage_params() -> None:
     for verb in STAGE_PARAMS:
-        source = inspect.getsource(getattr(cli, verb))
+        source = inspect.getsource(importlib.import_module(f"girml.stages.{verb}"))
         for direct in ("load_section(", "read_params(", "yaml.safe_load("):
             assert direct not in source, f"girml {verb} reads params with {direct}...)"
         assert f'StageParams(params, "{verb}")' in source, verb
+        # the verb itself only runs its stage module
+        verb_source = inspect.getsource(getattr(cli, verb))
+        assert f"from girml.stages import {verb} as this" in verb_source, verb
+        assert "StageParams" not in verb_source and "load_section" not in verb_source, verb
 
 
 def test_stage_params_refuses_what_the_stage_does_not_declare(tmp_path: Path) -> None:

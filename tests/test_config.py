@@ -147,3 +147,43 @@ def test_a_bad_profile_names_its_file_and_key(tmp_path: Path) -> None:
     bad.write_text("train:\n  clean_prob: 1.5\n")
     with pytest.raises(ConfigError, match=r"(?s)bad\.yaml.*train\.clean_prob.*got 1\.5"):
         apply_profile(ROOT / "params.yaml", bad)
+
+
+def test_code_defaults_are_the_values_params_yaml_states() -> None:
+    """One set of defaults: every value params.yaml states equals its field's default in code.
+
+    A key params.yaml does not state takes the code default; a required field (no default, e.g.
+    collect.sources) is params.yaml's alone, and so is a field that names degradation families
+    (its default names none: a spec's families are its own).
+    """
+    NAMES_FAMILIES = {"degradations.held_out", "degradations.bench_combinations"}
+    from pydantic import BaseModel
+
+    from girml.config import SECTIONS, parse_section, read_params
+
+    def disagreements(section: str, model: type[BaseModel], raw: dict, parsed: BaseModel):
+        # a BaseModel-valued field with a default is compared whole
+        for name, field in model.model_fields.items():
+            if name not in raw:
+                continue
+            if field.is_required():  # params.yaml's alone, insides included
+                continue
+            if f"{section}.{name}" in NAMES_FAMILIES:  # defaults to naming nothing
+                default = field.get_default(call_default_factory=True)
+                named = default.model_dump().values() if isinstance(default, BaseModel) else default
+                assert not any(named), f"{section}.{name} defaults to {default!r}"
+                continue
+            value, default = getattr(parsed, name), field.get_default(call_default_factory=True)
+            if value != default:
+                yield f"{section}.{name}: params.yaml {value!r}, code default {default!r}"
+
+    params = read_params(ROOT / "params.yaml")
+    found = [
+        line
+        for section, model in SECTIONS.items()
+        if section in params
+        for line in disagreements(
+            section, model, params[section], parse_section(params[section], section, model)
+        )
+    ]
+    assert not found, "params.yaml and girml/config.py disagree:\n" + "\n".join(found)

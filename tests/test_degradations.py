@@ -429,6 +429,7 @@ def make_spec(**changes: Any) -> DegradationsConfig:
         "held_out": {"families": ["haze"], "combinations": [["noise", "blur"], ["rain", "jpeg"]]},
         "train_composers": {"single": 1.0, "mixed": 1.0, "second_order": 1.0},
         "mixed": {"k": [2, 3]},
+        "second_order": {"second_round_prob": 0.8, "skip_prob": 0.2},
     }
     raw.update(changes)
     return DegradationsConfig.model_validate(raw)

@@ -163,7 +163,7 @@ def register(model: torch.nn.Module, root: Path, model_dir: Path) -> tuple[str, 
     """
     example = np.random.default_rng(0).random((1, 3, 16, 16), dtype=np.float32)
     with start_run("gir", root, log_system_metrics=False) as run:
-        version = log_and_register_model(model, example)
+        version = log_and_register_model(model, example, model_cfg=TINY)
     save_model_dir(model, TINY, model_dir, extra={"train": TINY_TRAIN})
     record = {
         "weights_sha256": read_model_config(model_dir)["weights_sha256"],

@@ -81,7 +81,7 @@ SWEEP_SPEC = {
             }
         },
         "blur": {"ops": {"gaussian_blur": {"params": {"sigma": {"id": [1, 3]}}}}},
-    }
+    },
 }
 
 

@@ -185,7 +185,7 @@ def test_models_pickled_before_sca_max_still_load() -> None:
     """Registered versions are pickled modules; those from before ``sca_max`` lack the attr."""
     torch.manual_seed(0)
     x = torch.rand(1, 3, 11, 13)
-    old = build_model(tiny_cfg("nafnet"))
+    old = build_model(tiny_cfg("nafnet", sca_max=False))
     expected = old(x)
     for module in old.modules():
         if isinstance(module, SCA):

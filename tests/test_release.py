@@ -577,7 +577,7 @@ def test_cli_release_from_the_champion_then_restore_without_training(
     with tracking.start_run("girml-test", offline, tags=tags, log_system_metrics=False):
         tracking.log_params_flat({"model": TINY, "train": TrainConfig(steps=7, patch_size=32)})
         tracking.log_metrics(7, {"steps": 7.0, "train_seconds": 12.5})
-        version = tracking.log_and_register_model(model, example)
+        version = tracking.log_and_register_model(model, example, model_cfg=TINY)
     tracking.set_alias(tracking.REGISTERED_MODEL, tracking.CHAMPION, version)
 
     write_metrics(offline / "metrics", version + 1)  # the metrics describe another version

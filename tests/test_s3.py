@@ -127,7 +127,7 @@ def registry(aws: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> I
             log_curves([{"step": 1, "loss": 0.5}, {"step": 2, "loss": 0.4}], "curves/train")
             mlflow.log_text(REPORT_TEXT, "reports/summary.txt")
             example = np.random.default_rng(0).random((1, 3, 16, 16), dtype=np.float32)
-            version = log_and_register_model(model, example)
+            version = log_and_register_model(model, example, model_cfg=TINY)
         set_alias(REGISTERED_MODEL, CHAMPION, version)
         yield Registry(uri, db, run.info.run_id, version, model)
         mlflow.set_tracking_uri(before)

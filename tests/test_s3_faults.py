@@ -129,7 +129,7 @@ def registry(aws: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reg
         with start_run("faults", root, "train", tags, log_system_metrics=False) as run:
             mlflow.log_text(report.decode(), "reports/big.txt")
             example = np.random.default_rng(0).random((1, 3, 16, 16), dtype=np.float32)
-            version = log_and_register_model(model, example)
+            version = log_and_register_model(model, example, model_cfg=TINY)
         set_alias(REGISTERED_MODEL, CHAMPION, version)
         yield Registry(uri, run.info.run_id, version, model, report)
         mlflow.set_tracking_uri(before)

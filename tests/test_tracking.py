@@ -185,12 +185,12 @@ def test_provenance_marks_dirty_tree(project: Path) -> None:
 def test_bad_arguments(store: Path, project: Path) -> None:
     example = np.zeros((1, 3, 8, 8), np.float32)
     with pytest.raises(RuntimeError, match="active run"):
-        log_and_register_model(tiny_model(0), example)
+        log_and_register_model(tiny_model(0), example, model_cfg=TINY)
     with start_run("girml-test", project, log_system_metrics=False):
         with pytest.raises(ValueError, match=r"\(1,3,H,W\)"):
-            log_and_register_model(tiny_model(0), example[0])
+            log_and_register_model(tiny_model(0), example[0], model_cfg=TINY)
         with pytest.raises(ValueError, match="float32"):
-            log_and_register_model(tiny_model(0), example.astype(np.float64))
+            log_and_register_model(tiny_model(0), example.astype(np.float64), model_cfg=TINY)
         with pytest.raises(ValueError, match="step must be >= 0, got -1"):
             log_metrics(-1, {"loss": 1.0})
         with pytest.raises(ValueError, match="relative artifact path"):
@@ -205,8 +205,8 @@ def test_register_versions_aliases_and_default_uri(
     first, second = tiny_model(0), tiny_model(1)
     example = np.random.default_rng(0).random((1, 3, 16, 16), dtype=np.float32)
     with start_run("girml-test", project):
-        assert log_and_register_model(first, example) == 1
-        assert log_and_register_model(second, example) == 2
+        assert log_and_register_model(first, example, model_cfg=TINY) == 1
+        assert log_and_register_model(second, example, model_cfg=TINY) == 2
 
     x = torch.rand(1, 3, 37, 53, generator=torch.Generator().manual_seed(0))  # not a multiple
     loaded = load_model(f"models:/{REGISTERED_MODEL}/1")

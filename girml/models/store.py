@@ -111,7 +111,7 @@ class TrainingRun:
         source: the file it was read from (``metrics/train.json`` or, for folders written
             before it moved there, the folder's ``config.yaml``).
         mlflow_run_id, registered_version: the MLflow run and ``gir-restorer`` version.
-        hardware: what trained it (``girml.cli.hardware``).
+        hardware: what trained it (``girml.stages.train.hardware``).
         steps, train_seconds, samples_per_second: from the run's metrics.
     """
 

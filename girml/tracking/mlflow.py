@@ -13,11 +13,14 @@ Contract (DESIGN.md):
   user opted in through ``MLFLOW_DISABLE_TELEMETRY``) and async logging off, and models are
   logged with explicit pip requirements so MLflow never infers them.
 
-Models are logged in MLflow's pickle format. MLflow 3 defaults to ``pt2`` (``torch.export``),
-but an exported graph is specialised to the example's batch size and to H, W multiples of the
-network's padding multiple, and the loaded ``GraphModule`` has no ``eval()`` nor
-``size_multiple``, so it cannot restore arbitrary images. Pickles run code when loaded: load only
-models from your own registry (:func:`load_logged_model` opts in for that one call).
+Registered versions are weights plus config: the run's ``model`` artifact is an MLflow pyfunc
+model whose ``model`` artifact is a model folder (``weights.pt`` + ``config.yaml``, see
+:mod:`girml.models.store`) and whose code is :mod:`girml.tracking.restorer_model` (MLflow's
+models from code). Loading rebuilds the network with ``build_model(config)``; nothing is
+unpickled. Versions registered before that (MLflow's ``pytorch`` flavour, a pickled module)
+still load through :func:`load_logged_model`, which opts in to unpickling for them alone.
+(MLflow's ``pt2`` format is no option: an exported graph is specialised to the example's batch
+size and to H, W multiples of the padding multiple.)
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ from typing import Any
 from urllib.parse import unquote
 
 import mlflow
+import mlflow.artifacts
+import mlflow.pyfunc
 import mlflow.pytorch
 import numpy as np
 import psutil
@@ -57,6 +62,7 @@ from pydantic import BaseModel
 from torch import nn
 
 import girml
+from girml.config import ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +73,15 @@ DB_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
 ARTIFACT_ROOT_ENV = "GIRML_ARTIFACT_ROOT"  # artifact root for new experiments (e.g. s3://...)
 PARAM_VALUE_LIMIT = 500  # the historical MLflow limit; servers older than 2.x still enforce it
+# registered versions: a pyfunc from code (MODEL_CODE) whose MODEL_ARTIFACT is a model folder
+MODEL_FORMAT = "girml-weights-config"
+MODEL_ARTIFACT = "model"
+MODEL_CODE = Path(__file__).with_name("restorer_model.py")
+_PIP_REQUIREMENTS = [
+    f"torch=={torch.__version__.split('+')[0]}",
+    f"numpy=={np.__version__}",
+    "pyyaml",
+]
 _NOT_FOUND = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
 # MLflow's own retries of HTTP requests to a tracking server (mlflow/environment_variables.py;
 # its defaults: 7 retries, backoff factor 2, 120 s timeout), set by configure() when unset.
@@ -394,25 +409,31 @@ def _any_size(signature: ModelSignature) -> ModelSignature:
 def log_and_register_model(
     model: nn.Module,
     input_example: np.ndarray,
+    *,
+    model_cfg: ModelConfig,
     registered_name: str = REGISTERED_MODEL,
     artifact_name: str = "model",
 ) -> int:
-    """Log ``model`` to the active run and register it as a new version of ``registered_name``.
+    """Log ``model`` to the active run as weights plus config and register it as a new version.
 
-    A CPU copy of the model is logged (pickle format, see the module docstring) with a tensor
-    signature inferred from ``input_example`` and the model's output on it, then relaxed to
-    (-1,3,-1,-1) since the networks accept any size. Loading it back needs the ``girml`` package
-    importable (its version is stored in the model's metadata).
+    The logged model is a pyfunc (:mod:`girml.tracking.restorer_model`) holding the model folder
+    :func:`girml.models.store.save_model_dir` writes, with a tensor signature inferred from
+    ``input_example`` and the model's output on it, relaxed to (-1,3,-1,-1) since the networks
+    accept any size. Loading it back needs the ``girml`` package importable (its version is
+    stored in the model's metadata).
 
     Args:
-        model: restoration network, on any device; it is not modified.
+        model: restoration network built from ``model_cfg``, on any device; not modified.
         input_example: (1,3,H,W) float32 in [0,1]; keep it small (it is stored as JSON).
+        model_cfg: the architecture config ``build_model`` rebuilds the network from.
         registered_name: registered model name.
         artifact_name: name of the logged model within the run.
 
     Returns:
         The new version number.
     """
+    from girml.models.store import save_model_dir
+
     if input_example.ndim != 4 or input_example.shape[:2] != (1, 3):
         raise ValueError(f"input_example must be (1,3,H,W), got shape {input_example.shape}")
     if input_example.dtype != np.float32:
@@ -421,17 +442,19 @@ def log_and_register_model(
         raise RuntimeError("log_and_register_model needs an active run (see start_run)")
     cpu_model = copy.deepcopy(model).cpu().eval()
     with torch.inference_mode():
-        output = cpu_model(torch.from_numpy(input_example)).numpy()
-    info = mlflow.pytorch.log_model(
-        pytorch_model=cpu_model,
-        name=artifact_name,
-        signature=_any_size(infer_signature(input_example, output)),
-        input_example=input_example,
-        registered_model_name=registered_name,
-        serialization_format="pickle",
-        pip_requirements=mlflow.pytorch.get_default_pip_requirements(),
-        metadata={"girml_version": girml.__version__},
-    )
+        output = cpu_model(torch.from_numpy(input_example)).clamp(0, 1).numpy()
+    with tempfile.TemporaryDirectory(prefix="girml-log-model-") as tmp:
+        folder = save_model_dir(cpu_model, model_cfg, Path(tmp) / MODEL_ARTIFACT)
+        info = mlflow.pyfunc.log_model(
+            name=artifact_name,
+            python_model=str(MODEL_CODE),
+            artifacts={MODEL_ARTIFACT: str(folder)},
+            signature=_any_size(infer_signature(input_example, output)),
+            input_example=input_example,
+            registered_model_name=registered_name,
+            pip_requirements=_PIP_REQUIREMENTS,
+            metadata={"girml_version": girml.__version__, "format": MODEL_FORMAT},
+        )
     return int(info.registered_model_version)
 
 
@@ -513,6 +536,10 @@ def _pickle_loading_allowed() -> Iterator[None]:
 def load_logged_model(uri: str) -> nn.Module:
     """Load a model logged by :func:`log_and_register_model`, on the CPU, in eval mode.
 
+    Versions logged as weights plus config are rebuilt with ``build_model(config)``; versions
+    registered before that format (MLflow's ``pytorch`` flavour, a pickled module) are unpickled,
+    for this call alone: load only models from your own registry.
+
     Args:
         uri: ``models:/<name>@<alias>``, ``models:/<name>/<version>``, ``runs:/<id>/<name>``,
             ``models:/<model id>`` or a local MLflow model folder.
@@ -520,11 +547,43 @@ def load_logged_model(uri: str) -> nn.Module:
     Raises:
         ValueError: the URI does not resolve to a loadable model (the message names it).
     """
+    from girml.models.store import load_model_dir
+
+    with tempfile.TemporaryDirectory(prefix="girml-model-") as tmp:
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
+        except (MlflowException, OSError) as exc:
+            message = exc.message if isinstance(exc, MlflowException) else str(exc)
+            raise ValueError(f"cannot load model {uri}: {message}") from None
+        flavors = _flavors(local, uri)
+        artifacts = flavors.get("python_function", {}).get("artifacts", {})
+        if MODEL_ARTIFACT in artifacts:
+            folder = local / artifacts[MODEL_ARTIFACT]["path"]
+            try:
+                return load_model_dir(folder)
+            except (FileNotFoundError, ValueError) as exc:
+                raise ValueError(f"cannot load model {uri}: {exc}") from None
+        if "pytorch" in flavors:
+            return _load_pickled(local, uri)
+    raise ValueError(f"{uri}: neither a girml model folder nor a pytorch model ({sorted(flavors)})")
+
+
+def _flavors(local: Path, uri: str) -> dict[str, Any]:
+    """The ``flavors`` of the ``MLmodel`` file in downloaded model folder ``local``."""
+    mlmodel = local / "MLmodel"
+    if not mlmodel.is_file():
+        raise ValueError(f"cannot load model {uri}: no MLmodel file in it")
+    flavors = (yaml.safe_load(mlmodel.read_text(encoding="utf-8")) or {}).get("flavors")
+    if not isinstance(flavors, dict):
+        raise ValueError(f"cannot load model {uri}: its MLmodel file lists no flavors")
+    return flavors
+
+
+def _load_pickled(local: Path, uri: str) -> nn.Module:
+    """A version registered before the weights-plus-config format: a pickled module."""
     try:
-        with tempfile.TemporaryDirectory(prefix="girml-model-") as tmp, _pickle_loading_allowed():
-            model = mlflow.pytorch.load_model(
-                uri, dst_path=tmp, map_location="cpu", weights_only=False
-            )
+        with _pickle_loading_allowed():
+            model = mlflow.pytorch.load_model(str(local), map_location="cpu", weights_only=False)
     except MlflowException as exc:
         raise ValueError(f"cannot load model {uri}: {exc.message}") from None
     if not isinstance(model, nn.Module):

@@ -1,0 +1,99 @@
+"""What ``dvc.yaml`` and the stages agree on: output paths and the params keys each stage reads.
+
+``tests/test_cli.py`` checks that ``dvc.yaml`` declares exactly :data:`STAGE_PARAMS` for each
+stage and exactly the code each stage module imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from girml.config import load_section, read_params
+
+# Stage outputs, exactly as declared in dvc.yaml.
+CLEAN_DIR = Path("data/clean")
+PAIRS_DIR = Path("data/pairs")
+BENCH_DIR = Path("data/bench")
+VALIDATION_DIR = Path("reports/validation")
+MODEL_DIR = Path("models/latest")
+CHECKPOINT_DIR = Path("checkpoints/train")
+METRICS_DIR = Path("metrics")
+TRAIN_METRICS = METRICS_DIR / "train.json"
+PLOTS_DIR = Path("plots")
+SPECIALIST_DIR = Path("checkpoints/specialists")
+TUNE_DIR = Path("checkpoints/tune")
+INTERPRET_DIR = Path("reports/interpretation")
+TUNED_PARAMS = Path("tune/best.yaml")
+RELEASE_DIR = Path("models/release")
+TRIALS_CSV = Path("reports/tune/trials.csv")
+EXPERIMENT = "gir"
+
+# How a stage reports a line to its user: typer.echo's signature (``err=True`` for stderr).
+Echo = Callable[..., None]
+
+# The params keys each stage reads, exactly as dvc.yaml's `params:` lists them for its stage:
+# a whole section, or "section.key". Stages read params.yaml only through StageParams, which
+# refuses anything not listed here, so a stage never depends on a value that DVC does not know
+# it depends on.
+STAGE_PARAMS: dict[str, tuple[str, ...]] = {
+    "collect": ("collect",),
+    "synthesize": ("degradations", "synthesize"),
+    "validate": (
+        "collect.min_size",
+        "degradations",
+        "synthesize.unseen_content_category",
+        "validate",
+    ),
+    "tune": ("degradations", "model", "train", "tune"),
+    "train": ("degradations", "model", "train"),
+    "evaluate": ("degradations", "evaluate"),
+    "interpret": ("degradations", "interpret"),
+}
+
+
+class StageFailed(Exception):
+    """A stage ends with exit code ``code``; ``message`` (if any) is its one error line."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class StageParams:
+    """The params of one stage: the sections and keys of :data:`STAGE_PARAMS` for it.
+
+    Raises:
+        KeyError: (a bug) on a section or key the stage does not declare.
+    """
+
+    def __init__(self, path: Path, stage: str) -> None:
+        self.path = path
+        self.stage = stage
+        self.declared = STAGE_PARAMS[stage]
+
+    def _check(self, name: str) -> None:
+        section = name.split(".", 1)[0]
+        if name not in self.declared and section not in self.declared:
+            raise KeyError(
+                f"stage {self.stage} reads {name}, which STAGE_PARAMS and dvc.yaml do not "
+                "declare for it"
+            )
+
+    def section(self, name: str) -> Any:
+        """A whole section, parsed and validated (``load_section``)."""
+        self._check(name)
+        return load_section(self.path, name)
+
+    def value(self, dotted: str) -> Any:
+        """One key of a section: ``"collect.min_size"``."""
+        self._check(dotted)
+        section, key = dotted.split(".", 1)
+        return getattr(load_section(self.path, section), key)
+
+    def raw(self, name: str) -> dict[str, Any]:
+        """A whole section as written in the file (for overlays such as tuned overrides)."""
+        self._check(name)
+        return dict(read_params(self.path).get(name) or {})

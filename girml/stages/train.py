@@ -1,0 +1,176 @@
+"""Stage ``train``: the unified model (accelerate), tracked in MLflow, registered as a version.
+
+Writes models/latest/ and metrics/train.json. Checkpoints go to checkpoints/train/: a run that
+was killed resumes from the last one when started again with the same config and number of
+processes. Under ``torchrun`` or ``accelerate launch`` the ranks train as one process group;
+rank 0 alone tracks, registers and writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from girml.config import DegradationsConfig, ModelConfig, TrainConfig
+from girml.hashing import file_digest
+from girml.imageio import write_text
+from girml.models import model_stats
+from girml.models.store import WEIGHTS_FILE, save_model_dir
+from girml.stages.contract import (
+    CHECKPOINT_DIR,
+    EXPERIMENT,
+    MODEL_DIR,
+    PAIRS_DIR,
+    TRAIN_METRICS,
+    TUNED_PARAMS,
+    Echo,
+    StageParams,
+)
+from girml.tracking import mlflow as tracking
+from girml.training.loop import TrainResult, process_state, train
+
+TRAIN_METRIC_KEYS = (
+    "val.psnr_y_input",
+    "val.psnr_y_model",
+    "val.psnr_gain",
+    "steps",
+    "train_seconds",
+)
+
+
+def run(params: Path, echo: Echo) -> None:
+    """Train; on rank 0 also track, register, save models/latest and write train.json."""
+    model_cfg, cfg, spec = _configs(StageParams(params, "train"), echo)
+    ranks = process_state()
+    if ranks.num_processes > 1:  # torchrun starts ranks in sessions of their own: end with it
+        from girml.process import end_with_parent
+
+        end_with_parent(os.getppid())
+    if not ranks.is_main_process:  # under a launcher: rank 0 tracks and saves
+        train(model_cfg, cfg, PAIRS_DIR, CHECKPOINT_DIR, spec=spec)
+        return
+    tags = _run_tags(params, cfg, ranks.num_processes)
+    result, run_id, version = _train_tracked(model_cfg, cfg, spec, tags)
+    metrics = _train_metrics(result, run_id, version, tags["hardware"])
+    write_text(TRAIN_METRICS, json.dumps(metrics, indent=2) + "\n")
+    echo(
+        f"val PSNR-Y {metrics['val.psnr_y_input']:.2f} -> {metrics['val.psnr_y_model']:.2f} dB "
+        f"(gain {metrics['val.psnr_gain']:+.2f}) after {int(metrics['steps'])} steps, "
+        f"{metrics['train_seconds']:.0f} s; registered gir-restorer version {version}"
+    )
+
+
+def _configs(
+    reads: StageParams, echo: Echo
+) -> tuple[ModelConfig, TrainConfig, DegradationsConfig | None]:
+    """model/train sections (with tune/best.yaml laid over when train.use_tuned asks) and the
+    degradation spec when training degrades on the fly."""
+    model_cfg = reads.section("model")
+    cfg = reads.section("train")
+    if cfg.use_tuned and TUNED_PARAMS.is_file():
+        from girml.tuning.results import tuned_configs
+
+        model_cfg, cfg = tuned_configs(reads.raw("model"), reads.raw("train"), TUNED_PARAMS)
+        echo(f"using tuned model/train overrides from {TUNED_PARAMS}", err=True)
+    spec = reads.section("degradations") if cfg.online_degradation_prob > 0 else None
+    return model_cfg, cfg, spec
+
+
+def _run_tags(params: Path, cfg: TrainConfig, world_size: int) -> dict[str, str]:
+    """The MLflow run's tags: provenance, hardware, world size and a fine-tune's source."""
+    tags = {
+        **tracking.provenance_tags(Path.cwd(), params),
+        "stage": "train",
+        "hardware": hardware(),
+        "world_size": str(world_size),
+    }
+    if cfg.init_from is not None:  # fine-tuned: the source is part of the provenance
+        tags["init_from"] = cfg.init_from
+    return tags
+
+
+def _train_tracked(
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    spec: DegradationsConfig | None,
+    tags: dict[str, str],
+) -> tuple[TrainResult, str, int]:
+    """Train inside an MLflow run, log the final metrics and curves, register the model and
+    save models/latest. Returns the result, the run id and the registered version."""
+    with tracking.start_run(EXPERIMENT, Path.cwd(), run_name="train", tags=tags) as run:
+        tracking.log_params_flat({"model": model_cfg, "train": cfg})
+        result = train(
+            model_cfg,
+            cfg,
+            PAIRS_DIR,
+            CHECKPOINT_DIR,
+            spec=spec,
+            on_log=tracking.log_metrics,
+            on_validate=tracking.log_metrics,
+        )
+        stats = model_stats(result.model, 256, 256)
+        per_family = {
+            # MLflow metric names allow no "+": blur+noise -> blur_noise
+            f"val.psnr_gain.{fam.replace('+', '_')}": v["psnr_y_model"] - v["psnr_y_input"]
+            for fam, v in sorted(result.per_family.items())
+        }
+        final = {
+            **result.metrics,
+            **per_family,
+            "params": stats["params"],
+            "flops_256": stats["flops"],
+        }
+        tracking.log_metrics(int(result.metrics["steps"]), final)
+        tracking.log_curves(result.history, "curves")
+        example = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
+        version = tracking.log_and_register_model(result.model, example, model_cfg=model_cfg)
+        # only what config and data determine, so a rerun elsewhere gives the same bytes;
+        # the run-specific record goes to metrics/train.json's "run" (store.training_run)
+        save_model_dir(result.model, model_cfg, MODEL_DIR, extra={"train": cfg, "stats": stats})
+    return result, run.info.run_id, version
+
+
+def _train_metrics(result: TrainResult, run_id: str, version: int, hw: str) -> dict[str, Any]:
+    """metrics/train.json: the headline metrics, the run's record and the per-family gains."""
+    metrics: dict[str, Any] = {k: result.metrics[k] for k in TRAIN_METRIC_KEYS}
+    metrics["run"] = {
+        "weights_sha256": file_digest(MODEL_DIR / WEIGHTS_FILE),
+        "mlflow_run_id": run_id,
+        "registered_version": version,
+        "hardware": hw,
+        "samples_per_second": result.metrics["samples_per_second"],
+        "world_size": result.world_size,
+        "rank_weights_sha256": result.rank_digests,
+    }
+    metrics["per_family"] = {
+        fam: {
+            "psnr_y_input": v["psnr_y_input"],
+            "psnr_y_model": v["psnr_y_model"],
+            "psnr_gain": v["psnr_y_model"] - v["psnr_y_input"],
+            "n": v["n"],
+        }
+        for fam, v in sorted(result.per_family.items())
+    }
+    return metrics
+
+
+def hardware() -> str:
+    """What trains: the GPU's name, or the CPU's model and core count."""
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            names = [
+                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
+            ]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores (CPU)"

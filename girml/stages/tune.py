@@ -1,0 +1,35 @@
+"""Stage ``tune``: Ray Tune search over ``tune.space``; writes tune/best.yaml and trials.csv."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from girml.stages.contract import PAIRS_DIR, TRIALS_CSV, TUNE_DIR, TUNED_PARAMS, Echo, StageParams
+from girml.tuning.results import write_best, write_trials_csv
+from girml.tuning.search import tune
+
+
+def run(params: Path, echo: Echo) -> None:
+    """Search (resuming an interrupted search with the same settings) and write the winner."""
+    reads = StageParams(params, "tune")
+    cfg = reads.section("tune")
+    model_cfg = reads.section("model")
+    train_cfg = reads.section("train")
+    spec = reads.section("degradations") if train_cfg.online_degradation_prob > 0 else None
+    result = tune(
+        cfg,
+        model_cfg,
+        train_cfg,
+        PAIRS_DIR,
+        TUNE_DIR,
+        spec=spec,
+        project_root=Path.cwd(),
+        params_path=params,
+    )
+    write_best(result, TUNED_PARAMS)
+    write_trials_csv(result, TRIALS_CSV)
+    default = "n/a" if result.default_score is None else f"{result.default_score:.2f}"
+    echo(
+        f"searched {result.configs_searched} configurations in {result.wall_seconds:.0f} s; "
+        f"best val PSNR-Y {result.best_score:.2f} dB (untuned default {default}) -> {TUNED_PARAMS}"
+    )
