@@ -21,19 +21,10 @@ from girml.config import CLEAN_FAMILY, DegradationsConfig, InterpretConfig
 from girml.evaluation.harness import GIR_SUITES, MAX_PSNR, MODEL_METHOD, Bench
 from girml.evaluation.report import HARM_MARGIN_DB
 from girml.imageio import read_image, to_tensor
-from girml.interpret import figures
+from girml.interpret import figures, sensitivity
 from girml.interpret.attribution import LAM_SIGMA, diffusion_index, lam, textured_window
 from girml.interpret.features import calinski_harabasz, nearest_seen, standardize, tsne_map
 from girml.interpret.inputs import Sample
-from girml.interpret.sensitivity import (
-    BatchRestorer,
-    SweepParam,
-    main_param,
-    model_batch_restorer,
-    per_image,
-    sensitivity_curve,
-    sweep_values,
-)
 
 SEEN_SUITES = ("single-id", "single-ood", "mixed")
 UNSEEN_SUITE = "unseen"
@@ -326,11 +317,13 @@ def sensitivity_section(
     clean = [read_image(i.gt) for i in sid if i.family == sid[0].family][: cfg.sensitivity_images]
     sec.data.update({"images": len(clean), "families": {}})
     trained = [f for f in spec.families if f not in spec.held_out.families]
-    sweep = _FamilySweep(model_batch_restorer(model), clean, spec, cfg, eval_metrics, per_family)
+    sweep = _FamilySweep(
+        sensitivity.model_batch_restorer(model), clean, spec, cfg, eval_metrics, per_family
+    )
     panels = []
     for family in trained:
         try:
-            param = main_param(spec, family)
+            param = sensitivity.main_param(spec, family)
         except ValueError as exc:
             sec.data["families"][family] = {"available": False, "reason": str(exc)}
             continue
@@ -361,7 +354,7 @@ def sensitivity_section(
 class _FamilySweep:
     """What every family's sweep shares: the model, the clean crops, the evaluate outputs."""
 
-    restore_model: BatchRestorer
+    restore_model: sensitivity.BatchRestorer
     clean: Sequence[np.ndarray]
     spec: DegradationsConfig
     cfg: InterpretConfig
@@ -369,7 +362,7 @@ class _FamilySweep:
     per_family: Sequence[Mapping[str, Any]] | None
 
     def run(
-        self, family: str, param: SweepParam
+        self, family: str, param: sensitivity.SweepParam
     ) -> tuple[dict[str, Any], figures.SensitivityPanel]:
         """Gain curves of the model and the family's best baseline along ``param``.
 
@@ -377,13 +370,15 @@ class _FamilySweep:
             The family's record in ``interpretation.json`` and its figure panel.
         """
         cfg = self.cfg
-        values = sweep_values(param, cfg.sensitivity_levels, cfg.sensitivity_extend)
+        values = sensitivity.sweep_values(param, cfg.sensitivity_levels, cfg.sensitivity_extend)
         candidates, why = _baseline_candidates(family, self.eval_metrics)
         restorers = {
             "model": self.restore_model,
-            **{n: per_image(BASELINES.get(n)) for n in candidates},
+            **{n: sensitivity.per_image(BASELINES.get(n)) for n in candidates},
         }
-        gains = sensitivity_curve(restorers, self.clean, self.spec, param, values, cfg.seed)
+        gains = sensitivity.sensitivity_curve(
+            restorers, self.clean, self.spec, param, values, cfg.seed
+        )
         best = _best_curve(gains, candidates)
         curves = {"model": gains["model"], **({best: gains[best]} if best else {})}
         ranges = {"single-id": param.id_range, "single-ood": param.ood_range}
