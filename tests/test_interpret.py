@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -29,6 +30,7 @@ from girml.interpret import (
     nearest_seen,
     per_image,
     pooled_features,
+    render,
     run_interpretation,
     sensitivity_curve,
     standardize,
@@ -36,7 +38,9 @@ from girml.interpret import (
     textured_window,
     tsne_map,
 )
+from girml.interpret.render import render_html
 from girml.interpret.report import generalization_section, log_report
+from girml.interpret.sections import Section, format_value
 from girml.models import build_model
 from tests.factories import synthesize_tiny, textured_image
 
@@ -401,6 +405,96 @@ def test_report_html_is_self_contained(report: tuple[Path, dict]) -> None:
     for attr in re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', page):
         assert attr.startswith(("data:image/png;base64,", "#")), attr[:60]
     assert "<link" not in page and "<script" not in page and "url(" not in page
+
+
+SECTION_TITLES = {
+    "features": "Deep degradation representations",
+    "lam": "Local attribution maps",
+    "sensitivity": "Degradation sensitivity",
+    "comparisons": "Visual comparisons",
+    "generalization": "Generalization",
+}
+XSS = "<script>alert('x')</script> & \"q\""
+
+
+def test_report_html_has_every_section_in_order(report: tuple[Path, dict]) -> None:
+    out, result = report
+    page = (out / "index.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</body></html>")
+    assert "<h1>What the GIR model learned</h1>" in page
+    starts = []
+    for key, title in SECTION_TITLES.items():
+        assert f'<li><a href="#{key}">{title}</a></li>' in page
+        starts.append(page.index(f'<section id="{key}"><h2>{title}</h2>'))
+    assert starts == sorted(starts)
+    assert page.count("<section ") == page.count("</section>") == len(SECTION_TITLES)
+    assert f"<tr><td>benchmark images used</td><td>{result['meta']['benchmark images used']}<" in (
+        page
+    )
+    assert "<td>0.700</td>" in page  # gir_score of eval.json, formatted by the fmt filter
+
+
+def test_render_html_escapes_every_value() -> None:
+    sec = Section("s", XSS)
+    sec.para(XSS)
+    sec.unavailable(XSS)
+    sec.figure(XSS, b"\x89PNG", XSS)
+    sec.table([XSS], [[XSS], [[XSS, 1.0]]])
+    page = render_html([sec], {XSS: XSS})
+    assert "<script" not in page and "alert('x')" not in page and '"q"' not in page
+    escaped = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &#34;q&#34;"
+    # title (toc + h2), paragraph, unavailable, img alt, caption, th, 2 cells, meta key + value
+    assert page.count(escaped) == 11
+    assert f'<p class="na">not available: {escaped}</p>' in page
+    assert f'<img src="data:image/png;base64,iVBORw==" alt="{escaped}">' in page
+    assert f"<td>{escaped}; 1.000</td>" in page
+
+
+def test_generalization_values_are_escaped_in_the_page() -> None:
+    sec = generalization_section({"gir_score": 0.5, "champion.reasons": [XSS]})
+    page = render_html([sec], {})
+    assert "<script" not in page and "&lt;script&gt;" in page
+    assert sec.data["champion"]["reasons"] == [XSS]  # the JSON keeps the raw text
+
+
+def test_render_html_renders_each_block_kind() -> None:
+    sec = Section("k", "Kinds")
+    sec.para("plain text")
+    sec.figure("a.png", b"png", "a caption")
+    sec.table(["name", "value"], [["x", 1.23456], ["y", None], ["z", True], ["w", math.nan]])
+    sec.unavailable("no data")
+    page = render_html([sec], {"seconds": 1.25})
+    body = re.sub(r">\s+<", "><", page[page.index('<section id="k">') :])
+    assert body.startswith(
+        '<section id="k"><h2>Kinds</h2><p>plain text</p>'
+        '<figure><img src="data:image/png;base64,cG5n" alt="a.png">'
+        "<figcaption>a caption</figcaption></figure>"
+        "<table><thead><tr><th>name</th><th>value</th></tr></thead><tbody>"
+        "<tr><td>x</td><td>1.235</td></tr><tr><td>y</td><td>-</td></tr>"
+        "<tr><td>z</td><td>true</td></tr><tr><td>w</td><td>-</td></tr></tbody></table>"
+        '<p class="na">not available: no data</p></section>'
+    )
+    assert "<tr><td>seconds</td><td>1.250</td></tr>" in page
+    assert sec.figures == {"a.png": b"png"}
+    assert sec.data == {"available": False, "reason": "no data"}
+
+
+def test_format_value() -> None:
+    assert format_value(1.0) == "1.000" and format_value(2) == "2"
+    assert format_value(None) == format_value(math.inf) == format_value(math.nan) == "-"
+    assert format_value(False) == "false"
+    assert format_value(["a", 0.5, None]) == "a; 0.500; -"
+
+
+def test_missing_template_raises_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(render, "TEMPLATES_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"template 'report.html.j2' not found in "):
+        render_html([Section("s", "S")], {})
+    shutil.copy(Path(render.__file__).parent / "templates" / "report.html.j2", tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"template 'blocks.html.j2' not found in "):
+        render_html([Section("s", "S")], {})
 
 
 def test_missing_evaluation_outputs_degrade_gracefully(
