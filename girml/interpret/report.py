@@ -48,7 +48,7 @@ from torch import nn
 
 from girml.baselines import BASELINES
 from girml.config import CLEAN_FAMILY, DegradationsConfig, InterpretConfig
-from girml.data.synthesize import read_jsonl, read_manifest
+from girml.data.synthesize import read_manifest
 from girml.evaluation.harness import (
     GIR_SUITES,
     MAX_PSNR,
@@ -75,6 +75,7 @@ from girml.interpret.sensitivity import (
     sensitivity_curve,
     sweep_values,
 )
+from girml.records import BenchContent, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +133,9 @@ def bench_categories(bench_dir: Path, clean_dir: Path | None = None) -> dict[tup
     out: dict[tuple[str, ...], str] = {}
     for jsonl in sorted(Path(bench_dir).glob("*/*/recipes.jsonl")):
         suite, family = jsonl.parent.parent.name, jsonl.parent.name
-        for rec in read_jsonl(jsonl, ("id",)):
-            category = rec.get("category") or by_source.get(str(rec.get("source_id")))
-            out[(suite, family, str(rec["id"]))] = category or UNKNOWN_CATEGORY
+        for rec in read_jsonl(jsonl, BenchContent):
+            category = rec.category or by_source.get(str(rec.source_id))
+            out[(suite, family, rec.id)] = category or UNKNOWN_CATEGORY
     return out
 
 
