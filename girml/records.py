@@ -118,8 +118,8 @@ class BenchContent(_Record):
     category: str | None = None
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    """``crop[1]`` or ``recipe`` from a pydantic error location."""
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """``crop[1]`` or ``params.train.lr`` from a pydantic error location."""
     return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)[1:]
 
 
@@ -136,11 +136,11 @@ def _problem(exc: ValidationError) -> str:
         if not err["loc"]:
             problems.append(f"record must be a JSON object, got {err['input']!r}")
         elif err["type"] == "value_error":  # raised by girml's own checks, value included
-            problems.append(f"field {_location(err['loc'])!r}: {err['ctx']['error']}")
+            problems.append(f"field {field_path(err['loc'])!r}: {err['ctx']['error']}")
         else:
             value = err["input"]
             shown = "" if isinstance(value, Mapping | list) else f" (got {value!r})"
-            problems.append(f"field {_location(err['loc'])!r}: {err['msg']}{shown}")
+            problems.append(f"field {field_path(err['loc'])!r}: {err['msg']}{shown}")
     return "; ".join(problems)
 
 
