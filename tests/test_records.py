@@ -23,14 +23,9 @@ from girml.records import (
 )
 from girml.tuning import load_tuned_overrides
 
-RECIPE = Recipe(
-    composer="mixed",
-    level="id",
-    steps=(
-        Step("gaussian_blur", "blur", {"sigma": 1.8802991327489016}),
-        Step("gaussian_noise", "noise", {"seed": 1427853177, "sigma": 46.73654360723417}),
-    ),
-)
+BLUR = Step("gaussian_blur", "blur", {"sigma": 1.8802991327489016})
+NOISE = Step("gaussian_noise", "noise", {"seed": 1427853177, "sigma": 46.73654360723417})
+RECIPE = Recipe("mixed", "id", (BLUR, NOISE))
 
 
 def _raw(**changes: Any) -> dict[str, Any]:
@@ -47,6 +42,12 @@ def _raw(**changes: Any) -> dict[str, Any]:
         "recipe": RECIPE.to_dict(),
     }
     return {**raw, **changes}
+
+
+def _one_step(op: str, family: str) -> str:
+    """A record line whose recipe is one parameterless step ``op`` filed under ``family``."""
+    step = {"op": op, "family": family, "params": {}}
+    return json.dumps(_raw(recipe={"composer": "single", "level": "id", "steps": [step]}))
 
 
 def _jsonl(path: Path, *lines: str) -> Path:
@@ -95,29 +96,12 @@ def test_blank_lines_are_skipped_and_counted(tmp_path: Path) -> None:
             json.dumps(_raw(recipe={"composer": "single", "level": "id"})),
             r"field 'recipe': recipe keys must be",
         ),
-        (
-            # a step filed under a family its op does not belong to
-            json.dumps(
-                _raw(
-                    recipe={
-                        "composer": "single",
-                        "level": "id",
-                        "steps": [{"op": "gaussian_blur", "family": "haze", "params": {}}],
-                    }
-                )
-            ),
+        (  # a step filed under a family its op does not belong to
+            _one_step("gaussian_blur", "haze"),
             r"field 'recipe': step 'gaussian_blur' belongs to family 'blur', not 'haze'",
         ),
         (
-            json.dumps(
-                _raw(
-                    recipe={
-                        "composer": "single",
-                        "level": "id",
-                        "steps": [{"op": "jpg", "family": "jpeg", "params": {}}],
-                    }
-                )
-            ),
+            _one_step("jpg", "jpeg"),
             r"field 'recipe': unknown degradation op 'jpg'; available: .*jpeg",
         ),
         ('{"id": "a", ', r"not valid JSON"),
