@@ -14,6 +14,7 @@ from girml.config import ConfigError, DegradationsConfig, SynthesizeConfig, pars
 from girml.data.synthesize import CLEAN_SUITES, grid_crops, read_manifest, synthesize
 from girml.degradations import Recipe, apply_recipe
 from girml.imageio import read_image, to_tensor, to_uint8
+from girml.records import PairRecord, read_jsonl, write_jsonl
 from tests.factories import TINY_LAYOUT, make_clean_set, tiny_params
 
 
@@ -71,6 +72,10 @@ def test_layout_and_provenance(tmp_path: Path) -> None:
             assert np.array_equal(replay, lq)
     ood = _records(bench / "single-ood" / "noise" / "recipes.jsonl")
     assert all(50 <= r["recipe"]["steps"][0]["params"]["sigma"] <= 70 for r in ood)
+    # every file parses into typed records, and writing them back gives the same bytes
+    for jsonl in [*pairs.glob("*/pairs.jsonl"), *bench.glob("*/*/recipes.jsonl")]:
+        write_jsonl(tmp_path / "again.jsonl", read_jsonl(jsonl, PairRecord))
+        assert (tmp_path / "again.jsonl").read_bytes() == jsonl.read_bytes()
 
 
 def test_clean_family_is_the_ground_truth_on_the_same_crops(tmp_path: Path) -> None:

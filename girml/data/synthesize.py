@@ -9,8 +9,9 @@ failed or interrupted run leaves the previous outputs untouched and no half-writ
 Layout (relative to the output folders passed in):
     pairs/{train,val}/{gt,lq}/<id>.png + pairs/{train,val}/pairs.jsonl
     bench/<suite>/<family>/{gt,lq}/<id>.png + bench/<suite>/<family>/recipes.jsonl
-Each JSONL line: ``{"id", "gt", "lq", "source_id", "category", "crop": [y, x, h, w], "suite",
-"family", "recipe"}`` with paths relative to the JSONL's folder.
+Each JSONL line is a :class:`~girml.records.PairRecord`: ``{"id", "gt", "lq", "source_id",
+"category", "crop": [y, x, h, w], "suite", "family", "recipe"}`` with paths relative to the
+JSONL's folder.
 
 The suites of :data:`CLEAN_SUITES` also hold a ``clean`` family: the same crops as the suite's
 other families, with an empty recipe (no step) and an LQ file that is a byte copy of its GT. It
@@ -20,17 +21,15 @@ measures harm: what a restorer does to an image that needs no restoration.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 import shutil
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -40,6 +39,7 @@ from girml.config import CLEAN_FAMILY, DegradationsConfig, SynthesizeConfig
 from girml.degradations import Recipe, apply_recipe, sample_recipe, sample_train_recipe
 from girml.imageio import atomic_path, read_image, swap_dir, to_tensor, to_uint8, write_png
 from girml.process import die_with_parent
+from girml.records import PairRecord, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ def _init_worker(parent_pid: int | None = None) -> None:
     torch.set_num_threads(1)
 
 
-def render(job: Job, root: Path) -> dict:
+def render(job: Job, root: Path) -> PairRecord:
     """Apply the job's recipe to its crop and write gt/lq PNGs; returns the JSONL record.
 
     A recipe without steps (the ``clean`` family) writes its LQ as a byte copy of the GT file.
@@ -254,28 +254,28 @@ def render(job: Job, root: Path) -> dict:
     else:
         with atomic_path(lq_path) as tmp:
             shutil.copyfile(gt_path, tmp)
-    return {
-        "id": job.pair_id,
-        "gt": f"gt/{job.pair_id}.png",
-        "lq": f"lq/{job.pair_id}.png",
-        "source_id": job.image.id,
-        "category": job.image.category,
-        "crop": list(job.crop),
-        "suite": job.suite,
-        "family": job.family,
-        "recipe": job.recipe.to_dict(),
-    }
+    return PairRecord(
+        id=job.pair_id,
+        gt=f"gt/{job.pair_id}.png",
+        lq=f"lq/{job.pair_id}.png",
+        source_id=job.image.id,
+        category=job.image.category,
+        crop=job.crop,
+        suite=job.suite,
+        family=job.family,
+        recipe=job.recipe,
+    )
 
 
-def _render_chunk(jobs: list[Job], root: Path) -> list[dict]:
+def _render_chunk(jobs: list[Job], root: Path) -> list[PairRecord]:
     return [render(job, root) for job in jobs]
 
 
-def _run(jobs: Sequence[Job], root: Path, workers: int, desc: str) -> list[dict]:
+def _run(jobs: Sequence[Job], root: Path, workers: int, desc: str) -> list[PairRecord]:
     """Render jobs in a process pool (chunks keep per-process image caches warm)."""
     n_workers = workers or os.cpu_count() or 1
     chunks = [list(jobs[i : i + 16]) for i in range(0, len(jobs), 16)]
-    records: list[dict] = []
+    records: list[PairRecord] = []
     with tqdm(total=len(jobs), desc=desc, unit="pair", leave=False) as bar:
         if n_workers == 1:
             _init_worker()
@@ -294,40 +294,6 @@ def _run(jobs: Sequence[Job], root: Path, workers: int, desc: str) -> list[dict]
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise
     return records
-
-
-def read_jsonl(path: Path, required: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Parse a JSONL file of this stage's layout (one JSON object per line, blanks skipped).
-
-    Args:
-        path: a ``pairs.jsonl`` or ``recipes.jsonl``.
-        required: keys every record must have.
-
-    Returns:
-        The records in file order (possibly none).
-
-    Raises:
-        ValueError: a line is not JSON or lacks a required key; the message is ``path:line: ...``.
-    """
-    records = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-        missing = [key for key in required if key not in rec]
-        if missing:
-            raise ValueError(f"{path}:{n}: record lacks key(s) {missing}")
-        records.append(rec)
-    return records
-
-
-def _write_jsonl(path: Path, records: Iterable[dict]) -> None:
-    with path.open("w", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(json.dumps(rec, sort_keys=True) + "\n")
 
 
 def synthesize(
@@ -371,12 +337,12 @@ def synthesize(
         staging.mkdir(parents=True)
         try:
             records = _run(plans[name], staging, cfg.workers, desc=f"synthesize {name}")
-            groups: dict[str, list[dict]] = {}
+            groups: dict[str, list[PairRecord]] = {}
             for job, rec in zip(plans[name], records, strict=True):
                 groups.setdefault(job.out_dir, []).append(rec)
             for out_dir, recs in groups.items():
                 jsonl = "pairs.jsonl" if name == "pairs" else "recipes.jsonl"
-                _write_jsonl(staging / out_dir / jsonl, recs)
+                write_jsonl(staging / out_dir / jsonl, recs)
                 counts[out_dir] = len(recs)
             swap_dir(staging, target)
         finally:

@@ -25,10 +25,10 @@ import pandas as pd
 from PIL import Image
 
 from girml.config import CLEAN_FAMILY, DegradationsConfig, ValidateConfig
-from girml.data.synthesize import read_jsonl
-from girml.degradations import Recipe, param_bounds
+from girml.degradations import param_bounds
 from girml.imageio import ImageReadError, read_image, write_text
 from girml.metrics import psnr
+from girml.records import PairRecord, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +95,11 @@ def manifest_table(clean_dir: Path, check_decode: bool) -> pd.DataFrame:
     return pd.concat([df, pd.DataFrame(rows, index=df.index)], axis=1)
 
 
-def _pair_psnr(folder: Path, rec: dict) -> tuple[bool, float]:
+def _pair_psnr(folder: Path, rec: PairRecord) -> tuple[bool, float]:
     """Whether both files decode, and PSNR(LQ, GT) in dB (LQ resized if it is smaller)."""
     try:
-        gt = read_image(folder / rec["gt"])
-        lq = read_image(folder / rec["lq"])
+        gt = read_image(folder / rec.gt)
+        lq = read_image(folder / rec.lq)
     except ImageReadError:
         return False, float("nan")
     if lq.shape != gt.shape:
@@ -127,19 +127,19 @@ def pair_tables(
     for usage, jsonl in sources:
         if not jsonl.is_file():
             raise FileNotFoundError(f"{jsonl}: missing; run `girml synthesize` first")
-        for rec in read_jsonl(jsonl):
-            recipe = Recipe.from_dict(rec["recipe"])
+        for rec in read_jsonl(jsonl, PairRecord):
+            recipe = rec.recipe
             fams = set(recipe.families)
             ok, value = _pair_psnr(jsonl.parent, rec)
-            band = cfg.psnr_band.get(rec["family"], cfg.default_psnr_band)
+            band = cfg.psnr_band.get(rec.family, cfg.default_psnr_band)
             tables[usage].append(
                 {
-                    "pair": f"{jsonl.parent.relative_to(jsonl.parents[2])}/{rec['id']}",
-                    "suite": rec["suite"],
-                    "family": rec["family"],
-                    "source_id": rec["source_id"],
-                    "source_split": split_of.get(rec["source_id"], "missing"),
-                    "category": rec["category"],
+                    "pair": f"{jsonl.parent.relative_to(jsonl.parents[2])}/{rec.id}",
+                    "suite": rec.suite,
+                    "family": rec.family,
+                    "source_id": rec.source_id,
+                    "source_split": split_of.get(rec.source_id, "missing"),
+                    "category": rec.category,
                     "decodes": ok,
                     "psnr": value if math.isfinite(value) else None,
                     "psnr_finite": math.isfinite(value),

@@ -30,10 +30,11 @@ from tqdm import tqdm
 
 from girml.baselines import BASELINES
 from girml.config import EvaluateConfig
-from girml.data.synthesize import SUITES, read_jsonl, read_manifest
+from girml.data.synthesize import SUITES, read_manifest
 from girml.imageio import IMAGE_SUFFIXES, ImageReadError, read_image, to_tensor, to_uint8
 from girml.inference import restore_image
 from girml.metrics import LpipsMetric, NiqeModel, check_rgb_uint8, fit_niqe, niqe, psnr, ssim
+from girml.records import BenchPair, read_jsonl
 from girml.training.data import match_size
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,6 @@ REAL_FAMILY = "real"
 # The suites gir_score averages over (DESIGN.md, "Metric names").
 GIR_SUITES = ("single-id", "single-ood", "mixed", "unseen")
 MODEL_METHOD = "model"
-_RECORD_KEYS = ("id", "gt", "lq", "source_id", "recipe")
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,8 @@ def _suite_order(name: str) -> tuple[int, str]:
     return (SUITES.index(name) if name in SUITES else len(SUITES), name)
 
 
-def _read_records(jsonl: Path) -> list[dict[str, Any]]:
-    records = read_jsonl(jsonl, _RECORD_KEYS)
+def _read_records(jsonl: Path) -> list[BenchPair]:
+    records = read_jsonl(jsonl, BenchPair)
     if not records:
         raise ValueError(f"{jsonl}: no benchmark records")
     return records
@@ -118,11 +118,11 @@ def scan_bench(bench_dir: Path) -> list[BenchItem]:
                     BenchItem(
                         suite=suite_dir.name,
                         family=family_dir.name,
-                        id=str(rec["id"]),
-                        source_id=str(rec["source_id"]),
-                        level=str(rec["recipe"].get("level", "")),
-                        lq=family_dir / rec["lq"],
-                        gt=family_dir / rec["gt"],
+                        id=rec.id,
+                        source_id=rec.source_id,
+                        level=rec.recipe.level,
+                        lq=family_dir / rec.lq,
+                        gt=family_dir / rec.gt,
                     )
                 )
     if not items:

@@ -20,10 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from girml.data.synthesize import read_jsonl, read_manifest
+from girml.data.synthesize import read_manifest
 from girml.evaluation.harness import Bench, BenchItem, clipped_psnr
 from girml.imageio import to_tensor, to_uint8
 from girml.interpret.features import pooled_features
+from girml.records import BenchContent, read_jsonl
 
 FEATURE_BATCH = 16
 UNKNOWN_CATEGORY = "unknown"
@@ -104,9 +105,9 @@ def bench_categories(bench_dir: Path, clean_dir: Path | None = None) -> dict[tup
     out: dict[tuple[str, ...], str] = {}
     for jsonl in sorted(Path(bench_dir).glob("*/*/recipes.jsonl")):
         suite, family = jsonl.parent.parent.name, jsonl.parent.name
-        for rec in read_jsonl(jsonl, ("id",)):
-            category = rec.get("category") or by_source.get(str(rec.get("source_id")))
-            out[(suite, family, str(rec["id"]))] = category or UNKNOWN_CATEGORY
+        for rec in read_jsonl(jsonl, BenchContent):
+            category = rec.category or by_source.get(str(rec.source_id))
+            out[(suite, family, rec.id)] = category or UNKNOWN_CATEGORY
     return out
 
 

@@ -153,7 +153,8 @@ def training_data(manifest: Path, pairs_jsonl: Path) -> TrainingData:
     Raises:
         ValueError: a manifest without ``id``/``split`` columns (the message names it).
     """
-    from girml.data.synthesize import read_jsonl, read_manifest
+    from girml.data.synthesize import read_manifest
+    from girml.records import TrainPair, read_jsonl
 
     fields: dict[str, Any] = {"manifest": str(manifest), "pairs": str(pairs_jsonl)}
     if manifest.is_file():
@@ -172,7 +173,7 @@ def training_data(manifest: Path, pairs_jsonl: Path) -> TrainingData:
     if pairs_jsonl.is_file():
         fields |= {
             "pairs_sha256": file_digest(pairs_jsonl),
-            "n_train_pairs": len(read_jsonl(pairs_jsonl)),
+            "n_train_pairs": len(read_jsonl(pairs_jsonl, TrainPair)),
         }
     return TrainingData(**fields)
 

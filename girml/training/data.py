@@ -21,9 +21,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from girml.config import DegradationsConfig
-from girml.data.synthesize import read_jsonl
 from girml.degradations import apply_recipe, sample_train_recipe
 from girml.imageio import read_image, to_tensor, to_uint8
+from girml.records import TrainPair, read_jsonl
 
 # black regions are not drawn into under-exposed samples: there a dark input must brighten
 EXPOSURE_FAMILY = "lowlight"
@@ -89,11 +89,16 @@ def match_size(image: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(image, size=size, mode="bicubic", align_corners=False).clamp(0.0, 1.0)
 
 
-def read_pair_records(jsonl: Path) -> list[dict]:
-    """Parse a ``pairs.jsonl`` written by the synthesize stage (one JSON object per line)."""
+def read_pair_records(jsonl: Path) -> list[TrainPair]:
+    """Parse a ``pairs.jsonl`` written by the synthesize stage (one JSON object per line).
+
+    Raises:
+        FileNotFoundError: ``jsonl`` does not exist.
+        ValueError: a bad record (the message names the file, line and key) or no record.
+    """
     if not jsonl.is_file():
         raise FileNotFoundError(f"{jsonl}: pairs file not found (run `girml synthesize`)")
-    records = read_jsonl(jsonl, ("family", "gt", "id", "lq"))
+    records = read_jsonl(jsonl, TrainPair)
     if not records:
         raise ValueError(f"{jsonl}: no pairs")
     return records
@@ -110,15 +115,15 @@ def load_pairs(jsonl: Path) -> PairSet:
     records = read_pair_records(jsonl)
     gts, lqs = [], []
     for rec in records:
-        gt = read_image(jsonl.parent / rec["gt"])
-        lq = read_image(jsonl.parent / rec["lq"])
+        gt = read_image(jsonl.parent / rec.gt)
+        lq = read_image(jsonl.parent / rec.lq)
         if lq.shape != gt.shape:
             lq = to_uint8(match_size(to_tensor(lq), gt.shape[:2]))
         gts.append(gt)
         lqs.append(lq)
     return PairSet(
-        ids=tuple(str(rec["id"]) for rec in records),
-        families=tuple(str(rec["family"]) for rec in records),
+        ids=tuple(rec.id for rec in records),
+        families=tuple(rec.family for rec in records),
         gt=tuple(gts),
         lq=tuple(lqs),
     )

@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic.fields import FieldInfo
 
 from girml.config import ConfigError, ModelConfig, TrainConfig, deep_merge, parse_section
 from girml.imageio import atomic_path, write_text
-from girml.tuning.space import SECTIONS, nest
+from girml.records import field_path
+from girml.tuning.space import nest
 
 METRIC = "val.psnr_y_model"
 # trials.csv columns around the searched parameters
@@ -34,6 +37,47 @@ SCORE_COLUMNS = (
     "stopped_early",
     "seconds",
 )
+
+
+def _overrides_of(config: type[BaseModel]) -> type[BaseModel]:
+    """A model of ``config``'s fields, each optional and checked as ``config`` checks it.
+
+    Unknown fields are refused. Checks across fields (``ModelConfig``'s levels) need the whole
+    section: :func:`tuned_configs` runs them on the merged section.
+    """
+    fields: dict[str, Any] = {
+        name: (field.annotation, FieldInfo.merge_field_infos(field, default=None))
+        for name, field in config.model_fields.items()
+    }
+    frozen = ConfigDict(extra="forbid", frozen=True)
+    return create_model(f"Tuned{config.__name__}", __config__=frozen, **fields)
+
+
+TunedModelConfig = _overrides_of(ModelConfig)
+TunedTrainConfig = _overrides_of(TrainConfig)
+
+
+class TunedParams(BaseModel):
+    """The ``params`` of a ``best.yaml``: overrides of the ``model`` and ``train`` sections.
+
+    Attributes:
+        model: fields of :class:`~girml.config.ModelConfig` the search chose.
+        train: fields of :class:`~girml.config.TrainConfig` the search chose.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: TunedModelConfig = Field(default_factory=TunedModelConfig)
+    train: TunedTrainConfig = Field(default_factory=TunedTrainConfig)
+
+
+class TunedFile(BaseModel):
+    """A ``best.yaml`` as ``train`` reads it: ``params``; its other keys (the scores, the
+    trial id) report the search and are not read."""
+
+    model_config = ConfigDict(frozen=True)
+
+    params: TunedParams
 
 
 @dataclass(frozen=True)
@@ -113,12 +157,38 @@ def write_trials_csv(result: TuneResult, path: Path) -> None:
             writer.writerow({key: _cell(row[key]) for key in columns})
 
 
+def _problems(exc: ValidationError) -> list[str]:
+    """The problems of a ``best.yaml`` (:class:`TunedFile`), each naming its key."""
+    problems: list[str] = []
+    unknown: dict[str, list[str]] = {}
+    for err in exc.errors():
+        loc = err["loc"]
+        if len(loc) < 2:  # no mapping at the top, or no `params` mapping in it
+            problems.append("needs a `params` mapping of model/train overrides")
+        elif len(loc) == 2:  # an unknown section, or a section that is no mapping
+            problems.append(f"params.{loc[1]} must be a model/train mapping")
+        elif err["type"] == "extra_forbidden":
+            unknown.setdefault(str(loc[1]), []).append(str(loc[2]))
+        else:
+            value = err["input"]
+            shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+            problems.append(f"{field_path(loc)}: {err['msg']}{shown}")
+    problems += [f"params.{sec} has unknown fields {sorted(keys)}" for sec, keys in unknown.items()]
+    return problems
+
+
 def load_tuned_overrides(path: Path) -> dict[str, dict[str, Any]]:
-    """Read the ``params`` of a ``best.yaml``: ``{"model": {...}, "train": {...}}``.
+    """Read and validate the ``params`` of a ``best.yaml`` (:class:`TunedFile`).
+
+    Returns:
+        ``{"model": {...}, "train": {...}}``: the overrides the file sets, validated as their
+        fields of :class:`~girml.config.ModelConfig` and :class:`~girml.config.TrainConfig`;
+        a section the file leaves out is absent.
 
     Raises:
         ConfigError: the file is missing, not YAML, or its params name a section other than
-            ``model``/``train`` or an unknown field (the message names the key).
+            ``model``/``train``, an unknown field or a bad value (the message names the file
+            and the key).
     """
     if not path.is_file():
         raise ConfigError(f"{path}: tuned params not found (run `girml tune` first)")
@@ -126,18 +196,11 @@ def load_tuned_overrides(path: Path) -> dict[str, dict[str, Any]]:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    params = doc.get("params") if isinstance(doc, dict) else None
-    if not isinstance(params, dict):
-        raise ConfigError(f"{path}: needs a `params` mapping of model/train overrides")
-    out: dict[str, dict[str, Any]] = {}
-    for section, values in params.items():
-        if section not in SECTIONS or not isinstance(values, dict):
-            raise ConfigError(f"{path}: params.{section} must be a model/train mapping")
-        unknown = sorted(set(values) - set(SECTIONS[section].model_fields))
-        if unknown:
-            raise ConfigError(f"{path}: params.{section} has unknown fields {unknown}")
-        out[section] = dict(values)
-    return out
+    try:
+        tuned = TunedFile.model_validate(doc)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: " + "; ".join(_problems(exc))) from None
+    return tuned.params.model_dump(exclude_unset=True)
 
 
 def tuned_configs(
