@@ -35,7 +35,8 @@ import typer
 
 from girml.cli import fail
 from girml.imageio import write_text
-from pipelines.remote import DvcError, add_s3_remote, run_dvc
+from pipelines.dvc_run import DvcError, run_dvc
+from pipelines.remote import add_s3_remote
 
 HOST = "127.0.0.1"
 DUMMY_CREDENTIALS = {
