@@ -29,7 +29,6 @@ import os
 import posixpath
 import re
 import shutil
-import uuid
 from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -166,21 +165,6 @@ def _check_out(out: Path, force: bool) -> None:
         raise PullError(f"{out} exists and is not empty; pass --force to replace it")
 
 
-@contextmanager
-def _staging(out: Path) -> Iterator[Path]:
-    """A fresh folder beside ``out`` that takes ``out``'s place if the block succeeds."""
-    from girml.imageio import swap_dir
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
-    tmp.mkdir()
-    try:
-        yield tmp
-        swap_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _listing(repo: ArtifactRepository, path: str | None) -> dict[str, int | None]:
     """``{path: size}`` of every file under ``path`` (a folder or one file), recursively."""
     files: dict[str, int | None] = {}
@@ -253,6 +237,8 @@ def fetch_artifacts(
     """
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
+    from girml.imageio import staged_dir
+
     if path is not None and (
         not path or PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts
     ):
@@ -261,7 +247,7 @@ def fetch_artifacts(
     if artifact_uri.startswith("s3://"):
         probe_s3()  # an endpoint that is down fails now, not after every retry
     repo = get_artifact_repository(artifact_uri)
-    with _staging(out) as tmp:
+    with staged_dir(out) as tmp:
         n_files, used = with_retries(
             lambda: _download_once(repo, path, tmp), f"download {source}", attempts
         )

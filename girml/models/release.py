@@ -24,10 +24,7 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +38,7 @@ from torch import nn
 
 from girml.config import CLEAN_FAMILY, DegradationsConfig, ModelConfig, parse_section
 from girml.hashing import file_digest
-from girml.imageio import swap_dir
+from girml.imageio import staged_dir
 from girml.models import build_model
 from girml.models.store import (
     CONFIG_FILE,
@@ -483,22 +480,6 @@ class ReleaseResult:
     max_output_diff: float
 
 
-@contextmanager
-def _staged(out_dir: Path) -> Iterator[Path]:
-    """Yield a fresh temporary folder beside ``out_dir``; swap it in only if the block succeeds.
-
-    Readers never see a half-written folder; on any error the old one stays as it was.
-    """
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex}.tmp")
-    tmp.mkdir()
-    try:
-        yield tmp
-        swap_dir(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _write_weights(source: nn.Module, folder: Path, dtype: str) -> dict[str, Any]:
     """Save ``source``'s tensors as ``model.safetensors`` in ``dtype``; return their record
     (``config.yaml``'s ``weights``: file, dtype, bytes, sha256)."""
@@ -637,7 +618,7 @@ def export_release(
     source = copy.deepcopy(model).to("cpu").eval()
     out_dir = Path(out_dir)
     meta = _Metadata(model_cfg, provenance, metrics, coverage, fp16_check, real_photos, title)
-    with _staged(out_dir) as tmp:
+    with staged_dir(out_dir) as tmp:
         weights_info = _write_weights(source, tmp, dtype)
         if real_photos is not None:
             check_real_photos_weights(real_photos, weights_info["sha256"], out_dir)
