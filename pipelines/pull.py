@@ -431,24 +431,12 @@ class _Fetched(NamedTuple):
     cwd: Path
 
 
-def _pull_here(
-    target: str,
-    cwd: Path,
-    rev: str | None,
-    out: Path | None,
-    remote_args: list[str],
-    attempts: int,
-) -> _Fetched:
-    """``dvc pull TARGET`` in the DVC project holding ``cwd``.
+def _pull_here(target: str, cwd: Path, remote_args: list[str], attempts: int) -> _Fetched:
+    """``dvc pull TARGET`` in the DVC project holding ``cwd`` (its current commit).
 
     Raises:
-        PullError: ``rev`` or ``out`` given (they need a repository), or not in a DVC project.
+        PullError: not in a DVC project.
     """
-    if rev or out is not None:
-        raise PullError(
-            "--rev and --out need --repo (e.g. --repo . --rev v1 -o DIR); without it, "
-            "dvc pull fills the workspace at the current commit"
-        )
     root = find_dvc_root(cwd)
     rel = (cwd / target).resolve().relative_to(root).as_posix()
     pull_args = ["pull", rel, *remote_args]
@@ -515,8 +503,13 @@ def pull_data(
     """
     set_s3_env_defaults()
     remote_args = ["--remote", remote] if remote else []
+    if repo is None and (rev or out is not None):
+        raise PullError(
+            "--rev and --out need --repo (e.g. --repo . --rev v1 -o DIR); without it, "
+            "dvc pull fills the workspace at the current commit"
+        )
     if repo is None:
-        got = _pull_here(target, cwd, rev, out, remote_args, attempts)
+        got = _pull_here(target, cwd, remote_args, attempts)
     else:
         got = _get_from(repo, target, cwd, rev, out, remote_args, attempts, force)
     expected, _ = with_retries(
