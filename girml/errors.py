@@ -151,41 +151,66 @@ def describe_error(exc: BaseException) -> tuple[str, int] | None:
     """
     if isinstance(exc, ServiceUnreachable):
         return str(exc), EX_UNAVAILABLE
-    botocore = sys.modules.get("botocore.exceptions")
-    if botocore is not None:
-        if isinstance(exc, botocore.EndpointConnectionError | botocore.ConnectTimeoutError):
-            url = exc.kwargs.get("endpoint_url", s3_endpoint() or "S3")
-            return f"S3 endpoint at {mask_url(url)} is unreachable: {_short_reason(exc)}", (
-                EX_UNAVAILABLE
-            )
-        if isinstance(exc, botocore.NoCredentialsError):
-            return f"no S3 credentials: {exc}", EX_NOPERM
-        if isinstance(exc, botocore.ClientError):
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", "error"))
-            detail = f"{code}: {error.get('Message') or exc}"
-            if code in CREDENTIAL_CODES:
-                where = mask_url(s3_endpoint() or "AWS S3")
-                return mask_text(f"wrong credentials for {where} ({detail})"), EX_NOPERM
-            return mask_text(f"S3 request failed ({detail})"), 1
-        if isinstance(exc, botocore.BotoCoreError):
-            return mask_text(f"S3: {exc}"), 1
-    mlflow_exceptions = sys.modules.get("mlflow.exceptions")
-    if mlflow_exceptions is not None and isinstance(exc, mlflow_exceptions.MlflowException):
-        cause = exc.__cause__ or exc.__context__  # MLflow wraps S3 and HTTP errors
-        described = describe_error(cause) if isinstance(cause, Exception) else None
+    for describe in (_describe_s3, _describe_mlflow, _describe_requests, _describe_os):
+        described = describe(exc)
         if described is not None:
             return described
-        lines = str(exc.message).strip().splitlines() or [type(exc).__name__]
-        head = lines[0]
-        if head.endswith(":"):  # a list follows (failed downloads: "##### File f #####", error)
-            items = [line.strip(" #") for line in lines[1:] if line.strip(" #")]
-            head = " ".join([head, ": ".join(items[:2])]) if items else head.rstrip(":")
-        return mask_text(f"MLflow: {head}"), 1
+    return None
+
+
+def _describe_s3(exc: BaseException) -> tuple[str, int] | None:
+    """botocore's errors: endpoint down, no or wrong credentials, another failed request."""
+    botocore = sys.modules.get("botocore.exceptions")
+    if botocore is None:  # never imported: exc cannot be one of its errors
+        return None
+    if isinstance(exc, botocore.EndpointConnectionError | botocore.ConnectTimeoutError):
+        url = exc.kwargs.get("endpoint_url", s3_endpoint() or "S3")
+        return f"S3 endpoint at {mask_url(url)} is unreachable: {_short_reason(exc)}", (
+            EX_UNAVAILABLE
+        )
+    if isinstance(exc, botocore.NoCredentialsError):
+        return f"no S3 credentials: {exc}", EX_NOPERM
+    if isinstance(exc, botocore.ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "error"))
+        detail = f"{code}: {error.get('Message') or exc}"
+        if code in CREDENTIAL_CODES:
+            where = mask_url(s3_endpoint() or "AWS S3")
+            return mask_text(f"wrong credentials for {where} ({detail})"), EX_NOPERM
+        return mask_text(f"S3 request failed ({detail})"), 1
+    if isinstance(exc, botocore.BotoCoreError):
+        return mask_text(f"S3: {exc}"), 1
+    return None
+
+
+def _describe_mlflow(exc: BaseException) -> tuple[str, int] | None:
+    """``MlflowException``: the error it wraps when that is known, else its first line."""
+    mlflow_exceptions = sys.modules.get("mlflow.exceptions")
+    if mlflow_exceptions is None or not isinstance(exc, mlflow_exceptions.MlflowException):
+        return None
+    cause = exc.__cause__ or exc.__context__  # MLflow wraps S3 and HTTP errors
+    described = describe_error(cause) if isinstance(cause, Exception) else None
+    if described is not None:
+        return described
+    lines = str(exc.message).strip().splitlines() or [type(exc).__name__]
+    head = lines[0]
+    if head.endswith(":"):  # a list follows (failed downloads: "##### File f #####", error)
+        items = [line.strip(" #") for line in lines[1:] if line.strip(" #")]
+        head = " ".join([head, ": ".join(items[:2])]) if items else head.rstrip(":")
+    return mask_text(f"MLflow: {head}"), 1
+
+
+def _describe_requests(exc: BaseException) -> tuple[str, int] | None:
+    """``requests`` connection errors and timeouts: the server did not answer."""
     requests = sys.modules.get("requests")
-    if requests is not None and isinstance(exc, requests.ConnectionError | requests.Timeout):
-        url = getattr(exc.request, "url", None) or "a server"
-        return f"cannot reach {mask_url(url)}: {_short_reason(exc)}", EX_UNAVAILABLE
+    if requests is None or not isinstance(exc, requests.ConnectionError | requests.Timeout):
+        return None
+    url = getattr(exc.request, "url", None) or "a server"
+    return f"cannot reach {mask_url(url)}: {_short_reason(exc)}", EX_UNAVAILABLE
+
+
+def _describe_os(exc: BaseException) -> tuple[str, int] | None:
+    """``OSError`` on a file or folder (cannot create or access it), or another I/O error."""
     if isinstance(exc, PermissionError | IsADirectoryError | NotADirectoryError | FileExistsError):
         path = exc.filename or "a file"
         reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror

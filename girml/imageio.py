@@ -170,6 +170,21 @@ def swap_dir(new: str | os.PathLike, target: str | os.PathLike) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+@contextmanager
+def staged_dir(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a fresh folder beside ``target`` that replaces it (:func:`swap_dir`) only if the
+    block succeeds; on any error it is removed and ``target`` stays as it was."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    tmp.mkdir()
+    try:
+        yield tmp
+        swap_dir(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def write_png(path: str | os.PathLike, image: np.ndarray, compress_level: int = 1) -> None:
     """Write an RGB uint8 array of shape (H, W, 3) as PNG, atomically."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:

@@ -19,7 +19,6 @@ import csv
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from collections import deque
@@ -47,6 +46,7 @@ from girml.imageio import write_text
 from girml.stages.contract import METRICS_DIR, MODEL_DIR, TRAIN_METRICS, VALIDATION_DIR
 from girml.urls import mask_text, text_credentials
 from pipelines.dag import stage_order
+from pipelines.dvc_run import DvcError, stream_dvc
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
@@ -232,19 +232,10 @@ def run_dvc(args: Sequence[str], project_dir: Path, label: str) -> list[str]:
     tail: deque[str] = deque(maxlen=4 * ERROR_TAIL_LINES)
     last_progress = float("-inf")
     unlogged: str | None = None  # the latest progress refresh not logged yet
-    with subprocess.Popen(
-        [sys.executable, "-m", "dvc", *args],
-        cwd=project_dir,
-        env=_subprocess_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,  # one stream keeps the order of the stage's messages
-        text=True,
-        errors="replace",
-        bufsize=1,
-    ) as proc:
-        assert proc.stdout is not None
-        for raw in proc.stdout:  # text mode: tqdm's carriage returns end lines too
-            line = redact(raw.rstrip())
+    code = 0
+    try:
+        for raw in stream_dvc(args, project_dir, _subprocess_env()):
+            line = redact(raw)
             if not line.strip():
                 continue
             lines.append(line)
@@ -257,7 +248,8 @@ def run_dvc(args: Sequence[str], project_dir: Path, label: str) -> list[str]:
             else:
                 tail.append(line)
             logger.info("[%s] %s", label, line.strip())
-        code = proc.wait()
+    except DvcError as exc:
+        code = exc.returncode
     if unlogged is not None:
         logger.info("[%s] %s", label, unlogged.strip())
     if code != 0:

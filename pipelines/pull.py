@@ -29,12 +29,11 @@ import os
 import posixpath
 import re
 import shutil
-import uuid
 from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
@@ -43,7 +42,7 @@ from girml.errors import probe_mlflow, probe_s3
 from girml.hashing import file_digest
 from girml.retry import DEFAULT_ATTEMPTS, with_retries
 from girml.urls import mask_text
-from pipelines.remote import DvcError, run_dvc
+from pipelines.dvc_run import DvcError, run_dvc
 
 if TYPE_CHECKING:
     from mlflow.store.artifact.artifact_repo import ArtifactRepository
@@ -166,21 +165,6 @@ def _check_out(out: Path, force: bool) -> None:
         raise PullError(f"{out} exists and is not empty; pass --force to replace it")
 
 
-@contextmanager
-def _staging(out: Path) -> Iterator[Path]:
-    """A fresh folder beside ``out`` that takes ``out``'s place if the block succeeds."""
-    from girml.imageio import swap_dir
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
-    tmp.mkdir()
-    try:
-        yield tmp
-        swap_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _listing(repo: ArtifactRepository, path: str | None) -> dict[str, int | None]:
     """``{path: size}`` of every file under ``path`` (a folder or one file), recursively."""
     files: dict[str, int | None] = {}
@@ -253,6 +237,8 @@ def fetch_artifacts(
     """
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
+    from girml.imageio import staged_dir
+
     if path is not None and (
         not path or PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts
     ):
@@ -261,7 +247,7 @@ def fetch_artifacts(
     if artifact_uri.startswith("s3://"):
         probe_s3()  # an endpoint that is down fails now, not after every retry
     repo = get_artifact_repository(artifact_uri)
-    with _staging(out) as tmp:
+    with staged_dir(out) as tmp:
         n_files, used = with_retries(
             lambda: _download_once(repo, path, tmp), f"download {source}", attempts
         )
@@ -435,6 +421,54 @@ def verify_md5(local: Path, expected: dict[str, str]) -> int:
     return len(expected)
 
 
+class _Fetched(NamedTuple):
+    """Where DVC put the data, in how many attempts, and how ``dvc ls`` names it."""
+
+    local: Path
+    attempts: int
+    repo: str
+    target: str
+    cwd: Path
+
+
+def _pull_here(target: str, cwd: Path, remote_args: list[str], attempts: int) -> _Fetched:
+    """``dvc pull TARGET`` in the DVC project holding ``cwd`` (its current commit).
+
+    Raises:
+        PullError: not in a DVC project.
+    """
+    root = find_dvc_root(cwd)
+    rel = (cwd / target).resolve().relative_to(root).as_posix()
+    pull_args = ["pull", rel, *remote_args]
+    _, used = with_retries(lambda: run_dvc(pull_args, root), f"dvc pull {rel}", attempts)
+    return _Fetched(root / rel, used, str(root), rel, root)
+
+
+def _get_from(
+    repo: str,
+    target: str,
+    cwd: Path,
+    rev: str | None,
+    out: Path | None,
+    remote_args: list[str],
+    attempts: int,
+    force: bool,
+) -> _Fetched:
+    """``dvc get REPO TARGET [--rev REV] -o OUT``, from any folder.
+
+    Raises:
+        PullError: ``out`` exists and ``force`` is off.
+    """
+    local = cwd / (out or PurePosixPath(target).name)
+    if local.exists() and not force:
+        raise PullError(f"{local} exists; pass --force to replace it")
+    # --force from here on: whatever is at `local` now is a failed attempt's or may go.
+    get_args = ["get", repo, target, "-o", str(local), "--force", *remote_args]
+    get_args += ["--rev", rev] if rev else []
+    _, used = with_retries(lambda: run_dvc(get_args, cwd), f"dvc get {target}", attempts)
+    return _Fetched(local, used, repo, target, cwd)
+
+
 def pull_data(
     target: str,
     cwd: Path,
@@ -469,32 +503,21 @@ def pull_data(
     """
     set_s3_env_defaults()
     remote_args = ["--remote", remote] if remote else []
+    if repo is None and (rev or out is not None):
+        raise PullError(
+            "--rev and --out need --repo (e.g. --repo . --rev v1 -o DIR); without it, "
+            "dvc pull fills the workspace at the current commit"
+        )
     if repo is None:
-        if rev or out is not None:
-            raise PullError(
-                "--rev and --out need --repo (e.g. --repo . --rev v1 -o DIR); without it, "
-                "dvc pull fills the workspace at the current commit"
-            )
-        root = find_dvc_root(cwd)
-        rel = (cwd / target).resolve().relative_to(root).as_posix()
-        pull_args = ["pull", rel, *remote_args]
-        _, used = with_retries(lambda: run_dvc(pull_args, root), f"dvc pull {rel}", attempts)
-        local, ls_repo, ls_target, ls_cwd = root / rel, str(root), rel, root
+        got = _pull_here(target, cwd, remote_args, attempts)
     else:
-        local = cwd / (out or PurePosixPath(target).name)
-        if local.exists() and not force:
-            raise PullError(f"{local} exists; pass --force to replace it")
-        # --force from here on: whatever is at `local` now is a failed attempt's or may go.
-        get_args = ["get", repo, target, "-o", str(local), "--force", *remote_args]
-        get_args += ["--rev", rev] if rev else []
-        _, used = with_retries(lambda: run_dvc(get_args, cwd), f"dvc get {target}", attempts)
-        ls_repo, ls_target, ls_cwd = repo, target, cwd
+        got = _get_from(repo, target, cwd, rev, out, remote_args, attempts, force)
     expected, _ = with_retries(
-        lambda: dvc_hashes(ls_repo, ls_target, ls_cwd, rev, remote), f"dvc ls {target}", attempts
+        lambda: dvc_hashes(got.repo, got.target, got.cwd, rev, remote), f"dvc ls {target}", attempts
     )
-    n_files = verify_md5(local, expected)
-    source = f"{ls_repo}:{ls_target}{f'@{rev}' if rev else ''}"
-    return Pulled(source=source, path=local, files=n_files, attempts=used)
+    n_files = verify_md5(got.local, expected)
+    source = f"{got.repo}:{got.target}{f'@{rev}' if rev else ''}"
+    return Pulled(source=source, path=got.local, files=n_files, attempts=got.attempts)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -525,6 +548,57 @@ AttemptsOpt = Annotated[
 ForceOpt = Annotated[bool, typer.Option("--force", help="replace a non-empty output")]
 
 
+def _model_command(
+    out: OutOpt,
+    uri: Annotated[
+        str | None,
+        typer.Argument(help="models:/<name>@<alias> or models:/<name>/<version>"),
+    ] = None,
+    attempts: AttemptsOpt = DEFAULT_ATTEMPTS,
+    force: ForceOpt = False,
+) -> None:
+    """A registered model (default models:/gir-restorer@champion) for girml restore --model."""
+    from girml.tracking.mlflow import CHAMPION, REGISTERED_MODEL
+
+    with _one_line_errors():
+        pulled = pull_model(uri or f"models:/{REGISTERED_MODEL}@{CHAMPION}", out, attempts, force)
+    _report(pulled, f"verified, {SUMS_FILE} written, model loads")
+
+
+def _reports_command(
+    run_id: Annotated[str, typer.Argument(help="MLflow run id")],
+    out: OutOpt,
+    path: Annotated[
+        str | None, typer.Option(help="artifact folder or file, e.g. reports; default all")
+    ] = None,
+    attempts: AttemptsOpt = DEFAULT_ATTEMPTS,
+    force: ForceOpt = False,
+) -> None:
+    """A run's artifacts (reports, curves), keeping their paths."""
+    with _one_line_errors():
+        pulled = pull_reports(run_id, out, path, attempts, force)
+    _report(pulled, f"verified, {SUMS_FILE} written")
+
+
+def _data_command(
+    target: Annotated[str, typer.Argument(help="tracked path, e.g. data/bench/single-id")],
+    repo: Annotated[
+        str | None, typer.Option(help="Git URL or path to `dvc get` from (any folder)")
+    ] = None,
+    rev: Annotated[str | None, typer.Option(help="Git revision (needs --repo)")] = None,
+    remote: Annotated[str | None, typer.Option(help="DVC remote name")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="with --repo: where to write")
+    ] = None,
+    attempts: AttemptsOpt = DEFAULT_ATTEMPTS,
+    force: ForceOpt = False,
+) -> None:
+    """A benchmark suite or data version through DVC, every file's md5 checked."""
+    with _one_line_errors():
+        pulled = pull_data(target, Path.cwd(), repo, rev, remote, out, attempts, force)
+    _report(pulled, "md5-verified")
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``girml pull`` group (``model``, ``reports``, ``data``) to ``app``."""
     pull_app = typer.Typer(
@@ -532,58 +606,7 @@ def register(app: typer.Typer) -> None:
         help="Fetch models, reports and data from the registry, S3 or a DVC remote (verified).",
         no_args_is_help=True,
     )
-
-    @pull_app.command("model")
-    def model(
-        out: OutOpt,
-        uri: Annotated[
-            str | None,
-            typer.Argument(help="models:/<name>@<alias> or models:/<name>/<version>"),
-        ] = None,
-        attempts: AttemptsOpt = DEFAULT_ATTEMPTS,
-        force: ForceOpt = False,
-    ) -> None:
-        """A registered model (default models:/gir-restorer@champion) for girml restore --model."""
-        from girml.tracking.mlflow import CHAMPION, REGISTERED_MODEL
-
-        with _one_line_errors():
-            pulled = pull_model(
-                uri or f"models:/{REGISTERED_MODEL}@{CHAMPION}", out, attempts, force
-            )
-        _report(pulled, f"verified, {SUMS_FILE} written, model loads")
-
-    @pull_app.command("reports")
-    def reports(
-        run_id: Annotated[str, typer.Argument(help="MLflow run id")],
-        out: OutOpt,
-        path: Annotated[
-            str | None, typer.Option(help="artifact folder or file, e.g. reports; default all")
-        ] = None,
-        attempts: AttemptsOpt = DEFAULT_ATTEMPTS,
-        force: ForceOpt = False,
-    ) -> None:
-        """A run's artifacts (reports, curves), keeping their paths."""
-        with _one_line_errors():
-            pulled = pull_reports(run_id, out, path, attempts, force)
-        _report(pulled, f"verified, {SUMS_FILE} written")
-
-    @pull_app.command("data")
-    def data(
-        target: Annotated[str, typer.Argument(help="tracked path, e.g. data/bench/single-id")],
-        repo: Annotated[
-            str | None, typer.Option(help="Git URL or path to `dvc get` from (any folder)")
-        ] = None,
-        rev: Annotated[str | None, typer.Option(help="Git revision (needs --repo)")] = None,
-        remote: Annotated[str | None, typer.Option(help="DVC remote name")] = None,
-        out: Annotated[
-            Path | None, typer.Option("--out", "-o", help="with --repo: where to write")
-        ] = None,
-        attempts: AttemptsOpt = DEFAULT_ATTEMPTS,
-        force: ForceOpt = False,
-    ) -> None:
-        """A benchmark suite or data version through DVC, every file's md5 checked."""
-        with _one_line_errors():
-            pulled = pull_data(target, Path.cwd(), repo, rev, remote, out, attempts, force)
-        _report(pulled, "md5-verified")
-
+    pull_app.command("model")(_model_command)
+    pull_app.command("reports")(_reports_command)
+    pull_app.command("data")(_data_command)
     app.add_typer(pull_app)

@@ -1,5 +1,5 @@
 """``girml remote s3``: put the project's DVC remote on S3 (AWS, MinIO or any S3-compatible
-endpoint), and the small DVC runner that ``girml pull data`` shares.
+endpoint).
 
 The verb is a thin wrapper over ``dvc remote add`` and ``dvc remote modify <name> endpointurl``;
 the README shows the raw commands too. Credentials are never written: DVC's S3 remote reads
@@ -9,11 +9,7 @@ usual AWS files, so an endpoint URL carrying ``user:password@`` is refused.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -21,63 +17,12 @@ from urllib.parse import urlsplit
 import typer
 
 from girml.urls import mask_text, mask_url, url_credentials
+from pipelines.dvc_run import DvcError, run_dvc
 
 # Bucket naming rules (AWS): 3-63 characters, lower-case letters, digits, dots and hyphens,
 # starting and ending with a letter or digit. MinIO follows the same rules.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _REMOTE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-# DVC's messages for failures worth retrying: the endpoint was unreachable or overloaded.
-_TRANSIENT = re.compile(
-    r"could not connect|failed to connect|connection (?:was )?(?:reset|refused|closed|aborted)"
-    r"|timed? ?out|slow ?down|service ?unavailable|throttl|temporar",
-    re.IGNORECASE,
-)
-
-
-class DvcError(RuntimeError):
-    """``dvc ARGS`` exited non-zero.
-
-    Attributes:
-        args_: the DVC arguments (no secrets: credentials never appear on a DVC command line).
-        returncode: its exit status.
-        output: its stderr (or stdout when stderr was empty), stripped.
-    """
-
-    def __init__(self, args_: Sequence[str], returncode: int, output: str) -> None:
-        self.args_ = list(args_)
-        self.returncode = returncode
-        self.output = output
-        super().__init__(f"`dvc {' '.join(self.args_)}` failed (exit code {returncode}):\n{output}")
-
-    @property
-    def transient(self) -> bool:
-        """True when DVC reported a connection problem or an overloaded endpoint."""
-        return bool(_TRANSIENT.search(self.output))
-
-
-def run_dvc(args: Sequence[str], cwd: Path) -> str:
-    """Run ``dvc ARGS`` (this interpreter's DVC) in ``cwd`` and return its stdout.
-
-    The environment is the caller's (credentials included, for DVC to read) plus
-    ``DVC_NO_ANALYTICS=1`` and ``GIT_TERMINAL_PROMPT=0`` (a private Git URL fails instead of
-    waiting for a password).
-
-    Raises:
-        DvcError: DVC exited non-zero; the message holds its error output.
-    """
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_TERMINAL_PROMPT": "0"}
-    done = subprocess.run(
-        [sys.executable, "-m", "dvc", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        errors="replace",
-        check=False,
-    )
-    if done.returncode != 0:
-        raise DvcError(args, done.returncode, (done.stderr.strip() or done.stdout.strip()))
-    return done.stdout
 
 
 def s3_url(target: str) -> str:

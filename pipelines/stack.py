@@ -35,7 +35,8 @@ import typer
 
 from girml.cli import fail
 from girml.imageio import write_text
-from pipelines.remote import DvcError, add_s3_remote, run_dvc
+from pipelines.dvc_run import DvcError, run_dvc
+from pipelines.remote import add_s3_remote
 
 HOST = "127.0.0.1"
 DUMMY_CREDENTIALS = {
@@ -327,6 +328,95 @@ def _write_state(state_dir: Path, ports: Ports, bucket: str) -> None:
     write_text(state_dir / STATE_FILE, json.dumps(state, indent=2) + "\n")
 
 
+def _exports(env: Mapping[str, str]) -> str:
+    """``export NAME=value`` lines (shell-quoted) for the env file and the terminal."""
+    return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
+
+
+def _adopt_running(
+    state_dir: Path, ports: Ports, bucket: str, echo: Callable[[str], None]
+) -> tuple[Ports, str]:
+    """The recorded ports and bucket when a service of an earlier ``up`` still runs, else the
+    requested ones (saying so when they differ)."""
+    recorded = _recorded(state_dir)
+    if recorded is None or not any(
+        service_process(_read_pid(state_dir, s.name), s.marker)
+        for s in services(state_dir, *recorded)
+    ):
+        return ports, bucket
+    if recorded != (ports, bucket):
+        echo(f"the stack in {state_dir} already runs with {recorded[0]}, bucket {recorded[1]}")
+    return recorded
+
+
+def _check_ports_free(to_start: list[Service]) -> None:
+    """Refuse to start services whose port is taken.
+
+    Raises:
+        StackError: the message names each taken port.
+    """
+    taken = [s for s in to_start if not port_free(s.port)]
+    if taken:
+        names = ", ".join(f"{s.name} port {s.port}" for s in taken)
+        raise StackError(f"{HOST}: {names} already in use; pick others (girml stack up --help)")
+
+
+def _start_group(
+    group: list[Service],
+    running: Mapping[str, psutil.Process | None],
+    state_dir: Path,
+    echo: Callable[[str], None],
+    started: list[tuple[Service, int]],
+) -> list[tuple[Service, int]]:
+    """Start the group's services that do not run yet, appending each to ``started`` at once
+    (so that a failure later in the group still stops it).
+
+    Returns:
+        ``(service, pid)`` of every service of the group.
+    """
+    pids = []
+    for spec in group:
+        proc = running[spec.name]
+        if proc is None:
+            pid = _start(spec, state_dir)
+            started.append((spec, pid))
+            echo(f"started {spec.name} (pid {pid}), log {state_dir / spec.name}.log")
+        else:
+            pid = proc.pid
+            echo(f"{spec.name} already running (pid {pid})")
+        pids.append((spec, pid))
+    return pids
+
+
+def _start_all(
+    specs: list[Service],
+    running: Mapping[str, psutil.Process | None],
+    state_dir: Path,
+    bucket: str,
+    deadline: float,
+    echo: Callable[[str], None],
+) -> None:
+    """Start what does not run (S3 first, then MLflow and Prefect side by side), wait for each
+    to answer and create the bucket; on any failure stop again what this call started."""
+    started: list[tuple[Service, int]] = []
+    try:
+        for group in (specs[:1], specs[1:]):  # mlflow and prefect boot side by side
+            pids = _start_group(group, running, state_dir, echo, started)
+            for spec, pid in pids:
+                _wait(spec, pid, state_dir, deadline)
+                echo(f"{spec.name} answers at {spec.url}")
+            if group[0].name == "s3":
+                create_bucket(group[0].url, bucket)
+                echo(f"bucket s3://{bucket} ready")
+    except BaseException:
+        for spec, pid in started:
+            stop_group(pid, spec.marker)
+            _pid_file(state_dir, spec.name).unlink(missing_ok=True)
+        if not any(running.values()):
+            (state_dir / STATE_FILE).unlink(missing_ok=True)
+        raise
+
+
 def start_stack(
     state_dir: Path,
     ports: Ports,
@@ -357,56 +447,18 @@ def start_stack(
         StackError: a port is taken, or a service exited or did not answer in time.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
-    recorded = _recorded(state_dir)
-    if recorded is not None and any(
-        service_process(_read_pid(state_dir, s.name), s.marker)
-        for s in services(state_dir, *recorded)
-    ):
-        if recorded != (ports, bucket):
-            echo(f"the stack in {state_dir} already runs with {recorded[0]}, bucket {recorded[1]}")
-        ports, bucket = recorded
+    ports, bucket = _adopt_running(state_dir, ports, bucket, echo)
     specs = services(state_dir, ports, bucket)
     running = {s.name: service_process(_read_pid(state_dir, s.name), s.marker) for s in specs}
     ports, notes = move_taken_ports(ports, movable, [n for n, proc in running.items() if proc])
     for note in notes:
         echo(note)
     specs = services(state_dir, ports, bucket)
-    taken = [s for s in specs if running[s.name] is None and not port_free(s.port)]
-    if taken:
-        names = ", ".join(f"{s.name} port {s.port}" for s in taken)
-        raise StackError(f"{HOST}: {names} already in use; pick others (girml stack up --help)")
+    _check_ports_free([s for s in specs if running[s.name] is None])
     _write_state(state_dir, ports, bucket)
-    started: list[tuple[Service, int]] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        for group in (specs[:1], specs[1:]):  # mlflow and prefect boot side by side
-            pids = []
-            for spec in group:
-                proc = running[spec.name]
-                if proc is None:
-                    pid = _start(spec, state_dir)
-                    started.append((spec, pid))
-                    echo(f"started {spec.name} (pid {pid}), log {state_dir / spec.name}.log")
-                else:
-                    pid = proc.pid
-                    echo(f"{spec.name} already running (pid {pid})")
-                pids.append((spec, pid))
-            for spec, pid in pids:
-                _wait(spec, pid, state_dir, deadline)
-                echo(f"{spec.name} answers at {spec.url}")
-            if group[0].name == "s3":
-                create_bucket(group[0].url, bucket)
-                echo(f"bucket s3://{bucket} ready")
-    except BaseException:
-        for spec, pid in started:
-            stop_group(pid, spec.marker)
-            _pid_file(state_dir, spec.name).unlink(missing_ok=True)
-        if not any(running.values()):
-            (state_dir / STATE_FILE).unlink(missing_ok=True)
-        raise
+    _start_all(specs, running, state_dir, bucket, time.monotonic() + timeout_s, echo)
     env = stack_env(ports)
-    text = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
-    write_text(state_dir / ENV_FILE, text)
+    write_text(state_dir / ENV_FILE, _exports(env))
     return env
 
 
@@ -480,6 +532,20 @@ def unpoint_dvc(project_dir: Path) -> bool:
     return True
 
 
+def _echo_stack(env: Mapping[str, str], state_dir: Path, bucket: str, remote: str | None) -> None:
+    """Tell where DVC and MLflow store data, the variables to export and the UIs' URLs."""
+    if remote is not None:
+        typer.echo(
+            f"DVC default remote: {DVC_REMOTE!r} -> {remote} (.dvc/config.local; "
+            "`girml stack down` removes it)"
+        )
+    typer.echo(f"MLflow artifacts: s3://{bucket}/mlartifacts (via the tracking server)")
+    typer.echo(f"\nexport these (or: set -a; . {state_dir / ENV_FILE}; set +a):")
+    typer.echo(_exports(env), nl=False)
+    ui = env["PREFECT_API_URL"].removesuffix("/api")
+    typer.echo(f"Prefect UI: {ui}  MLflow UI: {env['MLFLOW_TRACKING_URI']}")
+
+
 @stack_app.command("up")
 def up(
     s3_port: Annotated[
@@ -527,16 +593,7 @@ def up(
         fail(str(exc), 1)
     except DvcError as exc:  # the stack runs; only the remote could not be set
         fail(f"the stack runs, but the DVC remote could not be set: {exc}", 1)
-    if remote is not None:
-        typer.echo(
-            f"DVC default remote: {DVC_REMOTE!r} -> {remote} (.dvc/config.local; "
-            "`girml stack down` removes it)"
-        )
-    typer.echo(f"MLflow artifacts: s3://{used_bucket}/mlartifacts (via the tracking server)")
-    typer.echo(f"\nexport these (or: set -a; . {state_dir / ENV_FILE}; set +a):")
-    typer.echo("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()), nl=False)
-    ui = env["PREFECT_API_URL"].removesuffix("/api")
-    typer.echo(f"Prefect UI: {ui}  MLflow UI: {env['MLFLOW_TRACKING_URI']}")
+    _echo_stack(env, state_dir, used_bucket, remote)
 
 
 @stack_app.command("down")

@@ -47,6 +47,7 @@ from girml.tracking.mlflow import (
     start_run,
 )
 from pipelines.cli import app
+from pipelines.dvc_run import DvcError, run_dvc
 from pipelines.pull import (
     SUMS_FILE,
     IncompleteDownload,
@@ -55,7 +56,7 @@ from pipelines.pull import (
     set_s3_env_defaults,
     write_sums,
 )
-from pipelines.remote import DvcError, check_endpoint_url, run_dvc, s3_url
+from pipelines.remote import check_endpoint_url, s3_url
 from tests.conftest import s3_client_env
 from tests.factories import textured_image
 

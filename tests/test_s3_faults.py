@@ -44,8 +44,8 @@ from girml.tracking.mlflow import (
     start_run,
 )
 from pipelines.cli import app
+from pipelines.dvc_run import DvcError, run_dvc
 from pipelines.pull import check_sums
-from pipelines.remote import DvcError, run_dvc
 from tests.conftest import s3_client_env
 from tests.factories import spawn_python, textured_image, write_params
 from tests.faults import FaultProxy

@@ -161,6 +161,96 @@ def _remove_stale(images_dir: Path, keep: set[str]) -> int:
     return removed
 
 
+@dataclass
+class _Tally:
+    """What the ingest loop accumulates: manifest rows by id, rejections, duplicate count."""
+
+    rows: dict[str, tuple[object, ...]]
+    rejected: list[Rejection]
+    n_duplicates: int = 0
+
+
+def _list_entries(cfg: CollectConfig) -> list[SourceItem | Rejection]:
+    """Every source's items and listing-time rejections, in source then origin order."""
+    return [
+        entry
+        for source in cfg.sources
+        for entry in list_source(source, max_member_bytes=cfg.max_member_bytes)
+    ]
+
+
+def _record(
+    tally: _Tally, entry: SourceItem, outcome: _Kept | Rejection, cfg: CollectConfig
+) -> None:
+    """Add one ingested item to ``tally``: a rejection, a duplicate, or a new manifest row."""
+    if isinstance(outcome, Rejection):
+        tally.rejected.append(outcome)
+    elif outcome.id in tally.rows:
+        tally.rejected.append(Rejection(entry.source, entry.origin, f"duplicate of {outcome.id}"))
+        tally.n_duplicates += 1
+    else:
+        tally.rows[outcome.id] = (
+            outcome.id,
+            entry.source,
+            entry.origin,
+            outcome.width,
+            outcome.height,
+            entry.category,
+            assign_split(outcome.id, cfg.split),
+        )
+
+
+def _ingest_all(
+    entries: list[SourceItem | Rejection], cfg: CollectConfig, images_dir: Path, n_workers: int
+) -> _Tally:
+    """Ingest every item on ``n_workers`` threads, tallying outcomes in entry order."""
+    items = [e for e in entries if isinstance(e, SourceItem)]
+    ingest = functools.partial(
+        _ingest, images_dir=images_dir, min_size=cfg.min_size, max_pixels=cfg.max_pixels
+    )
+    tally = _Tally(rows={}, rejected=[])
+    with (
+        ThreadPoolExecutor(max_workers=n_workers) as pool,
+        tqdm(total=len(items), desc="collect", unit="img", file=sys.stderr) as progress,
+    ):
+        outcomes = pool.map(ingest, items)
+        for entry in entries:
+            if isinstance(entry, Rejection):
+                tally.rejected.append(entry)
+                continue
+            outcome = next(outcomes)
+            progress.update()
+            _record(tally, entry, outcome, cfg)
+    return tally
+
+
+def _write_tables(
+    out_dir: Path, manifest: list[tuple[object, ...]], rejected: list[Rejection]
+) -> None:
+    """Write ``manifest.csv`` (rows sorted by id) and ``rejected.csv`` atomically."""
+    write_text(out_dir / "manifest.csv", _csv_text(MANIFEST_COLUMNS, manifest))
+    write_text(
+        out_dir / "rejected.csv",
+        _csv_text(REJECTED_COLUMNS, [(r.source, r.origin, r.reason) for r in rejected]),
+    )
+
+
+def _log_result(result: CollectResult, n_stale: int, out_dir: Path) -> None:
+    """Log the run's counts in one line."""
+    logger.info(
+        "collect: %d images (train %d, val %d, test %d), %d rejected (%d duplicates), "
+        "%d stale removed -> %s",
+        result.n_images,
+        result.n_train,
+        result.n_val,
+        result.n_test,
+        result.n_rejected,
+        result.n_duplicates,
+        n_stale,
+        out_dir,
+    )
+
+
 def collect(cfg: CollectConfig, out_dir: Path, *, workers: int = 0) -> CollectResult:
     """Run the collect stage: list every source, load, deduplicate, split and write outputs.
 
@@ -188,74 +278,21 @@ def collect(cfg: CollectConfig, out_dir: Path, *, workers: int = 0) -> CollectRe
     images_dir = out_dir / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
 
-    entries = [
-        entry
-        for source in cfg.sources
-        for entry in list_source(source, max_member_bytes=cfg.max_member_bytes)
-    ]
-    items = [e for e in entries if isinstance(e, SourceItem)]
-    ingest = functools.partial(
-        _ingest, images_dir=images_dir, min_size=cfg.min_size, max_pixels=cfg.max_pixels
-    )
-    rows: dict[str, tuple[object, ...]] = {}
-    rejected: list[Rejection] = []
-    n_duplicates = 0
-    with (
-        ThreadPoolExecutor(max_workers=n_workers) as pool,
-        tqdm(total=len(items), desc="collect", unit="img", file=sys.stderr) as progress,
-    ):
-        outcomes = pool.map(ingest, items)
-        for entry in entries:
-            if isinstance(entry, Rejection):
-                rejected.append(entry)
-                continue
-            outcome = next(outcomes)
-            progress.update()
-            if isinstance(outcome, Rejection):
-                rejected.append(outcome)
-            elif outcome.id in rows:
-                rejected.append(Rejection(entry.source, entry.origin, f"duplicate of {outcome.id}"))
-                n_duplicates += 1
-            else:
-                rows[outcome.id] = (
-                    outcome.id,
-                    entry.source,
-                    entry.origin,
-                    outcome.width,
-                    outcome.height,
-                    entry.category,
-                    assign_split(outcome.id, cfg.split),
-                )
-
-    manifest = [rows[key] for key in sorted(rows)]
-    write_text(out_dir / "manifest.csv", _csv_text(MANIFEST_COLUMNS, manifest))
-    write_text(
-        out_dir / "rejected.csv",
-        _csv_text(REJECTED_COLUMNS, [(r.source, r.origin, r.reason) for r in rejected]),
-    )
-    n_stale = _remove_stale(images_dir, set(rows))
+    tally = _ingest_all(_list_entries(cfg), cfg, images_dir, n_workers)
+    manifest = [tally.rows[key] for key in sorted(tally.rows)]
+    _write_tables(out_dir, manifest, tally.rejected)
+    n_stale = _remove_stale(images_dir, set(tally.rows))
 
     splits = Counter(row[-1] for row in manifest)
     result = CollectResult(
         n_images=len(manifest),
-        n_rejected=len(rejected),
-        n_duplicates=n_duplicates,
+        n_rejected=len(tally.rejected),
+        n_duplicates=tally.n_duplicates,
         n_train=splits["train"],
         n_val=splits["val"],
         n_test=splits["test"],
     )
-    logger.info(
-        "collect: %d images (train %d, val %d, test %d), %d rejected (%d duplicates), "
-        "%d stale removed -> %s",
-        result.n_images,
-        result.n_train,
-        result.n_val,
-        result.n_test,
-        result.n_rejected,
-        result.n_duplicates,
-        n_stale,
-        out_dir,
-    )
+    _log_result(result, n_stale, out_dir)
     return result
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 from PIL import Image
 
 from girml.config import CLEAN_FAMILY, DegradationsConfig, ValidateConfig
-from girml.degradations import param_bounds
+from girml.degradations import Recipe, param_bounds
 from girml.imageio import ImageReadError, read_image, write_text
 from girml.metrics import psnr
 from girml.records import PairRecord, read_jsonl
@@ -107,6 +107,74 @@ def _pair_psnr(folder: Path, rec: PairRecord) -> tuple[bool, float]:
     return True, psnr(lq, gt)
 
 
+def _pair_sources(pairs_dir: Path, bench_dir: Path) -> list[tuple[str, Path]]:
+    """``(usage, jsonl)`` for the train and val pairs, then every bench folder in sorted order."""
+    sources = [
+        ("train", pairs_dir / "train" / "pairs.jsonl"),
+        ("val", pairs_dir / "val" / "pairs.jsonl"),
+    ]
+    sources += [("bench", p) for p in sorted(bench_dir.glob("*/*/recipes.jsonl"))]
+    return sources
+
+
+def _pair_row(
+    jsonl: Path,
+    rec: PairRecord,
+    split_of: dict[str, str],
+    held_combos: list[set[str]],
+    cfg: ValidateConfig,
+) -> dict[str, Any]:
+    """One pair-table row: provenance, decode and PSNR facts, and the family's PSNR band."""
+    recipe = rec.recipe
+    fams = set(recipe.families)
+    ok, value = _pair_psnr(jsonl.parent, rec)
+    band = cfg.psnr_band.get(rec.family, cfg.default_psnr_band)
+    return {
+        "pair": f"{jsonl.parent.relative_to(jsonl.parents[2])}/{rec.id}",
+        "suite": rec.suite,
+        "family": rec.family,
+        "source_id": rec.source_id,
+        "source_split": split_of.get(rec.source_id, "missing"),
+        "category": rec.category,
+        "decodes": ok,
+        "psnr": value if math.isfinite(value) else None,
+        "psnr_finite": math.isfinite(value),
+        "identical": ok and value == math.inf,  # MSE 0: LQ equals GT exactly
+        "steps": len(recipe.steps),
+        "psnr_low": band[0],
+        "psnr_high": band[1],
+        "contains_held_combination": any(c <= fams for c in held_combos),
+    }
+
+
+def _step_rows(
+    usage: str, pair: str, recipe: Recipe, spec: DegradationsConfig
+) -> list[dict[str, Any]]:
+    """One row per numeric parameter of each recipe step, with the spec's bounds for it."""
+    rows = []
+    for i, step in enumerate(recipe.steps):
+        for name, val in step.params.items():
+            if name == "seed" or isinstance(val, str | bool):
+                continue
+            bounds = param_bounds(spec, step.family, step.op, name, recipe.level)
+            lo, hi = bounds if bounds is not None else (float("nan"), float("nan"))
+            rows.append(
+                {
+                    "usage": usage,
+                    "pair": pair,
+                    "step": i,
+                    "family": step.family,
+                    "op": step.op,
+                    "param": name,
+                    "level": recipe.level,
+                    "value": float(val),
+                    "low": lo,
+                    "high": hi,
+                }
+            )
+    return rows
+
+
 def pair_tables(
     pairs_dir: Path,
     bench_dir: Path,
@@ -117,61 +185,137 @@ def pair_tables(
     """Per-usage pair tables (train, val, bench) and one table of every recipe step."""
     split_of = dict(zip(manifest["id"], manifest["split"], strict=True))
     held_combos = [set(c) for c in spec.held_out.combinations]
-    sources = [
-        ("train", pairs_dir / "train" / "pairs.jsonl"),
-        ("val", pairs_dir / "val" / "pairs.jsonl"),
-    ]
-    sources += [("bench", p) for p in sorted(bench_dir.glob("*/*/recipes.jsonl"))]
     tables: dict[str, list[dict]] = {"train": [], "val": [], "bench": []}
     steps: list[dict] = []
-    for usage, jsonl in sources:
+    for usage, jsonl in _pair_sources(pairs_dir, bench_dir):
         if not jsonl.is_file():
             raise FileNotFoundError(f"{jsonl}: missing; run `girml synthesize` first")
         for rec in read_jsonl(jsonl, PairRecord):
-            recipe = rec.recipe
-            fams = set(recipe.families)
-            ok, value = _pair_psnr(jsonl.parent, rec)
-            band = cfg.psnr_band.get(rec.family, cfg.default_psnr_band)
-            tables[usage].append(
-                {
-                    "pair": f"{jsonl.parent.relative_to(jsonl.parents[2])}/{rec.id}",
-                    "suite": rec.suite,
-                    "family": rec.family,
-                    "source_id": rec.source_id,
-                    "source_split": split_of.get(rec.source_id, "missing"),
-                    "category": rec.category,
-                    "decodes": ok,
-                    "psnr": value if math.isfinite(value) else None,
-                    "psnr_finite": math.isfinite(value),
-                    "identical": ok and value == math.inf,  # MSE 0: LQ equals GT exactly
-                    "steps": len(recipe.steps),
-                    "psnr_low": band[0],
-                    "psnr_high": band[1],
-                    "contains_held_combination": any(c <= fams for c in held_combos),
-                }
-            )
-            for i, step in enumerate(recipe.steps):
-                for name, val in step.params.items():
-                    if name == "seed" or isinstance(val, str | bool):
-                        continue
-                    bounds = param_bounds(spec, step.family, step.op, name, recipe.level)
-                    lo, hi = bounds if bounds is not None else (float("nan"), float("nan"))
-                    steps.append(
-                        {
-                            "usage": usage,
-                            "pair": tables[usage][-1]["pair"],
-                            "step": i,
-                            "family": step.family,
-                            "op": step.op,
-                            "param": name,
-                            "level": recipe.level,
-                            "value": float(val),
-                            "low": lo,
-                            "high": hi,
-                        }
-                    )
+            row = _pair_row(jsonl, rec, split_of, held_combos, cfg)
+            tables[usage].append(row)
+            steps.extend(_step_rows(usage, row["pair"], rec.recipe, spec))
     frames = {k: pd.DataFrame(v) for k, v in tables.items()}
     return frames, pd.DataFrame(steps)
+
+
+def _pair_common(degraded_only: bool = False) -> list[Any]:
+    """Decode and PSNR-band checks every pair table shares.
+
+    Fresh objects on each call (an expectation belongs to one suite).
+
+    Args:
+        degraded_only: the PSNR checks skip the ``clean`` family's rows.
+
+    Returns:
+        GX expectations.
+    """
+    import great_expectations.expectations as gxe
+
+    where = {"row_condition": _DEGRADED, "condition_parser": "pandas"} if degraded_only else {}
+    return [
+        gxe.ExpectColumnValuesToBeInSet(column="decodes", value_set=[True]),
+        gxe.ExpectColumnValuesToBeInSet(column="psnr_finite", value_set=[True], **where),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="psnr", column_B="psnr_low", or_equal=True, **where
+        ),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="psnr_high", column_B="psnr", or_equal=True, **where
+        ),
+    ]
+
+
+def _manifest_suite(min_size: int) -> list[Any]:
+    """Manifest checks: unique ids, known splits, and files that match their rows."""
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectColumnValuesToNotBeNull(column="id"),
+        gxe.ExpectColumnValuesToBeUnique(column="id"),
+        gxe.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)),
+        gxe.ExpectColumnValuesToBeInSet(column="file_exists", value_set=[True]),
+        gxe.ExpectColumnValuesToBeInSet(column="decodes", value_set=[True]),
+        gxe.ExpectColumnValuesToBeInSet(column="channels", value_set=[3]),
+        gxe.ExpectColumnPairValuesToBeEqual(column_A="width", column_B="actual_width"),
+        gxe.ExpectColumnPairValuesToBeEqual(column_A="height", column_B="actual_height"),
+        gxe.ExpectColumnValuesToBeBetween(column="width", min_value=min_size),
+        gxe.ExpectColumnValuesToBeBetween(column="height", min_value=min_size),
+    ]
+
+
+def _train_pairs_suite(held: list[str], held_categories: list[str]) -> list[Any]:
+    """Train pairs: train-split sources only, nothing held out, then the common checks."""
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectColumnValuesToBeInSet(column="source_split", value_set=["train"]),
+        gxe.ExpectColumnValuesToNotBeInSet(column="category", value_set=held_categories),
+        gxe.ExpectColumnValuesToNotBeInSet(column="family", value_set=held),
+        gxe.ExpectColumnValuesToBeInSet(column="contains_held_combination", value_set=[False]),
+        *_pair_common(),
+    ]
+
+
+def _val_pairs_suite(held_categories: list[str]) -> list[Any]:
+    """Val pairs: val-split sources only, no held-out category, then the common checks."""
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectColumnValuesToBeInSet(column="source_split", value_set=["val"]),
+        gxe.ExpectColumnValuesToNotBeInSet(column="category", value_set=held_categories),
+        *_pair_common(),
+    ]
+
+
+def _bench_pairs_suite(train_ids: list[str], val_ids: list[str]) -> list[Any]:
+    """Bench pairs: no leakage from train or val, PSNR bands, and the clean family's rules."""
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectColumnValuesToBeInSet(
+            column="source_split",
+            value_set=["test"],
+            row_condition='suite != "unseen-content"',
+            condition_parser="pandas",
+        ),
+        gxe.ExpectColumnValuesToNotBeInSet(column="source_id", value_set=train_ids),
+        gxe.ExpectColumnValuesToNotBeInSet(column="source_id", value_set=val_ids),
+        *_pair_common(degraded_only=True),
+        # the clean family: input = ground truth (same pixels) and no degradation step
+        gxe.ExpectColumnValuesToBeInSet(
+            column="identical",
+            value_set=[True],
+            row_condition=_CLEAN,
+            condition_parser="pandas",
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="steps", value_set=[0], row_condition=_CLEAN, condition_parser="pandas"
+        ),
+    ]
+
+
+def _train_steps_suite(held: list[str]) -> list[Any]:
+    """Train recipe steps: in-distribution levels only, no held-out family."""
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectColumnValuesToNotBeInSet(column="family", value_set=held),
+        gxe.ExpectColumnValuesToBeInSet(column="level", value_set=["id"]),
+    ]
+
+
+def _recipe_steps_suite() -> list[Any]:
+    """Every recipe step: each parameter value inside the spec's bounds for its level."""
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectColumnValuesToNotBeNull(column="low"),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="value", column_B="low", or_equal=True
+        ),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="high", column_B="value", or_equal=True
+        ),
+    ]
 
 
 def _suites(
@@ -181,86 +325,86 @@ def _suites(
     val_ids: list[str],
     held_categories: list[str],
 ) -> dict[str, list[Any]]:
-    """Expectation suites per table (imported lazily: GX is slow to import)."""
-    import great_expectations.expectations as gxe
-
+    """Expectation suites per table (GX is imported lazily: it is slow to import)."""
     held = list(spec.held_out.families)
-
-    def pair_common(degraded_only: bool = False) -> list[Any]:
-        """Fresh objects (an expectation belongs to one suite); ``degraded_only``: the PSNR
-        checks skip the ``clean`` family's rows."""
-        where = {"row_condition": _DEGRADED, "condition_parser": "pandas"} if degraded_only else {}
-        return [
-            gxe.ExpectColumnValuesToBeInSet(column="decodes", value_set=[True]),
-            gxe.ExpectColumnValuesToBeInSet(column="psnr_finite", value_set=[True], **where),
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A="psnr", column_B="psnr_low", or_equal=True, **where
-            ),
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A="psnr_high", column_B="psnr", or_equal=True, **where
-            ),
-        ]
-
     return {
-        "manifest": [
-            gxe.ExpectColumnValuesToNotBeNull(column="id"),
-            gxe.ExpectColumnValuesToBeUnique(column="id"),
-            gxe.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)),
-            gxe.ExpectColumnValuesToBeInSet(column="file_exists", value_set=[True]),
-            gxe.ExpectColumnValuesToBeInSet(column="decodes", value_set=[True]),
-            gxe.ExpectColumnValuesToBeInSet(column="channels", value_set=[3]),
-            gxe.ExpectColumnPairValuesToBeEqual(column_A="width", column_B="actual_width"),
-            gxe.ExpectColumnPairValuesToBeEqual(column_A="height", column_B="actual_height"),
-            gxe.ExpectColumnValuesToBeBetween(column="width", min_value=min_size),
-            gxe.ExpectColumnValuesToBeBetween(column="height", min_value=min_size),
-        ],
-        "train_pairs": [
-            gxe.ExpectColumnValuesToBeInSet(column="source_split", value_set=["train"]),
-            gxe.ExpectColumnValuesToNotBeInSet(column="category", value_set=held_categories),
-            gxe.ExpectColumnValuesToNotBeInSet(column="family", value_set=held),
-            gxe.ExpectColumnValuesToBeInSet(column="contains_held_combination", value_set=[False]),
-            *pair_common(),
-        ],
-        "val_pairs": [
-            gxe.ExpectColumnValuesToBeInSet(column="source_split", value_set=["val"]),
-            gxe.ExpectColumnValuesToNotBeInSet(column="category", value_set=held_categories),
-            *pair_common(),
-        ],
-        "bench_pairs": [
-            gxe.ExpectColumnValuesToBeInSet(
-                column="source_split",
-                value_set=["test"],
-                row_condition='suite != "unseen-content"',
-                condition_parser="pandas",
-            ),
-            gxe.ExpectColumnValuesToNotBeInSet(column="source_id", value_set=train_ids),
-            gxe.ExpectColumnValuesToNotBeInSet(column="source_id", value_set=val_ids),
-            *pair_common(degraded_only=True),
-            # the clean family: input = ground truth (same pixels) and no degradation step
-            gxe.ExpectColumnValuesToBeInSet(
-                column="identical",
-                value_set=[True],
-                row_condition=_CLEAN,
-                condition_parser="pandas",
-            ),
-            gxe.ExpectColumnValuesToBeInSet(
-                column="steps", value_set=[0], row_condition=_CLEAN, condition_parser="pandas"
-            ),
-        ],
-        "train_steps": [
-            gxe.ExpectColumnValuesToNotBeInSet(column="family", value_set=held),
-            gxe.ExpectColumnValuesToBeInSet(column="level", value_set=["id"]),
-        ],
-        "recipe_steps": [
-            gxe.ExpectColumnValuesToNotBeNull(column="low"),
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A="value", column_B="low", or_equal=True
-            ),
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A="high", column_B="value", or_equal=True
-            ),
-        ],
+        "manifest": _manifest_suite(min_size),
+        "train_pairs": _train_pairs_suite(held, held_categories),
+        "val_pairs": _val_pairs_suite(held_categories),
+        "bench_pairs": _bench_pairs_suite(train_ids, val_ids),
+        "train_steps": _train_steps_suite(held),
+        "recipe_steps": _recipe_steps_suite(),
     }
+
+
+def _docs_context(root: str, docs_dir: Path) -> Any:
+    """A file GX context under ``root`` whose one Data Docs site writes to ``docs_dir``."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="file", project_root_dir=root)
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.add_data_docs_site(
+        site_name="girml",
+        site_config={
+            "class_name": "SiteBuilder",
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(docs_dir.resolve()),
+            },
+        },
+    )
+    return context
+
+
+def _checkpoint(context: Any, source: Any, name: str, expectations: list[Any]) -> Any:
+    """Register table ``name``'s asset, suite and validation, and a checkpoint that updates
+    the Data Docs and reports failing rows by the table's key column."""
+    import great_expectations as gx
+
+    batch = source.add_dataframe_asset(name=name).add_batch_definition_whole_dataframe("all")
+    suite = context.suites.add(gx.ExpectationSuite(name=name))
+    for expectation in expectations:
+        suite.add_expectation(expectation)
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=name, data=batch, suite=suite)
+    )
+    return context.checkpoints.add(
+        gx.Checkpoint(
+            name=name,
+            validation_definitions=[definition],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["girml"])],
+            result_format={
+                "result_format": "SUMMARY",
+                "unexpected_index_column_names": [_KEY_COLUMN.get(name, "pair")],
+            },
+        )
+    )
+
+
+def _outcomes(name: str, result: Any) -> tuple[int, list[dict[str, Any]]]:
+    """Expectations evaluated by one checkpoint run, and a JSON-safe record of each failure."""
+    evaluated, failures = 0, []
+    for run in result.run_results.values():
+        for res in run.results:
+            evaluated += 1
+            if res.success:
+                continue
+            kwargs = {k: v for k, v in res.expectation_config.kwargs.items() if k != "batch_id"}
+            failures.append(
+                {
+                    "table": name,
+                    "expectation": res.expectation_config.type,
+                    "kwargs": _short(kwargs),
+                    "unexpected_count": res.result.get("unexpected_count"),
+                    "examples": _short(
+                        res.result.get("partial_unexpected_index_list")
+                        or res.result.get("partial_unexpected_list", [])
+                    ),
+                }
+            )
+    return evaluated, failures
 
 
 def run_expectations(
@@ -268,67 +412,16 @@ def run_expectations(
 ) -> ValidationReport:
     """Run each table's suite through a GX checkpoint that also updates Data Docs."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
     evaluated, failures = 0, []
     with tempfile.TemporaryDirectory(prefix="girml-gx-") as root:
-        context = gx.get_context(mode="file", project_root_dir=root)
-        context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        context.add_data_docs_site(
-            site_name="girml",
-            site_config={
-                "class_name": "SiteBuilder",
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-                "store_backend": {
-                    "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str(docs_dir.resolve()),
-                },
-            },
-        )
+        context = _docs_context(root, docs_dir)
         source = context.data_sources.add_pandas("girml")
         for name, expectations in suites.items():
-            batch = source.add_dataframe_asset(name=name).add_batch_definition_whole_dataframe(
-                "all"
-            )
-            suite = context.suites.add(gx.ExpectationSuite(name=name))
-            for expectation in expectations:
-                suite.add_expectation(expectation)
-            definition = context.validation_definitions.add(
-                gx.ValidationDefinition(name=name, data=batch, suite=suite)
-            )
-            checkpoint = context.checkpoints.add(
-                gx.Checkpoint(
-                    name=name,
-                    validation_definitions=[definition],
-                    actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["girml"])],
-                    result_format={
-                        "result_format": "SUMMARY",
-                        "unexpected_index_column_names": [_KEY_COLUMN.get(name, "pair")],
-                    },
-                )
-            )
+            checkpoint = _checkpoint(context, source, name, expectations)
             result = checkpoint.run(batch_parameters={"dataframe": tables[name]})
-            for run in result.run_results.values():
-                for res in run.results:
-                    evaluated += 1
-                    if res.success:
-                        continue
-                    kwargs = {
-                        k: v for k, v in res.expectation_config.kwargs.items() if k != "batch_id"
-                    }
-                    failures.append(
-                        {
-                            "table": name,
-                            "expectation": res.expectation_config.type,
-                            "kwargs": _short(kwargs),
-                            "unexpected_count": res.result.get("unexpected_count"),
-                            "examples": _short(
-                                res.result.get("partial_unexpected_index_list")
-                                or res.result.get("partial_unexpected_list", [])
-                            ),
-                        }
-                    )
+            n, table_failures = _outcomes(name, result)
+            evaluated += n
+            failures.extend(table_failures)
     return ValidationReport(
         success=not failures,
         evaluated=evaluated,

@@ -185,6 +185,55 @@ def _mean(values: Sequence[float]) -> float:
     return float(np.mean(finite)) if finite else math.nan
 
 
+def _group_score(
+    row: Mapping[str, Any], best: Mapping[str, tuple[str | None, float | None]]
+) -> GroupScore:
+    """One ``per_family.csv`` row of the model, with the best classical method of its family."""
+    best_name, best_psnr_y = best.get(row["family"], (None, None))
+    return GroupScore(
+        suite=row["suite"],
+        family=row["family"],
+        n=int(row["n"]),
+        psnr_y=row["psnr_y"],
+        ssim_y=row["ssim_y"],
+        input_psnr_y=row["psnr_y_input"],
+        best_name=best_name,
+        best_psnr_y=best_psnr_y,
+    )
+
+
+def _suite_score(
+    suite: str,
+    members: list[GroupScore],
+    per_family: Sequence[Mapping[str, Any]],
+    candidates: Sequence[str],
+) -> SuiteScore:
+    """Means over a suite's families (equal weights), and the classical method whose mean
+    over the same families is highest (the earliest listed wins a tie)."""
+    families = {g.family for g in members}
+    means = {
+        name: _mean(
+            [
+                r["psnr_y"]
+                for r in per_family
+                if r["method"] == name and r["suite"] == suite and r["family"] in families
+            ]
+        )
+        for name in candidates
+    }
+    ranked = [(v, -i, name) for i, (name, v) in enumerate(means.items()) if math.isfinite(v)]
+    top = max(ranked) if ranked else None
+    return SuiteScore(
+        suite=suite,
+        families=len(members),
+        psnr_y=_mean([g.psnr_y for g in members]),
+        ssim_y=_mean([g.ssim_y for g in members]),
+        input_psnr_y=_mean([g.input_psnr_y for g in members]),
+        best_name=None if top is None else top[2],
+        best_psnr_y=None if top is None else top[0],
+    )
+
+
 def card_metrics(
     per_family: Sequence[Mapping[str, Any]],
     method: str,
@@ -214,46 +263,11 @@ def card_metrics(
     candidates = [c for c in classical if c != IDENTITY]
     suites_in_order = list(dict.fromkeys(r["suite"] for r in rows))
     best = {suite: best_baselines(per_family, candidates, suite) for suite in suites_in_order}
-    groups = tuple(
-        GroupScore(
-            suite=r["suite"],
-            family=r["family"],
-            n=int(r["n"]),
-            psnr_y=r["psnr_y"],
-            ssim_y=r["ssim_y"],
-            input_psnr_y=r["psnr_y_input"],
-            best_name=best[r["suite"]].get(r["family"], (None, None))[0],
-            best_psnr_y=best[r["suite"]].get(r["family"], (None, None))[1],
-        )
-        for r in rows
-    )
-    suites = []
-    for suite in suites_in_order:
-        members = [g for g in groups if g.suite == suite]
-        families = {g.family for g in members}
-        means = {
-            name: _mean(
-                [
-                    r["psnr_y"]
-                    for r in per_family
-                    if r["method"] == name and r["suite"] == suite and r["family"] in families
-                ]
-            )
-            for name in candidates
-        }
-        ranked = [(v, -i, name) for i, (name, v) in enumerate(means.items()) if math.isfinite(v)]
-        top = max(ranked) if ranked else None
-        suites.append(
-            SuiteScore(
-                suite=suite,
-                families=len(members),
-                psnr_y=_mean([g.psnr_y for g in members]),
-                ssim_y=_mean([g.ssim_y for g in members]),
-                input_psnr_y=_mean([g.input_psnr_y for g in members]),
-                best_name=None if top is None else top[2],
-                best_psnr_y=None if top is None else top[0],
-            )
-        )
+    groups = tuple(_group_score(r, best[r["suite"]]) for r in rows)
+    suites = [
+        _suite_score(suite, [g for g in groups if g.suite == suite], per_family, candidates)
+        for suite in suites_in_order
+    ]
     harm, note = _harm(per_family, eval_metrics, method)
     return CardMetrics(method, tuple(suites), groups, harm, note)
 
@@ -501,6 +515,26 @@ Harm: the model's mean gain is below {{ real.harm_db }} dB on {{ real.summary.ha
 """  # noqa: E501 (a Markdown table row is one line)
 
 
+def _template() -> jinja2.Template:
+    """The card's Jinja template: strict, Markdown (not escaped), with a ``tick`` filter."""
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # Markdown, not HTML
+    )
+    env.filters["tick"] = lambda text: f"`{text}`"
+    return env.from_string(_TEMPLATE)
+
+
+def _real_command(real_photos: RealPhotos | None) -> str:
+    """The command that scored the real photos, as Markdown code."""
+    if real_photos is not None and real_photos.command:
+        return f"`{real_photos.command}`"
+    return "`benchmarks/real_photos.py` (command line not recorded)"
+
+
 def render_card(
     *,
     title: str,
@@ -528,16 +562,7 @@ def render_card(
         real_photos: ``benchmarks/real_photos.py`` scores of these weights: a section
             "Real photos outside the project" (none without).
     """
-    env = jinja2.Environment(
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,  # Markdown, not HTML
-    )
-    env.filters["tick"] = lambda text: f"`{text}`"
-    template = env.from_string(_TEMPLATE)
-    text = template.render(
+    text = _template().render(
         title=title,
         arch=arch,
         n_params=n_params,
@@ -549,11 +574,7 @@ def render_card(
         cov=coverage,
         fp16=fp16,
         real=real_photos,
-        real_command=(
-            f"`{real_photos.command}`"
-            if real_photos is not None and real_photos.command
-            else "`benchmarks/real_photos.py` (command line not recorded)"
-        ),
+        real_command=_real_command(real_photos),
         num=_num,
         code=lambda v: "not recorded" if v in (None, "", "unknown") else f"`{v}`",
     )

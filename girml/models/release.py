@@ -24,8 +24,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,13 +38,15 @@ from torch import nn
 
 from girml.config import CLEAN_FAMILY, DegradationsConfig, ModelConfig, parse_section
 from girml.hashing import file_digest
-from girml.imageio import swap_dir
+from girml.imageio import staged_dir
 from girml.models import build_model
 from girml.models.store import (
     CONFIG_FILE,
     TrainingRun,
+    build_from_config,
     read_model_config,
     training_run,
+    weights_mismatch,
 )
 
 if TYPE_CHECKING:
@@ -88,11 +88,7 @@ def load_release(path: str | os.PathLike) -> nn.Module:
     config = read_model_config(folder)
     if config.get("format") != FORMAT:
         raise ValueError(f"{config_path}: format must be {FORMAT!r}, got {config.get('format')!r}")
-    model_cfg = parse_section(config["model"], "model", ModelConfig, source=str(config_path))
-    try:
-        model = build_model(model_cfg)
-    except KeyError as exc:
-        raise ValueError(f"{config_path}: {exc.args[0]}") from None
+    model = build_from_config(config["model"], config_path)
     weights = folder / WEIGHTS_FILE
     try:
         tensors = load_file(weights, device="cpu")
@@ -103,8 +99,7 @@ def load_release(path: str | os.PathLike) -> nn.Module:
         }
         model.load_state_dict(state, strict=True)
     except (SafetensorError, RuntimeError, OSError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ValueError(f"{weights}: corrupt or does not match {config_path} ({reason})") from None
+        raise weights_mismatch(weights, config_path, exc) from None
     return model.eval()
 
 
@@ -486,6 +481,99 @@ class ReleaseResult:
     max_output_diff: float
 
 
+def _write_weights(source: nn.Module, folder: Path, dtype: str) -> dict[str, Any]:
+    """Save ``source``'s tensors as ``model.safetensors`` in ``dtype``; return their record
+    (``config.yaml``'s ``weights``: file, dtype, bytes, sha256)."""
+    weights = folder / WEIGHTS_FILE
+    save_file(_plain_tensors(source, _DTYPES[dtype]), weights, metadata={"format": FORMAT})
+    return {
+        "file": WEIGHTS_FILE,
+        "dtype": dtype,
+        "bytes": weights.stat().st_size,
+        "sha256": file_digest(weights),
+    }
+
+
+@dataclass(frozen=True)
+class _Metadata:
+    """What ``config.yaml`` and ``MODEL_CARD.md`` say about the weights (see
+    :func:`export_release`'s arguments)."""
+
+    model_cfg: ModelConfig
+    provenance: Provenance
+    metrics: CardMetrics
+    coverage: Coverage
+    fp16_check: Fp16Check | None
+    real_photos: RealPhotos | None
+    title: str
+
+
+def _write_config(folder: Path, meta: _Metadata, weights_info: dict[str, Any]) -> None:
+    """Write ``config.yaml``: format, model, weights, provenance, metrics and fp16 check."""
+    fp16_check = meta.fp16_check
+    config = {
+        "format": FORMAT,
+        "model": meta.model_cfg.model_dump(mode="json"),
+        "weights": weights_info,
+        "provenance": meta.provenance.model_dump(mode="json"),
+        "metrics": meta.metrics.summary(),
+        "fp16_check": None
+        if fp16_check is None
+        else {
+            "tolerance_db": fp16_check.tolerance_db,
+            "fp32": fp16_check.fp32,
+            "fp16": fp16_check.fp16,
+        },
+    }
+    (folder / CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+
+def _write_card(
+    folder: Path, meta: _Metadata, source: nn.Module, weights_info: dict[str, Any]
+) -> None:
+    """Write ``MODEL_CARD.md`` (:func:`girml.models.card.render_card`)."""
+    from girml.models.card import render_card
+
+    card = render_card(
+        title=meta.title,
+        arch=meta.model_cfg.type,
+        n_params=sum(p.numel() for p in source.parameters()),
+        weights=weights_info,
+        provenance=_card_provenance(meta.provenance),
+        metrics=meta.metrics,
+        coverage=meta.coverage,
+        fp16=meta.fp16_check,
+        real_photos=meta.real_photos,
+    )
+    (folder / CARD_FILE).write_text(card, encoding="utf-8")
+
+
+def _card_provenance(provenance: Provenance) -> dict[str, Any]:
+    """The provenance as the card shows it: the clean train ids only when there are few."""
+    plain = provenance.model_dump(mode="json")
+    ids = provenance.data.clean_train_ids
+    return {
+        **plain,
+        "data": {**plain["data"], "clean_train_ids": ids if len(ids) <= _LISTED_IDS else []},
+    }
+
+
+def _check_size(folder: Path, out_dir: Path, max_bytes: int, dtype: str) -> int:
+    """The folder's size in bytes.
+
+    Raises:
+        ValueError: over ``max_bytes`` (the message gives the size and a way out).
+    """
+    size = _folder_bytes(folder)
+    if size > max_bytes:
+        raise ValueError(
+            f"release {out_dir} would be {size / 2**20:.2f} MiB, over the "
+            f"{max_bytes / 2**20:.2f} MiB limit for a folder committed to git"
+            + ("" if dtype == "float16" else ": try --fp16 or a smaller model")
+        )
+    return size
+
+
 def export_release(
     model: nn.Module,
     model_cfg: ModelConfig,
@@ -501,23 +589,19 @@ def export_release(
 ) -> ReleaseResult:
     """Write a release folder: weights, ``config.yaml`` and ``MODEL_CARD.md``, all or nothing.
 
-    Everything is written to a temporary folder beside ``out_dir``, loaded back with
-    :func:`load_release` and checked, then swapped in (readers never see a half-written
-    release; on any error the old release stays as it was).
+    Written to a temporary folder beside ``out_dir``, loaded back with :func:`load_release`
+    and checked, then swapped in (on any error the old release stays as it was).
 
     Args:
         model: the trained network (any device; not modified).
-        model_cfg: the config that builds it (checked: the rebuilt network must load the
-            weights strictly and reproduce ``model``'s output).
+        model_cfg: the config that builds it (the rebuilt network must load the weights
+            strictly and reproduce ``model``'s output).
         out_dir: e.g. ``models/release``; replaced as a whole.
-        provenance: :class:`Provenance`.
-        metrics: the card's numbers (:func:`girml.models.card.card_metrics`).
-        coverage: what the training data spans (:class:`girml.models.card.Coverage`).
+        provenance, metrics, coverage: the card's :class:`Provenance`, numbers
+            (:func:`girml.models.card.card_metrics`) and :class:`girml.models.card.Coverage`.
         fp16_check: store float16 weights; only allowed when the check passed.
-        real_photos: ``benchmarks/real_photos.py --json`` numbers for the card's section on
-            real photos; they must have been measured on the very weights written here (the
-            same sha256: the export is byte-deterministic, so re-releasing the same model
-            reproduces the file that was scored).
+        real_photos: ``benchmarks/real_photos.py --json`` numbers for the card, measured on
+            the very weights written here (same sha256: the export is byte-deterministic).
         max_bytes: the largest allowed folder size.
         title: the card's heading.
 
@@ -529,75 +613,20 @@ def export_release(
             that does not rebuild ``model``, ``real_photos`` of other weights, or a folder
             over ``max_bytes`` (the message gives the size).
     """
-    from girml.models.card import render_card
-
     if fp16_check is not None and not fp16_check.ok:
         raise ValueError(f"fp16 storage refused: {fp16_check.describe()}")
     dtype = "float16" if fp16_check is not None else "float32"
     source = copy.deepcopy(model).to("cpu").eval()
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex}.tmp")
-    tmp.mkdir()
-    try:
-        weights = tmp / WEIGHTS_FILE
-        save_file(_plain_tensors(source, _DTYPES[dtype]), weights, metadata={"format": FORMAT})
-        weights_info = {
-            "file": WEIGHTS_FILE,
-            "dtype": dtype,
-            "bytes": weights.stat().st_size,
-            "sha256": file_digest(weights),
-        }
+    meta = _Metadata(model_cfg, provenance, metrics, coverage, fp16_check, real_photos, title)
+    with staged_dir(out_dir) as tmp:
+        weights_info = _write_weights(source, tmp, dtype)
         if real_photos is not None:
             check_real_photos_weights(real_photos, weights_info["sha256"], out_dir)
-        provenance_plain = provenance.model_dump(mode="json")
-        config = {
-            "format": FORMAT,
-            "model": model_cfg.model_dump(mode="json"),
-            "weights": weights_info,
-            "provenance": provenance_plain,
-            "metrics": metrics.summary(),
-            "fp16_check": None
-            if fp16_check is None
-            else {
-                "tolerance_db": fp16_check.tolerance_db,
-                "fp32": fp16_check.fp32,
-                "fp16": fp16_check.fp16,
-            },
-        }
-        (tmp / CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        _write_config(tmp, meta, weights_info)
         diff = _check_rebuilt(source, tmp, exact=dtype == "float32")
-        card_provenance = {
-            **provenance_plain,
-            "data": {
-                **provenance_plain["data"],
-                "clean_train_ids": provenance.data.clean_train_ids
-                if len(provenance.data.clean_train_ids) <= _LISTED_IDS
-                else [],
-            },
-        }
-        card = render_card(
-            title=title,
-            arch=model_cfg.type,
-            n_params=sum(p.numel() for p in source.parameters()),
-            weights=weights_info,
-            provenance=card_provenance,
-            metrics=metrics,
-            coverage=coverage,
-            fp16=fp16_check,
-            real_photos=real_photos,
-        )
-        (tmp / CARD_FILE).write_text(card, encoding="utf-8")
-        size = _folder_bytes(tmp)
-        if size > max_bytes:
-            raise ValueError(
-                f"release {out_dir} would be {size / 2**20:.2f} MiB, over the "
-                f"{max_bytes / 2**20:.2f} MiB limit for a folder committed to git"
-                + ("" if dtype == "float16" else ": try --fp16 or a smaller model")
-            )
-        swap_dir(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _write_card(tmp, meta, source, weights_info)
+        size = _check_size(tmp, out_dir, max_bytes, dtype)
     return ReleaseResult(out_dir, size, dtype, diff)
 
 
@@ -777,19 +806,16 @@ def _hardware(src: _Source) -> str:
     return "not recorded"
 
 
-def _provenance(src: _Source, source: str, inputs: ReleaseInputs, command: str) -> Provenance:
-    from girml.tracking.mlflow import REGISTERED_MODEL
+def _read_lock(path: Path) -> dict[str, Any]:
+    """``dvc.lock`` as a mapping; empty when the file is absent or empty."""
+    if not path.is_file():
+        return {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
-    lock: dict[str, Any] = {}
-    if inputs.dvc_lock.is_file():
-        lock = yaml.safe_load(inputs.dvc_lock.read_text(encoding="utf-8")) or {}
-    notes = list(src.notes)
-    folder_train = src.folder_config.get("train") or {}
-    dvc_hashes = {
-        key.removeprefix("dvc."): value
-        for key, value in sorted(src.tags.items())
-        if key.startswith("dvc.data/")
-    }
+
+def _data_drift_notes(dvc_hashes: Mapping[str, str], lock: Mapping[str, Any]) -> list[str]:
+    """A note per trained-on data output whose ``dvc.lock`` md5 has changed since."""
+    notes = []
     for path, trained_md5 in dvc_hashes.items():
         stage = "collect" if path.startswith("data/clean") else "synthesize"
         now = _lock_out_md5(lock, stage, path)
@@ -799,24 +825,52 @@ def _provenance(src: _Source, source: str, inputs: ReleaseInputs, command: str) 
                 f"trained on (md5 {trained_md5}): the training data listed below describes the "
                 "working tree"
             )
-    spec_hash = spec_sha256(inputs.spec)
+    return notes
+
+
+def _spec_drift_notes(lock: Mapping[str, Any], spec_hash: str, spec_source: str) -> list[str]:
+    """A note when the spec in ``spec_source`` differs from the one that synthesized the data."""
     synthesized = (_lock_stage(lock, "synthesize").get("params") or {}).get("params.yaml") or {}
-    if isinstance(synthesized.get("degradations"), dict):
-        try:
-            locked = spec_sha256(DegradationsConfig.model_validate(synthesized["degradations"]))
-        except ValueError:
-            locked = None
-        if locked is not None and locked != spec_hash:
-            notes.append(
-                f"the degradations of {inputs.spec_source} (sha256 {spec_hash[:12]}...) differ "
-                f"from those that synthesized data/pairs (dvc.lock, sha256 {locked[:12]}...)"
-            )
+    if not isinstance(synthesized.get("degradations"), dict):
+        return []
+    try:
+        locked = spec_sha256(DegradationsConfig.model_validate(synthesized["degradations"]))
+    except ValueError:
+        return []
+    if locked == spec_hash:
+        return []
+    return [
+        f"the degradations of {spec_source} (sha256 {spec_hash[:12]}...) differ "
+        f"from those that synthesized data/pairs (dvc.lock, sha256 {locked[:12]}...)"
+    ]
+
+
+def _train_command(lock: Mapping[str, Any], src: _Source) -> str:
+    """The train stage's command from ``dvc.lock``, else ``girml train`` for a trained model."""
     train_cmd = _lock_stage(lock, "train").get("cmd")
     if not train_cmd and (src.tags.get("stage") == "train" or src.folder_config):
         train_cmd = "girml train"
+    return str(train_cmd or "not recorded")
+
+
+def _provenance(src: _Source, source: str, inputs: ReleaseInputs, command: str) -> Provenance:
+    """Everything known of how ``src`` was made, with notes where the working tree drifted."""
+    from girml.tracking.mlflow import REGISTERED_MODEL
+
+    lock = _read_lock(inputs.dvc_lock)
+    dvc_hashes = {
+        key.removeprefix("dvc."): value
+        for key, value in sorted(src.tags.items())
+        if key.startswith("dvc.data/")
+    }
+    spec_hash = spec_sha256(inputs.spec)
+    notes = [
+        *src.notes,
+        *_data_drift_notes(dvc_hashes, lock),
+        *_spec_drift_notes(lock, spec_hash, inputs.spec_source),
+    ]
     run = src.run or TrainingRun(source=Path(source))
     steps = _number(src.metrics.get("steps"), run.steps)
-    seconds = _number(src.metrics.get("train_seconds"), run.train_seconds)
     return Provenance(
         source=source,
         registered_model=REGISTERED_MODEL if src.version is not None else None,
@@ -825,11 +879,12 @@ def _provenance(src: _Source, source: str, inputs: ReleaseInputs, command: str) 
         git_commit=src.tags.get("git_commit", "unknown"),
         git_dirty=src.tags.get("git_dirty", "unknown"),
         params_hash=src.tags.get("params_hash"),
-        train_command=str(train_cmd or "not recorded"),
-        init_from=src.tags.get("init_from") or folder_train.get("init_from"),
+        train_command=_train_command(lock, src),
+        init_from=src.tags.get("init_from")
+        or (src.folder_config.get("train") or {}).get("init_from"),
         release_command=command,
         steps=None if steps is None else int(steps),
-        train_seconds=seconds,
+        train_seconds=_number(src.metrics.get("train_seconds"), run.train_seconds),
         hardware=_hardware(src),
         degradation_spec_sha256=spec_hash,
         degradation_spec_source=inputs.spec_source,
@@ -881,6 +936,59 @@ def measure_fp16(
     )
 
 
+def _read_eval_json(path: Path) -> dict[str, Any]:
+    """The evaluate stage's ``eval.json``.
+
+    Raises:
+        FileNotFoundError: it is missing (the message says to run evaluate).
+        ValueError: it is not valid JSON.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `dvc repro evaluate` first")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _card_metrics_of(
+    src: _Source, source: str, eval_metrics: Mapping[str, Any], per_family: list[dict[str, Any]]
+) -> CardMetrics:
+    """The card's numbers for ``src``'s version, against the classical baselines evaluated."""
+    from girml.baselines import BASELINES
+    from girml.models.card import card_metrics, method_for_version
+
+    method = method_for_version(eval_metrics, src.version, source)
+    classical = [m for m in dict.fromkeys(r["method"] for r in per_family) if m in BASELINES]
+    return card_metrics(per_family, method, classical, eval_metrics)
+
+
+def _coverage(src: _Source, inputs: ReleaseInputs) -> Coverage:
+    """What the training data spans: the spec, the held-out category and the patch size."""
+    from girml.models.card import Coverage
+
+    patch = src.params.get("train.patch_size") or (src.folder_config.get("train") or {}).get(
+        "patch_size"
+    )
+    return Coverage.from_spec(
+        inputs.spec, inputs.unseen_content_category, int(patch) if patch is not None else None
+    )
+
+
+def _checked_fp16(src: _Source, inputs: ReleaseInputs) -> Fp16Check:
+    """:func:`measure_fp16` on the benchmark.
+
+    Raises:
+        ValueError: fp16 storage changes a suite by more than the tolerance.
+    """
+    check = measure_fp16(
+        src.model, src.model_cfg, inputs.bench_dir, inputs.crop_border, inputs.tile
+    )
+    if not check.ok:
+        raise ValueError(f"fp16 storage refused: {check.describe()}")
+    return check
+
+
 def make_release(
     source: str,
     out_dir: Path,
@@ -915,34 +1023,15 @@ def make_release(
             the measured changes), ``real_photos`` describe other weights, the release is too
             large, or the model does not rebuild.
     """
-    from girml.baselines import BASELINES
-    from girml.models.card import Coverage, card_metrics, method_for_version, read_per_family
+    from girml.models.card import read_per_family
 
-    if not inputs.eval_json.is_file():
-        raise FileNotFoundError(f"{inputs.eval_json} not found: run `dvc repro evaluate` first")
-    try:
-        eval_metrics = json.loads(inputs.eval_json.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{inputs.eval_json}: not valid JSON ({exc})") from None
+    eval_metrics = _read_eval_json(inputs.eval_json)
     per_family = read_per_family(inputs.per_family_csv)
     src = _open_source(source, project_root, inputs.train_metrics)
-    method = method_for_version(eval_metrics, src.version, source)
-    classical = [m for m in dict.fromkeys(r["method"] for r in per_family) if m in BASELINES]
-    metrics = card_metrics(per_family, method, classical, eval_metrics)
+    metrics = _card_metrics_of(src, source, eval_metrics, per_family)
     provenance = _provenance(src, source, inputs, command)
-    patch = src.params.get("train.patch_size") or (src.folder_config.get("train") or {}).get(
-        "patch_size"
-    )
-    coverage = Coverage.from_spec(
-        inputs.spec, inputs.unseen_content_category, int(patch) if patch is not None else None
-    )
-    check = None
-    if fp16:
-        check = measure_fp16(
-            src.model, src.model_cfg, inputs.bench_dir, inputs.crop_border, inputs.tile
-        )
-        if not check.ok:
-            raise ValueError(f"fp16 storage refused: {check.describe()}")
+    coverage = _coverage(src, inputs)
+    check = _checked_fp16(src, inputs) if fp16 else None
     result = export_release(
         src.model,
         src.model_cfg,

@@ -204,6 +204,26 @@ def read_model_config(path: str | os.PathLike) -> dict[str, Any]:
     return raw
 
 
+def build_from_config(model_section: Mapping[str, Any], config_path: Path) -> nn.Module:
+    """Build the network a folder's ``model:`` section describes (weights not loaded).
+
+    Raises:
+        girml.config.ConfigError: the section does not validate (the message names the file).
+        ValueError: an unknown architecture (the message names ``config_path``).
+    """
+    model_cfg = parse_section(model_section, "model", ModelConfig, source=str(config_path))
+    try:
+        return build_model(model_cfg)
+    except KeyError as exc:
+        raise ValueError(f"{config_path}: {exc.args[0]}") from None
+
+
+def weights_mismatch(weights: Path, config_path: Path, exc: BaseException) -> ValueError:
+    """The error for weights that are corrupt or do not fit their config, naming both files."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return ValueError(f"{weights}: corrupt or does not match {config_path} ({reason})")
+
+
 def load_model_dir(path: str | os.PathLike) -> nn.Module:
     """Build the network described by a model folder and load its weights (CPU, eval mode).
 
@@ -221,20 +241,13 @@ def load_model_dir(path: str | os.PathLike) -> nn.Module:
     if missing:
         raise FileNotFoundError(f"model folder {folder} is missing {', '.join(missing)}")
     config_path = folder / CONFIG_FILE
-    model_cfg = parse_section(
-        read_model_config(folder)["model"], "model", ModelConfig, source=str(config_path)
-    )
-    try:
-        model = build_model(model_cfg)
-    except KeyError as exc:
-        raise ValueError(f"{config_path}: {exc.args[0]}") from None
+    model = build_from_config(read_model_config(folder)["model"], config_path)
     weights = folder / WEIGHTS_FILE
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
     except (RuntimeError, OSError, EOFError, TypeError, ValueError, pickle.UnpicklingError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ValueError(f"{weights}: corrupt or does not match {config_path} ({reason})") from None
+        raise weights_mismatch(weights, config_path, exc) from None
     return model.eval()
 
 

@@ -398,6 +398,60 @@ def creation_index(trial: Trial) -> int:
     return int(trial.experiment_tag.split("_", 1)[0])
 
 
+def _check_complete(trials: list[Trial], cfg: TuneConfig, wall_seconds: float) -> None:
+    """Refuse a search that was stopped before it ended.
+
+    Raises:
+        SearchInterrupted: some trials have not ended, or fewer than ``num_samples + 1`` were
+            created while the time budget was not spent.
+    """
+    unfinished = sum(t.status not in ENDED for t in trials)
+    # the time budget legitimately ends a search before all trials were created
+    budget_spent = cfg.time_budget_s is not None and wall_seconds >= cfg.time_budget_s
+    missing = 0 if budget_spent else cfg.num_samples + 1 - len(trials)
+    if unfinished or missing > 0:
+        raise SearchInterrupted(
+            f"the search was interrupted ({unfinished} unfinished trial(s), {max(missing, 0)} "
+            "not started); run it again to resume"
+        )
+
+
+def _trial_row(
+    trial: Trial, default: bool, curve: list[dict[str, float]], cfg: TuneConfig
+) -> dict[str, Any]:
+    """One ``trials.csv`` row: the trial's values, its last and best scores, steps and status."""
+    last = curve[-1] if curve else {key: math.nan for key in (*REPORTED.values(), "step")}
+    steps = 0 if not curve else int(last["step"])
+    return {
+        "trial_id": trial.trial_id,
+        "default": default,
+        **decode_params(cfg.space, trial.config),
+        **{key: last[key] for key in REPORTED.values()},
+        f"{METRIC}_best": max((p[METRIC] for p in curve), default=math.nan),
+        "steps": steps,
+        "status": trial.status,
+        "stopped_early": trial.status == "TERMINATED" and steps < cfg.steps_per_trial,
+        "seconds": float((trial.last_result or {}).get("time_total_s", math.nan)),
+    }
+
+
+def _best_row(rows: list[dict[str, Any]], cfg: TuneConfig, experiment_path: str) -> dict[str, Any]:
+    """The best scored trial, preferring those that ran every step (equal budgets).
+
+    Raises:
+        RuntimeError: no trial reported a score.
+    """
+    scored = [r for r in rows if r["status"] != "ERROR" and not math.isnan(r[METRIC])]
+    if not scored:
+        errors = sum(r["status"] == "ERROR" for r in rows)
+        raise RuntimeError(
+            f"no trial reported a score ({errors} failed: see error.txt in their folders "
+            f"under {experiment_path})"
+        )
+    pool = [r for r in scored if r["steps"] >= cfg.steps_per_trial] or scored
+    return max(pool, key=lambda r: r[METRIC])
+
+
 def collect_results(
     experiment_path: str,
     filesystem: pyarrow.fs.FileSystem | None,
@@ -422,44 +476,13 @@ def collect_results(
     analysis = ray_tune.ExperimentAnalysis(experiment_path, storage_filesystem=filesystem)
     frames = analysis.trial_dataframes
     trials = sorted(analysis.trials, key=creation_index)
-    unfinished = sum(t.status not in ENDED for t in trials)
-    # the time budget legitimately ends a search before all trials were created
-    budget_spent = cfg.time_budget_s is not None and wall_seconds >= cfg.time_budget_s
-    missing = 0 if budget_spent else cfg.num_samples + 1 - len(trials)
-    if unfinished or missing > 0:
-        raise SearchInterrupted(
-            f"the search was interrupted ({unfinished} unfinished trial(s), {max(missing, 0)} "
-            "not started); run it again to resume"
-        )
-    rows, curves = [], {}
-    for index, trial in enumerate(trials):
-        curve = _curve(frames.get(trial.trial_id))
-        curves[trial.trial_id] = curve
-        last = curve[-1] if curve else {key: math.nan for key in (*REPORTED.values(), "step")}
-        steps = 0 if not curve else int(last["step"])
-        rows.append(
-            {
-                "trial_id": trial.trial_id,
-                "default": index == 0,
-                **decode_params(cfg.space, trial.config),
-                **{key: last[key] for key in REPORTED.values()},
-                f"{METRIC}_best": max((p[METRIC] for p in curve), default=math.nan),
-                "steps": steps,
-                "status": trial.status,
-                "stopped_early": trial.status == "TERMINATED" and steps < cfg.steps_per_trial,
-                "seconds": float((trial.last_result or {}).get("time_total_s", math.nan)),
-            }
-        )
-    scored = [r for r in rows if r["status"] != "ERROR" and not math.isnan(r[METRIC])]
-    if not scored:
-        errors = sum(r["status"] == "ERROR" for r in rows)
-        raise RuntimeError(
-            f"no trial reported a score ({errors} failed: see error.txt in their folders "
-            f"under {experiment_path})"
-        )
-    # compare at equal budgets: prefer trials that ran every step
-    pool = [r for r in scored if r["steps"] >= cfg.steps_per_trial] or scored
-    best = max(pool, key=lambda r: r[METRIC])
+    _check_complete(trials, cfg, wall_seconds)
+    curves = {trial.trial_id: _curve(frames.get(trial.trial_id)) for trial in trials}
+    rows = [
+        _trial_row(trial, index == 0, curves[trial.trial_id], cfg)
+        for index, trial in enumerate(trials)
+    ]
+    best = _best_row(rows, cfg, experiment_path)
     default_score = rows[0][METRIC] if rows and not math.isnan(rows[0][METRIC]) else None
     return TuneResult(
         best_config={key: best[key] for key in cfg.space},
@@ -529,6 +552,34 @@ def log_search(
 # --------------------------------------------------------------------------- entry point
 
 
+def _trial_job(
+    cfg: TuneConfig,
+    base_model: ModelConfig,
+    base_train: TrainConfig,
+    pairs_dir: Path,
+    work_dir: Path,
+    spec: DegradationsConfig | None,
+) -> TrialJob:
+    """What every trial needs, after checking the space (the spec only with online degradations).
+
+    Raises:
+        ConfigError: a search space that cannot produce valid trials.
+        ValueError: online degradations without ``spec``.
+    """
+    check_space(cfg, base_model, base_train)
+    online = base_train.online_degradation_prob > 0 or "train.online_degradation_prob" in cfg.space
+    if online and spec is None:
+        raise ValueError("online degradations (train.online_degradation_prob) need the spec")
+    return TrialJob(
+        cfg=cfg,
+        base_model=base_model,
+        base_train=base_train,
+        pairs_dir=pairs_dir,
+        trials_dir=work_dir / "trials",
+        spec=spec if online else None,
+    )
+
+
 def tune(
     cfg: TuneConfig,
     base_model: ModelConfig,
@@ -565,20 +616,9 @@ def tune(
             kept for the next call).
         RuntimeError: no trial reported a score.
     """
-    check_space(cfg, base_model, base_train)
-    online = base_train.online_degradation_prob > 0 or "train.online_degradation_prob" in cfg.space
-    if online and spec is None:
-        raise ValueError("online degradations (train.online_degradation_prob) need the spec")
-    pairs_dir, work_dir = Path(pairs_dir).resolve(), Path(work_dir).resolve()
-    job = TrialJob(
-        cfg=cfg,
-        base_model=base_model,
-        base_train=base_train,
-        pairs_dir=pairs_dir,
-        trials_dir=work_dir / "trials",
-        spec=spec if online else None,
-    )
-    fingerprint = search_fingerprint(cfg, base_model, base_train, pairs_dir, job.spec)
+    work_dir = Path(work_dir).resolve()
+    job = _trial_job(cfg, base_model, base_train, Path(pairs_dir).resolve(), work_dir, spec)
+    fingerprint = search_fingerprint(cfg, base_model, base_train, job.pairs_dir, job.spec)
     start = time.perf_counter()
     with ray_environment(), ray_session(cfg.address):
         tuner, resumed = _make_tuner(job, storage_uri(cfg, work_dir), fingerprint)
