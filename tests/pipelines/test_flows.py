@@ -37,7 +37,7 @@ from pipelines.flows import (
 )
 from tests.factories import serving
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "verysecret123"
 
 # --------------------------------------------------------------------------- DAG

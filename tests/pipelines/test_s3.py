@@ -59,7 +59,7 @@ from pipelines.remote import DvcError, check_endpoint_url, run_dvc, s3_url
 from tests.conftest import s3_client_env
 from tests.factories import textured_image
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KEY_ID = "GIRMLTESTKEYID7C1F0E9A"
 SECRET = "girml-test-SECRET-7c1f0e9a-do-not-log"
 TINY = ModelConfig(width=4, enc_blocks=[1], middle_blocks=0)
