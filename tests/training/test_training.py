@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,11 +41,11 @@ from girml.training import (
 from girml.training.loop import KEEP_PREVIOUS, set_aside_dirs
 from tests.factories import (
     REPO,
+    kill_when,
     spawn_python,
     synthesize_tiny,
     textured_image,
     tiny_params,
-    wait_for,
 )
 
 MODEL = ModelConfig(type="nafnet", width=8, enc_blocks=[1], middle_blocks=1)
@@ -417,13 +415,7 @@ def test_resume_after_kill_matches_an_uninterrupted_run(
         ]
     )
     proc = spawn_python(code, cwd=REPO)
-    try:
-        wait_for(lambda: bool(complete_checkpoints(ckpt)), proc, 120, poll_s=0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    kill_when(lambda: bool(complete_checkpoints(ckpt)), proc, 120, poll_s=0.02)
     killed_at = complete_checkpoints(ckpt)[-1][0]
     assert killed_at < BASE.steps
 
