@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -38,6 +40,7 @@ def test_make_install_takes_the_torch_index_from_the_switch() -> None:
     assert "--extra-index-url https://download.pytorch.org/whl/cu126" in cuda
 
 
+@pytest.mark.slow  # two more pytest processes: about 13 s of CPU
 def test_plain_pytest_is_the_fast_subset_and_the_test_command_runs_everything() -> None:
     def selected(*args: str) -> int:
         done = subprocess.run(
