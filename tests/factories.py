@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 import socketserver
 import subprocess
 import sys
@@ -189,3 +190,31 @@ def wait_for(
             pytest.fail(f"process exited with {proc.returncode} too early:\n{err[-3000:]}")
         assert time.monotonic() < deadline, f"condition not met after {timeout_s} s"
         time.sleep(poll_s)
+
+
+def kill_when(
+    condition: Callable[[], bool],
+    proc: subprocess.Popen,
+    timeout_s: float,
+    poll_s: float = 0.05,
+    group: bool = False,
+) -> None:
+    """Kill ``proc`` with SIGKILL (kill -9) once ``condition`` holds, reap it, and check it died
+    of that signal: the first half of a kill-and-resume test.
+
+    Args:
+        condition: What must be true (a checkpoint saved, a file written) before the kill.
+        proc: The process to kill, from :func:`spawn_python`.
+        timeout_s: Seconds to wait for ``condition``; the test fails after that, or with the
+            process's stderr if it exits first (see :func:`wait_for`).
+        poll_s: Seconds between two checks of ``condition``.
+        group: Kill the process's whole group (spawned with ``new_session=True``), so the
+            processes it started die with it.
+    """
+    try:
+        wait_for(condition, proc, timeout_s, poll_s)
+        (os.killpg if group else os.kill)(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL

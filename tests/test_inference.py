@@ -1,6 +1,6 @@
 """Tiled inference: batching, memory layout and inference mode of ``restore_tiled``.
 
-Tiling geometry, padding and the tiled-vs-whole comparison are in ``tests/test_models.py``.
+Tiling geometry, padding and the tiled-vs-whole comparison are in ``tests/models/test_models.py``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILES = [".dvc/config", ".dvc/.gitignore", ".dvcignore", "dvc.yaml", "params.yaml"]
 
 # one typo per stage, in a section the stage depends on, and the key the error must name

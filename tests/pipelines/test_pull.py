@@ -1,8 +1,8 @@
-"""S3 everywhere: DVC remote on S3, MLflow artifacts on S3, ``girml pull`` and ``girml remote``.
+"""``girml pull`` (pipelines/pull.py): models and reports from MLflow, data from DVC, on S3.
 
 Real services only: a moto S3 server over HTTP (``s3_server``), a SQLite MLflow store in a temp
-folder, the real ``dvc`` and ``git`` CLIs. The only stand-in is a callable that fails on
-purpose, to inject errors into the retry loop.
+folder whose artifacts live on it, a git + DVC repository whose remote is on it, the real
+``dvc`` and ``git`` CLIs. The store is also searched for the credentials it was written with.
 """
 
 from __future__ import annotations
@@ -20,10 +20,7 @@ import mlflow
 import numpy as np
 import pytest
 import torch
-from botocore.exceptions import ClientError, EndpointConnectionError
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
 from moto.server import ThreadedMotoServer
 from torch import nn
 from typer.testing import CliRunner
@@ -32,7 +29,6 @@ from girml.config import ModelConfig
 from girml.imageio import read_image, write_png
 from girml.models import build_model
 from girml.models.store import load_model
-from girml.retry import is_transient, with_retries
 from girml.storage import s3
 from girml.tracking.mlflow import (
     CHAMPION,
@@ -47,20 +43,18 @@ from girml.tracking.mlflow import (
     start_run,
 )
 from pipelines.cli import app
-from pipelines.dvc_run import DvcError, run_dvc
+from pipelines.dvc_run import run_dvc
 from pipelines.pull import (
     SUMS_FILE,
-    IncompleteDownload,
     PullError,
     check_sums,
     set_s3_env_defaults,
     write_sums,
 )
-from pipelines.remote import check_endpoint_url, s3_url
 from tests.conftest import s3_client_env
 from tests.factories import textured_image
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KEY_ID = "GIRMLTESTKEYID7C1F0E9A"
 SECRET = "girml-test-SECRET-7c1f0e9a-do-not-log"
 TINY = ModelConfig(width=4, enc_blocks=[1], middle_blocks=0)
@@ -402,26 +396,7 @@ def test_corrupt_remote_object_is_detected(
     assert "noise/0.png: md5" in result.output and md5 in result.output
 
 
-# --------------------------------------------------------------------------- pieces
-
-
-def test_s3_url_and_endpoint_validation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert s3_url("bucket-1/dvc/store/") == "s3://bucket-1/dvc/store"
-    assert s3_url("s3://bucket-1") == "s3://bucket-1"
-    for bad in ("B", "Bucket", "b_ucket", "bucket/../x", "bucket//x"):
-        with pytest.raises(ValueError, match="got"):
-            s3_url(bad)
-    assert check_endpoint_url("http://127.0.0.1:9000/") == "http://127.0.0.1:9000"
-    with pytest.raises(ValueError, match="must not carry credentials"):
-        check_endpoint_url("http://user:pass@minio:9000")
-    with pytest.raises(ValueError, match="http"):
-        check_endpoint_url("ftp://minio")
-
-    monkeypatch.chdir(tmp_path)  # refused before DVC runs: nothing is written
-    args = ["remote", "s3", "bucket", "--endpoint-url", "http://key:secret@minio:9000"]
-    result = runner.invoke(app, args)
-    assert result.exit_code == 1 and "secret" not in result.output
-    assert list(tmp_path.iterdir()) == []
+# --------------------------------------------------------------------------- checksums, settings
 
 
 def test_sha256sums_written_checked_and_tampering_caught(tmp_path: Path) -> None:
@@ -445,54 +420,6 @@ def test_sha256sums_written_checked_and_tampering_caught(tmp_path: Path) -> None
     (tmp_path / SUMS_FILE).write_text("not a checksum line\n")
     with pytest.raises(PullError, match="not a sha256sum line"):
         check_sums(tmp_path)
-
-
-def test_with_retries_retries_transient_failures_only() -> None:
-    calls: list[int] = []
-
-    def flaky() -> str:
-        calls.append(1)
-        if len(calls) < 3:
-            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
-        return "ok"
-
-    assert with_retries(flaky, "flaky", attempts=3, backoff_s=0) == ("ok", 3)
-
-    calls.clear()
-    with pytest.raises(EndpointConnectionError):
-        with_retries(flaky, "flaky", attempts=2, backoff_s=0)
-    assert len(calls) == 2
-
-    def missing() -> None:
-        calls.append(1)
-        raise PullError("no such model")
-
-    calls.clear()
-    with pytest.raises(PullError):
-        with_retries(missing, "missing", attempts=5, backoff_s=0)
-    assert len(calls) == 1
-    with pytest.raises(ValueError, match="attempts must be >= 1, got 0"):
-        with_retries(missing, "x", attempts=0)
-    with pytest.raises(ValueError, match="backoff_s must be >= 0, got -1"):
-        with_retries(missing, "x", backoff_s=-1)
-
-
-def _client_error(status: int, code: str) -> ClientError:
-    response = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
-    return ClientError(response, "GetObject")
-
-
-def test_is_transient_classification() -> None:
-    assert is_transient(IncompleteDownload("short file"))
-    assert is_transient(ConnectionResetError())
-    assert is_transient(_client_error(503, "SlowDown"))
-    assert not is_transient(_client_error(404, "NoSuchKey"))
-    assert not is_transient(_client_error(403, "AccessDenied"))
-    assert is_transient(MlflowException("failures while downloading"))  # INTERNAL_ERROR
-    assert not is_transient(MlflowException("gone", error_code=RESOURCE_DOES_NOT_EXIST))
-    assert is_transient(DvcError(["pull"], 1, "ERROR: Could not connect to the endpoint URL"))
-    assert not is_transient(DvcError(["pull"], 1, "ERROR: 'x' does not exist as an output"))
-    assert not is_transient(ValueError("bad"))
 
 
 def test_set_s3_env_defaults_keeps_user_settings() -> None:

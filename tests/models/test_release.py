@@ -733,7 +733,7 @@ def test_real_photos_script_json_is_accepted_on_a_re_release(
     import sys
 
     loader = importlib.util.spec_from_file_location(
-        "real_photos", Path(__file__).parents[1] / "benchmarks" / "real_photos.py"
+        "real_photos", Path(__file__).parents[2] / "benchmarks" / "real_photos.py"
     )
     script = importlib.util.module_from_spec(loader)
     sys.modules["real_photos"] = script  # dataclasses look their module up

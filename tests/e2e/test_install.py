@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_lock_pins_torch_without_a_build_label_and_names_no_machine_path() -> None:
@@ -38,11 +40,12 @@ def test_make_install_takes_the_torch_index_from_the_switch() -> None:
     assert "--extra-index-url https://download.pytorch.org/whl/cu126" in cuda
 
 
+@pytest.mark.slow  # two more pytest processes: about 13 s of CPU
 def test_plain_pytest_is_the_fast_subset_and_the_test_command_runs_everything() -> None:
     def selected(*args: str) -> int:
         done = subprocess.run(
             [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-             *args, "tests/test_distributed.py"],
+             *args, "tests/training/test_distributed.py"],
             cwd=ROOT, capture_output=True, text=True, check=False,
         )  # fmt: skip
         found = re.search(r"(\d+)(?:/\d+)? tests? collected", done.stdout)  # not "no tests"

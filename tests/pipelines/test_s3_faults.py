@@ -12,9 +12,7 @@ import csv
 import hashlib
 import logging
 import os
-import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +45,7 @@ from pipelines.cli import app
 from pipelines.dvc_run import DvcError, run_dvc
 from pipelines.pull import check_sums
 from tests.conftest import s3_client_env
-from tests.factories import spawn_python, textured_image, write_params
+from tests.factories import kill_when, spawn_python, textured_image, write_params
 from tests.faults import FaultProxy
 
 TINY = ModelConfig(width=4, enc_blocks=[1], middle_blocks=0)
@@ -344,19 +342,11 @@ def test_collect_killed_mid_run_then_rerun_equals_an_uninterrupted_run(
     killed = runs["killed"]
     proc = spawn_python("from girml.cli import app; app(['collect'])", cwd=killed)
     images = killed / "data/clean/images"
-    try:
-        deadline = time.monotonic() + 120
-        while not (images.is_dir() and len(list(images.glob("*.png"))) >= 20):
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "collect wrote no image in 120 s"
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+
+    def twenty_written() -> bool:
+        return images.is_dir() and len(list(images.glob("*.png"))) >= 20
+
+    kill_when(twenty_written, proc, 120, poll_s=0.02)
     assert not (killed / "data/clean/manifest.csv").exists()  # written last, atomically
     written = list(images.glob("*.png"))
     assert 20 <= len(written) < 240

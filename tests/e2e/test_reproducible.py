@@ -86,7 +86,7 @@ def test_python_caches_do_not_change_a_code_dependency(tmp_path: Path) -> None:
     # reran every stage that depends on a code folder. The project's .dvcignore leaves them out.
     import subprocess
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
 
     def run(*cmd: str) -> str:

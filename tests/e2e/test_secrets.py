@@ -33,7 +33,7 @@ from pipelines.flows import parse_override, redact
 from tests.conftest import free_port
 from tests.factories import serving, textured_image
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CANARY = "CANARY-pw-5f3e1b7d"
 USER = "alice"
 runner = CliRunner()

@@ -11,7 +11,6 @@ import math
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,7 @@ from girml.tuning import (
     write_trials_csv,
 )
 from tests.conftest import free_port
-from tests.factories import REPO, spawn_python, synthesize_tiny, wait_for
+from tests.factories import REPO, kill_when, spawn_python, synthesize_tiny
 
 MODEL = ModelConfig(width=4, enc_blocks=[1], middle_blocks=0)
 BASE = TrainConfig(
@@ -390,12 +389,8 @@ def test_an_interrupted_search_resumes_instead_of_starting_over(
     code = _tune_script(cfg, pairs_dir, work)
     # its own session, so the kill reaches the local Ray it starts as well
     proc = spawn_python(code, cwd=tmp_path, new_session=True)
-    try:  # until a finished trial is saved
-        wait_for(lambda: "TERMINATED" in _experiment_state(work), proc, 240, poll_s=0.1)
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
+    # once a finished trial is saved
+    kill_when(lambda: "TERMINATED" in _experiment_state(work), proc, 240, poll_s=0.1, group=True)
     experiment = work / "ray_results" / "gir-tune"
     before = ExperimentAnalysis(str(experiment))
     finished = {t.trial_id for t in before.trials if t.status == "TERMINATED"}

@@ -37,7 +37,7 @@ from pipelines.flows import (
 )
 from tests.factories import serving
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "verysecret123"
 
 # --------------------------------------------------------------------------- DAG
@@ -549,6 +549,7 @@ print("training done")
 """
 
 
+@pytest.mark.slow  # a real Prefect server (prefect_api): 10-20 s to start
 def test_progress_bars_take_a_few_log_lines(prefect_api: str, tmp_path: Path) -> None:
     from prefect import flow
 
