@@ -1,6 +1,6 @@
 """What ``dvc.yaml`` and the stages agree on: output paths and the params keys each stage reads.
 
-``tests/test_cli.py`` checks that ``dvc.yaml`` declares exactly :data:`STAGE_PARAMS` for each
+``tests/stages/test_contract.py`` checks that ``dvc.yaml`` declares exactly :data:`STAGE_PARAMS` for each
 stage and exactly the code each stage module imports.
 """
 

@@ -1,0 +1,191 @@
+"""dvc.yaml against the stage modules: each stage declares exactly the params keys and the code
+its module reads, so DVC reruns a stage exactly when something it depends on changes."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import re
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from girml import cli
+from girml.stages.contract import STAGE_PARAMS, StageParams
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "girml"
+# a module that names another file as code to ship (MLflow models from code) reads it too
+CODE_FILE = re.compile(r"""with_name\(["']([A-Za-z_]\w*\.py)["']\)""")
+
+
+def _dvc_stages() -> dict[str, dict]:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def _verb(stage: dict) -> str:
+    return stage["cmd"].split()[1]  # "girml VERB --params params.yaml"
+
+
+def _module_file(name: str) -> Path | None:
+    path = ROOT.joinpath(*name.split("."))
+    if (path / "__init__.py").is_file():
+        return path / "__init__.py"
+    return path.with_suffix(".py") if path.with_suffix(".py").is_file() else None
+
+
+@cache
+def _imports(path: Path) -> frozenset[Path]:
+    """The girml files ``path`` imports (at module level or inside functions) or ships as code."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = path.parent.relative_to(ROOT).parts
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package[: len(package) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    files = set()
+    for name in names:
+        if name.split(".")[0] != "girml":
+            continue
+        parts = name.split(".")
+        for depth in range(1, len(parts) + 1):  # importing a.b.c runs a and a.b first
+            found = _module_file(".".join(parts[:depth]))
+            if found is not None:
+                files.add(found)
+    files.update(path.with_name(n) for n in CODE_FILE.findall(path.read_text(encoding="utf-8")))
+    return frozenset(files)
+
+
+def code_closure(verb: str) -> set[Path]:
+    """Every girml file the stage module ``girml.stages.<verb>`` can run, and the templates
+    beside them."""
+    start = _module_file(f"girml.stages.{verb}")
+    assert start is not None, f"no module girml/stages/{verb}.py"
+    seen: set[Path] = set()
+    todo = [start, *_imports(start)]
+    while todo:
+        path = todo.pop()
+        if path not in seen:
+            seen.add(path)
+            todo.extend(_imports(path))
+    templates = {t for p in seen for t in (p.parent / "templates").glob("*") if t.is_file()}
+    return seen | templates
+
+
+def declared_code(stage: dict) -> list[str]:
+    return [d for d in stage.get("deps", []) if str(d).startswith("girml")]
+
+
+def expected_code(closure: set[Path]) -> list[str]:
+    """The shortest exact declaration: a folder where every file in it is read, else files."""
+    rel = {p.relative_to(ROOT) for p in closure}
+    out: set[Path] = set()
+    for path in rel:
+        top = path
+        for parent in path.parents:
+            if parent == Path("."):
+                break
+            files = {f.relative_to(ROOT) for f in (ROOT / parent).rglob("*") if _counts(f)}
+            if files <= rel:
+                top = parent
+        out.add(top)
+    return sorted({str(p) for p in out if not any(q in p.parents for q in out)})
+
+
+def _counts(path: Path) -> bool:
+    return path.is_file() and "__pycache__" not in path.parts
+
+
+def test_dvc_yaml_declares_exactly_the_params_each_verb_reads() -> None:
+    stages = _dvc_stages()
+    for name, stage in stages.items():
+        assert sorted(stage.get("params", [])) == sorted(STAGE_PARAMS[_verb(stage)]), name
+    assert {_verb(s) for s in stages.values()} == set(STAGE_PARAMS)
+
+
+def test_dvc_yaml_declares_exactly_the_code_each_stage_runs() -> None:
+    wrong = []
+    for name, stage in _dvc_stages().items():
+        want = expected_code(code_closure(_verb(stage)))
+        if sorted(declared_code(stage)) != want:
+            wrong.append(f"{name}: declare\n      - " + "\n      - ".join(want))
+    assert not wrong, "dvc.yaml code deps are not the stage's imports:\n" + "\n".join(wrong)
+
+
+def test_the_code_closure_follows_imports_inside_functions(tmp_path: Path) -> None:
+    """The checker itself: a lazy import counts, and a module beside it that no one imports
+    does not."""
+    closure = {p.relative_to(ROOT).as_posix() for p in code_closure("train")}
+    assert "girml/stages/train.py" in closure and "girml/stages/contract.py" in closure
+    assert "girml/tuning/results.py" in closure  # imported inside _configs (train.use_tuned)
+    assert "girml/tracking/restorer_model.py" in closure  # shipped as MLflow model code
+    assert "girml/cli.py" not in closure  # the CLI runs the stage; the stage never imports it
+    assert "girml/stages/evaluate.py" not in closure
+
+
+def test_stage_modules_read_params_only_through_stage_params() -> None:
+    for verb in STAGE_PARAMS:
+        source = inspect.getsource(importlib.import_module(f"girml.stages.{verb}"))
+        for direct in ("load_section(", "read_params(", "yaml.safe_load("):
+            assert direct not in source, f"girml {verb} reads params with {direct}...)"
+        assert f'StageParams(params, "{verb}")' in source, verb
+        # the verb itself only runs its stage module
+        verb_source = inspect.getsource(getattr(cli, verb))
+        assert f"from girml.stages import {verb} as this" in verb_source, verb
+        assert "StageParams" not in verb_source and "load_section" not in verb_source, verb
+
+
+def test_stage_params_refuses_what_the_stage_does_not_declare(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text((ROOT / "params.yaml").read_text())
+    validate = StageParams(params, "validate")
+    assert (
+        validate.value("collect.min_size")
+        == yaml.safe_load(params.read_text())["collect"]["min_size"]
+    )
+    assert validate.section("validate").default_psnr_band
+    with pytest.raises(KeyError, match=r"validate reads collect\.max_pixels"):
+        validate.value("collect.max_pixels")
+    with pytest.raises(KeyError, match="validate reads model"):
+        validate.section("model")
+    with pytest.raises(KeyError, match="validate reads collect"):
+        validate.section("collect")  # one key of the section is declared, not all of it
+    train = StageParams(params, "train")
+    assert train.raw("train")["steps"] == train.section("train").steps
+
+
+def test_no_arrow_runs_back_up_from_the_library() -> None:
+    """The library never imports orchestration: no girml module imports pipelines/ (nor
+    Prefect or DVC), and no library module imports the CLI or the stages."""
+    upward = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top in ("pipelines", "prefect", "dvc"):
+                    upward.append(f"{rel} imports {name}")
+                in_shell = rel.startswith("girml/stages/") or rel in (
+                    "girml/cli.py",
+                    "girml/__main__.py",
+                )
+                if not in_shell and (name == "girml.cli" or name.startswith("girml.stages")):
+                    upward.append(f"{rel} imports {name}")
+    assert not upward, "\n".join(upward)
