@@ -208,34 +208,37 @@ def harm_reasons(
     compared = [key for key in keys if key in champion and math.isfinite(new[key])]
     rises = {k: new[k] - champion[k] for k in compared if k.startswith("harm_rate.")}
     drops = {k: champion[k] - new[k] for k in compared if not k.startswith("harm_rate.")}
+    changes = {**rises, **drops}
     refusals = [
-        refusal
+        _harm_refusal(key, new[key], champion[key], changes[key], cfg)
         for key in compared
-        if (refusal := _harm_refusal(key, new[key], champion[key], cfg)) is not None
+        if changes[key] > _harm_limit(key, cfg) + 1e-9
     ]
     summary = _harm_summary(rises, drops, refusals, cfg)
     notes = [f"champion has no {key}: that check skipped" for key in keys if key not in champion]
     return not refusals, [*refusals, *summary, *notes]
 
 
-def _harm_refusal(key: str, new: float, champion: float, cfg: PromotionConfig) -> str | None:
-    """Why harm key ``key`` refuses the new version (its value ``new`` against the champion's
-    ``champion``), or None when it passes."""
+def _harm_limit(key: str, cfg: PromotionConfig) -> float:
+    """How much harm key ``key`` may worsen: a ``harm_rate.*`` rise (a fraction), a
+    ``harm.clean_psnr_y.*`` drop (dB)."""
+    return cfg.max_harm_rate_increase if key.startswith("harm_rate.") else cfg.max_clean_psnr_drop
+
+
+def _harm_refusal(
+    key: str, new: float, champion: float, change: float, cfg: PromotionConfig
+) -> str:
+    """The reason harm key ``key`` refuses: its value ``new`` against the champion's, worse by
+    ``change`` (a rise or a drop, see :func:`_harm_limit`) than the limit allows."""
+    limit = _harm_limit(key, cfg)
     if key.startswith("harm_rate."):
-        rise = new - champion
-        if rise > cfg.max_harm_rate_increase + 1e-9:
-            return (
-                f"{key} {new:.1%} vs champion {champion:.1%}: {rise * 100:+.1f} "
-                f"points > {cfg.max_harm_rate_increase * 100:.1f}"
-            )
-        return None
-    drop = champion - new
-    if drop > cfg.max_clean_psnr_drop + 1e-9:
         return (
-            f"{key} {new:.2f} dB vs champion {champion:.2f} dB: "
-            f"{-drop:+.2f} dB, a drop > {cfg.max_clean_psnr_drop:.2f}"
+            f"{key} {new:.1%} vs champion {champion:.1%}: {change * 100:+.1f} "
+            f"points > {limit * 100:.1f}"
         )
-    return None
+    return (
+        f"{key} {new:.2f} dB vs champion {champion:.2f} dB: {-change:+.2f} dB, a drop > {limit:.2f}"
+    )
 
 
 def _harm_summary(

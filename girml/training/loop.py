@@ -39,7 +39,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -649,7 +649,8 @@ def _train(
 
     if not accelerator.is_main_process:  # callbacks run on the main process only
         on_log = on_validate = None
-    loop = _start_loop(parts, cfg, ckpt_dir, val_pairs, per_step, on_log, on_validate)
+    loop = _Loop(parts, cfg, ckpt_dir, val_pairs, per_step, on_log, on_validate)
+    parts.model.train()
     for lq, gt in loader:
         _train_step(loop, lq, gt)
     loop.bar.close()
@@ -736,12 +737,12 @@ class _Loop:
         on_log: :func:`train`'s ``on_log``; None off the main process.
         on_validate: :func:`train`'s ``on_validate``; None off the main process.
         bar: the progress bar (disabled off the main process).
-        base_seconds: loop seconds of the runs this one resumed.
-        loop_start: ``time.perf_counter()`` when this run's loop started.
         loss_sum: (0-dim tensor, on the device) micro-batch losses since the last log event.
         micro_batches: how many losses ``loss_sum`` holds.
         window_samples: samples trained since the last event (log, validation, checkpoint).
         window_start: ``time.perf_counter()`` at the end of the last event.
+        base_seconds: loop seconds of the runs this one resumed.
+        loop_start: ``time.perf_counter()`` when this run's loop started.
         validation: the last validation's ``(metrics, per_family)``; None before the first.
     """
 
@@ -752,14 +753,28 @@ class _Loop:
     per_step: int
     on_log: LogCallback | None
     on_validate: LogCallback | None
-    bar: tqdm
-    base_seconds: float
-    loop_start: float
-    loss_sum: torch.Tensor
-    micro_batches: int
-    window_samples: int
-    window_start: float
+    bar: tqdm = field(init=False)
+    loss_sum: torch.Tensor = field(init=False)
+    micro_batches: int = 0
+    window_samples: int = 0
+    window_start: float = field(init=False)
+    base_seconds: float = field(init=False)
+    loop_start: float = field(init=False)
     validation: tuple[dict[str, float], dict[str, dict[str, float]]] | None = None
+
+    def __post_init__(self) -> None:
+        """Open the progress bar at the resumed step, zero the loss sum, start the clocks."""
+        accelerator, state = self.parts.accelerator, self.parts.state
+        self.bar = tqdm(
+            total=self.cfg.steps,
+            initial=state.step,
+            desc="train",
+            unit="step",
+            disable=not accelerator.is_main_process,
+        )
+        self.loss_sum = torch.zeros((), device=accelerator.device)
+        self.window_start = time.perf_counter()
+        self.base_seconds, self.loop_start = state.train_seconds, time.perf_counter()
 
 
 def _make_accelerator(cfg: TrainConfig) -> Accelerator:
@@ -854,49 +869,6 @@ def _prepare_loader(
             pin_memory=accelerator.device.type == "cuda",
         )
     )
-
-
-def _start_loop(
-    parts: _Parts,
-    cfg: TrainConfig,
-    ckpt_dir: Path,
-    val_pairs: PairSet,
-    per_step: int,
-    on_log: LogCallback | None,
-    on_validate: LogCallback | None,
-) -> _Loop:
-    """Open the progress bar, zero the counters, start the clocks; the model goes to train mode.
-
-    The arguments are the :class:`_Loop` fields of the same names.
-    """
-    accelerator, state = parts.accelerator, parts.state
-    bar = tqdm(
-        total=cfg.steps,
-        initial=state.step,
-        desc="train",
-        unit="step",
-        disable=not accelerator.is_main_process,
-    )
-    loss_sum = torch.zeros((), device=accelerator.device)
-    window_start = time.perf_counter()
-    loop = _Loop(
-        parts=parts,
-        cfg=cfg,
-        ckpt_dir=ckpt_dir,
-        val_pairs=val_pairs,
-        per_step=per_step,
-        on_log=on_log,
-        on_validate=on_validate,
-        bar=bar,
-        base_seconds=state.train_seconds,
-        loop_start=time.perf_counter(),
-        loss_sum=loss_sum,
-        micro_batches=0,
-        window_samples=0,
-        window_start=window_start,
-    )
-    parts.model.train()
-    return loop
 
 
 def _train_step(loop: _Loop, lq: torch.Tensor, gt: torch.Tensor) -> None:
