@@ -43,8 +43,8 @@ import torch
 
 from girml.config import DegradationsConfig, ModelConfig, TrainConfig, load_section
 from girml.models import build_model
-from girml.training import TrainPatches, load_pairs, make_loader, train
-from girml.training.loop import build_optimizer, compile_or_eager
+from girml.training import make_loader, train
+from girml.training.loop import build_optimizer, compile_or_eager, train_dataset
 from girml.training.losses import restoration_loss
 
 WARMUP = 10
@@ -91,15 +91,7 @@ def bare(model_cfg: ModelConfig, cfg: TrainConfig, spec: DegradationsConfig, pai
     if cfg.compile:
         example = torch.zeros(cfg.batch_size, 3, cfg.patch_size, cfg.patch_size)
         compile_or_eager(model, example.contiguous(memory_format=memory_format))
-    dataset = TrainPatches(
-        load_pairs(pairs / "train" / "pairs.jsonl"),
-        cfg.patch_size,
-        cfg.seed,
-        cfg.online_degradation_prob,
-        spec,
-        black_region_prob=cfg.black_region_prob,
-        clean_prob=cfg.clean_prob,
-    )
+    dataset = train_dataset(cfg, pairs / "train" / "pairs.jsonl", spec)
     stop = cfg.steps * cfg.batch_size
     loader = make_loader(dataset, cfg.batch_size, 0, stop, cfg.num_workers)
     start, seen = (0.0, 0.0), 0

@@ -7,10 +7,12 @@ the ``restore`` command.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -148,11 +150,9 @@ def restore_tiled(
 
     Overlapping ``tile`` x ``tile`` windows (shifted inward at the borders so all are full size)
     are run through ``model`` under ``torch.inference_mode()``, ``batch_tiles`` at a time, and
-    blended on the CPU with a separable smoothstep window (:func:`_ramp`): each prediction is
-    multiplied by the window and added into a preallocated float32 output, which is divided at
-    the end by the summed window. The tiles form a grid, so that sum is the outer product of two
-    per-axis sums and no full-size weight buffer is kept. An image no larger than the tile is run
-    once, whole. The model is not modified (its train/eval mode is left as the caller set it).
+    blended on the CPU with a separable smoothstep window (:func:`_ramp`, :func:`_blend_tiles`).
+    An image no larger than the tile is run once, whole. The model is not modified (its
+    train/eval mode is left as the caller set it).
 
     Args:
         model: maps (N,C,h,w) -> (N,C,h,w) for any h, w; if it has ``size_multiple``,
@@ -178,33 +178,113 @@ def restore_tiled(
     if image.shape[0] != 1:
         raise ValueError(f"restore_tiled expects a batch of one, got shape {tuple(image.shape)}")
     _check_tiling(model, tile, overlap, batch_tiles)
-    run_on = torch.device(device) if device is not None else model_device(model, image.device)
-    memory_format = _memory_format(channels_last, run_on)
+    run_on, memory_format = _placement(model, image, device, channels_last)
+    grid = _tile_grid(image, tile, overlap)
+    chunks = grid.chunks(batch_tiles)
+    predict = functools.partial(_predict_tiles, model, image, grid, run_on, memory_format)
+    workers = _tile_workers(workers, run_on, len(chunks))
+    return _blend_tiles(grid, chunks, predict, workers)
 
+
+@dataclass(frozen=True)
+class _TileGrid:
+    """Where the tiles of one (1,C,H,W) image lie, and their per-axis blending windows.
+
+    Attributes:
+        channels, height, width: the image's C, H and W.
+        tile_h, tile_w: the tile's size (the tile side, or the image's side where smaller).
+        starts_y, starts_x: tile origins along each axis (:func:`_starts`).
+        ramp_y, ramp_x: (tile_h,) and (tile_w,) float32 windows (:func:`_ramp`).
+    """
+
+    channels: int
+    height: int
+    width: int
+    tile_h: int
+    tile_w: int
+    starts_y: list[int]
+    starts_x: list[int]
+    ramp_y: torch.Tensor
+    ramp_x: torch.Tensor
+
+    def chunks(self, size: int) -> list[list[tuple[int, int]]]:
+        """The (y, x) origins of the tiles, row by row, in batches of ``size`` (the last may be
+        smaller)."""
+        coords = [(y, x) for y in self.starts_y for x in self.starts_x]
+        return [coords[i : i + size] for i in range(0, len(coords), size)]
+
+
+def _tile_grid(image: torch.Tensor, tile: int, overlap: int) -> _TileGrid:
+    """The tiles of ``tile`` pixels, ``overlap`` of them shared, that cover (1,C,H,W) ``image``."""
     _, channels, height, width = image.shape
     tile_h, tile_w = min(tile, height), min(tile, width)
     stride = tile - overlap
-    starts_y, starts_x = _starts(height, tile, stride), _starts(width, tile, stride)
-    coords = [(y, x) for y in starts_y for x in starts_x]
-    ramp_y, ramp_x = _ramp(tile_h, overlap), _ramp(tile_w, overlap)
-    window = ramp_y[:, None] * ramp_x[None, :]
-    output = torch.zeros(1, channels, height, width)
+    return _TileGrid(
+        channels=channels,
+        height=height,
+        width=width,
+        tile_h=tile_h,
+        tile_w=tile_w,
+        starts_y=_starts(height, tile, stride),
+        starts_x=_starts(width, tile, stride),
+        ramp_y=_ramp(tile_h, overlap),
+        ramp_x=_ramp(tile_w, overlap),
+    )
 
-    chunks = [coords[i : i + batch_tiles] for i in range(0, len(coords), batch_tiles)]
 
-    def predict(chunk: list[tuple[int, int]]) -> torch.Tensor:
-        with torch.inference_mode():  # thread-local: entered in each worker thread
-            batch = torch.empty(
-                (len(chunk), channels, tile_h, tile_w),
-                dtype=image.dtype,
-                device=image.device,
-                memory_format=memory_format,
-            )
-            for k, (y, x) in enumerate(chunk):
-                batch[k] = image[0, :, y : y + tile_h, x : x + tile_w]
-            return model(batch.to(run_on)).float().cpu()
+def _placement(
+    model: nn.Module,
+    image: torch.Tensor,
+    device: torch.device | str | None,
+    channels_last: bool | None,
+) -> tuple[torch.device, torch.memory_format]:
+    """Where the model runs (``device``, else its parameters' device, else ``image``'s) and the
+    layout of its inputs (:func:`_memory_format`)."""
+    run_on = torch.device(device) if device is not None else model_device(model, image.device)
+    return run_on, _memory_format(channels_last, run_on)
 
-    workers = _tile_workers(workers, run_on, len(chunks))
+
+def _predict_tiles(
+    model: nn.Module,
+    image: torch.Tensor,
+    grid: _TileGrid,
+    run_on: torch.device,
+    memory_format: torch.memory_format,
+    chunk: list[tuple[int, int]],
+) -> torch.Tensor:
+    """The model's (N,C,tile_h,tile_w) float32 CPU outputs for the tiles at ``chunk``'s origins,
+    run as one batch of ``memory_format`` on ``run_on``; safe to call from worker threads."""
+    with torch.inference_mode():  # thread-local: entered in each worker thread
+        batch = torch.empty(
+            (len(chunk), grid.channels, grid.tile_h, grid.tile_w),
+            dtype=image.dtype,
+            device=image.device,
+            memory_format=memory_format,
+        )
+        for k, (y, x) in enumerate(chunk):
+            batch[k] = image[0, :, y : y + grid.tile_h, x : x + grid.tile_w]
+        return model(batch.to(run_on)).float().cpu()
+
+
+def _blend_tiles(
+    grid: _TileGrid,
+    chunks: list[list[tuple[int, int]]],
+    predict: Callable[[list[tuple[int, int]]], torch.Tensor],
+    workers: int,
+) -> torch.Tensor:
+    """Predict every chunk of tiles on ``workers`` threads and blend them into the image.
+
+    Each prediction is multiplied by the window (the outer product of the grid's ramps) and
+    added, in tile order, into a preallocated float32 output, which is divided at the end by the
+    summed window. The tiles form a grid, so that sum is the outer product of two per-axis sums
+    and no full-size weight buffer is kept.
+
+    Returns:
+        (1,C,H,W) float32 contiguous tensor on the CPU.
+    """
+    window = grid.ramp_y[:, None] * grid.ramp_x[None, :]
+    output = torch.zeros(1, grid.channels, grid.height, grid.width)
+    tile_h, tile_w = grid.tile_h, grid.tile_w
     # several workers split torch's threads among them (one each on a 2-core machine)
     shared = max(1, torch.get_num_threads() // workers) if workers > 1 else 0
     with torch.inference_mode(), torch_threads(shared):
@@ -212,8 +292,8 @@ def restore_tiled(
             for chunk, pred in zip(chunks, _in_order(pool, predict, chunks, workers), strict=True):
                 for k, (y, x) in enumerate(chunk):
                     output[0, :, y : y + tile_h, x : x + tile_w].addcmul_(pred[k], window)
-        output.div_(_weight_sum(height, tile_h, starts_y, ramp_y)[:, None])
-        output.div_(_weight_sum(width, tile_w, starts_x, ramp_x))
+        output.div_(_weight_sum(grid.height, tile_h, grid.starts_y, grid.ramp_y)[:, None])
+        output.div_(_weight_sum(grid.width, tile_w, grid.starts_x, grid.ramp_x))
     return output
 
 
@@ -302,8 +382,7 @@ def restore_image(
             model, image, tile, overlap, device, batch_tiles, channels_last, workers
         )
         return out.clamp_(0.0, 1.0)  # a fresh buffer, safe to clamp in place
-    run_on = torch.device(device) if device is not None else model_device(model, image.device)
-    memory_format = _memory_format(channels_last, run_on)
+    run_on, memory_format = _placement(model, image, device, channels_last)
     with torch.inference_mode():
         out = model(image.to(run_on, memory_format=memory_format)).float().cpu()
     # not in place: the output may share memory with ``image`` (an identity model)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,30 +116,58 @@ def restore_files(
         ValueError: an output would overwrite one of the inputs (``out_dir`` is an input
             folder), or bad ``tile``/``overlap``/``batch_tiles``.
     """
+    planned, missing = _plan(inputs, out_dir)
+    if device is not None:
+        model.to(device)
+    report = RestoreReport(failed=_report_missing(missing))
+    restore = functools.partial(
+        restore_image, model, tile=tile, overlap=overlap, device=device, batch_tiles=batch_tiles
+    )
+    for file, out in planned:
+        _restore_file(file, out, restore, report)
+    return report
+
+
+def _plan(inputs: list[Path], out_dir: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """(input file, output PNG) of every image to restore, and the inputs that do not exist.
+
+    Raises:
+        ValueError: an output would overwrite one of the inputs.
+    """
     jobs, missing = _expand([Path(p) for p in inputs], Path(out_dir))
     outputs = _output_names(jobs)
     sources = {file.resolve() for file, _ in jobs}
     clobbered = [out for out in outputs if out.resolve() in sources]
     if clobbered:
         raise ValueError(f"output {clobbered[0]} would overwrite an input; choose another out_dir")
+    return [(file, out) for (file, _), out in zip(jobs, outputs, strict=True)], missing
 
-    if device is not None:
-        model.to(device)
-    report = RestoreReport()
+
+def _report_missing(missing: list[Path]) -> list[tuple[Path, str]]:
+    """Log each missing input at ERROR; return them as :attr:`RestoreReport.failed` entries."""
     for path in missing:
         log.error("%s: no such file or folder", path)
-        report.failed.append((path, "no such file or folder"))
-    for (file, _), out in zip(jobs, outputs, strict=True):
-        try:
-            image = read_image(file)
-        except ImageReadError as exc:
-            log.error("cannot restore %s", exc)
-            report.failed.append((file, exc.reason))
-            continue
-        restored = restore_image(
-            model, to_tensor(image), tile, overlap, device=device, batch_tiles=batch_tiles
-        )
-        write_png(out, to_uint8(restored))
-        log.info("restored %s -> %s (%dx%d)", file, out, image.shape[1], image.shape[0])
-        report.restored.append((file, out))
-    return report
+    return [(path, "no such file or folder") for path in missing]
+
+
+def _restore_file(
+    file: Path, out: Path, restore: Callable[[torch.Tensor], torch.Tensor], report: RestoreReport
+) -> None:
+    """Read ``file``, ``restore`` it and write the PNG ``out``; record the outcome in ``report``.
+
+    Args:
+        file: the input image.
+        out: the output PNG (written atomically).
+        restore: (1,3,H,W) float in [0, 1] -> the same, restored.
+        report: gets ``(file, out)`` when restored, ``(file, reason)`` when unreadable.
+    """
+    try:
+        image = read_image(file)
+    except ImageReadError as exc:
+        log.error("cannot restore %s", exc)
+        report.failed.append((file, exc.reason))
+        return
+    restored = restore(to_tensor(image))
+    write_png(out, to_uint8(restored))
+    log.info("restored %s -> %s (%dx%d)", file, out, image.shape[1], image.shape[0])
+    report.restored.append((file, out))

@@ -339,16 +339,20 @@ def evaluate_method(
             else:
                 scores = _bench_row(bench, item, restore_fn, cfg, niqe_model, lpips, method)
             if scores is not None:
-                ident = {
-                    "method": method,
-                    "suite": item.suite,
-                    "family": item.family,
-                    "id": item.id,
-                    "source_id": item.source_id,
-                    "level": item.level,
-                }
-                rows.append({**ident, **scores})
+                rows.append({**_row_ident(item, method), **scores})
     return rows
+
+
+def _row_ident(item: BenchItem, method: str) -> dict[str, Any]:
+    """The columns of a row that say whose score it is: method, suite, family, image, level."""
+    return {
+        "method": method,
+        "suite": item.suite,
+        "family": item.family,
+        "id": item.id,
+        "source_id": item.source_id,
+        "level": item.level,
+    }
 
 
 def evaluate_baselines(

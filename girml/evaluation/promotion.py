@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ from girml.evaluation.specialists import (
     train_specialists,
 )
 from girml.evaluation.uncertainty import gain_intervals
-from girml.metrics import load_lpips
+from girml.metrics import LpipsMetric, NiqeModel, load_lpips
 from girml.models.store import CONFIG_FILE, load_model_dir, read_model_config, training_run
 from girml.tracking import mlflow as tracking
 
@@ -135,27 +135,49 @@ def decide(
         f"gir_score {new_gir:.2f} dB vs champion {champion_gir:.2f} dB: {gain:+.2f} "
         f"{'>=' if gain_ok else '<'} {cfg.min_gir_gain:.2f}"
     ]
+    families_ok, notes = regression_reasons(new, champion, cfg)
+    reasons += notes
+    harm_ok = True
+    if new_harm is not None:
+        harm_ok, notes = harm_reasons(new_harm, champion_harm, cfg)
+        reasons += notes
+    return Decision(gain_ok and families_ok and harm_ok, tuple(reasons))
+
+
+def regression_reasons(
+    new: GroupScores, champion: GroupScores, cfg: PromotionConfig
+) -> tuple[bool, list[str]]:
+    """The per-family part of :func:`decide`: does any group lose too much against the champion?
+
+    Compared per (suite, family) of the GIR suites present in both with finite scores; a group
+    whose mean PSNR-Y drops more than ``cfg.max_family_regression`` dB refuses.
+
+    Args:
+        new: ``{(suite, family): mean psnr_y}`` of the new version.
+        champion: the same for the champion.
+        cfg: the thresholds.
+
+    Returns:
+        ``(ok, reasons)``: one reason per regressed group, or one summary line naming the
+        largest change when none regressed (none when no group was compared).
+    """
     drops = {
         key: champion[key] - new[key]
         for key in sorted(set(new) & set(champion))
         if key[0] in GIR_SUITES and math.isfinite(new[key]) and math.isfinite(champion[key])
     }
     regressed = {k: d for k, d in drops.items() if d > cfg.max_family_regression}
-    for (suite, family), drop in regressed.items():
-        reasons.append(
-            f"{suite}/{family} regressed {drop:.2f} dB > {cfg.max_family_regression:.2f}"
-        )
+    reasons = [
+        f"{suite}/{family} regressed {drop:.2f} dB > {cfg.max_family_regression:.2f}"
+        for (suite, family), drop in regressed.items()
+    ]
     if drops and not regressed:
         (suite, family), worst = max(drops.items(), key=lambda kv: kv[1])
         reasons.append(
             f"no (suite, family) regressed more than {cfg.max_family_regression:.2f} dB "
             f"(largest change: {suite}/{family} {-worst:+.2f} dB)"
         )
-    harm_ok = True
-    if new_harm is not None:
-        harm_ok, notes = harm_reasons(new_harm, champion_harm, cfg)
-        reasons += notes
-    return Decision(gain_ok and not regressed and harm_ok, tuple(reasons))
+    return not regressed, reasons
 
 
 def harm_reasons(
@@ -183,28 +205,57 @@ def harm_reasons(
     champion = {k: v for k, v in (champion or {}).items() if math.isfinite(v)}
     if not any(k in champion for k in keys):
         return True, ["champion has no harm metrics (older run): harm checks skipped"]
-    refusals, notes = [], []
-    rises: dict[str, float] = {}
-    drops: dict[str, float] = {}
-    for key in keys:
-        if key not in champion:
-            notes.append(f"champion has no {key}: that check skipped")
-        elif not math.isfinite(new[key]):
-            continue
-        elif key.startswith("harm_rate."):
-            rises[key] = rise = new[key] - champion[key]
-            if rise > cfg.max_harm_rate_increase + 1e-9:
-                refusals.append(
-                    f"{key} {new[key]:.1%} vs champion {champion[key]:.1%}: {rise * 100:+.1f} "
-                    f"points > {cfg.max_harm_rate_increase * 100:.1f}"
-                )
-        else:
-            drops[key] = drop = champion[key] - new[key]
-            if drop > cfg.max_clean_psnr_drop + 1e-9:
-                refusals.append(
-                    f"{key} {new[key]:.2f} dB vs champion {champion[key]:.2f} dB: "
-                    f"{-drop:+.2f} dB, a drop > {cfg.max_clean_psnr_drop:.2f}"
-                )
+    compared = [key for key in keys if key in champion and math.isfinite(new[key])]
+    rises = {k: new[k] - champion[k] for k in compared if k.startswith("harm_rate.")}
+    drops = {k: champion[k] - new[k] for k in compared if not k.startswith("harm_rate.")}
+    changes = {**rises, **drops}
+    refusals = [
+        _harm_refusal(key, new[key], champion[key], changes[key], cfg)
+        for key in compared
+        if changes[key] > _harm_limit(key, cfg) + 1e-9
+    ]
+    summary = _harm_summary(rises, drops, refusals, cfg)
+    notes = [f"champion has no {key}: that check skipped" for key in keys if key not in champion]
+    return not refusals, [*refusals, *summary, *notes]
+
+
+def _harm_limit(key: str, cfg: PromotionConfig) -> float:
+    """How much harm key ``key`` may worsen: a ``harm_rate.*`` rise (a fraction), a
+    ``harm.clean_psnr_y.*`` drop (dB)."""
+    return cfg.max_harm_rate_increase if key.startswith("harm_rate.") else cfg.max_clean_psnr_drop
+
+
+def _harm_refusal(
+    key: str, new: float, champion: float, change: float, cfg: PromotionConfig
+) -> str:
+    """The reason harm key ``key`` refuses: its value ``new`` against the champion's, worse by
+    ``change`` (a rise or a drop, see :func:`_harm_limit`) than the limit allows."""
+    limit = _harm_limit(key, cfg)
+    if key.startswith("harm_rate."):
+        return (
+            f"{key} {new:.1%} vs champion {champion:.1%}: {change * 100:+.1f} "
+            f"points > {limit * 100:.1f}"
+        )
+    return (
+        f"{key} {new:.2f} dB vs champion {champion:.2f} dB: {-change:+.2f} dB, a drop > {limit:.2f}"
+    )
+
+
+def _harm_summary(
+    rises: Mapping[str, float],
+    drops: Mapping[str, float],
+    refusals: Sequence[str],
+    cfg: PromotionConfig,
+) -> list[str]:
+    """One line per kind of harm check that was made and refused nothing, naming its largest
+    change.
+
+    Args:
+        rises: new minus champion of each compared ``harm_rate.*`` key.
+        drops: champion minus new (dB) of each compared ``harm.clean_psnr_y.*`` key.
+        refusals: the refusals of :func:`_harm_refusal`.
+        cfg: the thresholds.
+    """
     summary = []
     if rises and not any(r.startswith("harm_rate.") for r in refusals):
         key, rise = max(rises.items(), key=lambda kv: kv[1])
@@ -218,7 +269,7 @@ def harm_reasons(
             f"no clean PSNR-Y dropped more than {cfg.max_clean_psnr_drop:.2f} dB "
             f"(largest change: {key} {-drop:+.2f} dB)"
         )
-    return not refusals, [*refusals, *summary, *notes]
+    return summary
 
 
 @dataclass(frozen=True)
@@ -393,16 +444,6 @@ class EvaluationResult:
         return "\n".join(lines)
 
 
-def _timed(
-    seconds: dict[str, float], method: str, run: Callable[[], list[dict[str, Any]]]
-) -> list[dict[str, Any]]:
-    start = time.perf_counter()
-    rows = run()
-    seconds[method] = time.perf_counter() - start
-    log.info("evaluated %s in %.1f s", method, seconds[method])
-    return rows
-
-
 def evaluate_and_promote(
     model_dir: Path,
     bench_dir: Path,
@@ -448,65 +489,171 @@ def evaluate_and_promote(
     if cfg.specialists and specialists is None:
         raise ValueError("evaluate.specialists is on: pass the SpecialistInputs")
     registered = registered_model(model_dir, train_metrics)
+    evaluated = _evaluate_all(
+        model_dir, bench_dir, clean_dir, cfg, restorers, specialists, project_root, registered
+    )
+    return _decide_and_record(evaluated, registered, cfg, metrics_dir, plots_dir)
+
+
+@dataclass
+class _MethodRunner:
+    """Evaluates methods on one benchmark with the same scorers, timing each.
+
+    Attributes:
+        niqe_model: the NIQE pristine model.
+        lpips: the LPIPS network, or None.
+        bench: the benchmark.
+        cfg: the ``evaluate`` section.
+        seconds: method -> wall seconds of its evaluation, filled by :meth:`run`.
+    """
+
+    niqe_model: NiqeModel
+    lpips: LpipsMetric | None
+    bench: Bench
+    cfg: EvaluateConfig
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def run(self, method: str, fn: RestoreFn) -> list[dict[str, Any]]:
+        """:func:`~girml.evaluation.harness.evaluate_method` rows of ``fn`` as ``method``."""
+        start = time.perf_counter()
+        rows = evaluate_method(fn, self.bench, self.cfg, self.niqe_model, self.lpips, method=method)
+        self.seconds[method] = time.perf_counter() - start
+        log.info("evaluated %s in %.1f s", method, self.seconds[method])
+        return rows
+
+
+@dataclass(frozen=True)
+class _Evaluated:
+    """Every method's per-image rows, and what the decision and outputs need besides.
+
+    Attributes:
+        rows: per-image rows of every method evaluated.
+        families: the specialist families evaluated (empty without specialists).
+        previous: the ``@champion`` version before this evaluation, or None.
+        seconds: wall time of each method's evaluation.
+    """
+
+    rows: list[dict[str, Any]]
+    families: list[str]
+    previous: int | None
+    seconds: dict[str, float]
+
+
+def _evaluate_all(
+    model_dir: Path,
+    bench_dir: Path,
+    clean_dir: Path,
+    cfg: EvaluateConfig,
+    restorers: Mapping[str, RestoreFn],
+    specialists: SpecialistInputs | None,
+    project_root: Path,
+    registered: RegisteredModel,
+) -> _Evaluated:
+    """Evaluate the model, the baselines, the specialists (when on) and the registry's
+    ``@champion`` (unless it is ``registered`` itself) on the benchmark.
+
+    The arguments are :func:`evaluate_and_promote`'s, ``restorers`` its baselines by name.
+    """
     model = load_model_dir(model_dir)
-    niqe_model = fit_pristine_niqe(clean_dir, cfg.niqe_patch_size)
-    lpips = load_lpips(Path(cfg.lpips_weights) if cfg.lpips_weights else None)
-    bench = Bench(bench_dir)
-    seconds: dict[str, float] = {}
-
-    def run(method: str, fn: RestoreFn) -> list[dict[str, Any]]:
-        return _timed(
-            seconds,
-            method,
-            lambda: evaluate_method(fn, bench, cfg, niqe_model, lpips, method=method),
-        )
-
-    rows = run(MODEL_METHOD, model_restorer(model, cfg.tile))
+    methods = _MethodRunner(
+        niqe_model=fit_pristine_niqe(clean_dir, cfg.niqe_patch_size),
+        lpips=load_lpips(Path(cfg.lpips_weights) if cfg.lpips_weights else None),
+        bench=Bench(bench_dir),
+        cfg=cfg,
+    )
+    rows = methods.run(MODEL_METHOD, model_restorer(model, cfg.tile))
     for name, fn in restorers.items():
-        rows += run(name, fn)
+        rows += methods.run(name, fn)
     families: list[str] = []
     if cfg.specialists and specialists is not None:
-        config = read_model_config(model_dir)
-        source = str(Path(model_dir) / CONFIG_FILE)
-        model_cfg = parse_section(config["model"], "model", ModelConfig, source=source)
-        train_cfg = parse_section(config.get("train"), "train", TrainConfig, source=source)
-        families = cfg.specialist_families or default_specialist_families(specialists.spec)
-        trained = train_specialists(
-            model_cfg,
-            train_cfg,
-            specialists.spec,
-            families,
-            specialists.pairs_dir,
-            specialists.work_dir,
-        )
-        for family, net in trained.items():
-            rows += run(specialist_method(family), model_restorer(net, cfg.tile))
+        families, specialist_rows = _specialists(methods, model_dir, specialists)
+        rows += specialist_rows
 
     tracking.configure(project_root)
     previous = tracking.get_alias_version(tracking.REGISTERED_MODEL, tracking.CHAMPION)
     if previous is not None and previous != registered.version:
         uri = f"models:/{tracking.REGISTERED_MODEL}/{previous}"
         champion_model = tracking.load_logged_model(uri)
-        rows += run(CHAMPION_METHOD, model_restorer(champion_model, cfg.tile))
+        rows += methods.run(CHAMPION_METHOD, model_restorer(champion_model, cfg.tile))
+    return _Evaluated(rows, families, previous, methods.seconds)
 
-    per_family = summarize(rows)
+
+def _specialists(
+    methods: _MethodRunner, model_dir: Path, specialists: SpecialistInputs
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Train one specialist per family with the model folder's config; evaluate each as
+    ``specialist:<family>``.
+
+    Returns:
+        The families (``evaluate.specialist_families``, or every family not held out) and the
+        specialists' rows.
+    """
+    config = read_model_config(model_dir)
+    source = str(Path(model_dir) / CONFIG_FILE)
+    model_cfg = parse_section(config["model"], "model", ModelConfig, source=source)
+    train_cfg = parse_section(config.get("train"), "train", TrainConfig, source=source)
+    cfg = methods.cfg
+    families = cfg.specialist_families or default_specialist_families(specialists.spec)
+    trained = train_specialists(
+        model_cfg,
+        train_cfg,
+        specialists.spec,
+        families,
+        specialists.pairs_dir,
+        specialists.work_dir,
+    )
+    rows: list[dict[str, Any]] = []
+    for family, net in trained.items():
+        rows += methods.run(specialist_method(family), model_restorer(net, cfg.tile))
+    return families, rows
+
+
+def _champion_decision(
+    per_family: Sequence[Mapping[str, Any]],
+    version: int,
+    previous: int | None,
+    cfg: PromotionConfig,
+) -> tuple[Decision, float | None]:
+    """:func:`decide` for the new ``version`` against the ``previous`` champion (evaluated as
+    method ``champion``); a version that already is the champion stays it.
+
+    Returns:
+        The decision, and the champion's ``gir_score`` when it was compared (else None).
+    """
     new_gir = headline(per_family, MODEL_METHOD)["gir_score"]
-    previous_gir = None
-    if previous == registered.version:
-        decision = Decision(True, (f"version {previous} is already the champion",))
-    elif previous is None:
-        decision = decide(group_psnr(per_family, MODEL_METHOD), new_gir, None, None, cfg.promotion)
-    else:
-        previous_gir = gir_score(per_family, CHAMPION_METHOD)
-        decision = decide(
-            group_psnr(per_family, MODEL_METHOD),
-            new_gir,
-            group_psnr(per_family, CHAMPION_METHOD),
-            previous_gir,
-            cfg.promotion,
-            new_harm=harm_metrics(per_family, MODEL_METHOD),
-            champion_harm=harm_metrics(per_family, CHAMPION_METHOD),
-        )
+    if previous == version:
+        return Decision(True, (f"version {previous} is already the champion",)), None
+    if previous is None:
+        return decide(group_psnr(per_family, MODEL_METHOD), new_gir, None, None, cfg), None
+    previous_gir = gir_score(per_family, CHAMPION_METHOD)
+    decision = decide(
+        group_psnr(per_family, MODEL_METHOD),
+        new_gir,
+        group_psnr(per_family, CHAMPION_METHOD),
+        previous_gir,
+        cfg,
+        new_harm=harm_metrics(per_family, MODEL_METHOD),
+        champion_harm=harm_metrics(per_family, CHAMPION_METHOD),
+    )
+    return decision, previous_gir
+
+
+def _decide_and_record(
+    evaluated: _Evaluated,
+    registered: RegisteredModel,
+    cfg: EvaluateConfig,
+    metrics_dir: Path,
+    plots_dir: Path,
+) -> EvaluationResult:
+    """Summarize the rows, decide, write the outputs and record the decision in MLflow.
+
+    The arguments are :func:`evaluate_and_promote`'s.
+    """
+    rows, families, previous = evaluated.rows, evaluated.families, evaluated.previous
+    per_family = summarize(rows)
+    decision, previous_gir = _champion_decision(
+        per_family, registered.version, previous, cfg.promotion
+    )
     record = decision_record(decision, registered.version, previous, previous_gir)
     metrics = eval_metrics(per_family, cfg.baselines, record, families)
     metrics.update(gain_intervals(rows, MODEL_METHOD))  # how sure each suite's gain is
@@ -522,6 +669,6 @@ def evaluate_and_promote(
         previous,
         artifacts=[metrics_dir / "eval.json", metrics_dir / "per_family.csv"],
     )
-    result = EvaluationResult(rows, per_family, metrics, decision, files, seconds)
+    result = EvaluationResult(rows, per_family, metrics, decision, files, evaluated.seconds)
     log.info("champion decision for version %d: %s", registered.version, decision.alias)
     return result

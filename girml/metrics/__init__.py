@@ -39,6 +39,22 @@ def _prepare(img: np.ndarray, crop_border: int, test_y: bool) -> np.ndarray:
     return rgb_to_y(img) if test_y else img.astype(np.float64)
 
 
+def _prepare_pair(
+    a: np.ndarray, b: np.ndarray, crop_border: int, test_y: bool, metric: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both images cropped and as float64 (Y or RGB), after checking shapes and ``crop_border``.
+
+    Raises:
+        ValueError: different shapes, or a ``crop_border`` that leaves no pixel (the message
+            names ``metric``).
+    """
+    if a.shape != b.shape:
+        raise ValueError(f"{metric} needs equal shapes, got {a.shape} and {b.shape}")
+    if crop_border < 0 or 2 * crop_border >= min(a.shape[:2]):
+        raise ValueError(f"crop_border must be in [0, {min(a.shape[:2]) // 2}), got {crop_border}")
+    return _prepare(a, crop_border, test_y), _prepare(b, crop_border, test_y)
+
+
 def psnr(a: np.ndarray, b: np.ndarray, crop_border: int = 0, test_y: bool = False) -> float:
     """Peak signal-to-noise ratio in dB between two 8-bit images.
 
@@ -51,11 +67,8 @@ def psnr(a: np.ndarray, b: np.ndarray, crop_border: int = 0, test_y: bool = Fals
     Returns:
         PSNR in dB; ``inf`` for identical images.
     """
-    if a.shape != b.shape:
-        raise ValueError(f"psnr needs equal shapes, got {a.shape} and {b.shape}")
-    if crop_border < 0 or 2 * crop_border >= min(a.shape[:2]):
-        raise ValueError(f"crop_border must be in [0, {min(a.shape[:2]) // 2}), got {crop_border}")
-    mse = np.mean((_prepare(a, crop_border, test_y) - _prepare(b, crop_border, test_y)) ** 2)
+    x, y = _prepare_pair(a, b, crop_border, test_y, "psnr")
+    mse = np.mean((x - y) ** 2)
     return float("inf") if mse == 0 else float(10.0 * np.log10(255.0**2 / mse))
 
 
@@ -115,13 +128,8 @@ def ssim(a: np.ndarray, b: np.ndarray, crop_border: int = 0, test_y: bool = Fals
 
     An 11x11 Gaussian window (sigma 1.5) on float64 images in the 8-bit range, ``C1 = (0.01 *
     255)^2``, ``C2 = (0.03 * 255)^2``, statistics only where the window fits inside the image
-    (BasicSR's ``[5:-5, 5:-5]`` crop), mean over the map and then over the channels.
-
-    Args:
-        a: (H, W, 3) uint8 in [0, 255].
-        b: same shape as ``a``.
-        crop_border: pixels removed on each side before computing.
-        test_y: compute on the Y channel of BT.601 YCbCr instead of RGB.
+    (BasicSR's ``[5:-5, 5:-5]`` crop), mean over the map and then over the channels. Arguments
+    as for :func:`psnr`.
 
     Returns:
         SSIM in [-1, 1]; 1 for identical images.
@@ -129,11 +137,7 @@ def ssim(a: np.ndarray, b: np.ndarray, crop_border: int = 0, test_y: bool = Fals
     Raises:
         ValueError: different shapes, a bad ``crop_border``, or fewer than 11x11 pixels left.
     """
-    if a.shape != b.shape:
-        raise ValueError(f"ssim needs equal shapes, got {a.shape} and {b.shape}")
-    if crop_border < 0 or 2 * crop_border >= min(a.shape[:2]):
-        raise ValueError(f"crop_border must be in [0, {min(a.shape[:2]) // 2}), got {crop_border}")
-    x, y = _prepare(a, crop_border, test_y), _prepare(b, crop_border, test_y)
+    x, y = _prepare_pair(a, b, crop_border, test_y, "ssim")
     if min(x.shape[:2]) < SSIM_WINDOW:
         raise ValueError(
             f"ssim needs at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels after crop_border, "

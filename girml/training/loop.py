@@ -39,7 +39,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ from accelerate.utils import gather_object, set_seed
 from torch import nn
 from torch.optim import AdamW, Optimizer
 from torch.optim.lr_scheduler import LambdaLR
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from girml.config import DegradationsConfig, ModelConfig, TrainConfig
@@ -633,23 +634,60 @@ def _train(
     """:func:`train`'s body, at the thread count it chose."""
     pairs_dir, ckpt_dir = Path(pairs_dir), Path(ckpt_dir)
     train_jsonl = pairs_dir / "train" / "pairs.jsonl"
-    accelerator = Accelerator(
-        cpu=not torch.cuda.is_available(),
-        mixed_precision=cfg.mixed_precision,
-        gradient_accumulation_steps=cfg.grad_accum,
-        # the schedule counts optimizer steps: step it ourselves, once per optimizer step
-        step_scheduler_with_optimizer=False,
-    )
-    is_main = accelerator.is_main_process
+    accelerator = _make_accelerator(cfg)
     # loaded before the checkpoint folder is touched: a bad source changes nothing
     init = source_weights(cfg.init_from) if cfg.init_from is not None else None
     fingerprint = run_fingerprint(model_cfg, cfg, train_jsonl, spec, accelerator.num_processes)
-    check_world_size(ckpt_dir, fingerprint)
-    if is_main:
-        claim_checkpoint_dir(ckpt_dir, fingerprint)
-    accelerator.wait_for_everyone()
+    _claim_for_run(accelerator, ckpt_dir, fingerprint)
+    dataset = train_dataset(cfg, train_jsonl, spec)
+    val_pairs = load_pairs(pairs_dir / "val" / "pairs.jsonl")
 
-    dataset = TrainPatches(
+    parts = _prepare_parts(accelerator, model_cfg, cfg, init)
+    resumed_from = _resume(parts, ckpt_dir, cfg.steps)
+    per_step = cfg.batch_size * cfg.grad_accum * accelerator.num_processes
+    loader = _prepare_loader(accelerator, dataset, cfg, parts.state.step * per_step, per_step)
+
+    if not accelerator.is_main_process:  # callbacks run on the main process only
+        on_log = on_validate = None
+    loop = _Loop(parts, cfg, ckpt_dir, val_pairs, per_step, on_log, on_validate)
+    parts.model.train()
+    for lq, gt in loader:
+        _train_step(loop, lq, gt)
+    loop.bar.close()
+    train_seconds = _loop_seconds(loop)
+
+    val_metrics, per_family = _last_validation(loop)
+    final, digests = _final_weights(parts, model_cfg)
+    metrics = {
+        **val_metrics,
+        "steps": float(cfg.steps),
+        "train_seconds": train_seconds,
+        "samples_per_second": cfg.steps * per_step / max(train_seconds, 1e-9),
+    }
+    return TrainResult(
+        model=final,
+        metrics=metrics,
+        per_family=per_family,
+        history=[dict(row) for row in parts.state.history],
+        resumed_from=resumed_from,
+        rank_digests=list(digests),
+    )
+
+
+def train_dataset(
+    cfg: TrainConfig, train_jsonl: Path, spec: DegradationsConfig | None
+) -> TrainPatches:
+    """The seeded patch stream that :func:`train` draws from.
+
+    Args:
+        cfg: patch size, seed, and the online-degradation, black-region and clean shares.
+        train_jsonl: the ``train/pairs.jsonl`` of a synthesized pairs folder.
+        spec: the degradation spec, needed iff ``cfg.online_degradation_prob > 0``.
+
+    Returns:
+        The :class:`TrainPatches` over the pairs in ``train_jsonl``.
+    """
+    return TrainPatches(
         load_pairs(train_jsonl),
         cfg.patch_size,
         cfg.seed,
@@ -658,8 +696,126 @@ def _train(
         black_region_prob=cfg.black_region_prob,
         clean_prob=cfg.clean_prob,
     )
-    val_pairs = load_pairs(pairs_dir / "val" / "pairs.jsonl")
 
+
+@dataclass
+class _Parts:
+    """One run's prepared pieces: what trains, what is checkpointed, what is validated.
+
+    Attributes:
+        accelerator: the run's accelerator.
+        raw_model: the network itself, on the device (what :meth:`EMA.update` reads).
+        model: ``raw_model`` as ``accelerator.prepare`` returned it (what trains).
+        optimizer: the prepared AdamW.
+        scheduler: the prepared warm-up + cosine schedule.
+        ema: the weight average, or None when ``ema_decay`` is 0.
+        state: step counter, loop seconds and history (checkpointed with the EMA).
+        eval_model: what validation scores and the run returns: the EMA's average, else the
+            unwrapped model.
+    """
+
+    accelerator: Accelerator
+    raw_model: nn.Module
+    model: nn.Module
+    optimizer: Optimizer
+    scheduler: LambdaLR
+    ema: EMA | None
+    state: TrainState
+    eval_model: nn.Module
+
+
+@dataclass
+class _Loop:
+    """What the steps of one run's loop share: its parts, settings, hooks and running counts.
+
+    Attributes:
+        parts: the prepared pieces.
+        cfg: the run's settings.
+        ckpt_dir: the checkpoint folder.
+        val_pairs: the validation pairs.
+        per_step: samples per optimizer step, all processes together.
+        on_log: :func:`train`'s ``on_log``; None off the main process.
+        on_validate: :func:`train`'s ``on_validate``; None off the main process.
+        bar: the progress bar (disabled off the main process).
+        loss_sum: (0-dim tensor, on the device) micro-batch losses since the last log event.
+        micro_batches: how many losses ``loss_sum`` holds.
+        window_samples: samples trained since the last event (log, validation, checkpoint).
+        window_start: ``time.perf_counter()`` at the end of the last event.
+        base_seconds: loop seconds of the runs this one resumed.
+        loop_start: ``time.perf_counter()`` when this run's loop started.
+        validation: the last validation's ``(metrics, per_family)``; None before the first.
+    """
+
+    parts: _Parts
+    cfg: TrainConfig
+    ckpt_dir: Path
+    val_pairs: PairSet
+    per_step: int
+    on_log: LogCallback | None
+    on_validate: LogCallback | None
+    bar: tqdm = field(init=False)
+    loss_sum: torch.Tensor = field(init=False)
+    micro_batches: int = 0
+    window_samples: int = 0
+    window_start: float = field(init=False)
+    base_seconds: float = field(init=False)
+    loop_start: float = field(init=False)
+    validation: tuple[dict[str, float], dict[str, dict[str, float]]] | None = None
+
+    def __post_init__(self) -> None:
+        """Open the progress bar at the resumed step, zero the loss sum, start the clocks."""
+        accelerator, state = self.parts.accelerator, self.parts.state
+        self.bar = tqdm(
+            total=self.cfg.steps,
+            initial=state.step,
+            desc="train",
+            unit="step",
+            disable=not accelerator.is_main_process,
+        )
+        self.loss_sum = torch.zeros((), device=accelerator.device)
+        self.window_start = time.perf_counter()
+        self.base_seconds, self.loop_start = state.train_seconds, time.perf_counter()
+
+
+def _make_accelerator(cfg: TrainConfig) -> Accelerator:
+    """The run's ``Accelerator``: the CPU when there is no CUDA, ``cfg``'s precision and
+    gradient accumulation."""
+    return Accelerator(
+        cpu=not torch.cuda.is_available(),
+        mixed_precision=cfg.mixed_precision,
+        gradient_accumulation_steps=cfg.grad_accum,
+        # the schedule counts optimizer steps: step it ourselves, once per optimizer step
+        step_scheduler_with_optimizer=False,
+    )
+
+
+def _claim_for_run(accelerator: Accelerator, ckpt_dir: Path, fingerprint: dict[str, Any]) -> None:
+    """Refuse a changed world size (every rank), then claim ``ckpt_dir`` (the main process).
+
+    Raises:
+        WorldSizeChanged: see :func:`check_world_size`.
+    """
+    check_world_size(ckpt_dir, fingerprint)
+    if accelerator.is_main_process:
+        claim_checkpoint_dir(ckpt_dir, fingerprint)
+    accelerator.wait_for_everyone()
+
+
+def _prepare_parts(
+    accelerator: Accelerator,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    init: dict[str, torch.Tensor] | None,
+) -> _Parts:
+    """Build the seeded model (``init``'s weights when given), its optimizer, schedule and EMA,
+    compile it if asked, prepare them on ``accelerator`` and register the checkpointed state.
+
+    Args:
+        accelerator: the run's accelerator.
+        model_cfg: architecture and sizes.
+        cfg: the run's settings.
+        init: :func:`source_weights` of ``cfg.init_from``, or None.
+    """
     set_seed(cfg.seed)
     raw_model = build_model(model_cfg)
     if init is not None:
@@ -681,110 +837,156 @@ def _train(
     state = TrainState()
     accelerator.register_for_checkpointing(state, *([ema] if ema is not None else []))
     eval_model = ema.module if ema is not None else accelerator.unwrap_model(model)
+    return _Parts(accelerator, raw_model, model, optimizer, scheduler, ema, state, eval_model)
 
-    resumed_from = None
+
+def _resume(parts: _Parts, ckpt_dir: Path, steps: int) -> int | None:
+    """Load the latest complete checkpoint in ``ckpt_dir`` into ``parts``, if there is one.
+
+    Returns:
+        The step resumed from, or None when there was no checkpoint.
+    """
     checkpoints = complete_checkpoints(ckpt_dir)
-    if checkpoints:
-        accelerator.load_state(str(checkpoints[-1][1]))
-        resumed_from = state.step
-        log.info(f"resuming from {checkpoints[-1][1]} (step {state.step}/{cfg.steps})")
+    if not checkpoints:
+        return None
+    parts.accelerator.load_state(str(checkpoints[-1][1]))
+    log.info(f"resuming from {checkpoints[-1][1]} (step {parts.state.step}/{steps})")
+    return parts.state.step
 
-    per_step = cfg.batch_size * cfg.grad_accum * accelerator.num_processes
-    loader = accelerator.prepare(
+
+def _prepare_loader(
+    accelerator: Accelerator, dataset: TrainPatches, cfg: TrainConfig, start: int, per_step: int
+) -> DataLoader:
+    """The prepared loader of ``dataset``'s samples ``start`` to ``cfg.steps * per_step``
+    (those of the optimizer steps not done yet)."""
+    return accelerator.prepare(
         make_loader(
             dataset,
             cfg.batch_size,
-            start=state.step * per_step,
+            start=start,
             stop=cfg.steps * per_step,
             num_workers=cfg.num_workers,
             pin_memory=accelerator.device.type == "cuda",
         )
     )
 
-    bar = tqdm(total=cfg.steps, initial=state.step, desc="train", unit="step", disable=not is_main)
-    loss_sum = torch.zeros((), device=accelerator.device)
-    micro_batches = 0
-    window_samples, window_start = 0, time.perf_counter()
-    base_seconds, loop_start = state.train_seconds, time.perf_counter()
-    val_metrics: dict[str, float] | None = None
-    per_family: dict[str, dict[str, float]] = {}
-    model.train()
-    for lq, gt in loader:
-        if cfg.channels_last:
-            lq = lq.contiguous(memory_format=torch.channels_last)
-        with accelerator.accumulate(model):
-            loss = restoration_loss(model(lq), gt, cfg.loss, cfg.freq_weight)
-            accelerator.backward(loss)
-            if accelerator.sync_gradients and cfg.grad_clip > 0:
-                accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            lr = scheduler.get_last_lr()[0]
-            if accelerator.sync_gradients:
-                scheduler.step()
-            optimizer.zero_grad()
-        loss_sum += loss.detach()
-        micro_batches += 1
-        if not accelerator.sync_gradients:
-            continue
 
-        state.step += 1
-        step = state.step
-        window_samples += per_step
-        if ema is not None:
-            # raw_model is what unwrap_model(model) returns, without its walk over every
-            # submodule each step
-            ema.update(raw_model)
-        bar.update(1)
-        events = False
-        if step % cfg.log_every == 0:
-            mean_loss = accelerator.reduce(loss_sum, reduction="mean").item() / micro_batches
-            speed = window_samples / max(time.perf_counter() - window_start, 1e-9)
-            logged = {"loss": mean_loss, "lr": lr, "samples_per_second": speed}
-            state.history.append({"step": step, **logged})
-            bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", refresh=False)
-            if is_main and on_log is not None:
-                on_log(step, logged)
-            loss_sum.zero_()
-            micro_batches = 0
-            events = True
-        if step % cfg.val_every == 0 or step == cfg.steps:
-            val_metrics, per_family = validate(eval_model, val_pairs)
-            state.history.append({"step": step, **val_metrics})
-            if is_main and on_validate is not None:
-                on_validate(step, val_metrics)
-            events = True
-        if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            state.train_seconds = base_seconds + time.perf_counter() - loop_start
-            _save_checkpoint(accelerator, ckpt_dir, step)
-            events = True
-        if events:  # samples/s measures training only, not validation or checkpointing
-            window_samples, window_start = 0, time.perf_counter()
-    bar.close()
-    train_seconds = base_seconds + time.perf_counter() - loop_start
+def _train_step(loop: _Loop, lq: torch.Tensor, gt: torch.Tensor) -> None:
+    """One micro-batch: forward, loss and backward; at the end of an accumulation the optimizer
+    and schedule step and :func:`_after_optimizer_step` runs.
 
-    if val_metrics is None:  # resumed from the final checkpoint: nothing left to train
-        val_metrics, per_family = validate(eval_model, val_pairs)
-        if is_main and on_validate is not None:
-            on_validate(cfg.steps, val_metrics)
+    Args:
+        loop: the run's loop.
+        lq: (B,3,P,P) float degraded patches in [0, 1].
+        gt: (B,3,P,P) float targets in [0, 1].
+    """
+    parts, cfg = loop.parts, loop.cfg
+    accelerator, model = parts.accelerator, parts.model
+    if cfg.channels_last:
+        lq = lq.contiguous(memory_format=torch.channels_last)
+    with accelerator.accumulate(model):
+        loss = restoration_loss(model(lq), gt, cfg.loss, cfg.freq_weight)
+        accelerator.backward(loss)
+        if accelerator.sync_gradients and cfg.grad_clip > 0:
+            accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        parts.optimizer.step()
+        lr = parts.scheduler.get_last_lr()[0]
+        if accelerator.sync_gradients:
+            parts.scheduler.step()
+        parts.optimizer.zero_grad()
+    loop.loss_sum += loss.detach()
+    loop.micro_batches += 1
+    if accelerator.sync_gradients:
+        _after_optimizer_step(loop, lr)
+
+
+def _after_optimizer_step(loop: _Loop, lr: float) -> None:
+    """Count the step, update the EMA, and run the step's log, validation and checkpoint events.
+
+    Args:
+        loop: the run's loop.
+        lr: the learning rate the step used.
+    """
+    parts, cfg = loop.parts, loop.cfg
+    parts.state.step += 1
+    step = parts.state.step
+    loop.window_samples += loop.per_step
+    if parts.ema is not None:
+        # raw_model is what unwrap_model(model) returns, without its walk over every
+        # submodule each step
+        parts.ema.update(parts.raw_model)
+    loop.bar.update(1)
+    events = False
+    if step % cfg.log_every == 0:
+        _log_event(loop, step, lr)
+        events = True
+    if step % cfg.val_every == 0 or step == cfg.steps:
+        _validation_event(loop, step)
+        events = True
+    if step % cfg.ckpt_every == 0 or step == cfg.steps:
+        parts.state.train_seconds = _loop_seconds(loop)
+        _save_checkpoint(parts.accelerator, loop.ckpt_dir, step)
+        events = True
+    if events:  # samples/s measures training only, not validation or checkpointing
+        loop.window_samples, loop.window_start = 0, time.perf_counter()
+
+
+def _log_event(loop: _Loop, step: int, lr: float) -> None:
+    """Record the mean loss (over processes and micro-batches), ``lr`` and samples/s since the
+    last event in the history, the progress bar and ``on_log``; restart the loss sum."""
+    mean_loss = (
+        loop.parts.accelerator.reduce(loop.loss_sum, reduction="mean").item() / loop.micro_batches
+    )
+    speed = loop.window_samples / max(time.perf_counter() - loop.window_start, 1e-9)
+    logged = {"loss": mean_loss, "lr": lr, "samples_per_second": speed}
+    loop.parts.state.history.append({"step": step, **logged})
+    loop.bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", refresh=False)
+    if loop.on_log is not None:
+        loop.on_log(step, logged)
+    loop.loss_sum.zero_()
+    loop.micro_batches = 0
+
+
+def _validation_event(loop: _Loop, step: int) -> None:
+    """Validate the evaluated weights; record the metrics in the history and ``on_validate``."""
+    loop.validation = validate(loop.parts.eval_model, loop.val_pairs)
+    val_metrics = loop.validation[0]
+    loop.parts.state.history.append({"step": step, **val_metrics})
+    if loop.on_validate is not None:
+        loop.on_validate(step, val_metrics)
+
+
+def _loop_seconds(loop: _Loop) -> float:
+    """Wall seconds of the loop so far, the resumed runs' included."""
+    return loop.base_seconds + time.perf_counter() - loop.loop_start
+
+
+def _last_validation(
+    loop: _Loop,
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """The loop's last validation; one now if the run resumed from its final checkpoint
+    (nothing left to train), reported to ``on_validate`` but not added to the history."""
+    if loop.validation is not None:
+        return loop.validation
+    validation = validate(loop.parts.eval_model, loop.val_pairs)
+    if loop.on_validate is not None:
+        loop.on_validate(loop.cfg.steps, validation[0])
+    return validation
+
+
+def _final_weights(parts: _Parts, model_cfg: ModelConfig) -> tuple[nn.Module, list[str]]:
+    """The evaluated weights in a fresh CPU model (eval mode), and every rank's digest of them.
+
+    Raises:
+        RuntimeError: the ranks ended with different weights.
+    """
     final = build_model(model_cfg)
-    final.load_state_dict({k: v.detach().cpu() for k, v in eval_model.state_dict().items()})
+    final.load_state_dict({k: v.detach().cpu() for k, v in parts.eval_model.state_dict().items()})
     final.eval()
     digest = weights_digest(final)
+    accelerator = parts.accelerator
     digests = gather_object([digest]) if accelerator.num_processes > 1 else [digest]
     accelerator.free_memory()
     if len(set(digests)) > 1:  # a broken all-reduce or a rank-dependent step somewhere
         raise RuntimeError(f"the ranks ended with different weights: {digests}")
-    metrics = {
-        **val_metrics,
-        "steps": float(cfg.steps),
-        "train_seconds": train_seconds,
-        "samples_per_second": cfg.steps * per_step / max(train_seconds, 1e-9),
-    }
-    return TrainResult(
-        model=final,
-        metrics=metrics,
-        per_family=per_family,
-        history=[dict(row) for row in state.history],
-        resumed_from=resumed_from,
-        rank_digests=list(digests),
-    )
+    return final, digests

@@ -94,14 +94,8 @@ def psnr_loss(pred: Tensor, target: Tensor, eps: float = PSNR_EPS) -> Tensor:
 def fft_l1_loss(pred: Tensor, target: Tensor) -> Tensor:
     """L1 between the real 2-D FFTs (real and imaginary parts), as in MIMO-UNet.
 
-    Computed in float32, since half-precision FFTs need power-of-two sizes.
-
-    Args:
-        pred: (B,C,H,W) float.
-        target: same shape.
-
-    Returns:
-        Scalar tensor.
+    Arguments and result as for :func:`l1_loss`. Computed in float32, since half-precision FFTs
+    need power-of-two sizes.
     """
     _check_pair(pred, target)
     diff = torch.fft.rfft2(pred.float()) - torch.fft.rfft2(target.float())
