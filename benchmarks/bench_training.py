@@ -43,8 +43,8 @@ import torch
 
 from girml.config import DegradationsConfig, ModelConfig, TrainConfig, load_section
 from girml.models import build_model
-from girml.training import make_loader, train
-from girml.training.loop import build_optimizer, compile_or_eager, train_dataset
+from girml.training.data import make_loader
+from girml.training.loop import build_optimizer, compile_or_eager, train, train_dataset
 from girml.training.losses import restoration_loss
 
 WARMUP = 10

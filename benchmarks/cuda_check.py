@@ -20,7 +20,7 @@ import torch
 
 from girml.config import load_section
 from girml.inference import restore_image
-from girml.training import train
+from girml.training.loop import train
 
 
 def main() -> None:

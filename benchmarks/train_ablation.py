@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 from girml.config import DegradationsConfig, ModelConfig, TrainConfig, parse_section, read_params
-from girml.training import load_pairs, train, validate
+from girml.training.data import load_pairs
+from girml.training.loop import train, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = ("single-id", "unseen-content", "mixed")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from girml.cli import app
 from girml.config import ConfigError, ModelConfig, TrainConfig, TuneConfig
 from girml.params_check import check_params
-from girml.tuning import check_space
+from girml.tuning.space import check_space
 from tests.factories import REPO, write_params
 
 STAGE_VERBS = ["collect", "synthesize", "validate", "tune", "train", "evaluate", "interpret"]

@@ -21,7 +21,7 @@ from girml.records import (
     read_jsonl,
     write_jsonl,
 )
-from girml.tuning import load_tuned_overrides
+from girml.tuning.results import load_tuned_overrides
 
 BLUR = Step("gaussian_blur", "blur", {"sigma": 1.8802991327489016})
 NOISE = Step("gaussian_noise", "noise", {"seed": 1427853177, "sigma": 46.73654360723417})

@@ -5,73 +5,8 @@
 and :func:`headline` aggregate its rows (:func:`harm_metrics`: what it does to clean images and
 how often it makes a degraded one worse), :func:`decide` compares a new version with the
 champion.
+
+Import from the modules (:mod:`.harness`, :mod:`.promotion`, :mod:`.report`,
+:mod:`.specialists`, :mod:`.uncertainty`): the package re-exports nothing, so importing one part
+never loads the others (and DVC's code deps stay those of the stage that runs them).
 """
-
-from girml.evaluation.harness import (
-    GIR_SUITES,
-    MAX_PSNR,
-    Bench,
-    BenchItem,
-    RestoreFn,
-    evaluate_baselines,
-    evaluate_method,
-    fit_pristine_niqe,
-    model_restorer,
-    scan_bench,
-    scan_real,
-)
-from girml.evaluation.promotion import (
-    Decision,
-    EvaluationResult,
-    SpecialistInputs,
-    apply_decision,
-    decide,
-    evaluate_and_promote,
-    group_psnr,
-    registered_model,
-)
-from girml.evaluation.report import (
-    HARM_MARGIN_DB,
-    best_baselines,
-    eval_metrics,
-    gir_score,
-    harm_metrics,
-    harm_rate,
-    headline,
-    summarize,
-    write_outputs,
-)
-from girml.evaluation.specialists import specialist_spec, train_specialists
-
-__all__ = [
-    "GIR_SUITES",
-    "HARM_MARGIN_DB",
-    "MAX_PSNR",
-    "Bench",
-    "BenchItem",
-    "Decision",
-    "EvaluationResult",
-    "RestoreFn",
-    "SpecialistInputs",
-    "apply_decision",
-    "best_baselines",
-    "decide",
-    "eval_metrics",
-    "evaluate_and_promote",
-    "evaluate_baselines",
-    "evaluate_method",
-    "fit_pristine_niqe",
-    "gir_score",
-    "group_psnr",
-    "harm_metrics",
-    "harm_rate",
-    "headline",
-    "model_restorer",
-    "registered_model",
-    "scan_bench",
-    "scan_real",
-    "specialist_spec",
-    "summarize",
-    "train_specialists",
-    "write_outputs",
-]

@@ -16,7 +16,7 @@ from pathlib import Path
 from torch import nn
 
 from girml.config import DegradationsConfig, HeldOut, ModelConfig, TrainConfig
-from girml.training import train
+from girml.training.loop import train
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """What ``dvc.yaml`` and the stages agree on: output paths and the params keys each stage reads.
 
-``tests/stages/test_contract.py`` checks that ``dvc.yaml`` declares exactly :data:`STAGE_PARAMS` for each
-stage and exactly the code each stage module imports.
+``tests/stages/test_contract.py`` checks that ``dvc.yaml`` declares exactly :data:`STAGE_PARAMS`
+for each stage and exactly the code each stage module imports.
 """
 
 from __future__ import annotations

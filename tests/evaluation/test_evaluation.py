@@ -27,29 +27,33 @@ from girml.config import (
     PromotionConfig,
     TrainConfig,
 )
-from girml.evaluation import (
-    HARM_MARGIN_DB,
+from girml.evaluation import harness
+from girml.evaluation.harness import (
     MAX_PSNR,
     Bench,
-    Decision,
-    SpecialistInputs,
-    best_baselines,
-    decide,
-    evaluate_and_promote,
     evaluate_baselines,
     evaluate_method,
     fit_pristine_niqe,
-    gir_score,
+)
+from girml.evaluation.promotion import (
+    Decision,
+    RegisteredModel,
+    SpecialistInputs,
+    decide,
+    evaluate_and_promote,
     group_psnr,
+    registered_model,
+)
+from girml.evaluation.report import (
+    HARM_MARGIN_DB,
+    best_baselines,
+    gir_score,
     harm_metrics,
     harm_rate,
-    harness,
     headline,
-    specialist_spec,
     summarize,
-    train_specialists,
 )
-from girml.evaluation.promotion import RegisteredModel, registered_model
+from girml.evaluation.specialists import specialist_spec, train_specialists
 from girml.imageio import ImageReadError, write_png
 from girml.metrics import LpipsMetric, NiqeModel, load_lpips, psnr
 from girml.models import build_model

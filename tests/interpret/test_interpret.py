@@ -19,28 +19,26 @@ from sklearn.metrics import calinski_harabasz_score
 
 from girml.baselines import BASELINES
 from girml.config import DegradationsConfig, InterpretConfig, ModelConfig, parse_section
-from girml.interpret import (
+from girml.interpret import render
+from girml.interpret.attribution import diffusion_index, gini, lam, textured_window
+from girml.interpret.features import (
     calinski_harabasz,
-    diffusion_index,
     feature_layers,
-    gini,
-    lam,
-    main_param,
-    model_batch_restorer,
     nearest_seen,
-    per_image,
     pooled_features,
-    render,
-    run_interpretation,
-    sensitivity_curve,
     standardize,
-    sweep_values,
-    textured_window,
     tsne_map,
 )
 from girml.interpret.render import render_html
-from girml.interpret.report import generalization_section, log_report
+from girml.interpret.report import generalization_section, log_report, run_interpretation
 from girml.interpret.sections import Section, format_value
+from girml.interpret.sensitivity import (
+    main_param,
+    model_batch_restorer,
+    per_image,
+    sensitivity_curve,
+    sweep_values,
+)
 from girml.models import build_model
 from tests.factories import synthesize_tiny, textured_image
 

@@ -18,14 +18,8 @@ from typer.testing import CliRunner
 
 from girml.cli import app
 from girml.config import DegradationsConfig, EvaluateConfig, ModelConfig, TrainConfig
-from girml.evaluation import (
-    Bench,
-    evaluate_method,
-    fit_pristine_niqe,
-    headline,
-    model_restorer,
-    summarize,
-)
+from girml.evaluation.harness import Bench, evaluate_method, fit_pristine_niqe, model_restorer
+from girml.evaluation.report import headline, summarize
 from girml.imageio import write_png
 from girml.models import build_model
 from girml.models.card import (

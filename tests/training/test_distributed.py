@@ -21,7 +21,7 @@ from mlflow import MlflowClient
 
 from girml.config import ModelConfig, TrainConfig, parse_section
 from girml.models.store import load_model
-from girml.training import train
+from girml.training.loop import train
 from tests.conftest import free_port
 from tests.factories import REPO, synthesize_tiny, tiny_params, wait_for, write_params
 

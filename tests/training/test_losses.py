@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from girml.metrics import psnr
-from girml.training import (
+from girml.training.losses import (
     LOSSES,
     charbonnier_loss,
     fft_l1_loss,

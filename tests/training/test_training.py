@@ -17,28 +17,31 @@ from girml.config import parse_section as parse
 from girml.imageio import write_png
 from girml.metrics import psnr
 from girml.models import build_model
-from girml.training import (
-    EMA,
+from girml.training.data import (
     PairSet,
     PatchParams,
     TrainPatches,
-    TrainResult,
     apply_patch,
     black_region_mask,
+    load_pairs,
+    make_loader,
+    match_size,
+    sample_patch,
+)
+from girml.training.loop import (
+    EMA,
+    KEEP_PREVIOUS,
+    TrainResult,
     build_optimizer,
     build_scheduler,
     claim_checkpoint_dir,
     complete_checkpoints,
-    load_pairs,
     lr_factor,
-    make_loader,
-    match_size,
     run_fingerprint,
-    sample_patch,
+    set_aside_dirs,
     train,
     validate,
 )
-from girml.training.loop import KEEP_PREVIOUS, set_aside_dirs
 from tests.factories import (
     REPO,
     kill_when,

@@ -31,19 +31,21 @@ from girml.config import (
     TrainConfig,
     TuneConfig,
 )
-from girml.tuning import (
+from girml.tuning.results import (
     METRIC,
     TuneResult,
+    load_tuned_overrides,
+    tuned_configs,
+    write_best,
+    write_trials_csv,
+)
+from girml.tuning.space import (
     check_space,
     decode_params,
     default_params,
     encode_value,
-    load_tuned_overrides,
     nest,
     trial_configs,
-    tuned_configs,
-    write_best,
-    write_trials_csv,
 )
 from tests.conftest import free_port
 from tests.factories import REPO, kill_when, spawn_python, synthesize_tiny
