@@ -15,14 +15,13 @@ from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 from types import TracebackType
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from girml.config import ConfigError, load_section, profile_text
 from girml.imageio import write_text
-from girml.process import StageBusy
-from girml.stages.contract import (
+from girml.paths import (
     BENCH_DIR,
     CLEAN_DIR,
     METRICS_DIR,
@@ -30,8 +29,9 @@ from girml.stages.contract import (
     PAIRS_DIR,
     RELEASE_DIR,
     TRAIN_METRICS,
-    StageFailed,
 )
+from girml.process import StageBusy
+from girml.stages.contract import StageFailed
 from girml.urls import MaskingFilter, mask_text
 
 app = typer.Typer(
@@ -59,7 +59,8 @@ BUSY_EXIT = 75  # EX_TEMPFAIL: another run of the stage holds the folder; try ag
 DEBUG_ENV = "GIRML_DEBUG"  # =1: tracebacks instead of one-line errors
 
 
-def fail(message: str, code: int) -> None:
+def fail(message: str, code: int) -> NoReturn:
+    """Print ``error: <message>`` (URL credentials masked) in red and exit with ``code``."""
     typer.secho(f"error: {mask_text(message)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
@@ -363,23 +364,47 @@ def release(
     The card's metrics come from metrics/eval.json and metrics/per_family.csv, which must
     describe this model's registered version; loading a release never unpickles anything.
     """
-    from girml.models.release import ReleaseInputs, make_release, read_real_photos
+    from girml.models.release import make_release, read_real_photos
 
     real = read_real_photos(real_photos) if real_photos is not None else None
     root = Path.cwd()
-    if model is None:
-        from girml.tracking.mlflow import CHAMPION, REGISTERED_MODEL, alias_uri, tracking_uri
+    model = model if model is not None else _champion_uri(root)
+    inputs = _release_inputs(params)
+    command = f"girml release --model {model} -o {out}" + (" --fp16" if fp16 else "")
+    command += f" --real-photos {real_photos}" if real_photos is not None else ""
+    result, provenance, metrics = make_release(
+        str(model), out, inputs, root, fp16=fp16, real_photos=real, command=command
+    )
+    version = provenance.registered_version
+    typer.echo(
+        f"released {model}"
+        + (f" (version {version})" if version is not None else "")
+        + f" into {result.out_dir}: {result.dtype} weights, {result.bytes / 2**20:.2f} MiB, "
+        f"card metrics from method {metrics.method!r} of {inputs.per_family_csv}"
+    )
 
-        model = alias_uri(root)
-        if model is None:
-            fail(
-                f"no {REGISTERED_MODEL}@{CHAMPION} in the MLflow registry ({tracking_uri(root)}): "
-                f"pass --model {MODEL_DIR} or --model models:/{REGISTERED_MODEL}/<version>",
-                2,
-            )
+
+def _champion_uri(root: Path) -> str:
+    """``models:/gir-restorer@champion``; exit 2 naming the alternatives when there is none."""
+    from girml.tracking.mlflow import CHAMPION, REGISTERED_MODEL, alias_uri, tracking_uri
+
+    uri = alias_uri(root)
+    if uri is None:
+        fail(
+            f"no {REGISTERED_MODEL}@{CHAMPION} in the MLflow registry ({tracking_uri(root)}): "
+            f"pass --model {MODEL_DIR} or --model models:/{REGISTERED_MODEL}/<version>",
+            2,
+        )
+    return uri
+
+
+def _release_inputs(params: Path) -> Any:
+    """The project files a release reads (the stage outputs) and the params it needs."""
+    from girml.models.release import ReleaseInputs
+
     spec = load_section(params, "degradations")
     evaluate_cfg = load_section(params, "evaluate")
-    inputs = ReleaseInputs(
+    return ReleaseInputs(
         eval_json=METRICS_DIR / "eval.json",
         per_family_csv=METRICS_DIR / "per_family.csv",
         manifest=CLEAN_DIR / "manifest.csv",
@@ -392,18 +417,6 @@ def release(
         crop_border=evaluate_cfg.crop_border,
         tile=evaluate_cfg.tile,
         train_metrics=TRAIN_METRICS,
-    )
-    command = f"girml release --model {model} -o {out}" + (" --fp16" if fp16 else "")
-    command += f" --real-photos {real_photos}" if real_photos is not None else ""
-    result, provenance, metrics = make_release(
-        str(model), out, inputs, root, fp16=fp16, real_photos=real, command=command
-    )
-    version = provenance.registered_version
-    typer.echo(
-        f"released {model}"
-        + (f" (version {version})" if version is not None else "")
-        + f" into {result.out_dir}: {result.dtype} weights, {result.bytes / 2**20:.2f} MiB, "
-        f"card metrics from method {metrics.method!r} of {inputs.per_family_csv}"
     )
 
 

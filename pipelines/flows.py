@@ -43,7 +43,7 @@ from girml.config import (
     read_params,
 )
 from girml.imageio import write_text
-from girml.stages.contract import METRICS_DIR, MODEL_DIR, TRAIN_METRICS, VALIDATION_DIR
+from girml.paths import METRICS_DIR, MODEL_DIR, TRAIN_METRICS, VALIDATION_DIR
 from girml.urls import mask_text, text_credentials
 from pipelines.dag import stage_order
 from pipelines.dvc_run import DvcError, stream_dvc

@@ -33,13 +33,13 @@ from girml.config import ModelConfig, parse_section
 from girml.hashing import file_digest
 from girml.imageio import swap_dir
 from girml.models import build_model
+from girml.paths import MODEL_DIR, RELEASE_DIR
 
 WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "config.yaml"
 # config.yaml keys written by save_model_dir itself
 _RESERVED = ("model", "weights_sha256")
-DEFAULT_DIR = Path("models/latest")
-RELEASE_DIR = Path("models/release")
+DEFAULT_DIR = MODEL_DIR
 # a scheme of 2+ letters, so that a Windows drive letter is not a URI
 URI_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from girml.data.collect import collect, nothing_collected
-from girml.stages.contract import CLEAN_DIR, Echo, StageFailed, StageParams
+from girml.paths import CLEAN_DIR
+from girml.stages.contract import Echo, StageFailed, StageParams
 
 
 def run(params: Path, echo: Echo) -> None:

@@ -12,22 +12,6 @@ from typing import Any
 
 from girml.config import load_section, read_params
 
-# Stage outputs, exactly as declared in dvc.yaml.
-CLEAN_DIR = Path("data/clean")
-PAIRS_DIR = Path("data/pairs")
-BENCH_DIR = Path("data/bench")
-VALIDATION_DIR = Path("reports/validation")
-MODEL_DIR = Path("models/latest")
-CHECKPOINT_DIR = Path("checkpoints/train")
-METRICS_DIR = Path("metrics")
-TRAIN_METRICS = METRICS_DIR / "train.json"
-PLOTS_DIR = Path("plots")
-SPECIALIST_DIR = Path("checkpoints/specialists")
-TUNE_DIR = Path("checkpoints/tune")
-INTERPRET_DIR = Path("reports/interpretation")
-TUNED_PARAMS = Path("tune/best.yaml")
-RELEASE_DIR = Path("models/release")
-TRIALS_CSV = Path("reports/tune/trials.csv")
 EXPERIMENT = "gir"
 
 # How a stage reports a line to its user: typer.echo's signature (``err=True`` for stderr).

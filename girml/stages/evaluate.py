@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from girml.evaluation.promotion import SpecialistInputs, evaluate_and_promote
-from girml.stages.contract import (
+from girml.paths import (
     BENCH_DIR,
     CLEAN_DIR,
     METRICS_DIR,
@@ -17,9 +17,8 @@ from girml.stages.contract import (
     PLOTS_DIR,
     SPECIALIST_DIR,
     TRAIN_METRICS,
-    Echo,
-    StageParams,
 )
+from girml.stages.contract import Echo, StageParams
 
 
 def run(params: Path, echo: Echo) -> None:

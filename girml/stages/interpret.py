@@ -11,16 +11,8 @@ from pathlib import Path
 from girml.evaluation.promotion import registered_model
 from girml.interpret.report import log_report, run_interpretation
 from girml.models.store import load_model
-from girml.stages.contract import (
-    BENCH_DIR,
-    CLEAN_DIR,
-    INTERPRET_DIR,
-    METRICS_DIR,
-    MODEL_DIR,
-    TRAIN_METRICS,
-    Echo,
-    StageParams,
-)
+from girml.paths import BENCH_DIR, CLEAN_DIR, INTERPRET_DIR, METRICS_DIR, MODEL_DIR, TRAIN_METRICS
+from girml.stages.contract import Echo, StageParams
 
 
 def run(params: Path, echo: Echo) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 from girml.config import ConfigError
 from girml.data.synthesize import read_manifest, synthesize
 from girml.degradations import check_spec
-from girml.stages.contract import BENCH_DIR, CLEAN_DIR, PAIRS_DIR, Echo, StageParams
+from girml.paths import BENCH_DIR, CLEAN_DIR, PAIRS_DIR
+from girml.stages.contract import Echo, StageParams
 
 
 def run(params: Path, echo: Echo) -> None:

@@ -22,16 +22,8 @@ from girml.hashing import file_digest
 from girml.imageio import write_text
 from girml.models import model_stats
 from girml.models.store import WEIGHTS_FILE, save_model_dir
-from girml.stages.contract import (
-    CHECKPOINT_DIR,
-    EXPERIMENT,
-    MODEL_DIR,
-    PAIRS_DIR,
-    TRAIN_METRICS,
-    TUNED_PARAMS,
-    Echo,
-    StageParams,
-)
+from girml.paths import CHECKPOINT_DIR, MODEL_DIR, PAIRS_DIR, TRAIN_METRICS, TUNED_PARAMS
+from girml.stages.contract import EXPERIMENT, Echo, StageParams
 from girml.tracking import mlflow as tracking
 from girml.training.loop import TrainResult, process_state, train
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from girml.stages.contract import PAIRS_DIR, TRIALS_CSV, TUNE_DIR, TUNED_PARAMS, Echo, StageParams
+from girml.paths import PAIRS_DIR, TRIALS_CSV, TUNE_DIR, TUNED_PARAMS
+from girml.stages.contract import Echo, StageParams
 from girml.tuning.results import write_best, write_trials_csv
 from girml.tuning.search import tune
 

@@ -5,15 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from girml.data.validate import validate_data
-from girml.stages.contract import (
-    BENCH_DIR,
-    CLEAN_DIR,
-    PAIRS_DIR,
-    VALIDATION_DIR,
-    Echo,
-    StageFailed,
-    StageParams,
-)
+from girml.paths import BENCH_DIR, CLEAN_DIR, PAIRS_DIR, VALIDATION_DIR
+from girml.stages.contract import Echo, StageFailed, StageParams
 
 
 def run(params: Path, echo: Echo) -> None:

@@ -59,6 +59,7 @@ from girml.imageio import to_tensor, to_uint8, write_text
 from girml.inference import restore_image, torch_threads
 from girml.metrics import psnr
 from girml.models import build_model
+from girml.paths import RELEASE_DIR
 from girml.training.data import PairSet, TrainPatches, load_pairs, make_loader
 from girml.training.losses import restoration_loss
 
@@ -72,7 +73,6 @@ _WORLD_SIZE_VARS = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_
 KEEP_CHECKPOINTS = 2
 KEEP_PREVIOUS = 1  # sets of another config's checkpoints kept after the new run's first save
 PREVIOUS_PREFIX = "previous-"
-RELEASE_DIR = Path("models/release")
 VAL_BATCH = 8
 # TrainConfig fields that change what is reported, or when, but not the trained weights
 # (memory layout and compilation change float rounding only, not what is learned)

@@ -16,7 +16,7 @@ from girml.cli import app
 from girml.evaluation.promotion import registered_model
 from girml.hashing import file_digest
 from girml.models.store import CONFIG_FILE, WEIGHTS_FILE, training_run
-from girml.stages.contract import MODEL_DIR, TRAIN_METRICS
+from girml.paths import MODEL_DIR, TRAIN_METRICS
 from pipelines.flows import _mlflow_section
 from tests.factories import synthesize_tiny, tiny_params, write_params
 

@@ -275,7 +275,7 @@ def test_no_credentials_in_tracking_store_or_artifacts(registry: Registry, tmp_p
     client_s3 = s3.make_client()
     keys = [o.key for o in s3.iter_objects(MODEL_BUCKET, client=client_s3)]
     assert any(key.endswith("reports/summary.txt") for key in keys)
-    assert any(key.endswith("data/model.pth") for key in keys)
+    assert any(key.endswith("artifacts/model/weights.pt") for key in keys)  # weights + config
     blobs += [s3.get_bytes(MODEL_BUCKET, key, client=client_s3) for key in keys]
     for needle in (SECRET, KEY_ID):
         assert needle not in joined

@@ -414,7 +414,7 @@ def test_resume_after_kill_matches_an_uninterrupted_run(
             "import time, torch",
             "from pathlib import Path",
             "from girml.config import ModelConfig, TrainConfig",
-            "from girml.training import train",
+            "from girml.training.loop import train",
             "torch.set_num_threads(1)",
             f"model = ModelConfig.model_validate_json({MODEL.model_dump_json()!r})",
             f"cfg = TrainConfig.model_validate_json({BASE.model_dump_json()!r})",

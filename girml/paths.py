@@ -1,0 +1,26 @@
+"""Where the pipeline's files live, relative to the project root: the one place for each path.
+
+The stage outputs are exactly those ``dvc.yaml`` declares; the stages
+(:mod:`girml.stages`), the CLI, the model store and the flows take them from here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Stage outputs, exactly as declared in dvc.yaml.
+CLEAN_DIR = Path("data/clean")
+PAIRS_DIR = Path("data/pairs")
+BENCH_DIR = Path("data/bench")
+VALIDATION_DIR = Path("reports/validation")
+MODEL_DIR = Path("models/latest")
+CHECKPOINT_DIR = Path("checkpoints/train")
+METRICS_DIR = Path("metrics")
+TRAIN_METRICS = METRICS_DIR / "train.json"
+PLOTS_DIR = Path("plots")
+SPECIALIST_DIR = Path("checkpoints/specialists")
+TUNE_DIR = Path("checkpoints/tune")
+INTERPRET_DIR = Path("reports/interpretation")
+TUNED_PARAMS = Path("tune/best.yaml")
+RELEASE_DIR = Path("models/release")
+TRIALS_CSV = Path("reports/tune/trials.csv")
