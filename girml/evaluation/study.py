@@ -92,6 +92,28 @@ class Estimate:
 
 
 @dataclass(frozen=True)
+class Cost:
+    """What running a method costs, where known (None: unknown).
+
+    Attributes:
+        seconds_per_megapixel: restoration time per megapixel of input, >= 0.
+        params: parameter count, >= 0.
+
+    Raises:
+        ValueError: a negative or non-finite value (the message names the field).
+    """
+
+    seconds_per_megapixel: float | None = None
+    params: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("seconds_per_megapixel", "params"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+
+
+@dataclass(frozen=True)
 class SuiteResult:
     """One method on one suite.
 
@@ -126,8 +148,7 @@ class MethodResult:
         worst_family_gain: lowest per-family ``psnr_gain`` on ``single-id`` (dB).
         suites: suite -> result, in :data:`~girml.data.synthesize.SUITES` order.
         clean_psnr_y: suite -> mean output PSNR-Y of its ``clean`` family (dB).
-        seconds_per_megapixel: restoration time when given, else None.
-        params: parameter count when given, else None.
+        cost: what running the method costs, where known.
     """
 
     method: str
@@ -138,8 +159,7 @@ class MethodResult:
     worst_family_gain: float | None
     suites: dict[str, SuiteResult] = field(default_factory=dict)
     clean_psnr_y: dict[str, float] = field(default_factory=dict)
-    seconds_per_megapixel: float | None = None
-    params: int | None = None
+    cost: Cost = field(default_factory=Cost)
 
 
 @dataclass(frozen=True)
@@ -284,22 +304,12 @@ def _gir_groups(suites: Mapping[str, Mapping[str, Mapping[str, float]]]) -> dict
     }
 
 
-def _check_costs(name: str, values: Mapping[str, float], methods: Sequence[str]) -> None:
-    unknown = [method for method in values if method not in methods]
-    if unknown:
-        raise ValueError(f"{name} names unknown method(s) {unknown}; methods: {list(methods)}")
-    for method, value in values.items():
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"{name}[{method!r}] must be a finite number >= 0, got {value}")
-
-
 def leaderboard(
     rows: Sequence[Mapping[str, Any]],
     reference: str = MODEL_METHOD,
     seed: int = 0,
     n_boot: int = BOOTSTRAP_SAMPLES,
-    seconds_per_megapixel: Mapping[str, float] | None = None,
-    params: Mapping[str, int] | None = None,
+    costs: Mapping[str, Cost] | None = None,
 ) -> Leaderboard:
     """Rank every method of the per-image rows, with intervals (see the module docstring).
 
@@ -311,33 +321,31 @@ def leaderboard(
         reference: the method paired differences are taken against.
         seed: the bootstrap's base seed.
         n_boot: bootstrap resamples per interval, >= 1.
-        seconds_per_megapixel: method -> restoration seconds per megapixel, where known.
-        params: method -> parameter count, where known.
+        costs: method -> its :class:`Cost`, where known; other methods get an unknown cost.
 
     Returns:
         The leaderboard, best ``gir_score`` first.
 
     Raises:
         ValueError: ``reference`` is not a method of the rows (the message lists those there
-            are), ``n_boot`` < 1, a cost names an unknown method or is negative, or an image
-            appears twice for one method.
+            are), ``n_boot`` < 1, ``costs`` names an unknown method, or an image appears twice
+            for one method.
     """
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     methods = list(dict.fromkeys(row["method"] for row in rows))
     if reference not in methods:
         raise ValueError(f"reference method {reference!r} is not in the rows; methods: {methods}")
-    seconds = dict(seconds_per_megapixel or {})
-    counts = dict(params or {})
-    _check_costs("seconds_per_megapixel", seconds, methods)
-    _check_costs("params", counts, methods)
+    costs = dict(costs or {})
+    unknown = [method for method in costs if method not in methods]
+    if unknown:
+        raise ValueError(f"costs name unknown method(s) {unknown}; methods: {methods}")
     psnr, ssim = _gains(rows, "psnr_y"), _gains(rows, "ssim_y")
     per_family = summarize(rows)
     results = [
         replace(
             _method_result(method, psnr, ssim, per_family, reference, seed, n_boot),
-            seconds_per_megapixel=seconds.get(method),
-            params=counts.get(method),
+            cost=costs.get(method, Cost()),
         )
         for method in methods
     ]
@@ -436,8 +444,8 @@ def method_json(result: MethodResult, reference: str) -> dict[str, Any]:
     out.update(_diff_keys("gir_score_", reference, result.gir_score_diff))
     out["generalization_gap"] = _number(result.generalization_gap)
     out["worst_family_gain"] = _number(result.worst_family_gain)
-    out["seconds_per_megapixel"] = _number(result.seconds_per_megapixel)
-    out["params"] = result.params
+    out["seconds_per_megapixel"] = _number(result.cost.seconds_per_megapixel)
+    out["params"] = result.cost.params
     for suite, stats in result.suites.items():
         out[suite] = {
             "n": stats.n,
@@ -536,10 +544,10 @@ def run_study(
     seed: int = 0,
     *,
     n_boot: int = BOOTSTRAP_SAMPLES,
-    seconds_per_megapixel: Mapping[str, float] | None = None,
-    params: Mapping[str, int] | None = None,
+    costs: Mapping[str, Cost] | None = None,
 ) -> Leaderboard:
-    """Read the per-image rows, build the leaderboard and write its three files atomically.
+    """Read the per-image rows, build the leaderboard and write its three files, each atomically
+    and none unless all three could be rendered.
 
     Files: ``out_json`` (:func:`study_json`), ``plots_csv`` (:func:`plot_csv`) and
     ``<html_dir>/index.html`` (:func:`render_html`).
@@ -552,19 +560,22 @@ def run_study(
         reference: see :func:`leaderboard`.
         seed: see :func:`leaderboard`.
         n_boot: see :func:`leaderboard`.
-        seconds_per_megapixel: see :func:`leaderboard`.
-        params: see :func:`leaderboard`.
+        costs: see :func:`leaderboard`.
 
     Raises:
         FileNotFoundError: no ``per_image_csv``.
         ValueError: see :func:`read_per_image` and :func:`leaderboard`.
     """
     rows = read_per_image(per_image_csv)
-    board = leaderboard(rows, reference, seed, n_boot, seconds_per_megapixel, params)
+    board = leaderboard(rows, reference, seed, n_boot, costs)
     meta = {"per-image rows": str(per_image_csv), "images": len(rows)}
-    write_text(out_json, json.dumps(study_json(board), indent=2, allow_nan=False) + "\n")
-    write_text(plots_csv, plot_csv(board))
-    write_text(Path(html_dir) / "index.html", render_html(board, meta))
+    files = {  # every text first: a failure to build one leaves all three files as they were
+        Path(out_json): json.dumps(study_json(board), indent=2, allow_nan=False) + "\n",
+        Path(plots_csv): plot_csv(board),
+        Path(html_dir) / "index.html": render_html(board, meta),
+    }
+    for path, text in files.items():
+        write_text(path, text)
     return board
 
 
