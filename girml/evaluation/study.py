@@ -11,7 +11,8 @@ Definitions (gains in dB for PSNR-Y, in SSIM units for SSIM-Y):
   ``ssim_y - ssim_y_input``). Images without ground truth (NaN scores, the ``real`` suite) and
   the ``clean`` family (judged by the harm numbers instead) are left out of every gain.
 - A suite's gain is the mean over its degraded families of each family's mean gain (families
-  weigh the same, as ``psnr_gain.<suite>`` in ``eval.json``). Its interval is the stratified
+  weigh the same: ``psnr_gain.<suite>`` of ``eval.json``, which subtracts the family means
+  instead, up to float rounding). Its interval is the stratified
   percentile bootstrap of :func:`girml.evaluation.uncertainty.suite_gain_interval` with
   ``n_boot`` resamples and seed ``seed + i``, ``i`` the suite's index among the method's suites
   sorted by name: at ``seed=0`` and 2000 resamples the model's PSNR interval is the one in

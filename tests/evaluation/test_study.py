@@ -4,8 +4,10 @@ the HTML page and MLflow logging (a real SQLite store)."""
 from __future__ import annotations
 
 import csv
+import fnmatch
 import json
 import math
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -326,3 +328,17 @@ def test_log_study_makes_one_parent_and_one_child_per_method(store: Path) -> Non
         )
         assert metrics["clean.single-id.clean_psnr_y"] == pytest.approx(56.5)
         assert "params" not in metrics  # unknown costs are not logged
+
+
+def test_the_template_is_package_data_and_its_absence_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    globs = pyproject["tool"]["setuptools"]["package-data"]["girml"]
+    template = (study.TEMPLATES_DIR / study.STUDY_TEMPLATE).relative_to(
+        Path(study.__file__).parents[1]
+    )
+    assert any(fnmatch.fnmatch(template.as_posix(), glob) for glob in globs)
+    monkeypatch.setattr(study, "TEMPLATES_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"study template 'study.html.j2' not found in "):
+        study.render_html(leaderboard(bench("model", per_family=2)), {})
