@@ -12,11 +12,11 @@ Definitions (gains in dB for PSNR-Y, in SSIM units for SSIM-Y):
   the ``clean`` family (judged by the harm numbers instead) are left out of every gain.
 - A suite's gain is the mean over its degraded families of each family's mean gain (families
   weigh the same: ``psnr_gain.<suite>`` of ``eval.json``, which subtracts the family means
-  instead, up to float rounding). Its interval is the stratified
-  percentile bootstrap of :func:`girml.evaluation.uncertainty.suite_gain_interval` with
-  ``n_boot`` resamples and seed ``seed + i``, ``i`` the suite's index among the method's suites
-  sorted by name: at ``seed=0`` and 2000 resamples the model's PSNR interval is the one in
-  ``eval.json`` (``psnr_gain_ci95_low.<suite>``).
+  instead, up to float rounding). Its interval is the stratified percentile bootstrap of
+  :func:`girml.evaluation.uncertainty.suite_gain_interval` with ``n_boot`` resamples and seed
+  ``seed + i``, ``i`` the suite's index among the method's suites sorted by name: at
+  ``seed=0`` and 2000 resamples the model's PSNR interval is the one in ``eval.json``
+  (``psnr_gain_ci95_low.<suite>``).
 - The paired difference against the reference takes the images both methods scored (same
   suite, family and id), the per-image PSNR gain difference (method minus reference), its
   family-weighted mean and the same stratified bootstrap of that mean (seed ``seed + i``).
@@ -274,8 +274,10 @@ def _gains(rows: Sequence[Mapping[str, Any]], score: str) -> _Gains:
 
 def _estimate(by_family: Mapping[str, Mapping[str, float]], n_boot: int, seed: int) -> Estimate:
     """Family-weighted mean of per-image values and its stratified bootstrap interval."""
-    arrays = {family: np.fromiter(images.values(), dtype=np.float64)
-              for family, images in by_family.items()}  # fmt: skip
+    arrays = {
+        family: np.fromiter(images.values(), dtype=np.float64)
+        for family, images in by_family.items()
+    }
     value = float(np.mean([values.mean() for values in arrays.values()]))
     low, high = suite_gain_interval(arrays, samples=n_boot, level=LEVEL, seed=seed)
     return Estimate(value, low, high)
@@ -423,26 +425,26 @@ def _number(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), 6)
 
 
-def _estimate_keys(prefix: str, estimate: Estimate | None) -> dict[str, float | None]:
+def _estimate_keys(
+    name: str, estimate: Estimate | None, interval: str | None = None
+) -> dict[str, float | None]:
+    """``<name>``, ``<interval>_ci95_low`` and ``<interval>_ci95_high`` (``interval`` defaults
+    to ``name``); all None without an estimate."""
+    interval = interval or name
     return {
-        prefix: _number(estimate.value if estimate else None),
-        f"{prefix}_ci95_low": _number(estimate.low if estimate else None),
-        f"{prefix}_ci95_high": _number(estimate.high if estimate else None),
+        name: _number(estimate.value if estimate else None),
+        f"{interval}_ci95_low": _number(estimate.low if estimate else None),
+        f"{interval}_ci95_high": _number(estimate.high if estimate else None),
     }
-
-
-def _diff_keys(prefix: str, reference: str, estimate: Estimate | None) -> dict[str, Any]:
-    """``<prefix>diff_vs_<reference>``, ``<prefix>diff_ci95_low``, ``<prefix>diff_ci95_high``."""
-    keys = _estimate_keys(f"{prefix}diff", estimate)
-    return {(f"{prefix}diff_vs_{reference}" if key == f"{prefix}diff" else key): value
-            for key, value in keys.items()}  # fmt: skip
 
 
 def method_json(result: MethodResult, reference: str) -> dict[str, Any]:
     """The ``methods.<m>`` object of ``study.json`` (keys in the module docstring)."""
     out: dict[str, Any] = {"rank": result.rank}
     out.update(_estimate_keys("gir_score", result.gir_score))
-    out.update(_diff_keys("gir_score_", reference, result.gir_score_diff))
+    out.update(
+        _estimate_keys(f"gir_score_diff_vs_{reference}", result.gir_score_diff, "gir_score_diff")
+    )
     out["generalization_gap"] = _number(result.generalization_gap)
     out["worst_family_gain"] = _number(result.worst_family_gain)
     out["seconds_per_megapixel"] = _number(result.cost.seconds_per_megapixel)
@@ -452,7 +454,7 @@ def method_json(result: MethodResult, reference: str) -> dict[str, Any]:
             "n": stats.n,
             **_estimate_keys("psnr_gain", stats.psnr_gain),
             **_estimate_keys("ssim_gain", stats.ssim_gain),
-            **_diff_keys("", reference, stats.diff),
+            **_estimate_keys(f"diff_vs_{reference}", stats.diff, "diff"),
             "harm_rate": _number(stats.harm_rate),
         }
     out["clean"] = {
