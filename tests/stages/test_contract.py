@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "girml"
 # a module that names another file as code to ship (MLflow models from code) reads it too
 CODE_FILE = re.compile(r"""with_name\(["']([A-Za-z_]\w*\.py)["']\)""")
+# a template named as a string literal: "report.html.j2"
+TEMPLATE = re.compile(r"""["']([\w.-]+\.j2)["']""")
 
 
 def _dvc_stages() -> dict[str, dict]:
@@ -67,8 +69,8 @@ def _imports(path: Path) -> frozenset[Path]:
 
 
 def code_closure(verb: str) -> set[Path]:
-    """Every girml file the stage module ``girml.stages.<verb>`` can run, and the templates
-    beside them."""
+    """Every girml file the stage module ``girml.stages.<verb>`` can run, and the templates it
+    renders."""
     start = _module_file(f"girml.stages.{verb}")
     assert start is not None, f"no module girml/stages/{verb}.py"
     seen: set[Path] = set()
@@ -78,8 +80,25 @@ def code_closure(verb: str) -> set[Path]:
         if path not in seen:
             seen.add(path)
             todo.extend(_imports(path))
-    templates = {t for p in seen for t in (p.parent / "templates").glob("*") if t.is_file()}
-    return seen | templates
+    return seen | _templates(seen)
+
+
+def _templates(modules: set[Path]) -> set[Path]:
+    """The jinja2 templates in ``templates/`` beside ``modules`` that they name (as a string
+    ``"x.j2"``), and the templates those import or include, transitively."""
+    found: set[Path] = set()
+    todo = [
+        (path.parent / "templates" / name)
+        for path in modules
+        for name in TEMPLATE.findall(path.read_text(encoding="utf-8"))
+    ]
+    while todo:
+        template = todo.pop()
+        if template.is_file() and template not in found:
+            found.add(template)
+            text = template.read_text(encoding="utf-8")
+            todo.extend(template.with_name(name) for name in TEMPLATE.findall(text))
+    return found
 
 
 def declared_code(stage: dict) -> list[str]:
@@ -131,6 +150,16 @@ def test_the_code_closure_follows_imports_inside_functions(tmp_path: Path) -> No
     assert "girml/tracking/restorer_model.py" in closure  # shipped as MLflow model code
     assert "girml/cli.py" not in closure  # the CLI runs the stage; the stage never imports it
     assert "girml/stages/evaluate.py" not in closure
+    interpret = {p.relative_to(ROOT).as_posix() for p in code_closure("interpret")}
+    # render.py names report.html.j2, which imports blocks.html.j2
+    assert {
+        "girml/interpret/templates/report.html.j2",
+        "girml/interpret/templates/blocks.html.j2",
+    } <= interpret
+    evaluate = {p.relative_to(ROOT).as_posix() for p in code_closure("evaluate")}
+    assert (
+        "girml/evaluation/templates/study.html.j2" not in evaluate
+    )  # the study verb's, not the stage's
 
 
 def test_stage_modules_read_params_only_through_stage_params() -> None:
