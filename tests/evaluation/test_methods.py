@@ -1,29 +1,26 @@
 """Outside restorers (``evaluate.methods``) scored by the harness on a tiny synthesized bench.
 
 Real parts: command-line tools this test writes and runs as programs, a model registered in a
-temporary SQLite MLflow store, Python modules written into ``tmp_path`` and imported.
+temporary SQLite MLflow store, Python modules written into ``tmp_path`` and imported. The bench,
+NIQE and store fixtures are in conftest.py; models are registered like test_evaluation.py does.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import shlex
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pytest
 import torch
 from scipy.ndimage import median_filter
 
-from girml.config import ConfigError, EvaluateConfig, MethodSpec, ModelConfig, parse_section
+from girml.config import ConfigError, EvaluateConfig, MethodSpec, parse_section
 from girml.evaluation.harness import (
     Bench,
     evaluate_method,
-    fit_pristine_niqe,
     model_restorer,
 )
 from girml.evaluation.methods import (
@@ -34,12 +31,9 @@ from girml.evaluation.methods import (
 )
 from girml.evaluation.promotion import evaluate_and_promote
 from girml.metrics import NiqeModel
-from girml.models import build_model
-from girml.models.store import read_model_config, save_model_dir
-from girml.tracking.mlflow import REGISTERED_MODEL, log_and_register_model, set_alias, start_run
-from tests.factories import synthesize_tiny
+from girml.tracking.mlflow import REGISTERED_MODEL, set_alias
+from tests.evaluation.test_evaluation import TRAIN_JSON, read_csv, register, tiny_model
 
-TINY = ModelConfig(width=4, enc_blocks=[1], middle_blocks=0)
 CFG = EvaluateConfig(niqe_patch_size=16, baselines=["identity"])
 SCORES = ("psnr", "ssim", "psnr_y", "ssim_y", "psnr_y_input", "ssim_y_input", "niqe")
 
@@ -84,43 +78,11 @@ def median(lq: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """clean/, pairs/ and bench/ (4 images of 32x32 per family) from the synthesize stage."""
-    return synthesize_tiny(tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture(scope="module")
-def pristine(data: Path) -> NiqeModel:
-    return fit_pristine_niqe(data / "clean", patch_size=16)
-
-
-@pytest.fixture(scope="module")
-def bench(data: Path) -> Bench:
-    return Bench(data / "bench")
-
-
-@pytest.fixture(scope="module")
 def tool(tmp_path_factory: pytest.TempPathFactory) -> str:
     """``python <tool.py>``, the start of every command (quoted for shlex)."""
     script = tmp_path_factory.mktemp("tool") / "restore_folder.py"
     script.write_text(TOOL, encoding="utf-8")
     return shlex.join([sys.executable, str(script)])
-
-
-@pytest.fixture
-def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh SQLite MLflow store for one test (offline); yields the project root."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    before = mlflow.get_tracking_uri()
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    mlflow.set_tracking_uri(uri)
-    yield tmp_path
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(before)
 
 
 def spec(**fields: object) -> MethodSpec:
@@ -137,15 +99,6 @@ def outside(
 
 def scores(rows: list[dict]) -> list[tuple]:
     return [(r["suite"], r["family"], r["id"], *(r[k] for k in SCORES)) for r in rows]
-
-
-def tiny_model(seed: int) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    model = build_model(TINY)
-    with torch.no_grad():  # a fresh NAFNet is near identity; make every weight matter
-        for param in model.parameters():
-            param.add_(0.05 * torch.randn_like(param))
-    return model.eval()
 
 
 def write_module(root: Path, name: str, code: str, monkeypatch: pytest.MonkeyPatch) -> str:
@@ -402,10 +355,8 @@ def test_python_methods_that_cannot_load_are_errors(
 def test_registered_mlflow_model_is_scored_like_the_model(
     registry: Path, bench: Bench, pristine: NiqeModel
 ) -> None:
-    model = tiny_model(7)
-    example = np.random.default_rng(0).random((1, 3, 16, 16), dtype=np.float32)
-    with start_run("girml-test", registry, log_system_metrics=False):
-        version = log_and_register_model(model, example, model_cfg=TINY)
+    model = tiny_model(7, 0.05)
+    _, version = register(model, registry, registry / "latest")
     set_alias(REGISTERED_MODEL, "outside", version)
     method = spec(name="registered", mlflow=f"models:/{REGISTERED_MODEL}@outside")
     result = outside(method, bench, pristine, registry)
@@ -424,30 +375,12 @@ def test_registered_mlflow_model_is_scored_like_the_model(
 # --------------------------------------------------------------------------- evaluate stage
 
 
-def read_csv(path: Path) -> tuple[list[str], list[dict]]:
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        return list(reader.fieldnames or []), list(reader)
-
-
 def test_methods_flow_into_eval_json_and_the_csvs(
     data: Path, registry: Path, tool: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     module = write_module(registry, "girml_test_functions_d", FUNCTIONS, monkeypatch)
     model_dir = registry / "models" / "latest"
-    model = tiny_model(0)
-    example = np.random.default_rng(0).random((1, 3, 16, 16), dtype=np.float32)
-    with start_run("gir", registry, log_system_metrics=False) as run:
-        version = log_and_register_model(model, example, model_cfg=TINY)
-    save_model_dir(model, TINY, model_dir)
-    train_json = registry / "metrics" / "train.json"
-    train_json.parent.mkdir(parents=True)
-    record = {
-        "weights_sha256": read_model_config(model_dir)["weights_sha256"],
-        "mlflow_run_id": run.info.run_id,
-        "registered_version": version,
-    }
-    train_json.write_text(json.dumps({"run": record}), encoding="utf-8")
+    register(tiny_model(0, 0.0), registry, model_dir)
     cfg = parse_section(
         {
             "niqe_patch_size": 16,
@@ -462,14 +395,14 @@ def test_methods_flow_into_eval_json_and_the_csvs(
     )
     metrics_dir, plots_dir = registry / "metrics", registry / "plots"
     result = evaluate_and_promote(
-        model_dir,
-        data / "bench",
-        data / "clean",
-        cfg,
-        metrics_dir,
-        plots_dir,
-        registry,
-        train_metrics=train_json,
+        model_dir=model_dir,
+        bench_dir=data / "bench",
+        clean_dir=data / "clean",
+        cfg=cfg,
+        metrics_dir=metrics_dir,
+        plots_dir=plots_dir,
+        project_root=registry,
+        train_metrics=registry / TRAIN_JSON,
     )
     n = len(Bench(data / "bench"))
     header, rows = read_csv(metrics_dir / "per_image.csv")
