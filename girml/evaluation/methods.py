@@ -28,11 +28,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import re
 import shlex
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, Literal
 
@@ -175,35 +178,54 @@ def input_name(index: int, item: BenchItem) -> str:
 
 
 def _run(name: str, args: list[str], cwd: Path, timeout_s: float | None) -> None:
-    """Run a method's program; raise :class:`MethodError` unless it exits 0 in time."""
+    """Run a method's program; raise :class:`MethodError` unless it exits 0 in time.
+
+    The program gets a session of its own, so that a timeout (or an exception here, such as
+    :class:`~girml.process.Terminated`) ends it with every process it started: a leftover child
+    holding its output pipes would otherwise keep this call waiting.
+    """
     shown = shlex.join(args)
     try:
-        done = subprocess.run(
+        proc = subprocess.Popen(
             args,
             cwd=cwd,
             stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout_s,
-            check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
-    except subprocess.TimeoutExpired:
-        raise MethodError(f"method {name!r}: `{shown}` ran past {timeout_s} s") from None
     except OSError as exc:
         raise MethodError(f"method {name!r}: cannot run `{shown}`: {exc}") from None
-    if done.returncode != 0:
-        tail = done.stderr.decode("utf-8", errors="replace")[-STDERR_TAIL_CHARS:].rstrip()
+    try:
+        _, stderr = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _kill_session(proc)
+        raise MethodError(f"method {name!r}: `{shown}` ran past {timeout_s} s") from None
+    except BaseException:
+        _kill_session(proc)
+        raise
+    if proc.returncode != 0:
+        tail = stderr.decode("utf-8", errors="replace")[-STDERR_TAIL_CHARS:].rstrip()
         raise MethodError(
-            f"method {name!r}: `{shown}` exited with {done.returncode}; stderr:\n{tail}"
+            f"method {name!r}: `{shown}` exited with {proc.returncode}; stderr:\n{tail}"
         )
     log.debug("method %r: `%s` done", name, shown)
 
 
+def _kill_session(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the session ``proc`` leads (it and its children) and reap ``proc``."""
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+
+
 def _read_output(path: Path) -> np.ndarray | ImageReadError:
-    """The pixels of an output file, or the error saying it is missing or unreadable."""
+    """The pixels of an output file, or the error saying it is missing or unreadable (naming
+    it ``{out}/<name>``: the temporary folder differs from run to run)."""
     try:
         return read_image(path)
     except ImageReadError as exc:
-        return exc
+        return ImageReadError(f"{{out}}/{path.name}", exc.reason)
 
 
 def evaluate_outside(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -216,7 +217,7 @@ def test_missing_and_wrong_size_outputs_are_reported_per_image(
     assert len(result.rows) == len(bench) - 2
     first, second = result.failures
     assert first.describe().startswith(f"{skipped.suite}/{skipped.family}/{skipped.id}: ")
-    assert "ImageReadError" in first.message and input_name(2, skipped) in first.message
+    assert first.message.startswith(f"ImageReadError: {{out}}/{input_name(2, skipped)}: ")
     assert (second.suite, second.family, second.id) == (shrunk.suite, shrunk.family, shrunk.id)
     assert "method 'flaky' returned (16, 16, 3)" in second.message
     # the other images are scored exactly as the filter scores them
@@ -237,13 +238,15 @@ def test_a_failing_command_names_the_method_and_its_stderr(
         outside(crash, bench, pristine, tmp_path)
     assert str(info.value).endswith("FileNotFoundError: weights/restorer.pth")
 
-    slow = spec(
-        name="slow",
-        command=f"{shlex.quote(sys.executable)} -c 'import time; time.sleep(30)' {{in}} {{out}}",
-        timeout_s=0.5,
-    )
+    # a program whose child would hold the output pipes open for 60 s: both are ended
+    python = shlex.quote(sys.executable)
+    child = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
+    child += "'import time; time.sleep(60)']); time.sleep(60)"
+    slow = spec(name="slow", command=f'{python} -c "{child}" {{in}} {{out}}', timeout_s=0.5)
+    start = time.monotonic()
     with pytest.raises(MethodError, match=r"method 'slow': .* ran past 0.5 s"):
         outside(slow, bench, pristine, tmp_path)
+    assert time.monotonic() - start < 30
 
     absent = spec(name="absent", command="no-such-girml-tool {in} {out}")
     with pytest.raises(MethodError, match=r"method 'absent': cannot run `no-such-girml-tool"):
