@@ -491,26 +491,26 @@ def evaluate_batches(
         tqdm(total=len(items), desc=f"evaluate {method}", unit="img", leave=False) as bar,
     ):
         for group in _batches(items, batch):
-            loaded = [(item, *_batch_input(bench, item)) for item in group]
-            loaded = [(item, lq, gt) for item, lq, gt in loaded if lq is not None]
+            loaded = []
+            for item in group:
+                lq, gt = _batch_input(bench, item)
+                if lq is not None:
+                    loaded.append((item, lq, gt))
             outcomes = restore_batch([item for item, _, _ in loaded], [lq for _, lq, _ in loaded])
             if len(outcomes) != len(loaded):
                 raise ValueError(
                     f"method {method!r} gave {len(outcomes)} outputs for {len(loaded)} images"
                 )
             for (item, lq, gt), outcome in zip(loaded, outcomes, strict=True):
-                try:
-                    if isinstance(outcome, BaseException):
-                        raise outcome
-                    out = _checked_output(outcome, lq, method, item.lq)
-                except Exception as exc:  # the restorer's own error, or a bad output
-                    failures.append(_failure(item, exc, method))
-                    continue
-                if gt is None:
+                out = _usable_output(outcome, lq, method, item.lq)
+                if isinstance(out, Exception):
+                    failures.append(_failure(item, out, method))
+                elif gt is None:
                     scores = _real_scores(item, out, niqe_model, lpips, method)
+                    rows.append({**_row_ident(item, method), **scores})
                 else:
                     scores = _bench_scores(bench, item, lq, gt, out, cfg, niqe_model, lpips, method)
-                rows.append({**_row_ident(item, method), **scores})
+                    rows.append({**_row_ident(item, method), **scores})
             bar.update(len(group))
     return MethodRows(rows, failures)
 
@@ -523,7 +523,18 @@ def _batch_input(bench: Bench, item: BenchItem) -> tuple[np.ndarray | None, np.n
     return bench.load(item)
 
 
-def _failure(item: BenchItem, exc: BaseException, method: str) -> ImageFailure:
+def _usable_output(outcome: Any, lq: np.ndarray, method: str, path: Path) -> np.ndarray | Exception:
+    """A restorer's outcome for ``lq`` checked (see :func:`_checked_output`), or the exception
+    that says why it is unusable (the restorer's own, or the check's)."""
+    if isinstance(outcome, Exception):
+        return outcome
+    try:
+        return _checked_output(outcome, lq, method, path)
+    except (TypeError, ValueError) as exc:
+        return exc
+
+
+def _failure(item: BenchItem, exc: Exception, method: str) -> ImageFailure:
     """Record (and log) that ``method`` gave no usable output for ``item``."""
     failure = ImageFailure(
         item.suite, item.family, item.id, item.lq, f"{type(exc).__name__}: {exc}"
