@@ -372,6 +372,62 @@ class PromotionConfig(Frozen):
     )
 
 
+# Method names the evaluate stage gives its own restorers (girml.evaluation.harness.MODEL_METHOD,
+# girml.evaluation.promotion.CHAMPION_METHOD); an outside method may not take them.
+RESERVED_METHODS = ("model", "champion")
+
+
+class MethodSpec(Frozen):
+    """An outside restorer scored next to the model and the baselines (``evaluate.methods``).
+
+    Exactly one source: ``command`` (a program that restores a folder; ``{in}`` and ``{out}``
+    stand for the input and output folders), ``mlflow`` (a model URI such as
+    ``models:/name@alias``) or ``python`` (``package.module:function``). ``kind`` (python only)
+    says what the function is: a ``restorer`` ((H,W,3) uint8 -> (H,W,3) uint8) or a
+    ``module_factory`` (called without arguments, returns a torch ``nn.Module``).
+    ``timeout_s`` and ``batch`` (command only): seconds one run of the program may take, and
+    whether it runs once per (suite, family) folder or once over every image.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", description="its rows' method name")
+    command: str | None = Field(default=None, description="e.g. 'tool --in {in} --out {out}'")
+    mlflow: str | None = Field(default=None, description="a model URI, e.g. models:/name@alias")
+    python: str | None = Field(default=None, description="package.module:function")
+    kind: Literal["restorer", "module_factory"] = "restorer"
+    timeout_s: float = Field(default=3600.0, gt=0, description="per run of the command")
+    batch: Literal["family", "all"] = "family"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MethodSpec:
+        given = [key for key in ("command", "mlflow", "python") if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"method {self.name!r} needs exactly one of command, mlflow, python; got "
+                f"{given or 'none'}"
+            )
+        if self.command is not None:
+            missing = [p for p in ("{in}", "{out}") if p not in self.command]
+            if missing:
+                raise ValueError(
+                    f"method {self.name!r}: command {self.command!r} lacks {' and '.join(missing)}"
+                )
+        if self.python is not None:
+            module, _, function = self.python.partition(":")
+            if not module or not function:
+                raise ValueError(
+                    f"method {self.name!r}: python must be 'package.module:function', "
+                    f"got {self.python!r}"
+                )
+        misplaced = [
+            f"{key} (only with {source})"
+            for key, source in (("kind", "python"), ("timeout_s", "command"), ("batch", "command"))
+            if key in self.model_fields_set and getattr(self, source) is None
+        ]
+        if misplaced:
+            raise ValueError(f"method {self.name!r}: {', '.join(misplaced)}")
+        return self
+
+
 class EvaluateConfig(Frozen):
     """Benchmark evaluation: metrics, baselines, optional suites and the champion decision."""
 
@@ -393,6 +449,17 @@ class EvaluateConfig(Frozen):
     specialists: bool = Field(default=False, description="train one-family specialists too")
     specialist_families: list[str] | None = None
     promotion: PromotionConfig = PromotionConfig()
+    methods: list[MethodSpec] = Field(default=[], description="outside restorers to score")
+
+    @model_validator(mode="after")
+    def _method_names(self) -> EvaluateConfig:
+        taken = {name: "a baseline" for name in self.baselines}
+        taken.update(dict.fromkeys(RESERVED_METHODS, "reserved"))
+        for spec in self.methods:
+            if spec.name in taken:
+                raise ValueError(f"method name {spec.name!r} is taken ({taken[spec.name]})")
+            taken[spec.name] = "another method"
+        return self
 
 
 # --------------------------------------------------------------------------- orchestration

@@ -3,7 +3,10 @@
 A restorer is a function ``(H,W,3) uint8 -> (H,W,3) uint8``: the model (through
 :func:`model_restorer`), a classical baseline from :data:`girml.baselines.BASELINES`, a
 specialist or the registry's champion all go through :func:`evaluate_method`, so their rows are
-comparable. Bench layout (written by :mod:`girml.data.synthesize`):
+comparable. Outside restorers (:mod:`girml.evaluation.methods`) go through
+:func:`evaluate_batches`, which scores the same way but hands the restorer a batch of images (a
+program restores a folder at a time) and records an image it gets no usable output for as an
+:class:`ImageFailure` instead of stopping. Bench layout (written by :mod:`girml.data.synthesize`):
 ``<bench>/<suite>/<family>/{gt,lq}/<id>.png`` with one ``recipes.jsonl`` per family folder.
 
 Scores follow :mod:`girml.metrics` (BasicSR PSNR/SSIM on 8-bit images, ``crop_border`` from the
@@ -15,13 +18,14 @@ an output left unchanged scores it too.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -40,6 +44,8 @@ from girml.training.data import match_size
 log = logging.getLogger(__name__)
 
 RestoreFn = Callable[[np.ndarray], np.ndarray]
+# (items, their inputs) -> one outcome per input: the output, or the exception saying why none
+BatchRestoreFn = Callable[[Sequence["BenchItem"], Sequence[np.ndarray]], list[Any]]
 
 MAX_PSNR = 100.0
 REAL_SUITE = "real"
@@ -240,6 +246,11 @@ def _restore(restore_fn: RestoreFn, lq: np.ndarray, method: str, path: Path) -> 
         out = restore_fn(lq)
     except Exception as exc:
         raise RuntimeError(f"method {method!r} failed on {path}: {exc}") from exc
+    return _checked_output(out, lq, method, path)
+
+
+def _checked_output(out: Any, lq: np.ndarray, method: str, path: Path) -> np.ndarray:
+    """``out`` if it is an (H,W,3) uint8 array of ``lq``'s shape, else TypeError/ValueError."""
     check_rgb_uint8(f"output of {method!r} for {path}", out)
     if out.shape != lq.shape:
         raise ValueError(f"method {method!r} returned {out.shape} for {path}, expected {lq.shape}")
@@ -257,6 +268,21 @@ def _bench_row(
 ) -> dict[str, Any]:
     lq, gt = bench.load(item)
     out = _restore(restore_fn, lq, method, item.lq)
+    return _bench_scores(bench, item, lq, gt, out, cfg, niqe_model, lpips, method)
+
+
+def _bench_scores(
+    bench: Bench,
+    item: BenchItem,
+    lq: np.ndarray,
+    gt: np.ndarray,
+    out: np.ndarray,
+    cfg: EvaluateConfig,
+    niqe_model: NiqeModel,
+    lpips: LpipsMetric | None,
+    method: str,
+) -> dict[str, Any]:
+    """The score columns of one benchmark image's output ``out`` (see :func:`evaluate_method`)."""
     crop = cfg.crop_border
     row: dict[str, Any] = {
         "psnr": clipped_psnr(out, gt, crop, test_y=False),
@@ -278,12 +304,26 @@ def _real_row(
     lpips: LpipsMetric | None,
     method: str,
 ) -> dict[str, Any] | None:
+    lq = _read_real(item)
+    if lq is None:
+        return None
+    out = _restore(restore_fn, lq, method, item.lq)
+    return _real_scores(item, out, niqe_model, lpips, method)
+
+
+def _read_real(item: BenchItem) -> np.ndarray | None:
+    """A real photo's pixels, or None (with a warning naming it) when it cannot be read."""
     try:
-        lq = read_image(item.lq)
+        return read_image(item.lq)
     except ImageReadError as exc:
         log.warning("skipping real photo %s", exc)
         return None
-    out = _restore(restore_fn, lq, method, item.lq)
+
+
+def _real_scores(
+    item: BenchItem, out: np.ndarray, niqe_model: NiqeModel, lpips: LpipsMetric | None, method: str
+) -> dict[str, Any]:
+    """The score columns of a real photo's output ``out``: NIQE, every other one NaN."""
     row: dict[str, Any] = dict.fromkeys(
         ("psnr", "ssim", "psnr_y", "ssim_y", "psnr_y_input", "ssim_y_input"), math.nan
     )
@@ -328,9 +368,7 @@ def evaluate_method(
         RuntimeError, ValueError: the restorer failed or returned a wrong shape or dtype.
     """
     bench = bench if isinstance(bench, Bench) else Bench(bench)
-    items = list(bench.items)
-    if cfg.real_dir is not None:
-        items += scan_real(Path(cfg.real_dir))
+    items = _all_items(bench, cfg)
     rows = []
     with torch.inference_mode():
         for item in tqdm(items, desc=f"evaluate {method}", unit="img", leave=False):
@@ -341,6 +379,168 @@ def evaluate_method(
             if scores is not None:
                 rows.append({**_row_ident(item, method), **scores})
     return rows
+
+
+def _all_items(bench: Bench, cfg: EvaluateConfig) -> list[BenchItem]:
+    """The bench's items, then the real photos of ``cfg.real_dir`` (when set)."""
+    items = list(bench.items)
+    if cfg.real_dir is not None:
+        items += scan_real(Path(cfg.real_dir))
+    return items
+
+
+@dataclass(frozen=True)
+class ImageFailure:
+    """An image a method gave no usable output for (see :func:`evaluate_batches`).
+
+    Attributes:
+        suite, family, id: the image, as in its rows' columns.
+        path: its degraded input file.
+        message: why: the restorer's exception, an unreadable output file, a wrong shape.
+    """
+
+    suite: str
+    family: str
+    id: str
+    path: Path
+    message: str
+
+    def describe(self) -> str:
+        """``<suite>/<family>/<id>: <message>``."""
+        return f"{self.suite}/{self.family}/{self.id}: {self.message}"
+
+
+@dataclass(frozen=True)
+class MethodRows:
+    """What :func:`evaluate_batches` returns: the scored rows and the images left unscored."""
+
+    rows: list[dict[str, Any]]
+    failures: list[ImageFailure]
+
+
+def per_image(restore_fn: RestoreFn) -> BatchRestoreFn:
+    """A :data:`BatchRestoreFn` that calls ``restore_fn`` on each image, keeping its exceptions.
+
+    Args:
+        restore_fn: (H,W,3) uint8 -> (H,W,3) uint8.
+
+    Returns:
+        ``fn(items, lqs)``: per input, ``restore_fn``'s output or the exception it raised.
+    """
+
+    def restore(items: Sequence[BenchItem], lqs: Sequence[np.ndarray]) -> list[Any]:
+        outcomes: list[Any] = []
+        for lq in lqs:
+            try:
+                outcomes.append(restore_fn(lq))
+            except Exception as exc:  # an outside restorer may raise anything; reported per image
+                outcomes.append(exc)
+        return outcomes
+
+    return restore
+
+
+def _batches(items: Sequence[BenchItem], batch: str) -> Iterator[list[BenchItem]]:
+    """``items`` in runs of one (suite, family) (``family``), or all in one (``all``)."""
+    if batch == "all":
+        yield list(items)
+        return
+    for _, group in itertools.groupby(items, key=lambda item: (item.suite, item.family)):
+        yield list(group)
+
+
+def evaluate_batches(
+    restore_batch: BatchRestoreFn,
+    bench: Bench | str | os.PathLike,
+    cfg: EvaluateConfig,
+    niqe_model: NiqeModel,
+    lpips: LpipsMetric | None,
+    *,
+    method: str,
+    batch: Literal["family", "all"] = "family",
+) -> MethodRows:
+    """Like :func:`evaluate_method`, for a restorer that takes a batch and may fail per image.
+
+    The images (the bench's, then the real photos) go to ``restore_batch`` one (suite, family)
+    at a time, or all at once; the inputs are what :func:`evaluate_method` hands a restorer
+    (a smaller LQ resized to its GT). An outcome that is an exception, not an (H,W,3) uint8
+    array or not of its input's shape becomes an :class:`ImageFailure` (logged as a warning)
+    and the other images are scored as usual, with the same columns.
+
+    Args:
+        restore_batch: (items, their (H,W,3) uint8 inputs) -> one outcome per input.
+        bench, cfg, niqe_model, lpips, method: as for :func:`evaluate_method`.
+        batch: ``family``: one call per (suite, family); ``all``: one call with every image
+            (all inputs held in memory at once).
+
+    Returns:
+        The rows of the scored images in bench order, and the failures in the same order.
+
+    Raises:
+        ImageReadError: a broken benchmark image (a broken real photo is skipped, as in
+            :func:`evaluate_method`).
+        ValueError: ``restore_batch`` returned a different number of outcomes than inputs.
+        Exception: whatever ``restore_batch`` itself raises (a program that exits non-zero).
+    """
+    bench = bench if isinstance(bench, Bench) else Bench(bench)
+    items = _all_items(bench, cfg)
+    rows: list[dict[str, Any]] = []
+    failures: list[ImageFailure] = []
+    with (
+        torch.inference_mode(),
+        tqdm(total=len(items), desc=f"evaluate {method}", unit="img", leave=False) as bar,
+    ):
+        for group in _batches(items, batch):
+            loaded = []
+            for item in group:
+                lq, gt = _batch_input(bench, item)
+                if lq is not None:
+                    loaded.append((item, lq, gt))
+            outcomes = restore_batch([item for item, _, _ in loaded], [lq for _, lq, _ in loaded])
+            if len(outcomes) != len(loaded):
+                raise ValueError(
+                    f"method {method!r} gave {len(outcomes)} outputs for {len(loaded)} images"
+                )
+            for (item, lq, gt), outcome in zip(loaded, outcomes, strict=True):
+                out = _usable_output(outcome, lq, method, item.lq)
+                if isinstance(out, Exception):
+                    failures.append(_failure(item, out, method))
+                elif gt is None:
+                    scores = _real_scores(item, out, niqe_model, lpips, method)
+                    rows.append({**_row_ident(item, method), **scores})
+                else:
+                    scores = _bench_scores(bench, item, lq, gt, out, cfg, niqe_model, lpips, method)
+                    rows.append({**_row_ident(item, method), **scores})
+            bar.update(len(group))
+    return MethodRows(rows, failures)
+
+
+def _batch_input(bench: Bench, item: BenchItem) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(lq, gt)`` as :func:`evaluate_method` scores them; ``(None, None)`` for an unreadable
+    real photo, ``(lq, None)`` for a readable one."""
+    if item.gt is None:
+        return _read_real(item), None
+    return bench.load(item)
+
+
+def _usable_output(outcome: Any, lq: np.ndarray, method: str, path: Path) -> np.ndarray | Exception:
+    """A restorer's outcome for ``lq`` checked (see :func:`_checked_output`), or the exception
+    that says why it is unusable (the restorer's own, or the check's)."""
+    if isinstance(outcome, Exception):
+        return outcome
+    try:
+        return _checked_output(outcome, lq, method, path)
+    except (TypeError, ValueError) as exc:
+        return exc
+
+
+def _failure(item: BenchItem, exc: Exception, method: str) -> ImageFailure:
+    """Record (and log) that ``method`` gave no usable output for ``item``."""
+    failure = ImageFailure(
+        item.suite, item.family, item.id, item.lq, f"{type(exc).__name__}: {exc}"
+    )
+    log.warning("method %r: no output for %s", method, failure.describe())
+    return failure
 
 
 def _row_ident(item: BenchItem, method: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from girml.config import (
     CLEAN_FAMILY,
     DegradationsConfig,
     EvaluateConfig,
+    MethodSpec,
     ModelConfig,
     PromotionConfig,
     TrainConfig,
@@ -29,12 +30,15 @@ from girml.config import (
 from girml.evaluation.harness import (
     GIR_SUITES,
     MODEL_METHOD,
+    BatchRestoreFn,
     Bench,
+    MethodRows,
     RestoreFn,
     evaluate_method,
     fit_pristine_niqe,
     model_restorer,
 )
+from girml.evaluation.methods import evaluate_outside, load_methods
 from girml.evaluation.report import (
     eval_metrics,
     format_table,
@@ -437,6 +441,11 @@ class EvaluationResult:
             for key, value in m.items()
             if key.startswith("best_baseline.") and key.endswith(".name")
         ]
+        lines += [
+            f"method {key.split('.')[1]}: {len(errors)} image(s) not scored, the first {errors[0]}"
+            for key, errors in m.items()
+            if key.startswith("methods.") and key.endswith(".errors") and errors
+        ]
         lines += [f"time {method}: {sec:.1f} s" for method, sec in self.seconds.items()]
         verdict = "promoted to @champion" if self.decision.promoted else "kept as @challenger"
         lines.append(f"version {m['champion.version']} {verdict}:")
@@ -459,9 +468,10 @@ def evaluate_and_promote(
 
     Steps: fit the NIQE pristine model on the clean photos outside the test split; load LPIPS
     when ``cfg.lpips_weights`` is set; evaluate the model in ``model_dir`` (method ``model``),
-    every ``cfg.baselines`` entry and, with ``cfg.specialists``, one specialist per family
-    (``cfg.specialist_families`` or every family not held out; method ``specialist:<family>``);
-    evaluate the registry's ``@champion`` (method ``champion``) unless it is this very version;
+    every ``cfg.baselines`` entry, with ``cfg.specialists`` one specialist per family
+    (``cfg.specialist_families`` or every family not held out; method ``specialist:<family>``)
+    and every outside method of ``cfg.methods`` (:mod:`girml.evaluation.methods`); evaluate the
+    registry's ``@champion`` (method ``champion``) unless it is this very version;
     :func:`decide`; write the outputs (:func:`~girml.evaluation.report.write_outputs`); then
     :func:`apply_decision`.
 
@@ -472,7 +482,7 @@ def evaluate_and_promote(
         cfg: the ``evaluate`` section.
         metrics_dir: where ``per_image.csv``, ``per_family.csv`` and ``eval.json`` go.
         plots_dir: where ``psnr_per_family.csv`` and ``generalization.csv`` go.
-        project_root: where the default MLflow store lives.
+        project_root: where the default MLflow store lives; outside programs run there.
         specialists: required when ``cfg.specialists`` is on.
         train_metrics: the train stage's ``metrics/train.json``, which names the MLflow run and
             registered version of ``model_dir`` (:func:`registered_model`).
@@ -484,13 +494,24 @@ def evaluate_and_promote(
         KeyError: an unknown baseline name (before anything runs).
         ValueError: a model folder without registry information, specialists switched on
             without ``specialists`` inputs, or an unloadable champion.
+        MethodError: an outside method that cannot be loaded (before anything runs) or fails
+            as a whole (:mod:`girml.evaluation.methods`).
     """
     restorers = {name: BASELINES.get(name) for name in cfg.baselines}
     if cfg.specialists and specialists is None:
         raise ValueError("evaluate.specialists is on: pass the SpecialistInputs")
     registered = registered_model(model_dir, train_metrics)
+    outside = load_methods(cfg.methods, cfg.tile, project_root)
     evaluated = _evaluate_all(
-        model_dir, bench_dir, clean_dir, cfg, restorers, specialists, project_root, registered
+        model_dir,
+        bench_dir,
+        clean_dir,
+        cfg,
+        restorers,
+        outside,
+        specialists,
+        project_root,
+        registered,
     )
     return _decide_and_record(evaluated, registered, cfg, metrics_dir, plots_dir)
 
@@ -521,6 +542,16 @@ class _MethodRunner:
         log.info("evaluated %s in %.1f s", method, self.seconds[method])
         return rows
 
+    def run_outside(self, spec: MethodSpec, fn: BatchRestoreFn) -> MethodRows:
+        """:func:`~girml.evaluation.methods.evaluate_outside` of an outside method."""
+        start = time.perf_counter()
+        result = evaluate_outside(
+            spec.name, fn, spec.batch, self.bench, self.cfg, self.niqe_model, self.lpips
+        )
+        self.seconds[spec.name] = time.perf_counter() - start
+        log.info("evaluated %s in %.1f s", spec.name, self.seconds[spec.name])
+        return result
+
 
 @dataclass(frozen=True)
 class _Evaluated:
@@ -531,12 +562,15 @@ class _Evaluated:
         families: the specialist families evaluated (empty without specialists).
         previous: the ``@champion`` version before this evaluation, or None.
         seconds: wall time of each method's evaluation.
+        failures: per outside method (``cfg.methods`` order), the images it left unscored
+            (:meth:`~girml.evaluation.harness.ImageFailure.describe`).
     """
 
     rows: list[dict[str, Any]]
     families: list[str]
     previous: int | None
     seconds: dict[str, float]
+    failures: dict[str, list[str]]
 
 
 def _evaluate_all(
@@ -545,14 +579,16 @@ def _evaluate_all(
     clean_dir: Path,
     cfg: EvaluateConfig,
     restorers: Mapping[str, RestoreFn],
+    outside: Mapping[str, BatchRestoreFn],
     specialists: SpecialistInputs | None,
     project_root: Path,
     registered: RegisteredModel,
 ) -> _Evaluated:
-    """Evaluate the model, the baselines, the specialists (when on) and the registry's
-    ``@champion`` (unless it is ``registered`` itself) on the benchmark.
+    """Evaluate the model, the baselines, the specialists (when on), the outside methods and
+    the registry's ``@champion`` (unless it is ``registered`` itself) on the benchmark.
 
-    The arguments are :func:`evaluate_and_promote`'s, ``restorers`` its baselines by name.
+    The arguments are :func:`evaluate_and_promote`'s, ``restorers`` its baselines by name and
+    ``outside`` its outside methods' restorers (:func:`~girml.evaluation.methods.load_methods`).
     """
     model = load_model_dir(model_dir)
     methods = _MethodRunner(
@@ -568,6 +604,11 @@ def _evaluate_all(
     if cfg.specialists and specialists is not None:
         families, specialist_rows = _specialists(methods, model_dir, specialists)
         rows += specialist_rows
+    failures: dict[str, list[str]] = {}
+    for spec in cfg.methods:
+        result = methods.run_outside(spec, outside[spec.name])
+        rows += result.rows
+        failures[spec.name] = [failure.describe() for failure in result.failures]
 
     tracking.configure(project_root)
     previous = tracking.get_alias_version(tracking.REGISTERED_MODEL, tracking.CHAMPION)
@@ -575,7 +616,7 @@ def _evaluate_all(
         uri = f"models:/{tracking.REGISTERED_MODEL}/{previous}"
         champion_model = tracking.load_logged_model(uri)
         rows += methods.run(CHAMPION_METHOD, model_restorer(champion_model, cfg.tile))
-    return _Evaluated(rows, families, previous, methods.seconds)
+    return _Evaluated(rows, families, previous, methods.seconds, failures)
 
 
 def _specialists(
@@ -655,9 +696,14 @@ def _decide_and_record(
         per_family, registered.version, previous, cfg.promotion
     )
     record = decision_record(decision, registered.version, previous, previous_gir)
-    metrics = eval_metrics(per_family, cfg.baselines, record, families)
+    metrics = eval_metrics(per_family, cfg.baselines, record, families, evaluated.failures)
     metrics.update(gain_intervals(rows, MODEL_METHOD))  # how sure each suite's gain is
-    plot_methods = [MODEL_METHOD, *cfg.baselines, *(specialist_method(f) for f in families)]
+    plot_methods = [
+        MODEL_METHOD,
+        *cfg.baselines,
+        *(specialist_method(f) for f in families),
+        *(spec.name for spec in cfg.methods),
+    ]
     files = write_outputs(
         rows, per_family, metrics, cfg.baselines, plot_methods, metrics_dir, plots_dir
     )

@@ -300,13 +300,16 @@ def eval_metrics(
     baselines: Sequence[str],
     champion: Mapping[str, Any],
     specialists: Sequence[str] = (),
+    methods: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """The content of ``metrics/eval.json``: flat keys, numbers wherever DVC compares them.
 
     Keys: the model's :func:`headline` (its harm keys included); ``lpips`` =
-    :data:`LPIPS_NOT_COMPUTED` when the rows have no LPIPS; ``baselines.<name>.gir_score`` and
-    ``specialists.<family>.gir_score``, each followed by that method's :func:`harm_metrics`
-    under the same prefix (``baselines.<name>.harm_rate.<suite>`` ...);
+    :data:`LPIPS_NOT_COMPUTED` when the rows have no LPIPS; ``baselines.<name>.gir_score``,
+    ``specialists.<family>.gir_score`` and ``methods.<name>.gir_score``, each followed by that
+    method's :func:`harm_metrics` under the same prefix (``baselines.<name>.harm_rate.<suite>``
+    ...), an outside method's then by ``methods.<name>.failed`` (how many images it left
+    unscored) and ``methods.<name>.errors`` (one line per such image);
     ``best_baseline.<family>.name`` / ``.psnr_y`` (best non-identity baseline per family of
     ``single-id``); and ``champion.<key>`` for every item of ``champion`` (``promoted``,
     ``version``, ``previous_version``, ``reasons`` ...).
@@ -316,15 +319,22 @@ def eval_metrics(
         baselines: baseline method names present in ``per_family``.
         champion: the promotion outcome (see :func:`girml.evaluation.promotion.decision_record`).
         specialists: the families of ``specialist:<family>`` methods present.
+        methods: the outside methods present (``evaluate.methods``), each with the images it
+            left unscored (see :mod:`girml.evaluation.methods`).
     """
     out: dict[str, Any] = dict(headline(per_family, MODEL_METHOD))
     if not _has_lpips(per_family):
         out["lpips"] = LPIPS_NOT_COMPUTED
+    methods = methods or {}
     others = [(f"baselines.{name}", name) for name in baselines]
     others += [(f"specialists.{family}", f"specialist:{family}") for family in specialists]
+    others += [(f"methods.{name}", name) for name in methods]
     for prefix, method in others:
         out[f"{prefix}.gir_score"] = gir_score(per_family, method)
         out.update({f"{prefix}.{k}": v for k, v in harm_metrics(per_family, method).items()})
+        if method in methods:
+            out[f"{prefix}.failed"] = len(methods[method])
+            out[f"{prefix}.errors"] = list(methods[method])
     for family, (name, value) in best_baselines(per_family, baselines).items():
         out[f"best_baseline.{family}.name"] = name
         out[f"best_baseline.{family}.psnr_y"] = value

@@ -11,10 +11,8 @@ import json
 import logging
 import math
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pytest
 import torch
@@ -66,7 +64,7 @@ from girml.tracking.mlflow import (
     log_and_register_model,
     start_run,
 )
-from tests.factories import synthesize_tiny, textured_image
+from tests.factories import textured_image
 
 TINY = ModelConfig(width=4, enc_blocks=[1], middle_blocks=0)
 TINY_TRAIN = TrainConfig(
@@ -108,22 +106,7 @@ def identity(lq: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """clean/, pairs/ and bench/ (4 images of 32x32 per family) from the synthesize stage."""
-    return synthesize_tiny(tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture(scope="module")
-def pristine(data: Path) -> NiqeModel:
-    return fit_pristine_niqe(data / "clean", patch_size=16)
-
-
-@pytest.fixture(scope="module")
-def bench(data: Path) -> Bench:
-    return Bench(data / "bench")
+# (data, pristine, bench and registry are in conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -132,22 +115,6 @@ def identity_rows(bench: Bench, pristine: NiqeModel) -> list[dict]:
 
 
 CFG = EvaluateConfig(niqe_patch_size=16, baselines=["identity", "deblock", "gamma"])
-
-
-@pytest.fixture
-def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh SQLite MLflow store for one test (offline); yields the project root."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    before = mlflow.get_tracking_uri()
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    mlflow.set_tracking_uri(uri)
-    yield tmp_path
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(before)
 
 
 def tiny_model(seed: int, noise: float) -> torch.nn.Module:

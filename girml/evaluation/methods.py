@@ -1,0 +1,259 @@
+"""Outside restorers (``evaluate.methods``): scored by the harness like the model and baselines.
+
+Each :class:`~girml.config.MethodSpec` names one method and one source:
+
+- ``command``: a program that restores a folder. Per run, the method's degraded inputs (one
+  (suite, family) at a time, or all at once with ``batch: all``) are written as PNGs into a
+  temporary folder that replaces ``{in}``; ``{out}`` is an empty folder where the program must
+  write ``<same file name>`` for each input. The command is split like a shell would
+  (:func:`shlex.split`) but runs without one, in the project root, for at most ``timeout_s``.
+- ``mlflow``: a registered model (``models:/name@alias``, ``models:/name/3``, ``runs:/...``),
+  loaded by :func:`girml.models.store.load_model` and run like the model (``evaluate.tile``).
+- ``python``: ``package.module:function``, imported. ``kind: restorer`` (the default): the
+  function is the restorer, (H,W,3) uint8 -> (H,W,3) uint8. ``kind: module_factory``: the
+  function is called once without arguments and returns a torch ``nn.Module``, run like the
+  model. An explicit field, not a guess from the signature: a restorer with a default
+  argument and a factory look alike.
+
+Failures. What makes a whole method unusable raises :class:`MethodError` naming the method: an
+unimportable function, an unloadable model, a program that cannot start, times out or exits
+non-zero (the message ends with the tail of its stderr), or no image scored at all. A failure
+on one image (the function raised, the program wrote no readable file, or an output of the wrong
+shape or type) is recorded for that image and the other images are scored: the image has no row
+in ``per_image.csv`` and ``eval.json`` lists it under ``methods.<name>.errors`` (one
+``"<suite>/<family>/<id>: <reason>"`` per image), with the count in ``methods.<name>.failed``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import re
+import shlex
+import signal
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from torch import nn
+
+from girml.config import EvaluateConfig, MethodSpec
+from girml.evaluation.harness import (
+    BatchRestoreFn,
+    Bench,
+    BenchItem,
+    MethodRows,
+    evaluate_batches,
+    model_restorer,
+    per_image,
+)
+from girml.imageio import ImageReadError, read_image, write_png
+from girml.metrics import LpipsMetric, NiqeModel
+from girml.models.store import load_model
+from girml.tracking import mlflow as tracking
+
+log = logging.getLogger(__name__)
+
+# the end of a failed program's stderr kept in the error
+STDERR_TAIL_CHARS = 2000
+
+
+class MethodError(RuntimeError):
+    """An outside method cannot be evaluated at all; the message names it."""
+
+
+def load_methods(
+    specs: Sequence[MethodSpec], tile: int | None, project_root: Path
+) -> dict[str, BatchRestoreFn]:
+    """Every method's batch restorer, by name: functions imported, models loaded, now.
+
+    Args:
+        specs: ``evaluate.methods``.
+        tile: ``evaluate.tile``, for models (None: whole-image inference).
+        project_root: the command's working folder and the home of the default MLflow store
+            (configured with :func:`girml.tracking.mlflow.configure` when a spec needs it).
+
+    Returns:
+        ``{name: restorer}`` in ``specs`` order, for :func:`evaluate_outside`.
+
+    Raises:
+        MethodError: a function that cannot be imported or is no callable, a factory that
+            returns no ``nn.Module``, a model that cannot be loaded.
+    """
+    if any(spec.mlflow is not None for spec in specs):
+        tracking.configure(project_root)
+    return {spec.name: load_method(spec, tile, project_root) for spec in specs}
+
+
+def load_method(spec: MethodSpec, tile: int | None, project_root: Path) -> BatchRestoreFn:
+    """One method's batch restorer (see :func:`load_methods`)."""
+    if spec.command is not None:
+        return command_restorer(spec.name, spec.command, project_root, spec.timeout_s)
+    if spec.mlflow is not None:
+        try:
+            model = load_model(spec.mlflow)
+        except (OSError, ValueError) as exc:
+            raise MethodError(f"method {spec.name!r}: cannot load {spec.mlflow}: {exc}") from exc
+        return per_image(model_restorer(model, tile))
+    assert spec.python is not None  # MethodSpec holds exactly one source
+    function = import_function(spec.name, spec.python)
+    if spec.kind == "restorer":
+        return per_image(function)
+    module = function()
+    if not isinstance(module, nn.Module):
+        raise MethodError(
+            f"method {spec.name!r}: {spec.python}() returned {type(module).__name__}, "
+            "expected a torch nn.Module (kind: module_factory)"
+        )
+    return per_image(model_restorer(module.eval(), tile))
+
+
+def import_function(name: str, target: str) -> Callable[..., Any]:
+    """The callable ``package.module:function`` names.
+
+    Raises:
+        MethodError: the module cannot be imported, lacks the attribute, or it is no callable.
+    """
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise MethodError(f"method {name!r}: cannot import {module_name!r}: {exc}") from exc
+    function = getattr(module, attr, None)
+    if not callable(function):
+        found = "not found" if function is None else f"a {type(function).__name__}"
+        raise MethodError(f"method {name!r}: {target} is {found}, expected a callable")
+    return function
+
+
+def command_restorer(
+    name: str, command: str, cwd: Path, timeout_s: float | None = None
+) -> BatchRestoreFn:
+    """A batch restorer that runs ``command`` once per batch over a folder of PNGs.
+
+    Args:
+        name: the method, for messages.
+        command: the program and its arguments; ``{in}`` and ``{out}`` in any argument are
+            replaced by the input and output folders.
+        cwd: where the program runs.
+        timeout_s: seconds one run may take (None: no limit).
+
+    Returns:
+        ``fn(items, lqs)``: per input, the pixels of ``{out}/<its file name>``, or the
+        :class:`~girml.imageio.ImageReadError` saying why there are none.
+
+    Raises:
+        MethodError: (when called) the program cannot start, times out or exits non-zero.
+    """
+    argv = shlex.split(command)
+
+    def restore(items: Sequence[BenchItem], lqs: Sequence[np.ndarray]) -> list[Any]:
+        with tempfile.TemporaryDirectory(prefix=f"girml-{name}-") as tmp:
+            in_dir, out_dir = Path(tmp) / "in", Path(tmp) / "out"
+            in_dir.mkdir()
+            out_dir.mkdir()
+            names = [input_name(index, item) for index, item in enumerate(items)]
+            for file_name, lq in zip(names, lqs, strict=True):
+                write_png(in_dir / file_name, lq)
+            args = [arg.replace("{in}", str(in_dir)).replace("{out}", str(out_dir)) for arg in argv]
+            _run(name, args, cwd, timeout_s)
+            return [_read_output(out_dir / file_name) for file_name in names]
+
+    return restore
+
+
+def input_name(index: int, item: BenchItem) -> str:
+    """The PNG file name of the ``index``-th input of a batch: ``00003_<id>.png``.
+
+    The index keeps names unique when a batch spans families or real photos share a name;
+    characters other than letters, digits, ``.``, ``_``, ``-`` in the id become ``_``.
+    """
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(item.id).with_suffix("").as_posix())
+    return f"{index:05d}_{stem}.png"
+
+
+def _run(name: str, args: list[str], cwd: Path, timeout_s: float | None) -> None:
+    """Run a method's program; raise :class:`MethodError` unless it exits 0 in time.
+
+    The program gets a session of its own, so that a timeout (or an exception here, such as
+    :class:`~girml.process.Terminated`) ends it with every process it started: a leftover child
+    holding its output pipes would otherwise keep this call waiting.
+    """
+    shown = shlex.join(args)
+    try:
+        proc = subprocess.Popen(
+            args,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise MethodError(f"method {name!r}: cannot run `{shown}`: {exc}") from None
+    try:
+        _, stderr = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _kill_session(proc)
+        raise MethodError(f"method {name!r}: `{shown}` ran past {timeout_s} s") from None
+    except BaseException:
+        _kill_session(proc)
+        raise
+    if proc.returncode != 0:
+        tail = stderr.decode("utf-8", errors="replace")[-STDERR_TAIL_CHARS:].rstrip()
+        raise MethodError(
+            f"method {name!r}: `{shown}` exited with {proc.returncode}; stderr:\n{tail}"
+        )
+    log.debug("method %r: `%s` done", name, shown)
+
+
+def _kill_session(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the session ``proc`` leads (it and its children) and reap ``proc``."""
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+
+
+def _read_output(path: Path) -> np.ndarray | ImageReadError:
+    """The pixels of an output file, or the error saying it is missing or unreadable (naming
+    it ``{out}/<name>``: the temporary folder differs from run to run)."""
+    try:
+        return read_image(path)
+    except ImageReadError as exc:
+        return ImageReadError(f"{{out}}/{path.name}", exc.reason)
+
+
+def evaluate_outside(
+    name: str,
+    restore_batch: BatchRestoreFn,
+    batch: Literal["family", "all"],
+    bench: Bench,
+    cfg: EvaluateConfig,
+    niqe_model: NiqeModel,
+    lpips: LpipsMetric | None,
+) -> MethodRows:
+    """:func:`~girml.evaluation.harness.evaluate_batches` of one outside method.
+
+    Args:
+        name: the method (its rows' ``method``).
+        restore_batch: from :func:`load_methods`.
+        batch: the spec's ``batch``.
+        bench, cfg, niqe_model, lpips: as for :func:`~girml.evaluation.harness.evaluate_method`.
+
+    Raises:
+        MethodError: the restorer raised it, or no image was scored (the first failure named).
+    """
+    result = evaluate_batches(
+        restore_batch, bench, cfg, niqe_model, lpips, method=name, batch=batch
+    )
+    if result.failures:
+        log.warning("method %r: %d image(s) not scored", name, len(result.failures))
+        if not result.rows:
+            first = result.failures[0].describe()
+            raise MethodError(f"method {name!r} failed on every image; the first: {first}")
+    return result
