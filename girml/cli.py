@@ -27,7 +27,6 @@ from girml.paths import (
     METRICS_DIR,
     MODEL_DIR,
     PAIRS_DIR,
-    PLOTS_DIR,
     RELEASE_DIR,
     TRAIN_METRICS,
 )
@@ -334,29 +333,15 @@ def restore(
 @app.command()
 @stage
 def study(
-    per_image: Annotated[
-        Path, typer.Option(help="the evaluate stage's per-image rows")
-    ] = METRICS_DIR / "per_image.csv",
-    out_json: Annotated[Path, typer.Option(help="leaderboard metrics")] = METRICS_DIR
-    / "study.json",
-    plots_csv: Annotated[Path, typer.Option(help="DVC plot data")] = PLOTS_DIR / "study.csv",
-    html: Annotated[Path, typer.Option(help="folder of the page")] = Path("reports/study"),
-    reference: Annotated[str, typer.Option(help="the method differences are taken against")] = (
-        "model"
-    ),
-    seed: Annotated[int, typer.Option(help="bootstrap seed")] = 0,
+    params: ParamsOpt = Path("params.yaml"),
     no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="do not log to MLflow")] = False,
 ) -> None:
     """Leaderboard of every evaluated method: gain per suite with 95% bootstrap intervals,
-    paired differences against --reference, harm; writes JSON, a plot CSV and an HTML page."""
-    from girml.evaluation.study import log_study, run_study
-    from girml.stages.contract import EXPERIMENT
+    paired differences against study.reference, harm. Writes metrics/study.json,
+    plots/study.csv and reports/study/index.html; logs an MLflow run per method."""
+    from girml.stages import study as this
 
-    board = run_study(per_image, out_json, plots_csv, html, reference, seed)
-    typer.echo(f"ranking: {', '.join(board.names())}; wrote {out_json}, {plots_csv}, {html}/")
-    if not no_mlflow:
-        run_id = log_study(board, Path.cwd(), EXPERIMENT)
-        typer.echo(f"logged MLflow run {run_id} (study) with one child run per method")
+    this.run(params, typer.echo, log_mlflow=not no_mlflow)
 
 
 @app.command()

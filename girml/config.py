@@ -548,6 +548,14 @@ class InterpretConfig(Frozen):
     seed: int = 0
 
 
+class StudyConfig(Frozen):
+    """The study's leaderboard over every evaluated method (DVC stage ``study``)."""
+
+    reference: str = Field(default="model", description="the method paired differences are against")
+    seed: int = Field(default=0, description="bootstrap seed")
+    n_boot: int = Field(default=2000, ge=100, description="bootstrap resamples per interval")
+
+
 SECTIONS: dict[str, type[BaseModel]] = {
     "collect": CollectConfig,
     "degradations": DegradationsConfig,
@@ -559,6 +567,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "orchestration": OrchestrationConfig,
     "tune": TuneConfig,
     "interpret": InterpretConfig,
+    "study": StudyConfig,
 }
 
 

@@ -24,3 +24,6 @@ INTERPRET_DIR = Path("reports/interpretation")
 TUNED_PARAMS = Path("tune/best.yaml")
 RELEASE_DIR = Path("models/release")
 TRIALS_CSV = Path("reports/tune/trials.csv")
+STUDY_JSON = METRICS_DIR / "study.json"
+STUDY_PLOT = PLOTS_DIR / "study.csv"
+STUDY_DIR = Path("reports/study")

@@ -43,7 +43,7 @@ from girml.config import (
     read_params,
 )
 from girml.imageio import write_text
-from girml.paths import METRICS_DIR, MODEL_DIR, TRAIN_METRICS, VALIDATION_DIR
+from girml.paths import METRICS_DIR, MODEL_DIR, STUDY_DIR, TRAIN_METRICS, VALIDATION_DIR
 from girml.urls import mask_text, text_credentials
 from pipelines.dag import stage_order
 from pipelines.dvc_run import DvcError, stream_dvc
@@ -59,6 +59,7 @@ EVAL_METRICS = METRICS_DIR / "eval.json"  # evaluate stage outputs (girml.evalua
 PER_FAMILY = METRICS_DIR / "per_family.csv"
 VALIDATION_RESULT = VALIDATION_DIR / "result.json"
 INTERPRETATION = Path("reports/interpretation/index.html")  # interpret stage (DESIGN.md)
+STUDY_PAGE = STUDY_DIR / "index.html"  # study stage: the leaderboard
 TABLE_MAX_ROWS = 60  # above this, the table artifact keeps only the model's rows
 ERROR_TAIL_LINES = 15
 MASK = "***"
@@ -408,10 +409,9 @@ def summary_markdown(root: Path, stages: Mapping[str, str]) -> str:
     if "success" in validation:
         verdict = "passed" if validation["success"] else "FAILED"
         lines += ["", "## Data validation", "", f"- {verdict} (`{VALIDATION_RESULT}`)"]
-    report = root / INTERPRETATION
-    if report.is_file():
-        uri = report.resolve().as_uri()
-        lines += ["", "## Interpretation", "", f"- [{INTERPRETATION}]({uri})"]
+    for title, page in (("Interpretation", INTERPRETATION), ("Study leaderboard", STUDY_PAGE)):
+        if (root / page).is_file():
+            lines += ["", f"## {title}", "", f"- [{page}]({(root / page).resolve().as_uri()})"]
     return redact("\n".join(lines) + "\n")
 
 

@@ -34,6 +34,7 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "train": ("degradations", "model", "train"),
     "evaluate": ("degradations", "evaluate"),
     "interpret": ("degradations", "interpret"),
+    "study": ("study",),
 }
 
 

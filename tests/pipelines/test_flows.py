@@ -262,6 +262,11 @@ def test_summary_and_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert "- **promoted**: True" in md and "  - no regression" in md
     assert "`r123`" in md and f"sqlite:///{tmp_path.resolve()}/mlflow.db" in md
     assert (tmp_path / "reports/interpretation/index.html").resolve().as_uri() in md
+    assert "## Study leaderboard" not in md  # the study stage has not run
+    (tmp_path / "reports/study").mkdir(parents=True)
+    (tmp_path / "reports/study/index.html").write_text("<html></html>")
+    md = summary_markdown(tmp_path, {"study": "ran"})
+    assert (tmp_path / "reports/study/index.html").resolve().as_uri() in md
 
     with serving(HTTPServer(("127.0.0.1", 0), _FakeMlflow)) as server:
         monkeypatch.setenv(
