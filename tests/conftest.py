@@ -8,10 +8,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import mlflow
 import pytest
 
 from girml.config import DegradationsConfig, parse_section
 from tests.factories import tiny_params
+
+
+@pytest.fixture
+def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh SQLite MLflow store for one test (offline, version numbers start at 1), in
+    ``tmp_path/mlflow.db``; yields ``tmp_path``."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    before = mlflow.get_tracking_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    mlflow.set_tracking_uri(uri)
+    yield tmp_path
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(before)
 
 
 @pytest.fixture(scope="session")

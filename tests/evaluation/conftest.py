@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import mlflow
 import pytest
 
 from girml.evaluation.harness import Bench, fit_pristine_niqe
@@ -30,16 +28,6 @@ def bench(data: Path) -> Bench:
 
 
 @pytest.fixture
-def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh SQLite MLflow store for one test (offline); yields the project root."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    before = mlflow.get_tracking_uri()
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    mlflow.set_tracking_uri(uri)
-    yield tmp_path
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(before)
+def registry(mlflow_store: Path) -> Path:
+    """A fresh SQLite MLflow store for one test (tests/conftest.py); the project root."""
+    return mlflow_store

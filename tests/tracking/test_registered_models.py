@@ -7,7 +7,6 @@ weights-plus-config load must never touch.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 
 import cloudpickle
@@ -44,21 +43,11 @@ def tiny_model(seed: int) -> torch.nn.Module:
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh SQLite store per test (version numbers start at 1); yields the project root."""
-    root = tmp_path / "project"
+def store(mlflow_store: Path) -> Path:
+    """A fresh SQLite store per test (tests/conftest.py); the project root beside it."""
+    root = mlflow_store / "project"
     root.mkdir()
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    before = mlflow.get_tracking_uri()
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    mlflow.set_tracking_uri(uri)
-    yield root
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(before)
+    return root
 
 
 def refuse_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
