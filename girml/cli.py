@@ -266,7 +266,20 @@ def evaluate(params: ParamsOpt = Path("params.yaml")) -> None:
 @app.command()
 @stage
 @uses_mlflow
-def interpret(params: ParamsOpt = Path("params.yaml")) -> None:
+def interpret(
+    params: ParamsOpt = Path("params.yaml"),
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="interpret this model instead (a folder, release or models:/ URI: any "
+            "approach of the study); its report goes to --out"
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="with --model: report folder (default reports/interpretation-<name>)"),
+    ] = None,
+) -> None:
     """What the model learned: features (t-SNE, CH index), LAM, sensitivity, visual crops.
 
     Writes reports/interpretation/ (self-contained index.html, figures/, interpretation.json)
@@ -274,7 +287,9 @@ def interpret(params: ParamsOpt = Path("params.yaml")) -> None:
     """
     from girml.stages import interpret as this
 
-    this.run(params, typer.echo)
+    if out is not None and model is None:
+        fail("--out goes with --model (the stage's own report is reports/interpretation/)", 2)
+    this.run(params, typer.echo, model=model, out=out)
 
 
 @app.command()

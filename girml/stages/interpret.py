@@ -6,6 +6,7 @@ logs it to the model's MLflow run.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from girml.evaluation.promotion import registered_model
@@ -15,11 +16,22 @@ from girml.paths import BENCH_DIR, CLEAN_DIR, INTERPRET_DIR, METRICS_DIR, MODEL_
 from girml.stages.contract import Echo, StageParams
 
 
-def run(params: Path, echo: Echo) -> None:
-    """Build the report, then log it to the model's MLflow run when it has one."""
+def run(params: Path, echo: Echo, model: str | None = None, out: Path | None = None) -> None:
+    """Build the report of models/latest and log it to its MLflow run when it has one.
+
+    With ``model`` (a folder, release or MLflow URI: any approach of the study), the report of
+    that model goes to ``out`` (default ``reports/interpretation-<name>``): the sections that
+    read the evaluate stage's metrics of models/latest say "not available", and nothing is
+    logged or written to the stage's own outputs.
+    """
     reads = StageParams(params, "interpret")
     cfg = reads.section("interpret")
     spec = reads.section("degradations")
+    if model is not None:
+        out_dir = out if out is not None else other_report_dir(model)
+        run_interpretation(load_model(model), BENCH_DIR, spec, cfg, out_dir, clean_dir=CLEAN_DIR)
+        echo(f"report of {model}: {out_dir / 'index.html'}")
+        return
     run_interpretation(
         load_model(str(MODEL_DIR)),
         BENCH_DIR,
@@ -35,3 +47,10 @@ def run(params: Path, echo: Echo) -> None:
     except ValueError as exc:  # a model folder without MLflow provenance
         echo(f"not logged to MLflow: {exc}", err=True)
     echo(f"report: {INTERPRET_DIR / 'index.html'}")
+
+
+def other_report_dir(model: str) -> Path:
+    """``reports/interpretation-<name>`` for a model given as a folder or URI, the name made of
+    its last path parts (``models:/gir-restorer@champion`` -> ``gir-restorer-champion``)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", model.split(":/", 1)[-1]).strip("-.")
+    return INTERPRET_DIR.with_name(f"{INTERPRET_DIR.name}-{name or 'model'}")
