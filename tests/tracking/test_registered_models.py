@@ -18,8 +18,6 @@ import pytest
 import torch
 import yaml
 
-from girml.config import ModelConfig
-from girml.models import build_model
 from girml.models.store import load_model, read_model_config
 from girml.tracking.mlflow import (
     MODEL_ARTIFACT,
@@ -28,18 +26,9 @@ from girml.tracking.mlflow import (
     log_and_register_model,
     start_run,
 )
+from tests.tracking.test_tracking import TINY, tiny_model
 
-TINY = ModelConfig(width=4, enc_blocks=[1], middle_blocks=0)
 EXAMPLE = np.random.default_rng(0).random((1, 3, 16, 16), dtype=np.float32)
-
-
-def tiny_model(seed: int) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    model = build_model(TINY)
-    with torch.no_grad():  # a fresh NAFNet is near identity; make every weight matter
-        for param in model.parameters():
-            param.add_(0.1 * torch.randn_like(param))
-    return model.eval()
 
 
 @pytest.fixture
