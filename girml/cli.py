@@ -359,6 +359,38 @@ def study(
     this.run(params, typer.echo, log_mlflow=not no_mlflow)
 
 
+ApproachArg = Annotated[str, typer.Argument(help="an approach named in study.approaches")]
+
+
+@app.command()
+@stage
+@locked("approach")
+def approach(
+    name: ApproachArg, params: ParamsOpt = Path("params.yaml"), wait: WaitOpt = False
+) -> None:
+    """Train one approach of the study (study.approaches.NAME) at the train section's compute.
+
+    Writes models/approaches/NAME/ (approach.json beside the weights); checkpoints go to
+    checkpoints/approaches/NAME/. DVC stage approach@NAME.
+    """
+    from girml.stages import approach as this
+
+    this.run(params, name, typer.echo)
+
+
+@app.command("approach-eval")
+@stage
+def approach_eval(name: ApproachArg, params: ParamsOpt = Path("params.yaml")) -> None:
+    """Score one approach of the study on every benchmark image, as evaluate scores its methods.
+
+    Writes metrics/approaches/NAME/per_image.csv and cost.json (seconds per megapixel,
+    parameters). DVC stage approach-eval@NAME.
+    """
+    from girml.stages import approach_eval as this
+
+    this.run(params, name, typer.echo)
+
+
 @app.command()
 @stage
 @uses_mlflow

@@ -9,6 +9,7 @@ in topological order, ties broken by their order in the file, so a stage added t
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,8 +62,9 @@ def read_stages(dvc_yaml: str | Path) -> list[Stage]:
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: the file is not a DVC pipeline this reader understands (``foreach`` and
-            ``matrix`` stages are not supported).
+        ValueError: the file is not a DVC pipeline this reader understands (``matrix`` stages
+            are not supported; a ``foreach`` stage gives one stage ``name@key`` per item, its
+            ``${...}`` looked up in ``params.yaml`` beside the file).
     """
     path = Path(dvc_yaml)
     if not path.is_file():
@@ -75,15 +77,76 @@ def read_stages(dvc_yaml: str | Path) -> list[Stage]:
     for name, body in stages.items():
         if not isinstance(body, Mapping):
             raise ValueError(f"{path}: stage {name!r} must be a mapping")
-        if "foreach" in body or "matrix" in body:
-            raise ValueError(f"{path}: stage {name!r}: foreach/matrix stages are not supported")
-        wdir = str(body.get("wdir", "."))
-        deps = [_norm(wdir, p) for p in _paths(body.get("deps"), f"{name}.deps")]
-        outs = [
-            _norm(wdir, p) for key in OUTPUT_KEYS for p in _paths(body.get(key), f"{name}.{key}")
-        ]
-        out.append(Stage(name=str(name), deps=tuple(deps), outs=tuple(outs)))
+        if "matrix" in body:
+            raise ValueError(f"{path}: stage {name!r}: matrix stages are not supported")
+        if "foreach" in body:
+            for key, item in _foreach_items(path, name, body["foreach"]):
+                stage = _substitute(body.get("do") or {}, key, item, f"{name}@{key}")
+                out.append(_stage(f"{name}@{key}", stage))
+        else:
+            out.append(_stage(str(name), body))
     return out
+
+
+def _stage(name: str, body: Mapping[str, Any]) -> Stage:
+    wdir = str(body.get("wdir", "."))
+    deps = [_norm(wdir, p) for p in _paths(body.get("deps"), f"{name}.deps")]
+    outs = [_norm(wdir, p) for key in OUTPUT_KEYS for p in _paths(body.get(key), f"{name}.{key}")]
+    return Stage(name=name, deps=tuple(deps), outs=tuple(outs))
+
+
+_REF = re.compile(r"\$\{\s*([\w.-]+)\s*\}")
+
+
+def _foreach_items(path: Path, name: str, spec: Any) -> list[tuple[str, Any]]:
+    """The ``(key, item)`` pairs of a ``foreach`` stage, as DVC names them ``name@key``: a
+    mapping's keys, or a list's values (scalars); ``${a.b}`` is looked up in ``params.yaml``
+    beside ``dvc.yaml``."""
+    if isinstance(spec, str):
+        ref = _REF.fullmatch(spec.strip())
+        if ref is None:
+            raise ValueError(
+                f"{path}: stage {name!r}: foreach must be a list, a mapping or ${{...}}"
+            )
+        params_file = path.parent / "params.yaml"
+        params = (
+            yaml.safe_load(params_file.read_text(encoding="utf-8")) if params_file.is_file() else {}
+        )
+        spec = _lookup(params or {}, ref.group(1), f"{path}: stage {name!r}")
+    if isinstance(spec, Mapping):
+        return [(str(key), value) for key, value in spec.items()]
+    if isinstance(spec, list):
+        return [(str(value), value) for value in spec]
+    raise ValueError(f"{path}: stage {name!r}: foreach must be a list or a mapping, got {spec!r}")
+
+
+def _lookup(data: Any, dotted: str, where: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(data, Mapping) or part not in data:
+            raise ValueError(f"{where}: ${{{dotted}}} is not defined")
+        data = data[part]
+    return data
+
+
+def _substitute(value: Any, key: str, item: Any, where: str) -> Any:
+    """``value`` with ``${key}``, ``${item}`` and ``${item.a.b}`` replaced in every string."""
+    if isinstance(value, Mapping):
+        return {k: _substitute(v, key, item, where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, key, item, where) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def resolve(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name == "key":
+            return key
+        if name == "item" or name.startswith("item."):
+            found = _lookup({"item": item}, name, where)
+            return str(found)
+        return match.group(0)  # a params reference DVC resolves itself; no path here uses one
+
+    return _REF.sub(resolve, value)
 
 
 def _overlaps(a: str, b: str) -> bool:

@@ -422,6 +422,11 @@ def generalization_plot(
     return rows, ["suite_index", "suite", *methods, "best_baseline"]
 
 
+def per_image_csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The text of a per-image CSV: :data:`ROW_COLUMNS`, plus ``lpips`` when computed."""
+    return _csv(rows, [*ROW_COLUMNS, *(["lpips"] if _has_lpips(rows) else [])])
+
+
 def write_outputs(
     rows: Sequence[Mapping[str, Any]],
     per_family: Sequence[Mapping[str, Any]],
@@ -442,7 +447,7 @@ def write_outputs(
     extra = ["lpips"] if _has_lpips(rows) else []
     plot_rows, plot_columns = generalization_plot(per_family, plot_methods, baselines)
     files = {
-        metrics_dir / "per_image.csv": _csv(rows, [*ROW_COLUMNS, *extra]),
+        metrics_dir / "per_image.csv": per_image_csv(rows),
         metrics_dir / "per_family.csv": _csv(per_family, [*FAMILY_COLUMNS, *extra]),
         metrics_dir / "eval.json": json.dumps(metrics, indent=2, allow_nan=False) + "\n",
         plots_dir / "psnr_per_family.csv": _csv(

@@ -548,6 +548,7 @@ def run_study(
     *,
     n_boot: int = BOOTSTRAP_SAMPLES,
     costs: Mapping[str, Cost] | None = None,
+    more: Sequence[Path] = (),
 ) -> Leaderboard:
     """Read the per-image rows, build the leaderboard and write its three files, each atomically
     and none unless all three could be rendered.
@@ -564,14 +565,26 @@ def run_study(
         seed: see :func:`leaderboard`.
         n_boot: see :func:`leaderboard`.
         costs: see :func:`leaderboard`.
+        more: further per-image CSVs (the study's approaches,
+            ``metrics/approaches/<name>/per_image.csv``), ranked with the first.
 
     Raises:
-        FileNotFoundError: no ``per_image_csv``.
-        ValueError: see :func:`read_per_image` and :func:`leaderboard`.
+        FileNotFoundError: no ``per_image_csv`` or no file of ``more``.
+        ValueError: see :func:`read_per_image` and :func:`leaderboard`; a method of ``more``
+            that an earlier file already has (the message names both files).
     """
     rows = read_per_image(per_image_csv)
+    owner = dict.fromkeys((row["method"] for row in rows), Path(per_image_csv))
+    for path in more:
+        extra = read_per_image(Path(path))
+        for method in dict.fromkeys(row["method"] for row in extra):
+            if method in owner:
+                raise ValueError(f"{path}: method {method!r} is already in {owner[method]}")
+            owner[method] = Path(path)
+        rows += extra
     board = leaderboard(rows, reference, seed, n_boot, costs)
-    meta = {"per-image rows": str(per_image_csv), "images": len(rows)}
+    sources = ", ".join(str(path) for path in dict.fromkeys(owner.values()))
+    meta = {"per-image rows": sources, "images": len(rows)}
     files = {  # every text first: a failure to build one leaves all three files as they were
         Path(out_json): json.dumps(study_json(board), indent=2, allow_nan=False) + "\n",
         Path(plots_csv): plot_csv(board),

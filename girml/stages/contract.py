@@ -35,6 +35,15 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "evaluate": ("degradations", "evaluate"),
     "interpret": ("degradations", "interpret"),
     "study": ("study",),
+    # one stage per study approach (dvc.yaml `foreach`): ${key} is the approach's name
+    "approach": (
+        "degradations",
+        "model",
+        "train",
+        "study.approaches.${key}",
+        "study.classifier_steps",
+    ),
+    "approach-eval": ("evaluate", "study.approaches.${key}"),
 }
 
 
@@ -50,14 +59,19 @@ class StageFailed(Exception):
 class StageParams:
     """The params of one stage: the sections and keys of :data:`STAGE_PARAMS` for it.
 
+    For a ``foreach`` stage, ``key`` is the item (``approach@<key>``): it replaces ``${key}`` in
+    the declared names.
+
     Raises:
         KeyError: (a bug) on a section or key the stage does not declare.
     """
 
-    def __init__(self, path: Path, stage: str) -> None:
+    def __init__(self, path: Path, stage: str, key: str | None = None) -> None:
         self.path = path
         self.stage = stage
-        self.declared = STAGE_PARAMS[stage]
+        self.declared = tuple(
+            name.replace("${key}", key) if key is not None else name for name in STAGE_PARAMS[stage]
+        )
 
     def _check(self, name: str) -> None:
         section = name.split(".", 1)[0]
@@ -73,10 +87,13 @@ class StageParams:
         return load_section(self.path, name)
 
     def value(self, dotted: str) -> Any:
-        """One key of a section: ``"collect.min_size"``."""
+        """One key of a section: ``"collect.min_size"``, or deeper: ``"study.approaches.x"``."""
         self._check(dotted)
-        section, key = dotted.split(".", 1)
-        return getattr(load_section(self.path, section), key)
+        section, *keys = dotted.split(".")
+        node = load_section(self.path, section)
+        for key in keys:
+            node = node[key] if isinstance(node, dict) else getattr(node, key)
+        return node
 
     def raw(self, name: str) -> dict[str, Any]:
         """A whole section as written in the file (for overlays such as tuned overrides)."""

@@ -1,15 +1,26 @@
 """Stage ``study``: the leaderboard of every evaluated method, with 95% bootstrap intervals.
 
-Reads the evaluate stage's per-image rows; writes metrics/study.json, plots/study.csv and
-reports/study/index.html, and logs one MLflow parent run with a child run per method.
+Reads the evaluate stage's per-image rows and, for each approach of ``study.approaches``, the
+approach-eval stage's (metrics/approaches/<name>/: rows and costs); writes metrics/study.json,
+plots/study.csv and reports/study/index.html, and logs one MLflow parent run with a child run
+per method.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from girml.evaluation.study import log_study, run_study
-from girml.paths import METRICS_DIR, STUDY_DIR, STUDY_JSON, STUDY_PLOT
+from girml.evaluation.study import Cost, log_study, run_study
+from girml.paths import (
+    APPROACH_COST,
+    APPROACH_METRICS_DIR,
+    APPROACH_ROWS,
+    METRICS_DIR,
+    STUDY_DIR,
+    STUDY_JSON,
+    STUDY_PLOT,
+)
 from girml.stages.contract import EXPERIMENT, Echo, StageParams
 from girml.tracking import mlflow as tracking
 
@@ -25,9 +36,20 @@ def run(params: Path, echo: Echo, log_mlflow: bool = True) -> None:
         cfg.reference,
         cfg.seed,
         n_boot=cfg.n_boot,
+        costs={name: _cost(APPROACH_METRICS_DIR / name / APPROACH_COST) for name in cfg.approaches},
+        more=[APPROACH_METRICS_DIR / name / APPROACH_ROWS for name in cfg.approaches],
     )
     echo(f"ranking: {', '.join(board.names())}; wrote {STUDY_JSON}, {STUDY_PLOT}, {STUDY_DIR}/")
     if log_mlflow:
         tags = tracking.provenance_tags(Path.cwd(), params)
         run_id = log_study(board, Path.cwd(), EXPERIMENT, tags=tags)
         echo(f"logged MLflow run {run_id} (study) with one child run per method")
+
+
+def _cost(path: Path) -> Cost:
+    """An approach's measured cost (``cost.json`` of its approach-eval stage)."""
+    if not path.is_file():
+        stage = f"approach-eval@{path.parent.name}"
+        raise FileNotFoundError(f"{path} not found: run `dvc repro {stage}`")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return Cost(data.get("seconds_per_megapixel"), data.get("params"))

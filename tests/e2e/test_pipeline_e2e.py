@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILES = [".dvc/config", ".dvc/.gitignore", ".dvcignore", "dvc.yaml", "params.yaml",
-                 "profiles", "girml", "pipelines"]  # fmt: skip
+                 "profiles", "girml", "pipelines", "metrics/approaches/.gitkeep"]  # fmt: skip
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -29,19 +29,27 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=1200)
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dst = tmp_path_factory.mktemp("girml-e2e")
-    for name in PROJECT_FILES:
+def copy_project(dst: Path, names: list[str], profiles: list[str]) -> Path:
+    """The project's files ``names`` copied to ``dst``, a git repository, with ``profiles``
+    applied in order."""
+    for name in names:
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             (dst / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst / name)
-    for cmd in (["git", "init", "-q"], ["girml", "profile", "profiles/smoke.yaml"]):
-        assert _run(cmd, dst).returncode == 0
+    assert _run(["git", "init", "-q"], dst).returncode == 0
+    for profile in profiles:
+        assert _run(["girml", "profile", profile], dst).returncode == 0
     return dst
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_project(
+        tmp_path_factory.mktemp("girml-e2e"), PROJECT_FILES, ["profiles/smoke.yaml"]
+    )
 
 
 STAGE_OUTPUTS = [

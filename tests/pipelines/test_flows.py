@@ -101,7 +101,8 @@ def test_wdir_paths_are_resolved(tmp_path: Path) -> None:
             | {"c": {"cmd": "c", "deps": ["x"], "outs": ["y"]}},
             "cycle",
         ),
-        ({"a": {"cmd": "a", "foreach": [1, 2], "do": {"cmd": "x"}}}, "foreach"),
+        ({"a": {"matrix": {"x": [1, 2]}, "cmd": "x"}}, "matrix"),
+        ({"a": {"foreach": "${nowhere.key}", "do": {"cmd": "x"}}}, r"\$\{nowhere.key\} is not"),
         ({"a": {"cmd": "a", "outs": ["d"]}, "b": {"cmd": "b", "outs": ["d/e"]}}, "both output"),
         ({"a": {"cmd": "a", "deps": "notalist"}}, "must be a list"),
     ],
@@ -109,6 +110,40 @@ def test_wdir_paths_are_resolved(tmp_path: Path) -> None:
 def test_bad_pipelines_are_rejected(tmp_path: Path, stages: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         stage_order(_write_dvc_yaml(tmp_path / "dvc.yaml", stages))
+
+
+def test_foreach_stages_expand_per_item_as_dvc_names_them(tmp_path: Path) -> None:
+    """One stage ``name@key`` per item of a params mapping; ``${key}``/``${item.x}`` in paths.
+    The same file through DVC's own resolver gives the same stage names."""
+    (tmp_path / "params.yaml").write_text(
+        "study:\n  approaches:\n    b: {kind: k, src: data/one}\n    a: {kind: k, src: data/two}\n"
+    )
+    dvc_yaml = _write_dvc_yaml(
+        tmp_path / "dvc.yaml",
+        {
+            "report": {"cmd": "r", "deps": ["models/approaches"], "outs": ["report"]},
+            "approach": {
+                "foreach": "${study.approaches}",
+                "do": {
+                    "cmd": "t ${key}",
+                    "deps": ["${item.src}"],
+                    "outs": ["models/approaches/${key}"],
+                },
+            },
+            "data": {"cmd": "d", "outs": ["data"]},
+        },
+    )
+    stages = {stage.name: stage for stage in read_stages(dvc_yaml)}
+    assert stages["approach@b"].deps == ("data/one",)
+    assert stages["approach@a"].outs == ("models/approaches/a",)
+    assert stage_order(dvc_yaml) == ["data", "approach@b", "approach@a", "report"]
+    from dvc.repo import Repo
+
+    Repo.init(str(tmp_path), no_scm=True)
+    with Repo(str(tmp_path)) as repo:
+        assert {stage.name for stage in repo.index.stages} == set(stages)
+    (tmp_path / "params.yaml").write_text("study:\n  approaches: {}\n")
+    assert stage_order(dvc_yaml) == ["report", "data"]
 
 
 def test_missing_dvc_yaml(tmp_path: Path) -> None:

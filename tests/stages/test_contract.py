@@ -25,11 +25,17 @@ TEMPLATE = re.compile(r"""["']([\w.-]+\.j2)["']""")
 
 
 def _dvc_stages() -> dict[str, dict]:
-    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    """The stages as written; a ``foreach`` stage by its ``do`` body (``${key}`` unresolved)."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    return {name: stage.get("do", stage) for name, stage in stages.items()}
 
 
 def _verb(stage: dict) -> str:
-    return stage["cmd"].split()[1]  # "girml VERB --params params.yaml"
+    return stage["cmd"].split()[1]  # "girml VERB [NAME] --params params.yaml"
+
+
+def _module(verb: str) -> str:
+    return verb.replace("-", "_")  # girml approach-eval -> girml/stages/approach_eval.py
 
 
 def _module_file(name: str) -> Path | None:
@@ -135,7 +141,7 @@ def test_dvc_yaml_declares_exactly_the_params_each_verb_reads() -> None:
 def test_dvc_yaml_declares_exactly_the_code_each_stage_runs() -> None:
     wrong = []
     for name, stage in _dvc_stages().items():
-        want = expected_code(code_closure(_verb(stage)))
+        want = expected_code(code_closure(_module(_verb(stage))))
         if sorted(declared_code(stage)) != want:
             wrong.append(f"{name}: declare\n      - " + "\n      - ".join(want))
     assert not wrong, "dvc.yaml code deps are not the stage's imports:\n" + "\n".join(wrong)
@@ -164,13 +170,14 @@ def test_the_code_closure_follows_imports_inside_functions(tmp_path: Path) -> No
 
 def test_stage_modules_read_params_only_through_stage_params() -> None:
     for verb in STAGE_PARAMS:
-        source = inspect.getsource(importlib.import_module(f"girml.stages.{verb}"))
+        module = _module(verb)
+        source = inspect.getsource(importlib.import_module(f"girml.stages.{module}"))
         for direct in ("load_section(", "read_params(", "yaml.safe_load("):
             assert direct not in source, f"girml {verb} reads params with {direct}...)"
-        assert f'StageParams(params, "{verb}")' in source, verb
+        assert f'StageParams(params, "{verb}"' in source, verb
         # the verb itself only runs its stage module
-        verb_source = inspect.getsource(getattr(cli, verb))
-        assert f"from girml.stages import {verb} as this" in verb_source, verb
+        verb_source = inspect.getsource(getattr(cli, module))
+        assert f"from girml.stages import {module} as this" in verb_source, verb
         assert "StageParams" not in verb_source and "load_section" not in verb_source, verb
 
 
@@ -218,3 +225,25 @@ def test_no_arrow_runs_back_up_from_the_library() -> None:
                 if not in_shell and (name == "girml.cli" or name.startswith("girml.stages")):
                     upward.append(f"{rel} imports {name}")
     assert not upward, "\n".join(upward)
+
+
+def test_a_foreach_stage_reads_only_its_own_item(tmp_path: Path) -> None:
+    """``approach@x`` declares ``study.approaches.${key}``: it reads approach x, not approach y
+    nor the rest of the study section (so editing y does not rerun x)."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["study"]["approaches"] = {
+        "x": {"kind": "unified", "model": {"type": "plain_cnn"}},
+        "y": {"kind": "release"},
+    }
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    reads = StageParams(path, "approach", key="x")
+    assert reads.value("study.approaches.x").model == {"type": "plain_cnn"}
+    assert reads.value("study.classifier_steps") == params["study"]["classifier_steps"]
+    with pytest.raises(KeyError, match=r"approach reads study\.approaches\.y"):
+        reads.value("study.approaches.y")
+    with pytest.raises(KeyError, match="approach reads study"):
+        reads.section("study")
+    stages = _dvc_stages()
+    assert "study.approaches.${key}" in stages["approach"]["params"]
+    assert stages["approach"]["outs"] == ["models/approaches/${key}"]
