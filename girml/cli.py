@@ -312,12 +312,23 @@ def restore(
         int,
         typer.Option(min=1, help="tiles per forward pass (more help on GPUs; 1 is fastest on CPU)"),
     ] = 1,
+    self_ensemble: Annotated[
+        int,
+        typer.Option(
+            help="average 1, 2, 4 or 8 flips/transposes per image (8: the quality evaluate "
+            "reports with evaluate.self_ensemble 8, at 8x the time)"
+        ),
+    ] = 1,
 ) -> None:
     """Restore photos of any size (tiled) into OUT as same-size PNGs named after the inputs."""
     import torch
 
+    from girml.inference import SELF_ENSEMBLE_SIZES, with_self_ensemble
     from girml.models.store import choose_default_model, load_model
     from girml.restore import restore_files
+
+    if self_ensemble not in SELF_ENSEMBLE_SIZES:
+        fail(f"--self-ensemble must be one of {SELF_ENSEMBLE_SIZES}, got {self_ensemble}", 2)
 
     try:
         if model is None:
@@ -329,7 +340,9 @@ def restore(
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc), 2)
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    typer.echo(f"model: {which} on {dev}", err=True)
+    net = with_self_ensemble(net, self_ensemble)
+    views = f", self-ensemble x{self_ensemble}" if self_ensemble > 1 else ""
+    typer.echo(f"model: {which} on {dev}{views}", err=True)
     report = restore_files(
         list(inputs), out, net, tile or None, overlap, device=dev, batch_tiles=batch_tiles
     )

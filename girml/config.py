@@ -434,6 +434,9 @@ class EvaluateConfig(Frozen):
 
     crop_border: int = Field(default=0, ge=0, description="pixels removed before PSNR/SSIM")
     tile: int | None = Field(default=None, ge=16, description="tiled inference; None = whole")
+    self_ensemble: Literal[1, 2, 4, 8] = Field(
+        default=8, description="flips/transposes averaged per image for the project's networks"
+    )
     baselines: list[str] = [
         "identity",
         "nlm",

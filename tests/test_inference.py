@@ -16,7 +16,16 @@ from typer.testing import CliRunner
 from girml.cli import app
 from girml.config import ModelConfig
 from girml.imageio import write_png
-from girml.inference import MAX_DEFAULT_WORKERS, _ramp, _starts, restore_image, restore_tiled
+from girml.inference import (
+    MAX_DEFAULT_WORKERS,
+    SELF_ENSEMBLE_SIZES,
+    SelfEnsemble,
+    _ramp,
+    _starts,
+    restore_image,
+    restore_tiled,
+    with_self_ensemble,
+)
 from girml.models import build_model
 from girml.restore import restore_files
 from tests.factories import textured_image
@@ -208,3 +217,63 @@ def test_restore_files_and_cli_pass_batch_tiles(
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["restore", "a.png", "-o", "o", "--batch-tiles", "0"])
     assert result.exit_code == 2 and "batch-tiles" in result.output  # a usage error, no model load
+
+
+# --------------------------------------------------------------------------- self-ensemble
+
+
+class _Ramp(nn.Module):
+    """Adds a left-to-right ramp: not flip-equivariant, so the views disagree."""
+
+    size_multiple = 4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.linspace(0, 0.2, x.shape[-1])
+
+
+@pytest.mark.parametrize("n", SELF_ENSEMBLE_SIZES)
+def test_self_ensemble_maps_each_view_back(n: int, image: torch.Tensor) -> None:
+    identity = with_self_ensemble(nn.Identity(), n)
+    assert torch.allclose(identity(image), image)  # every view undone exactly
+    ramp = with_self_ensemble(_Ramp(), n)
+    out = ramp(torch.zeros(1, 3, 6, 8))
+    if n == 1:
+        assert ramp.__class__ is _Ramp and out[0, 0, 0, -1] == pytest.approx(0.2)
+    else:  # the ramp and its mirror average to a constant: what the views agree on survives
+        assert torch.allclose(out, torch.full_like(out, 0.1))
+
+
+def test_self_ensemble_averages_a_real_network_and_tiles_like_it(
+    nafnet: nn.Module, image: torch.Tensor
+) -> None:
+    plus = with_self_ensemble(nafnet, 8)
+    assert isinstance(plus, SelfEnsemble) and not plus.training
+    assert plus.size_multiple == nafnet.size_multiple
+    whole = restore_image(plus, image, None, 0)
+    assert not torch.allclose(whole, restore_image(nafnet, image, None, 0))
+    tiled = restore_image(plus, image, 64, 16)  # the tiled path reads size_multiple
+    assert tiled.shape == whole.shape and (tiled - whole).abs().mean() < 0.02
+    with pytest.raises(ValueError, match=r"one of \(1, 2, 4, 8\), got 3"):
+        with_self_ensemble(nafnet, 3)
+
+
+def test_restore_cli_takes_a_self_ensemble_size(tmp_path: Path, nafnet: nn.Module) -> None:
+    from girml.models.store import save_model_dir
+
+    model_dir = save_model_dir(
+        nafnet, ModelConfig(width=8, enc_blocks=[1, 1], middle_blocks=1), tmp_path / "m"
+    )
+    write_png(tmp_path / "in" / "a.png", textured_image(1, 40, 48))
+    args = ["restore", str(tmp_path / "in"), "--model", str(model_dir), "--tile", "0"]
+    bad = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "x"), "--self-ensemble", "3"])
+    assert bad.exit_code == 2 and "--self-ensemble must be one of (1, 2, 4, 8), got 3" in bad.output
+    assert not (tmp_path / "x").exists()
+    outs = {}
+    for n in (1, 8):
+        res = CliRunner().invoke(
+            app, [*args, "-o", str(tmp_path / f"o{n}"), "--self-ensemble", str(n)]
+        )
+        assert res.exit_code == 0, res.output
+        assert ("self-ensemble x8" in res.output) == (n == 8)
+        outs[n] = (tmp_path / f"o{n}" / "a.png").read_bytes()
+    assert outs[1] != outs[8]

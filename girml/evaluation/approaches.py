@@ -452,18 +452,18 @@ def load_restorer(
     """
     if approach.kind == "release":
         model = load_release(release_dir)
-        fn = model_restorer(model, cfg.tile)
+        fn = model_restorer(model, cfg.tile, cfg.self_ensemble)
         return Restorer(_each(lambda _, lq: fn(lq)), _params(model)), {}
     if approach.kind == "unified":
         read_approach(folder)
         model = load_model_dir(folder / "model")
-        fn = model_restorer(model, cfg.tile)
+        fn = model_restorer(model, cfg.tile, cfg.self_ensemble)
         return Restorer(_each(lambda _, lq: fn(lq)), _params(model)), {}
     if approach.kind == "specialists":
-        fns, params = _specialists(folder)
+        fns, params = _specialists(folder, cfg)
         return Restorer(_each(oracle_restorer(fns, bench_dir)), params), {}
     classifier, classes = load_classifier(folder)
-    fns, params = _specialists(approaches_dir / approach.specialists)
+    fns, params = _specialists(approaches_dir / approach.specialists, cfg)
     missing = [family for family in classes[1:] if family not in fns]
     if missing:
         raise ValueError(
@@ -492,10 +492,10 @@ def _identity(lq: np.ndarray) -> np.ndarray:
     return lq.copy()
 
 
-def _specialists(folder: Path) -> tuple[dict[str, RestoreFn], int]:
+def _specialists(folder: Path, cfg: EvaluateConfig) -> tuple[dict[str, RestoreFn], int]:
     record = read_approach(folder)
     models = {family: load_model_dir(folder / family) for family in record["families"]}
-    fns = {family: model_restorer(model, None) for family, model in models.items()}
+    fns = {f: model_restorer(m, cfg.tile, cfg.self_ensemble) for f, m in models.items()}
     return fns, sum(_params(model) for model in models.values())
 
 

@@ -36,7 +36,7 @@ from girml.baselines import BASELINES
 from girml.config import EvaluateConfig
 from girml.data.synthesize import SUITES, read_manifest
 from girml.imageio import IMAGE_SUFFIXES, ImageReadError, read_image, to_tensor, to_uint8
-from girml.inference import restore_image
+from girml.inference import restore_image, with_self_ensemble
 from girml.metrics import LpipsMetric, NiqeModel, check_rgb_uint8, fit_niqe, niqe, psnr, ssim
 from girml.records import BenchPair, read_jsonl
 from girml.training.data import match_size
@@ -207,17 +207,19 @@ def clipped_psnr(a: np.ndarray, b: np.ndarray, crop_border: int, test_y: bool) -
     return min(psnr(a, b, crop_border, test_y=test_y), MAX_PSNR)
 
 
-def model_restorer(model: nn.Module, tile: int | None) -> RestoreFn:
+def model_restorer(model: nn.Module, tile: int | None, self_ensemble: int = 1) -> RestoreFn:
     """Wrap a restoration network as a uint8 restorer (whole image, or tiled when ``tile``).
 
     Args:
         model: (B,3,H,W) float in [0,1] -> same, in eval mode.
         tile: tile side (overlap ``tile // 8``), or None for whole-image inference.
+        self_ensemble: views averaged per image (:class:`girml.inference.SelfEnsemble`; 1: none).
 
     Returns:
         ``fn(lq)``: (H,W,3) uint8 -> (H,W,3) uint8.
     """
     overlap = tile // 8 if tile else 0
+    model = with_self_ensemble(model, self_ensemble)
 
     def restore(lq: np.ndarray) -> np.ndarray:
         return to_uint8(restore_image(model, to_tensor(lq), tile, overlap))

@@ -597,7 +597,7 @@ def _evaluate_all(
         bench=Bench(bench_dir),
         cfg=cfg,
     )
-    rows = methods.run(MODEL_METHOD, model_restorer(model, cfg.tile))
+    rows = methods.run(MODEL_METHOD, model_restorer(model, cfg.tile, cfg.self_ensemble))
     for name, fn in restorers.items():
         rows += methods.run(name, fn)
     families: list[str] = []
@@ -615,7 +615,8 @@ def _evaluate_all(
     if previous is not None and previous != registered.version:
         uri = f"models:/{tracking.REGISTERED_MODEL}/{previous}"
         champion_model = tracking.load_logged_model(uri)
-        rows += methods.run(CHAMPION_METHOD, model_restorer(champion_model, cfg.tile))
+        champion_fn = model_restorer(champion_model, cfg.tile, cfg.self_ensemble)
+        rows += methods.run(CHAMPION_METHOD, champion_fn)
     return _Evaluated(rows, families, previous, methods.seconds, failures)
 
 
@@ -645,7 +646,8 @@ def _specialists(
     )
     rows: list[dict[str, Any]] = []
     for family, net in trained.items():
-        rows += methods.run(specialist_method(family), model_restorer(net, cfg.tile))
+        fn = model_restorer(net, cfg.tile, cfg.self_ensemble)
+        rows += methods.run(specialist_method(family), fn)
     return families, rows
 
 

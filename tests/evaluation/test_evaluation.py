@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from mlflow import MlflowClient
+from pydantic import ValidationError
 
 from girml.config import (
     DegradationsConfig,
@@ -32,6 +33,7 @@ from girml.evaluation.harness import (
     evaluate_baselines,
     evaluate_method,
     fit_pristine_niqe,
+    model_restorer,
 )
 from girml.evaluation.promotion import (
     Decision,
@@ -715,3 +717,16 @@ def test_specialist_spec_and_training(data: Path, spec: DegradationsConfig, tmp_
         assert models["blur"](x).shape == x.shape
     with pytest.raises(ValueError, match="families is empty"):
         train_specialists(TINY, TINY_TRAIN, spec, [], data / "pairs", tmp_path)
+
+
+def test_the_models_are_scored_with_evaluate_self_ensemble() -> None:
+    class Ramp(torch.nn.Module):  # not flip-equivariant: the x8 views average the ramp out
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + torch.linspace(0, 0.2, x.shape[-1])
+
+    lq = np.zeros((8, 8, 3), np.uint8)
+    once, plus = model_restorer(Ramp(), None), model_restorer(Ramp(), None, 8)
+    assert once(lq)[0, -1, 0] == 51 and (plus(lq) == 26).all()  # 0.2 -> 51; mean 0.1 -> 26
+    assert EvaluateConfig().self_ensemble == 8
+    with pytest.raises(ValidationError, match="self_ensemble"):
+        EvaluateConfig(self_ensemble=3)
