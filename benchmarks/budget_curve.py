@@ -1,6 +1,7 @@
 """Gain versus training compute: models of several budgets scored on every benchmark suite.
 
 Usage: python benchmarks/budget_curve.py LABEL=MODEL [LABEL=MODEL ...] [--params FILE]
+       [--self-ensemble N] [--families]
 Needs `girml synthesize` to have run (reads data/bench/). MODEL is anything
 ``girml.models.store.load_model`` accepts (a model folder such as models/latest, a release
 folder, a models:/ URI) or ``ckpt:DIR``: a training checkpoint folder (checkpoints/train/
@@ -9,7 +10,9 @@ whose step count and training seconds are read from its saved state. Prints one 
 per model: PSNR-Y gain over the degraded input on each suite (families weighted equally, the
 ``clean`` family left out), gir_score, and the harm metrics of the evaluate stage
 (``harm_rate``, ``harm.clean_psnr_y``, ``harm.worst_family_gain``). The "gain versus training
-compute" table of BENCHMARKS.md comes from here.
+compute" table of BENCHMARKS.md comes from here. ``--self-ensemble N`` scores every model with
+the geometric self-ensemble of N views (``evaluate.self_ensemble``); ``--families`` adds the
+``single-id`` gain of each family.
 """
 
 from __future__ import annotations
@@ -52,9 +55,12 @@ def load_checkpoint(folder: Path, params: Path) -> tuple[nn.Module, dict[str, fl
     return model.eval(), {"steps": state["step"], "train_seconds": state["train_seconds"]}
 
 
-def score(model: nn.Module, bench: Bench, label: str) -> dict[str, float]:
-    """The evaluate stage's headline and harm keys of ``model`` on ``bench`` (PSNR-Y only)."""
-    restore = model_restorer(model, tile=None)
+def score(
+    model: nn.Module, bench: Bench, label: str, self_ensemble: int = 1
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The evaluate stage's headline and harm keys of ``model`` on ``bench`` (PSNR-Y only), and
+    the ``single-id`` gain of each degraded family."""
+    restore = model_restorer(model, None, self_ensemble)
     rows = []
     with torch.inference_mode():
         for item in bench.items:
@@ -68,7 +74,13 @@ def score(model: nn.Module, bench: Bench, label: str) -> dict[str, float]:
                     "psnr_y_input": bench.input_scores(item, lq, gt, 0)["psnr_y_input"],
                 }
             )
-    return headline(summarize(rows), label)
+    per_family = summarize(rows)
+    families = {
+        row["family"]: row["psnr_y"] - row["psnr_y_input"]
+        for row in per_family
+        if row["suite"] == "single-id" and row["family"] != "clean" and row["method"] == label
+    }
+    return headline(per_family, label), families
 
 
 def main() -> None:
@@ -76,10 +88,14 @@ def main() -> None:
     parser.add_argument("models", nargs="+", help="LABEL=MODEL (see above)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--bench", type=Path, default=Path("data/bench"))
+    parser.add_argument("--self-ensemble", type=int, default=1, choices=(1, 2, 4, 8))
+    parser.add_argument("--families", action="store_true", help="single-id gain per family")
     args = parser.parse_args()
     torch.set_num_threads(2)
     bench = Bench(args.bench)
     header = ["model", "steps", "train min", *COLUMNS, "eval s"]
+    if args.families:
+        header += ["single-id families"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for spec in args.models:
@@ -90,7 +106,7 @@ def main() -> None:
             model = load_model(source).eval()
             state = {}
         start = time.perf_counter()
-        keys = score(model, bench, label)
+        keys, families = score(model, bench, label, args.self_ensemble)
         cells = [
             label,
             str(state.get("steps", "")),
@@ -100,6 +116,8 @@ def main() -> None:
             value = keys.get(column, math.nan)
             cells.append(f"{value:.0%}" if column.startswith("harm_rate") else f"{value:.2f}")
         cells.append(f"{time.perf_counter() - start:.0f}")
+        if args.families:
+            cells.append(", ".join(f"{f} {g:+.2f}" for f, g in sorted(families.items())))
         print("| " + " | ".join(cells) + " |", flush=True)
 
 

@@ -156,10 +156,11 @@ def train_approach(
     budget = _tflop(train_cfg.steps, train_cfg.batch_size, reference)
     record: dict[str, Any] = {"kind": approach.kind, "budget_tflop": round(budget, 3)}
     with staged_dir(out_dir) as tmp:
-        trainer = {"unified": _train_unified, "specialists": _train_specialists}.get(approach.kind)
-        if trainer is not None:
+        if approach.kind in ("unified", "specialists"):
             record.update(
-                trainer(approach, model_cfg, train_cfg, spec, pairs_dir, tmp, work_dir, reference)
+                _train_networks(
+                    approach, model_cfg, train_cfg, spec, pairs_dir, tmp, work_dir, reference
+                )
             )
         elif approach.kind == "routed":
             record.update(train_classifier_into(train_cfg, spec, pairs_dir, tmp, classifier_steps))
@@ -167,7 +168,7 @@ def train_approach(
     return record
 
 
-def _train_unified(
+def _train_networks(
     approach: ApproachConfig,
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
@@ -177,47 +178,28 @@ def _train_unified(
     work_dir: Path,
     reference: int,
 ) -> dict[str, Any]:
+    """``unified``: one network on every degradation (``out/model``); ``specialists``: one per
+    training family (``out/<family>``), the budget split evenly between them."""
     cfg = approach_model_config(model_cfg, approach)
     flops = forward_flops(cfg, train_cfg.patch_size)
-    steps = matched_steps(train_cfg.steps, reference, flops)
+    families = default_specialist_families(spec) if approach.kind == "specialists" else []
+    steps = matched_steps(train_cfg.steps, reference, flops, share=max(1, len(families)))
     run_cfg = train_cfg.model_copy(update={"steps": steps})
-    log.info("training %s for %d steps (FLOP-matched)", cfg.type, steps)
-    result = train(cfg, run_cfg, pairs_dir, work_dir, spec=spec)
-    save_model_dir(result.model, cfg, out / "model", extra={"train": run_cfg})
-    return {
-        "model": cfg.type,
-        "steps": steps,
-        "tflop": round(_tflop(steps, train_cfg.batch_size, flops), 3),
-        "train_seconds": round(result.metrics["train_seconds"], 1),
-        "params": _params(result.model),
-        "val_psnr_gain": round(result.metrics["val.psnr_gain"], 4),
-    }
-
-
-def _train_specialists(
-    approach: ApproachConfig,
-    model_cfg: ModelConfig,
-    train_cfg: TrainConfig,
-    spec: DegradationsConfig,
-    pairs_dir: Path,
-    out: Path,
-    work_dir: Path,
-    reference: int,
-) -> dict[str, Any]:
-    cfg = approach_model_config(model_cfg, approach)
-    flops = forward_flops(cfg, train_cfg.patch_size)
-    families = default_specialist_families(spec)
-    steps = matched_steps(train_cfg.steps, reference, flops, share=len(families))
-    run_cfg = train_cfg.model_copy(update={"steps": steps})
+    record: dict[str, Any] = {"model": cfg.type, "steps": steps}
+    log.info("training %s (%s) for %d steps: FLOP-matched", approach.kind, cfg.type, steps)
     start = time.perf_counter()
-    models = train_specialists(cfg, run_cfg, spec, families, pairs_dir, work_dir)
-    for family, model in models.items():
-        save_model_dir(model, cfg, out / family, extra={"train": run_cfg})
+    if families:
+        models = train_specialists(cfg, run_cfg, spec, families, pairs_dir, work_dir)
+        record["families"] = families
+    else:
+        result = train(cfg, run_cfg, pairs_dir, work_dir, spec=spec)
+        models = {"model": result.model}
+        record["val_psnr_gain"] = round(result.metrics["val.psnr_gain"], 4)
+    for name, model in models.items():
+        save_model_dir(model, cfg, out / name, extra={"train": run_cfg})
     return {
-        "model": cfg.type,
-        "families": families,
-        "steps": steps,
-        "tflop": round(len(families) * _tflop(steps, train_cfg.batch_size, flops), 3),
+        **record,
+        "tflop": round(len(models) * _tflop(steps, train_cfg.batch_size, flops), 3),
         "train_seconds": round(time.perf_counter() - start, 1),
         "params": sum(_params(model) for model in models.values()),
     }

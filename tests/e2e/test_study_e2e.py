@@ -68,6 +68,11 @@ def test_one_approach_runs_alone_then_the_whole_study(study: Path) -> None:
     again = _run(["dvc", "repro"], study)
     assert again.returncode == 0 and "Running stage" not in again.stdout
 
+    # what an approach learned: the interpretation report of one of the study's networks
+    report = _run(["girml", "interpret", "--model", "models/approaches/plain_cnn/model"], study)
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert (study / "reports/interpretation-models-approaches-plain_cnn-model/index.html").is_file()
+
 
 @pytest.mark.slow
 def test_an_approach_that_is_not_listed_is_refused(study: Path) -> None:
