@@ -121,6 +121,36 @@ def _tune(cfgs: dict[str, Any]) -> list[str]:
     return []
 
 
+def _study(cfgs: dict[str, Any]) -> list[str]:
+    """Each approach's ``model`` overrides make a valid model section of a known architecture,
+    and no approach takes the name of a baseline or an outside method."""
+    if "study" not in cfgs:
+        return []
+    from pydantic import ValidationError
+
+    from girml.config import ModelConfig
+    from girml.models import ARCHS
+
+    errors = []
+    taken = set()
+    if "evaluate" in cfgs:
+        taken = {*cfgs["evaluate"].baselines, *(m.name for m in cfgs["evaluate"].methods)}
+    for name, approach in cfgs["study"].approaches.items():
+        if name in taken:
+            errors.append(f"study.approaches.{name}: the name of an evaluate method or baseline")
+        if not approach.model or "model" not in cfgs:
+            continue
+        where = f"study.approaches.{name}.model"
+        try:
+            cfg = ModelConfig(**{**cfgs["model"].model_dump(), **approach.model})
+            ARCHS.get(cfg.type)
+        except ValidationError as exc:
+            errors += [f"{where}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        except KeyError as exc:
+            errors.append(f"{where}.type: {exc.args[0]}")
+    return errors
+
+
 # Run in this order; a check that needs valid base sections comes after the ones that check them.
 CROSS_CHECKS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (
     _collect,
@@ -128,6 +158,7 @@ CROSS_CHECKS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (
     _architecture,
     _patch_sizes,
     _evaluate,
+    _study,
     _tune,
 )
 

@@ -51,6 +51,24 @@ def test_project_params_pass() -> None:
         ("collect", "sources", [{"type": "builtin", "include": ["moon", "mars"]}], "'mars'"),
         ("tune", "steps_per_trial", 10, "tune.report_every must be <= tune.steps_per_trial"),
         ("interpret", "lam_steps", 1, "interpret.lam_steps: Input should be greater"),
+        (
+            "study",
+            "approaches",
+            {"big": {"kind": "unified", "model": {"type": "unet9000"}}},
+            "study.approaches.big.model.type: unknown architecture 'unet9000'",
+        ),
+        (
+            "study",
+            "approaches",
+            {"wide": {"kind": "unified", "model": {"width": 0}}},
+            "study.approaches.wide.model.width: Input should be greater",
+        ),
+        (
+            "study",
+            "approaches",
+            {"median": {"kind": "release"}},
+            "study.approaches.median: the name of an evaluate method or baseline",
+        ),
     ],
 )
 def test_bad_value_names_its_key(
