@@ -317,6 +317,9 @@ class TrainConfig(Frozen):
     ema_decay: float = Field(default=0.999, ge=0, lt=1, description="0 disables EMA")
     loss: Literal["l1", "charbonnier", "l2", "psnr"] = "psnr"
     freq_weight: float = Field(default=0.0, ge=0, description="weight of the FFT L1 term")
+    psnr_eps: float = Field(
+        default=1e-5, gt=0, le=1, description="psnr loss: added to each MSE (1e-5: 50 dB cap)"
+    )
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     online_degradation_prob: float = Field(
         default=0.5, ge=0, le=1, description="chance a sample gets a fresh recipe on the fly"

@@ -885,7 +885,7 @@ def _train_step(loop: _Loop, lq: torch.Tensor, gt: torch.Tensor) -> None:
     if cfg.channels_last:
         lq = lq.contiguous(memory_format=torch.channels_last)
     with accelerator.accumulate(model):
-        loss = restoration_loss(model(lq), gt, cfg.loss, cfg.freq_weight)
+        loss = restoration_loss(model(lq), gt, cfg.loss, cfg.freq_weight, cfg.psnr_eps)
         accelerator.backward(loss)
         if accelerator.sync_gradients and cfg.grad_clip > 0:
             accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)

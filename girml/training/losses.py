@@ -102,7 +102,13 @@ def fft_l1_loss(pred: Tensor, target: Tensor) -> Tensor:
     return torch.view_as_real(diff).abs().mean()
 
 
-def restoration_loss(pred: Tensor, target: Tensor, kind: str, freq_weight: float = 0.0) -> Tensor:
+def restoration_loss(
+    pred: Tensor,
+    target: Tensor,
+    kind: str,
+    freq_weight: float = 0.0,
+    psnr_eps: float = PSNR_EPS,
+) -> Tensor:
     """The training objective: ``LOSSES[kind](pred, target) + freq_weight * fft_l1``.
 
     Args:
@@ -110,13 +116,19 @@ def restoration_loss(pred: Tensor, target: Tensor, kind: str, freq_weight: float
         target: same shape, the clean images in [0,1].
         kind: a name in :data:`LOSSES` (``l1``, ``charbonnier``, ``l2``, ``psnr``).
         freq_weight: weight of :func:`fft_l1_loss`, >= 0 (0 skips it).
+        psnr_eps: the ``psnr`` loss's MSE floor (``train.psnr_eps``): an image weighs
+            ``1 / (MSE + psnr_eps)``, so a larger floor shifts weight from nearly perfect
+            outputs to badly degraded ones.
 
     Returns:
         Scalar tensor.
     """
     if freq_weight < 0:
         raise ValueError(f"freq_weight must be >= 0, got {freq_weight}")
-    loss = LOSSES.get(kind)(pred, target)
+    if kind == "psnr":
+        loss = psnr_loss(pred, target, eps=psnr_eps)
+    else:
+        loss = LOSSES.get(kind)(pred, target)
     if freq_weight > 0:
         loss = loss + freq_weight * fft_l1_loss(pred, target)
     return loss

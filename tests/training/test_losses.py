@@ -61,3 +61,20 @@ def test_psnr_loss_is_minus_the_mean_per_image_psnr() -> None:
     assert grad_norm[0] > 5 * grad_norm[1]
     with pytest.raises(ValueError, match="eps must be > 0"):
         psnr_loss(pred, to_batch(gt), eps=0)
+
+
+def test_train_psnr_eps_is_the_psnr_losss_floor() -> None:
+    gt = torch.rand(2, 3, 8, 8, dtype=torch.float64)
+    assert restoration_loss(gt, gt, "psnr").item() == pytest.approx(-50.0)  # default 1e-5
+    assert restoration_loss(gt, gt, "psnr", psnr_eps=1e-3).item() == pytest.approx(-30.0)
+    # a larger floor moves weight from the nearly perfect image to the badly degraded one
+    pred = torch.stack([gt[0] + 0.003, gt[1] + 0.2]).requires_grad_()
+
+    def ratio(eps: float) -> float:
+        pred.grad = None
+        restoration_loss(pred, gt, "psnr", psnr_eps=eps).backward()
+        norms = pred.grad.flatten(1).norm(dim=1)
+        return float(norms[0] / norms[1])
+
+    assert ratio(1e-3) < ratio(1e-5) / 5
+    assert restoration_loss(pred, gt, "l1", psnr_eps=1e-3).item() == l1_loss(pred, gt).item()
