@@ -197,7 +197,14 @@ def test_sigterm_ends_train_and_its_run_killed(
     proc = spawn_python(code, cwd=tmp_path)
     reap.append(proc)
     ckpt = tmp_path / "checkpoints" / "train"
-    wait_for(lambda: ckpt.is_dir() and any(ckpt.glob("checkpoint-*")), proc, 180)
+    # a complete checkpoint (checkpoint-N.tmp is one being written)
+    wait_for(
+        lambda: (
+            ckpt.is_dir() and any(not p.name.endswith(".tmp") for p in ckpt.glob("checkpoint-*"))
+        ),
+        proc,
+        180,
+    )
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 128 + signal.SIGTERM
     [run] = _runs(tmp_path / "mlflow.db")
