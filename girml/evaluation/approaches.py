@@ -443,7 +443,7 @@ def load_restorer(
         return Restorer(_each(lambda _, lq: fn(lq)), _params(model)), {}
     if approach.kind == "specialists":
         fns, params = _specialists(folder, cfg)
-        return Restorer(_each(oracle_restorer(fns, bench_dir)), params), {}
+        return Restorer(_each(oracle_restorer(fns, bench_dir)), sum(params.values())), {}
     classifier, classes = load_classifier(folder)
     fns, params = _specialists(approaches_dir / approach.specialists, cfg)
     missing = [family for family in classes[1:] if family not in fns]
@@ -464,9 +464,7 @@ def load_restorer(
     def routed(_: BenchItem, lq: np.ndarray) -> np.ndarray:
         return methods[classes[classify(classifier, lq)]](lq)
 
-    used = {name for name in table.values() if name.startswith("specialist:")}
-    shipped = sum(_params(load_model_dir(approaches_dir / approach.specialists / n.split(":")[1]))
-                  for n in used)  # fmt: skip
+    shipped = sum(params[f] for f, name in table.items() if name == f"specialist:{f}")
     return Restorer(_each(routed), _params(classifier) + shipped), {"routing": table}
 
 
@@ -474,11 +472,12 @@ def _identity(lq: np.ndarray) -> np.ndarray:
     return lq.copy()
 
 
-def _specialists(folder: Path, cfg: EvaluateConfig) -> tuple[dict[str, RestoreFn], int]:
+def _specialists(folder: Path, cfg: EvaluateConfig) -> tuple[dict[str, RestoreFn], dict[str, int]]:
+    """Each family's specialist as a restorer, and its parameter count."""
     record = read_approach(folder)
     models = {family: load_model_dir(folder / family) for family in record["families"]}
     fns = {f: model_restorer(m, cfg.tile, cfg.self_ensemble) for f, m in models.items()}
-    return fns, sum(_params(model) for model in models.values())
+    return fns, {f: _params(m) for f, m in models.items()}
 
 
 def evaluate_approach(
