@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from girml.config import DegradationsConfig, ModelConfig, TrainConfig, parse_section, read_params
-from girml.inference import with_self_ensemble
+from girml.ensemble import with_self_ensemble
 from girml.training.data import load_pairs
 from girml.training.loop import train, validate
 

@@ -323,7 +323,7 @@ def restore(
     """Restore photos of any size (tiled) into OUT as same-size PNGs named after the inputs."""
     import torch
 
-    from girml.inference import SELF_ENSEMBLE_SIZES, with_self_ensemble
+    from girml.ensemble import SELF_ENSEMBLE_SIZES, with_self_ensemble
     from girml.models.store import choose_default_model, load_model
     from girml.restore import restore_files
 

@@ -8,6 +8,7 @@ the ``restore`` command.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,9 +19,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from girml.ensemble import SelfEnsemble, view
+from girml.pooling import PhotoStats, pools_globally, tile_pooling
+
 PAD_MODES = ("reflect", "replicate", "constant")
 # Default tile workers on the CPU at most: memory grows with the tiles in flight.
 MAX_DEFAULT_WORKERS = 4
+# Statistics passes of tiled inference for a model that pools over its input (girml.pooling):
+# BENCHMARKS.md, "Whole photos: tiling", measures 1-3 against whole-image inference.
+POOLING_PASSES = 2
 
 
 def _check_batch(x: torch.Tensor, name: str = "image") -> None:
@@ -145,21 +152,30 @@ def restore_tiled(
     batch_tiles: int = 1,
     channels_last: bool | None = None,
     workers: int | None = None,
+    pooling_passes: int = POOLING_PASSES,
 ) -> torch.Tensor:
-    """Restore a large image tile by tile with bounded memory.
+    """Restore a large image tile by tile with bounded memory, as if it were restored whole.
 
-    Overlapping ``tile`` x ``tile`` windows (shifted inward at the borders so all are full size)
-    are run through ``model`` under ``torch.inference_mode()``, ``batch_tiles`` at a time, and
-    blended on the CPU with a separable smoothstep window (:func:`_ramp`, :func:`_blend_tiles`).
-    An image no larger than the tile is run once, whole. The model is not modified (its
-    train/eval mode is left as the caller set it).
+    The image is padded (reflect) to a multiple of the model's ``size_multiple``, as the model
+    pads a whole image, and cut into overlapping ``tile`` x ``tile`` windows whose origins are
+    multiples of it (the last ones shifted inward so all are full size), so a tile's features
+    lie on the whole image's grid. Tiles run through ``model`` under ``torch.inference_mode()``,
+    ``batch_tiles`` at a time, and are blended on the CPU with a separable smoothstep window
+    (:func:`_ramp`, :func:`_blend_tiles`). An image no larger than the tile is run once, whole.
+
+    A model that pools over its input (:func:`girml.pooling.pools_globally`) pools over the
+    whole photo instead of each tile: ``pooling_passes`` passes over the tiles record the
+    photo's statistics (:mod:`girml.pooling`), then the output pass uses them. A
+    :class:`SelfEnsemble` is restored view by view, each view a whole photo. The model is not
+    modified (its train/eval mode is left as the caller set it).
 
     Args:
         model: maps (N,C,h,w) -> (N,C,h,w) for any h, w; if it has ``size_multiple``,
             ``tile`` must be a multiple of it.
         image: (1,C,H,W) float tensor, on any device.
         tile: tile side in pixels, > ``overlap``.
-        overlap: pixels shared by neighbouring tiles, >= 0.
+        overlap: pixels shared by neighbouring tiles, >= 0 (rounded up so that the tile stride
+            is a multiple of ``size_multiple``).
         device: where tiles are run; defaults to the model's parameter device.
         batch_tiles: tiles per forward pass, >= 1. More tiles per pass help on GPUs; on the
             CPU one tile at a time was fastest (bigger passes fall out of the caches).
@@ -170,6 +186,8 @@ def restore_tiled(
             count, at most :data:`MAX_DEFAULT_WORKERS`, since cores working on separate tiles
             beat cores sharing each operation (BENCHMARKS.md, "Restore on a 12-megapixel
             photo"); 1 on other devices. The result does not depend on it.
+        pooling_passes: statistics passes before the output pass, >= 1, for a model that
+            pools (each pass costs as much as the output pass).
 
     Returns:
         (1,C,H,W) float32 contiguous tensor on the CPU (not clamped).
@@ -178,12 +196,43 @@ def restore_tiled(
     if image.shape[0] != 1:
         raise ValueError(f"restore_tiled expects a batch of one, got shape {tuple(image.shape)}")
     _check_tiling(model, tile, overlap, batch_tiles)
+    if (
+        isinstance(pooling_passes, bool)
+        or not isinstance(pooling_passes, int)
+        or pooling_passes < 1
+    ):
+        raise ValueError(f"pooling_passes must be an int >= 1, got {pooling_passes!r}")
+    if isinstance(model, SelfEnsemble):  # each view is a photo of its own statistics
+        tiled = functools.partial(
+            restore_tiled,
+            model.net,
+            tile=tile,
+            overlap=overlap,
+            device=device,
+            batch_tiles=batch_tiles,
+            channels_last=channels_last,
+            workers=workers,
+            pooling_passes=pooling_passes,
+        )
+        views = (
+            view(tiled(view(image, t, forward=True)), t, forward=False) for t in range(model.n)
+        )
+        return (sum(views) / model.n).contiguous()
     run_on, memory_format = _placement(model, image, device, channels_last)
-    grid = _tile_grid(image, tile, overlap)
+    multiple = int(getattr(model, "size_multiple", 1))
+    padded, size = pad_to_multiple(image, multiple)
+    grid = _tile_grid(padded, tile, overlap, multiple)
     chunks = grid.chunks(batch_tiles)
-    predict = functools.partial(_predict_tiles, model, image, grid, run_on, memory_format)
     workers = _tile_workers(workers, run_on, len(chunks))
-    return _blend_tiles(grid, chunks, predict, workers)
+    predict = functools.partial(_predict_tiles, model, padded, grid, run_on, memory_format)
+    stats = None
+    if len(grid.starts_y) * len(grid.starts_x) > 1 and pools_globally(model):
+        for _ in range(pooling_passes):
+            record = PhotoStats()
+            _run_tiles(chunks, functools.partial(predict, use=stats, record=record), workers)
+            stats = record
+    output = _blend_tiles(grid, chunks, functools.partial(predict, use=stats), workers)
+    return crop_to(output, size).contiguous()
 
 
 @dataclass(frozen=True)
@@ -194,6 +243,8 @@ class _TileGrid:
         channels, height, width: the image's C, H and W.
         tile_h, tile_w: the tile's size (the tile side, or the image's side where smaller).
         starts_y, starts_x: tile origins along each axis (:func:`_starts`).
+        owned_y, owned_x: each tile's owned (start, end) along each axis, in tile pixels: the
+            owned spans partition the image (:func:`_owned`).
         ramp_y, ramp_x: (tile_h,) and (tile_w,) float32 windows (:func:`_ramp`).
     """
 
@@ -204,32 +255,50 @@ class _TileGrid:
     tile_w: int
     starts_y: list[int]
     starts_x: list[int]
+    owned_y: list[tuple[int, int]]
+    owned_x: list[tuple[int, int]]
     ramp_y: torch.Tensor
     ramp_x: torch.Tensor
 
     def chunks(self, size: int) -> list[list[tuple[int, int]]]:
-        """The (y, x) origins of the tiles, row by row, in batches of ``size`` (the last may be
-        smaller)."""
-        coords = [(y, x) for y in self.starts_y for x in self.starts_x]
-        return [coords[i : i + size] for i in range(0, len(coords), size)]
+        """The (i, j) indices of the tiles (row ``i`` of ``starts_y``, column ``j`` of
+        ``starts_x``), row by row, in batches of ``size`` (the last may be smaller)."""
+        coords = [(i, j) for i in range(len(self.starts_y)) for j in range(len(self.starts_x))]
+        return [coords[k : k + size] for k in range(0, len(coords), size)]
 
 
-def _tile_grid(image: torch.Tensor, tile: int, overlap: int) -> _TileGrid:
-    """The tiles of ``tile`` pixels, ``overlap`` of them shared, that cover (1,C,H,W) ``image``."""
+def _tile_grid(image: torch.Tensor, tile: int, overlap: int, multiple: int = 1) -> _TileGrid:
+    """The tiles of ``tile`` pixels, at least ``overlap`` of them shared, that cover (1,C,H,W)
+    ``image``; the stride is a multiple of ``multiple`` (H, W and ``tile`` should be too)."""
     _, channels, height, width = image.shape
     tile_h, tile_w = min(tile, height), min(tile, width)
-    stride = tile - overlap
+    stride = max(multiple, (tile - overlap) // multiple * multiple)
+    starts_y, starts_x = _starts(height, tile, stride), _starts(width, tile, stride)
     return _TileGrid(
         channels=channels,
         height=height,
         width=width,
         tile_h=tile_h,
         tile_w=tile_w,
-        starts_y=_starts(height, tile, stride),
-        starts_x=_starts(width, tile, stride),
-        ramp_y=_ramp(tile_h, overlap),
-        ramp_x=_ramp(tile_w, overlap),
+        starts_y=starts_y,
+        starts_x=starts_x,
+        owned_y=_owned(starts_y, tile_h, height, multiple),
+        owned_x=_owned(starts_x, tile_w, width, multiple),
+        ramp_y=_ramp(tile_h, tile - stride),
+        ramp_x=_ramp(tile_w, tile - stride),
     )
+
+
+def _owned(starts: list[int], tile: int, length: int, multiple: int) -> list[tuple[int, int]]:
+    """Each tile's owned span along one axis, relative to its origin: neighbours split their
+    overlap in the middle (rounded down to a multiple of ``multiple``), so the spans partition
+    ``[0, length)`` and each lies ``overlap / 2`` away from the tile's cut edges."""
+    bounds = [0]
+    for before, after in itertools.pairwise(starts):
+        middle = (after + before + tile) // 2 // multiple * multiple
+        bounds.append(min(max(middle, after), before + tile))
+    bounds.append(length)
+    return [(bounds[k] - start, bounds[k + 1] - start) for k, start in enumerate(starts)]
 
 
 def _placement(
@@ -251,9 +320,13 @@ def _predict_tiles(
     run_on: torch.device,
     memory_format: torch.memory_format,
     chunk: list[tuple[int, int]],
+    use: PhotoStats | None = None,
+    record: PhotoStats | None = None,
 ) -> torch.Tensor:
-    """The model's (N,C,tile_h,tile_w) float32 CPU outputs for the tiles at ``chunk``'s origins,
-    run as one batch of ``memory_format`` on ``run_on``; safe to call from worker threads."""
+    """The model's (N,C,tile_h,tile_w) float32 CPU outputs for the tiles ``chunk`` indexes, run
+    as one batch of ``memory_format`` on ``run_on``; its pooling layers use the photo's
+    statistics ``use`` and add to ``record`` (:func:`girml.pooling.tile_pooling`). Safe to call
+    from worker threads."""
     with torch.inference_mode():  # thread-local: entered in each worker thread
         batch = torch.empty(
             (len(chunk), grid.channels, grid.tile_h, grid.tile_w),
@@ -261,9 +334,29 @@ def _predict_tiles(
             device=image.device,
             memory_format=memory_format,
         )
-        for k, (y, x) in enumerate(chunk):
+        for k, (i, j) in enumerate(chunk):
+            y, x = grid.starts_y[i], grid.starts_x[j]
             batch[k] = image[0, :, y : y + grid.tile_h, x : x + grid.tile_w]
-        return model(batch.to(run_on)).float().cpu()
+        regions = [(*grid.owned_y[i], *grid.owned_x[j]) for i, j in chunk]
+        with tile_pooling(use=use, record=record, regions=regions, tile=grid.tile_h):
+            return model(batch.to(run_on)).float().cpu()
+
+
+def _run_tiles(
+    chunks: list[list[tuple[int, int]]],
+    predict: Callable[[list[tuple[int, int]]], torch.Tensor],
+    workers: int,
+) -> None:
+    """Run ``predict`` on every chunk on ``workers`` threads for its side effects (a pooling
+    statistics pass), keeping no output."""
+    shared = max(1, torch.get_num_threads() // workers) if workers > 1 else 0
+    with (
+        torch.inference_mode(),
+        torch_threads(shared),
+        ThreadPoolExecutor(workers, thread_name_prefix="tile") as pool,
+    ):
+        for _ in _in_order(pool, predict, chunks, workers):
+            pass
 
 
 def _blend_tiles(
@@ -290,7 +383,8 @@ def _blend_tiles(
     with torch.inference_mode(), torch_threads(shared):
         with ThreadPoolExecutor(workers, thread_name_prefix="tile") as pool:
             for chunk, pred in zip(chunks, _in_order(pool, predict, chunks, workers), strict=True):
-                for k, (y, x) in enumerate(chunk):
+                for k, (i, j) in enumerate(chunk):
+                    y, x = grid.starts_y[i], grid.starts_x[j]
                     output[0, :, y : y + tile_h, x : x + tile_w].addcmul_(pred[k], window)
         output.div_(_weight_sum(grid.height, tile_h, grid.starts_y, grid.ramp_y)[:, None])
         output.div_(_weight_sum(grid.width, tile_w, grid.starts_x, grid.ramp_x))
@@ -344,65 +438,6 @@ def torch_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-SELF_ENSEMBLE_SIZES = (1, 2, 4, 8)
-
-
-class SelfEnsemble(nn.Module):
-    """A network run on ``n`` flips/transposes of its input, each output mapped back and the
-    ``n`` averaged: EDSR's geometric self-ensemble ("+" results; Lim et al., CVPRW 2017).
-
-    Views ``t = 0..n-1``: bit 0 flips the width, bit 1 the height, bit 2 transposes. The
-    independent errors of the views partly cancel; a network whose output is already
-    flip-equivariant gives the same output. Costs ``n`` forward passes.
-
-    Args:
-        net: (B,C,H,W) -> (B,C,H,W) restoration network (any size; kept as ``net``).
-        n: 1, 2, 4 or 8.
-    """
-
-    def __init__(self, net: nn.Module, n: int) -> None:
-        super().__init__()
-        if n not in SELF_ENSEMBLE_SIZES:
-            raise ValueError(f"self-ensemble size must be one of {SELF_ENSEMBLE_SIZES}, got {n}")
-        self.net = net
-        self.n = n
-        if hasattr(net, "size_multiple"):
-            self.size_multiple = net.size_multiple
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        total = None
-        for t in range(self.n):
-            out = self.net(_view(x, t, forward=True))
-            out = _view(out, t, forward=False)
-            total = out if total is None else total + out
-        assert total is not None
-        return total / self.n
-
-
-def _view(x: torch.Tensor, t: int, forward: bool) -> torch.Tensor:
-    """View ``t`` of :class:`SelfEnsemble` (``forward=False``: its inverse)."""
-    if not forward and t & 4:
-        x = x.transpose(-1, -2)
-    if t & 1:
-        x = x.flip(-1)
-    if t & 2:
-        x = x.flip(-2)
-    if forward and t & 4:
-        x = x.transpose(-1, -2)
-    return x
-
-
-def with_self_ensemble(model: nn.Module, n: int) -> nn.Module:
-    """``model`` itself for ``n == 1``, else :class:`SelfEnsemble` of it (same train/eval mode).
-
-    Raises:
-        ValueError: ``n`` not in :data:`SELF_ENSEMBLE_SIZES`.
-    """
-    if n == 1:
-        return model
-    return SelfEnsemble(model, n).train(model.training)
 
 
 def restore_image(

@@ -15,18 +15,21 @@ from typer.testing import CliRunner
 
 from girml.cli import app
 from girml.config import ModelConfig
+from girml.ensemble import SELF_ENSEMBLE_SIZES, SelfEnsemble, with_self_ensemble
 from girml.imageio import write_png
 from girml.inference import (
     MAX_DEFAULT_WORKERS,
-    SELF_ENSEMBLE_SIZES,
-    SelfEnsemble,
+    POOLING_PASSES,
+    _owned,
     _ramp,
     _starts,
+    crop_to,
+    pad_to_multiple,
     restore_image,
     restore_tiled,
-    with_self_ensemble,
 )
 from girml.models import build_model
+from girml.pooling import PhotoStats, tile_pooling
 from girml.restore import restore_files
 from tests.factories import textured_image
 
@@ -64,19 +67,41 @@ class Probe(nn.Module):
 
 
 def reference_tiled(model: nn.Module, image: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
-    """The plain algorithm: one contiguous tile at a time, weights summed into a full buffer."""
-    _, channels, height, width = image.shape
-    stride = tile - overlap
-    window = _ramp(tile, overlap)[:, None] * _ramp(tile, overlap)[None, :]
+    """The plain algorithm: the image padded to the model's multiple, one contiguous tile at a
+    time at origins on that multiple, the pooling statistics passes, then the output pass
+    summed with its weights into full buffers."""
+    multiple = model.size_multiple
+    padded, size = pad_to_multiple(image, multiple)
+    _, channels, height, width = padded.shape
+    stride = (tile - overlap) // multiple * multiple
+    starts_y, starts_x = _starts(height, tile, stride), _starts(width, tile, stride)
+    owned_y, owned_x = (
+        _owned(starts_y, tile, height, multiple),
+        _owned(starts_x, tile, width, multiple),
+    )
+
+    def run(use: PhotoStats | None, record: PhotoStats | None) -> dict:
+        preds = {}
+        for i, y in enumerate(starts_y):
+            for j, x in enumerate(starts_x):
+                region = [(*owned_y[i], *owned_x[j])]
+                with tile_pooling(use=use, record=record, regions=region, tile=tile):
+                    preds[y, x] = model(padded[..., y : y + tile, x : x + tile].contiguous())
+        return preds
+
+    window = _ramp(tile, tile - stride)[:, None] * _ramp(tile, tile - stride)[None, :]
     output = torch.zeros(1, channels, height, width)
     weight = torch.zeros(1, 1, height, width)
     with torch.no_grad():
-        for y in _starts(height, tile, stride):
-            for x in _starts(width, tile, stride):
-                pred = model(image[..., y : y + tile, x : x + tile].contiguous())
-                output[..., y : y + tile, x : x + tile] += pred[0] * window
-                weight[..., y : y + tile, x : x + tile] += window
-    return output / weight
+        stats = None
+        for _ in range(POOLING_PASSES):
+            record = PhotoStats()
+            run(stats, record)
+            stats = record
+        for (y, x), pred in run(stats, None).items():
+            output[..., y : y + tile, x : x + tile] += pred[0] * window
+            weight[..., y : y + tile, x : x + tile] += window
+    return crop_to(output / weight, size)
 
 
 def test_matches_plain_one_tile_at_a_time_reference(nafnet: nn.Module, image: torch.Tensor) -> None:
@@ -93,12 +118,13 @@ def test_batched_tiles_equal_one_at_a_time(
 ) -> None:
     probe = Probe(nafnet)
     single = restore_tiled(probe, image, 32, 8, batch_tiles=1)
-    n_tiles = len(probe.calls)
+    passes = POOLING_PASSES + 1  # statistics passes, then the output pass
+    n_tiles = len(probe.calls) // passes
     assert n_tiles == 3 * 4 and all(size == 1 for size, _, _ in probe.calls)
     probe.calls.clear()
     batched = restore_tiled(probe, image, 32, 8, batch_tiles=batch_tiles)
     sizes = [size for size, _, _ in probe.calls]
-    assert sum(sizes) == n_tiles and max(sizes) == min(batch_tiles, n_tiles)
+    assert sum(sizes) == passes * n_tiles and max(sizes) == min(batch_tiles, n_tiles)
     torch.testing.assert_close(batched, single, rtol=0, atol=1e-5)
 
 
@@ -150,6 +176,7 @@ class ThreadProbe(nn.Module):
     def __init__(self, inner: nn.Module) -> None:
         super().__init__()
         self.inner = inner
+        self.size_multiple = inner.size_multiple  # the tile grid follows it
         self.calls: list[tuple[str, int]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -210,7 +237,7 @@ def test_restore_files_and_cli_pass_batch_tiles(
     write_png(tmp_path / "a.png", textured_image(0, 70, 90))
     probe = Probe(nafnet)
     report = restore_files([tmp_path / "a.png"], tmp_path / "out", probe, 32, 8, batch_tiles=4)
-    assert report.ok and [size for size, _, _ in probe.calls] == [4, 4, 4]
+    assert report.ok and [size for size, _, _ in probe.calls] == [4, 4, 4] * (POOLING_PASSES + 1)
     with pytest.raises(ValueError, match="batch_tiles must be >= 1, got 0"):
         restore_files([tmp_path / "a.png"], tmp_path / "out", nafnet, 32, 8, batch_tiles=0)
 

@@ -35,8 +35,9 @@ from tqdm import tqdm
 from girml.baselines import BASELINES
 from girml.config import EvaluateConfig
 from girml.data.synthesize import SUITES, read_manifest
+from girml.ensemble import with_self_ensemble
 from girml.imageio import IMAGE_SUFFIXES, ImageReadError, read_image, to_tensor, to_uint8
-from girml.inference import restore_image, with_self_ensemble
+from girml.inference import restore_image
 from girml.metrics import LpipsMetric, NiqeModel, check_rgb_uint8, fit_niqe, niqe, psnr, ssim
 from girml.records import BenchPair, read_jsonl
 from girml.training.data import match_size

@@ -13,6 +13,7 @@ from torch import nn
 
 from girml.config import ModelConfig
 from girml.models.blocks import RestorationNet
+from girml.pooling import global_pool
 
 
 class LayerNorm2d(nn.Module):
@@ -52,9 +53,10 @@ class SCA(nn.Module):
     starts at zero, so a fresh block computes what the plain one does.
     """
 
+    photo_pooling = True  # girml.pooling: under tiling, pools over the whole photo
+
     def __init__(self, channels: int, max_pool: bool = False) -> None:
         super().__init__()
-        self.pool = nn.AdaptiveAvgPool2d(1)
         self.conv = nn.Conv2d(channels, channels, 1)
         self.max_conv = nn.Conv2d(channels, channels, 1) if max_pool else None
         if self.max_conv is not None:
@@ -68,9 +70,11 @@ class SCA(nn.Module):
             self.max_conv = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        attention = self.conv(self.pool(x))
+        # over the whole photo under tiled inference (girml.pooling), else over ``x``
+        mean, peak = global_pool(self, x, with_max=self.max_conv is not None)
+        attention = self.conv(mean)
         if self.max_conv is not None:
-            attention = attention + self.max_conv(x.amax(dim=(2, 3), keepdim=True))
+            attention = attention + self.max_conv(peak)
         return x * attention
 
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from girml.config import ModelConfig
 from girml.models.nafnet import NAFNet
+from girml.pooling import global_pool
 
 
 class PromptBlock(nn.Module):
@@ -34,6 +35,8 @@ class PromptBlock(nn.Module):
     full prompt; the mixing weights, not the spatial layout, carry the degradation information.
     """
 
+    photo_pooling = True  # girml.pooling: under tiling, the weights pool over the whole photo
+
     def __init__(self, channels: int, prompt_len: int, prompt_size: int = 16) -> None:
         super().__init__()
         self.prompts = nn.Parameter(torch.rand(prompt_len, channels, prompt_size, prompt_size))
@@ -44,7 +47,8 @@ class PromptBlock(nn.Module):
 
     def weights(self, feat: torch.Tensor) -> torch.Tensor:
         """(B,C,H,W) feature -> (B, prompt_len) mixing weights, each row summing to 1."""
-        return F.softmax(self.linear(feat.mean(dim=(2, 3))), dim=1)
+        mean, _ = global_pool(self, feat, with_max=False)  # the photo's, under tiling
+        return F.softmax(self.linear(mean.flatten(1)), dim=1)
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
         prompt = torch.einsum("bl,lchw->bchw", self.weights(feat), self.prompts)
