@@ -19,7 +19,13 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from girml.config import ConfigError, load_section, profile_text
+from girml.config import (
+    RESTORE_OVERLAP,
+    RESTORE_TILE,
+    ConfigError,
+    load_section,
+    profile_text,
+)
 from girml.imageio import write_text
 from girml.paths import (
     BENCH_DIR,
@@ -305,8 +311,10 @@ def restore(
             "the shipped models/release"
         ),
     ] = None,
-    tile: Annotated[int, typer.Option(help="tile side for bounded memory; 0 = whole image")] = 256,
-    overlap: Annotated[int, typer.Option(help="tile overlap, pixels")] = 32,
+    tile: Annotated[
+        int, typer.Option(help="tile side for bounded memory; 0 = whole image")
+    ] = RESTORE_TILE,
+    overlap: Annotated[int, typer.Option(help="tile overlap, pixels")] = RESTORE_OVERLAP,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...; default: auto")] = None,
     batch_tiles: Annotated[
         int,

@@ -29,6 +29,9 @@ Change = tuple[str, list[str], Any]
 # girml.data.synthesize.CLEAN_SUITES); evaluation scores it as harm. No degradation family may
 # take the name.
 CLEAN_FAMILY = "clean"
+# What `girml restore` does by default, and so how the `whole` suite restores its photos.
+RESTORE_TILE = 256
+RESTORE_OVERLAP = 32
 
 
 class ConfigError(ValueError):
@@ -253,6 +256,11 @@ class SynthesizeConfig(Frozen):
     bench_per_family: int = Field(default=24, ge=1)
     max_crops_per_image: int = Field(default=16, ge=1)
     unseen_content_category: str | None = "scientific"
+    whole_photos: int | None = Field(
+        default=None,
+        ge=0,
+        description="test photos in the whole-photo suite, at full size (None: all; 0: none)",
+    )
     workers: int = Field(default=0, ge=0, description="processes; 0 means every core")
 
 
@@ -373,6 +381,11 @@ class PromotionConfig(Frozen):
         default=1.0,
         ge=0,
         description="dB any suite's harm.clean_psnr_y may lose against the champion",
+    )
+    max_block_shift_rise: float = Field(
+        default=1.0,
+        ge=0,
+        description="grey levels the whole-photo patch metric (harm.block_shift.whole) may rise",
     )
 
 

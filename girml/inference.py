@@ -27,7 +27,7 @@ PAD_MODES = ("reflect", "replicate", "constant")
 MAX_DEFAULT_WORKERS = 4
 # Statistics passes of tiled inference for a model that pools over its input (girml.pooling):
 # BENCHMARKS.md, "Whole photos: tiling", measures 1-3 against whole-image inference.
-POOLING_PASSES = 2
+POOLING_PASSES = 3
 
 
 def _check_batch(x: torch.Tensor, name: str = "image") -> None:

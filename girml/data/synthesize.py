@@ -16,6 +16,10 @@ JSONL's folder.
 The suites of :data:`CLEAN_SUITES` also hold a ``clean`` family: the same crops as the suite's
 other families, with an empty recipe (no step) and an LQ file that is a byte copy of its GT. It
 measures harm: what a restorer does to an image that needs no restoration.
+
+The ``whole`` suite (:data:`WHOLE_SUITE`) holds whole test photos at full size, ``clean`` and
+under each trained family at in-distribution levels: evaluation restores them as
+``girml restore`` does, tiles included (:mod:`girml.evaluation.whole`).
 """
 
 from __future__ import annotations
@@ -46,7 +50,13 @@ log = logging.getLogger(__name__)
 SUITES = ("single-id", "single-ood", "mixed", "unseen", "unseen-content")
 # Suites that also get the undegraded family CLEAN_FAMILY (input = ground truth).
 CLEAN_SUITES = ("single-id", "unseen-content")
-_STREAMS = {"train": 0, "val": 1, **{suite: 10 + i for i, suite in enumerate(SUITES)}}
+WHOLE_SUITE = "whole"
+_STREAMS = {
+    "train": 0,
+    "val": 1,
+    **{suite: 10 + i for i, suite in enumerate(SUITES)},
+    WHOLE_SUITE: 30,
+}
 
 
 @dataclass(frozen=True)
@@ -224,6 +234,31 @@ def plan_bench(
                 else:
                     recipe = clean_recipe()
                 jobs.append(Job(f"{suite}/{name}", f"{j:04d}", img, crop, recipe, suite, name))
+    return jobs + plan_whole(test_images, spec, cfg)
+
+
+def plan_whole(
+    test_images: Sequence[CleanImage], spec: DegradationsConfig, cfg: SynthesizeConfig
+) -> list[Job]:
+    """Jobs of the ``whole`` suite: the first ``cfg.whole_photos`` test photos (by id; all when
+    None), whole, under every trained family at in-distribution levels and ``clean``.
+
+    Each (family, photo) draws its recipe from its own generator, so adding photos or families
+    moves no existing recipe.
+    """
+    photos = sorted(test_images, key=lambda im: im.id)[: cfg.whole_photos]
+    held = set(spec.held_out.families)
+    families = [f for f in spec.families if f not in held]
+    jobs = []
+    for name in [*families, CLEAN_FAMILY]:
+        for img in photos:
+            if name == CLEAN_FAMILY:
+                recipe = clean_recipe()
+            else:
+                rng = _rng(cfg.seed, WHOLE_SUITE, name, zlib.crc32(img.id.encode()))
+                recipe = sample_recipe(spec, "single", "id", rng, families=[name])
+            crop = (0, 0, img.height, img.width)
+            jobs.append(Job(f"{WHOLE_SUITE}/{name}", img.id, img, crop, recipe, WHOLE_SUITE, name))
     return jobs
 
 

@@ -34,11 +34,20 @@ from tqdm import tqdm
 
 from girml.baselines import BASELINES
 from girml.config import EvaluateConfig
-from girml.data.synthesize import SUITES, read_manifest
+from girml.data.synthesize import SUITES, WHOLE_SUITE, read_manifest
 from girml.ensemble import with_self_ensemble
 from girml.imageio import IMAGE_SUFFIXES, ImageReadError, read_image, to_tensor, to_uint8
 from girml.inference import restore_image
-from girml.metrics import LpipsMetric, NiqeModel, check_rgb_uint8, fit_niqe, niqe, psnr, ssim
+from girml.metrics import (
+    LpipsMetric,
+    NiqeModel,
+    block_shift,
+    check_rgb_uint8,
+    fit_niqe,
+    niqe,
+    psnr,
+    ssim,
+)
 from girml.records import BenchPair, read_jsonl
 from girml.training.data import match_size
 
@@ -53,6 +62,8 @@ REAL_SUITE = "real"
 REAL_FAMILY = "real"
 # The suites gir_score averages over (DESIGN.md, "Metric names").
 GIR_SUITES = ("single-id", "single-ood", "mixed", "unseen")
+# WHOLE_SUITE: whole test photos restored as `girml restore` restores them
+# (girml.evaluation.whole); a Bench holds either the crop suites or this one.
 MODEL_METHOD = "model"
 
 
@@ -166,11 +177,21 @@ class Bench:
 
     Args:
         bench_dir: folder holding ``<suite>/<family>/recipes.jsonl`` (see :func:`scan_bench`).
+        whole: False (default): every suite but :data:`WHOLE_SUITE` (crops, scored with the
+            evaluate settings); True: that suite alone (see :mod:`girml.evaluation.whole`).
+
+    Raises:
+        FileNotFoundError: no pair of the kind asked for (see :func:`scan_bench`).
     """
 
-    def __init__(self, bench_dir: str | os.PathLike) -> None:
+    def __init__(self, bench_dir: str | os.PathLike, whole: bool = False) -> None:
         self.root = Path(bench_dir)
-        self.items = scan_bench(self.root)
+        self.items = [
+            item for item in scan_bench(self.root) if (item.suite == WHOLE_SUITE) == whole
+        ]
+        if not self.items:
+            kind = f"the {WHOLE_SUITE} suite" if whole else "a crop suite"
+            raise FileNotFoundError(f"{self.root} holds no pair of {kind}")
         self._inputs: dict[tuple[Path, int], dict[str, float]] = {}
 
     def __len__(self) -> int:
@@ -208,18 +229,22 @@ def clipped_psnr(a: np.ndarray, b: np.ndarray, crop_border: int, test_y: bool) -
     return min(psnr(a, b, crop_border, test_y=test_y), MAX_PSNR)
 
 
-def model_restorer(model: nn.Module, tile: int | None, self_ensemble: int = 1) -> RestoreFn:
+def model_restorer(
+    model: nn.Module, tile: int | None, self_ensemble: int = 1, overlap: int | None = None
+) -> RestoreFn:
     """Wrap a restoration network as a uint8 restorer (whole image, or tiled when ``tile``).
 
     Args:
         model: (B,3,H,W) float in [0,1] -> same, in eval mode.
-        tile: tile side (overlap ``tile // 8``), or None for whole-image inference.
-        self_ensemble: views averaged per image (:class:`girml.inference.SelfEnsemble`; 1: none).
+        tile: tile side, or None for whole-image inference.
+        self_ensemble: views averaged per image (:class:`girml.ensemble.SelfEnsemble`; 1: none).
+        overlap: tile overlap in pixels; None: ``tile // 8``.
 
     Returns:
         ``fn(lq)``: (H,W,3) uint8 -> (H,W,3) uint8.
     """
-    overlap = tile // 8 if tile else 0
+    if overlap is None:
+        overlap = tile // 8 if tile else 0
     model = with_self_ensemble(model, self_ensemble)
 
     def restore(lq: np.ndarray) -> np.ndarray:
@@ -297,6 +322,8 @@ def _bench_scores(
     }
     if lpips is not None:
         row["lpips"] = _lpips_or_nan(lpips, out, gt, f"{method} on {item.lq}")
+    if item.suite == WHOLE_SUITE:  # a photo: the patch metric
+        row["block_shift"] = block_shift(out, gt)
     return row
 
 

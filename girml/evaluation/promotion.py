@@ -30,6 +30,7 @@ from girml.config import (
 from girml.evaluation.harness import (
     GIR_SUITES,
     MODEL_METHOD,
+    WHOLE_SUITE,
     BatchRestoreFn,
     Bench,
     MethodRows,
@@ -54,13 +55,20 @@ from girml.evaluation.specialists import (
     train_specialists,
 )
 from girml.evaluation.uncertainty import gain_intervals
+from girml.evaluation.whole import evaluate_whole, has_whole_suite
 from girml.metrics import LpipsMetric, NiqeModel, load_lpips
 from girml.models.store import CONFIG_FILE, load_model_dir, read_model_config, training_run
+from girml.paths import RELEASE_DIR
 from girml.tracking import mlflow as tracking
+from girml.tracking.registry import champion_or_release, set_champion
 
 log = logging.getLogger(__name__)
 
 CHAMPION_METHOD = "champion"
+# The (suite, family) groups the gate compares: the GIR suites, and whole photos restored as
+# `girml restore` does (girml.evaluation.whole)
+GATE_SUITES = (*GIR_SUITES, WHOLE_SUITE)
+BLOCK_SHIFT_KEY = "harm.block_shift."
 GroupScores = Mapping[tuple[str, str], float]
 
 
@@ -85,12 +93,12 @@ class Decision:
 def group_psnr(
     per_family: Sequence[Mapping[str, Any]], method: str
 ) -> dict[tuple[str, str], float]:
-    """Per degraded (suite, family) of the GIR suites: one method's mean psnr_y (what decide()
-    compares; the ``clean`` family is compared through the harm keys instead)."""
+    """Per degraded (suite, family) of :data:`GATE_SUITES`: one method's mean psnr_y (what
+    decide() compares; the ``clean`` family is compared through the harm keys instead)."""
     return {
         (row["suite"], row["family"]): row["psnr_y"]
         for row in per_family
-        if row["method"] == method and row["suite"] in GIR_SUITES and row["family"] != CLEAN_FAMILY
+        if row["method"] == method and row["suite"] in GATE_SUITES and row["family"] != CLEAN_FAMILY
     }
 
 
@@ -153,7 +161,7 @@ def regression_reasons(
 ) -> tuple[bool, list[str]]:
     """The per-family part of :func:`decide`: does any group lose too much against the champion?
 
-    Compared per (suite, family) of the GIR suites present in both with finite scores; a group
+    Compared per (suite, family) of :data:`GATE_SUITES` present in both with finite scores; a group
     whose mean PSNR-Y drops more than ``cfg.max_family_regression`` dB refuses.
 
     Args:
@@ -168,7 +176,7 @@ def regression_reasons(
     drops = {
         key: champion[key] - new[key]
         for key in sorted(set(new) & set(champion))
-        if key[0] in GIR_SUITES and math.isfinite(new[key]) and math.isfinite(champion[key])
+        if key[0] in GATE_SUITES and math.isfinite(new[key]) and math.isfinite(champion[key])
     }
     regressed = {k: d for k, d in drops.items() if d > cfg.max_family_regression}
     reasons = [
@@ -190,9 +198,11 @@ def harm_reasons(
     """The harm part of :func:`decide`: is the new version no more harmful than the champion?
 
     Compared per key present in both: ``harm_rate.<suite>`` (refused when the new rate exceeds
-    the champion's by more than ``cfg.max_harm_rate_increase``) and ``harm.clean_psnr_y.<suite>``
+    the champion's by more than ``cfg.max_harm_rate_increase``), ``harm.clean_psnr_y.<suite>``
     (refused when the new value is more than ``cfg.max_clean_psnr_drop`` dB below the
-    champion's). A key the champion lacks is skipped, with a note.
+    champion's) and ``harm.block_shift.<suite>`` (refused when the new largest block shift
+    exceeds the champion's by more than ``cfg.max_block_shift_rise`` grey levels). A key the
+    champion lacks is skipped, with a note.
 
     Args:
         new: the new version's :func:`~girml.evaluation.report.harm_metrics`.
@@ -203,15 +213,15 @@ def harm_reasons(
         ``(ok, reasons)``: ok is False when any check refuses; one reason per refusal, one
         summary line per passed kind of check and one note per skipped key.
     """
-    keys = [k for k in new if k.startswith(("harm_rate.", "harm.clean_psnr_y."))]
+    keys = [k for k in new if k.startswith(("harm_rate.", "harm.clean_psnr_y.", BLOCK_SHIFT_KEY))]
     if not keys:
         return True, []
     champion = {k: v for k, v in (champion or {}).items() if math.isfinite(v)}
     if not any(k in champion for k in keys):
         return True, ["champion has no harm metrics (older run): harm checks skipped"]
     compared = [key for key in keys if key in champion and math.isfinite(new[key])]
-    rises = {k: new[k] - champion[k] for k in compared if k.startswith("harm_rate.")}
-    drops = {k: champion[k] - new[k] for k in compared if not k.startswith("harm_rate.")}
+    rises = {k: new[k] - champion[k] for k in compared if not k.startswith("harm.clean_psnr_y.")}
+    drops = {k: champion[k] - new[k] for k in compared if k.startswith("harm.clean_psnr_y.")}
     changes = {**rises, **drops}
     refusals = [
         _harm_refusal(key, new[key], champion[key], changes[key], cfg)
@@ -225,8 +235,12 @@ def harm_reasons(
 
 def _harm_limit(key: str, cfg: PromotionConfig) -> float:
     """How much harm key ``key`` may worsen: a ``harm_rate.*`` rise (a fraction), a
-    ``harm.clean_psnr_y.*`` drop (dB)."""
-    return cfg.max_harm_rate_increase if key.startswith("harm_rate.") else cfg.max_clean_psnr_drop
+    ``harm.block_shift.*`` rise (grey levels), a ``harm.clean_psnr_y.*`` drop (dB)."""
+    if key.startswith("harm_rate."):
+        return cfg.max_harm_rate_increase
+    if key.startswith(BLOCK_SHIFT_KEY):
+        return cfg.max_block_shift_rise
+    return cfg.max_clean_psnr_drop
 
 
 def _harm_refusal(
@@ -235,6 +249,10 @@ def _harm_refusal(
     """The reason harm key ``key`` refuses: its value ``new`` against the champion's, worse by
     ``change`` (a rise or a drop, see :func:`_harm_limit`) than the limit allows."""
     limit = _harm_limit(key, cfg)
+    if key.startswith(BLOCK_SHIFT_KEY):
+        return (
+            f"{key} {new:.1f} vs champion {champion:.1f} grey levels: {change:+.1f} > {limit:.1f}"
+        )
     if key.startswith("harm_rate."):
         return (
             f"{key} {new:.1%} vs champion {champion:.1%}: {change * 100:+.1f} "
@@ -261,6 +279,14 @@ def _harm_summary(
         cfg: the thresholds.
     """
     summary = []
+    shifts = {k: v for k, v in rises.items() if k.startswith(BLOCK_SHIFT_KEY)}
+    rises = {k: v for k, v in rises.items() if k.startswith("harm_rate.")}
+    if shifts and not any(r.startswith(BLOCK_SHIFT_KEY) for r in refusals):
+        key, rise = max(shifts.items(), key=lambda kv: kv[1])
+        summary.append(
+            f"no block shift rose more than {cfg.max_block_shift_rise:.1f} grey levels "
+            f"(largest change: {key} {rise:+.1f})"
+        )
     if rises and not any(r.startswith("harm_rate.") for r in refusals):
         key, rise = max(rises.items(), key=lambda kv: kv[1])
         summary.append(
@@ -349,7 +375,10 @@ def apply_decision(
         previous_version: the champion before the decision, or None.
         artifacts: files to attach (e.g. ``eval.json``, ``per_family.csv``).
     """
-    tracking.set_alias(tracking.REGISTERED_MODEL, decision.alias, version)
+    if decision.promoted:
+        set_champion(version, "; ".join(decision.reasons)[:1000])
+    else:
+        tracking.set_alias(tracking.REGISTERED_MODEL, decision.alias, version)
     tags = {
         "champion.promoted": str(decision.promoted).lower(),
         "champion.alias": decision.alias,
@@ -610,13 +639,22 @@ def _evaluate_all(
         rows += result.rows
         failures[spec.name] = [failure.describe() for failure in result.failures]
 
-    tracking.configure(project_root)
-    previous = tracking.get_alias_version(tracking.REGISTERED_MODEL, tracking.CHAMPION)
+    # no champion yet: the shipped release is registered and made it, so a model must beat it
+    previous = champion_or_release(project_root / RELEASE_DIR, project_root)
+    networks = {MODEL_METHOD: model}
     if previous is not None and previous != registered.version:
         uri = f"models:/{tracking.REGISTERED_MODEL}/{previous}"
-        champion_model = tracking.load_logged_model(uri)
-        champion_fn = model_restorer(champion_model, cfg.tile, cfg.self_ensemble)
+        networks[CHAMPION_METHOD] = tracking.load_logged_model(uri)
+        champion_fn = model_restorer(networks[CHAMPION_METHOD], cfg.tile, cfg.self_ensemble)
         rows += methods.run(CHAMPION_METHOD, champion_fn)
+    if has_whole_suite(bench_dir):
+        start = time.perf_counter()
+        rows += evaluate_whole(
+            networks, Bench(bench_dir, whole=True), cfg, methods.niqe_model, methods.lpips
+        )
+        methods.seconds[f"{WHOLE_SUITE} photos ({', '.join(networks)})"] = (
+            time.perf_counter() - start
+        )
     return _Evaluated(rows, families, previous, methods.seconds, failures)
 
 

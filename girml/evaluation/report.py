@@ -33,7 +33,7 @@ import numpy as np
 
 from girml.config import CLEAN_FAMILY
 from girml.data.synthesize import SUITES
-from girml.evaluation.harness import GIR_SUITES, MODEL_METHOD, REAL_SUITE
+from girml.evaluation.harness import GIR_SUITES, MODEL_METHOD, REAL_SUITE, WHOLE_SUITE
 from girml.imageio import write_text
 
 IDENTITY = "identity"
@@ -67,6 +67,9 @@ FAMILY_COLUMNS = (
     "niqe",
 )
 HEADLINE_METRICS = ("psnr_y", "ssim_y", "psnr_gain")
+# the whole-photo suite's patch metric (girml.metrics.block_shift): per image, and per group the
+# largest over its images
+BLOCK_SHIFT = "block_shift"
 PLOT_FAMILY_COLUMNS = ("suite", "family", "method", "psnr_y", "label")
 
 
@@ -92,8 +95,9 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         and the means of ``psnr, ssim, psnr_y, ssim_y, psnr_y_input, ssim_y_input``,
         ``psnr_gain`` (= mean ``psnr_y`` - mean ``psnr_y_input``, dB), ``harm_rate`` (see
         :func:`harm_rate`; NaN for the ``clean`` family and for images without GT), ``niqe``
-        and ``lpips`` (when the rows have it). NaN values (no GT, undefined NIQE) are left out
-        of the means; a mean over none is NaN.
+        and ``lpips`` (when the rows have it), and ``block_shift`` (the largest of the images',
+        when they have it). NaN values (no GT, undefined NIQE) are left out of the means; a
+        mean over none is NaN.
     """
     groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
     for row in rows:
@@ -106,6 +110,9 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         summary.update({m: _mean(r.get(m, math.nan) for r in members) for m in metrics})
         summary["psnr_gain"] = summary["psnr_y"] - summary["psnr_y_input"]
         summary["harm_rate"] = math.nan if family == CLEAN_FAMILY else harm_rate(members)
+        shifts = [r[BLOCK_SHIFT] for r in members if math.isfinite(r.get(BLOCK_SHIFT, math.nan))]
+        if shifts:
+            summary[BLOCK_SHIFT] = max(shifts)
         out.append(summary)
     return out
 
@@ -217,6 +224,9 @@ def harm_metrics(
       weighted by their image count ``n``.
     - ``harm.clean_psnr_y.<suite>``: mean ``psnr_y`` of the suite's ``clean`` group, i.e. the
       output against the clean input (dB, capped at ``MAX_PSNR``: identity scores the cap).
+    - ``harm.block_shift.<suite>``: the largest mean brightness shift of any 256-pixel block
+      of a clean photo (grey levels, :func:`girml.metrics.block_shift`), where measured (the
+      whole-photo suite).
     - ``harm.worst_family_gain``: the lowest ``psnr_gain`` of a degraded ``single-id`` group.
 
     Args:
@@ -239,6 +249,9 @@ def harm_metrics(
         clean = _mean(row["psnr_y"] for row in members if not _degraded(row))
         if math.isfinite(clean):
             out[f"harm.clean_psnr_y.{suite}"] = clean
+        shifts = [row[BLOCK_SHIFT] for row in members if not _degraded(row) and BLOCK_SHIFT in row]
+        if shifts:
+            out[f"harm.block_shift.{suite}"] = float(max(shifts))
     gains = [
         row["psnr_gain"]
         for row in groups
@@ -404,12 +417,16 @@ def generalization_plot(
     """Rows and columns of ``plots/generalization.csv``: mean ``psnr_gain`` per suite (over
     its degraded families, like ``psnr_gain.<suite>``).
 
-    One row per suite with GT, in the order ``single-id, single-ood, mixed, unseen,
+    One row per crop suite with GT, in the order ``single-id, single-ood, mixed, unseen,
     unseen-content`` (then others): ``suite_index`` (0, 1, ... a numeric x axis), ``suite``,
     one column per method in ``methods`` and ``best_baseline`` (the highest suite mean among
-    the non-identity ``baselines``, whichever baseline it is).
+    the non-identity ``baselines``, whichever baseline it is). The whole-photo suite is not a
+    step of harder degradations: it is left out.
     """
-    suites = sorted({r["suite"] for r in per_family if r["suite"] != REAL_SUITE}, key=_suite_key)
+    suites = sorted(
+        {r["suite"] for r in per_family if r["suite"] not in (REAL_SUITE, WHOLE_SUITE)},
+        key=_suite_key,
+    )
     candidates = [b for b in baselines if b != IDENTITY]
     rows = []
     for index, suite in enumerate(suites):
@@ -422,9 +439,15 @@ def generalization_plot(
     return rows, ["suite_index", "suite", *methods, "best_baseline"]
 
 
+def _extra_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``lpips`` when computed, ``block_shift`` when the whole-photo suite was scored."""
+    return [column for column in ("lpips", BLOCK_SHIFT) if any(column in row for row in rows)]
+
+
 def per_image_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The text of a per-image CSV: :data:`ROW_COLUMNS`, plus ``lpips`` when computed."""
-    return _csv(rows, [*ROW_COLUMNS, *(["lpips"] if _has_lpips(rows) else [])])
+    """The text of a per-image CSV: :data:`ROW_COLUMNS`, plus ``lpips`` when computed and
+    ``block_shift`` when the whole-photo suite was scored."""
+    return _csv(rows, [*ROW_COLUMNS, *_extra_columns(rows)])
 
 
 def write_outputs(
@@ -438,13 +461,14 @@ def write_outputs(
 ) -> list[Path]:
     """Write the evaluate stage's files atomically; returns their paths.
 
-    Files: ``<metrics_dir>/per_image.csv`` (:data:`ROW_COLUMNS` + ``lpips`` when computed),
-    ``<metrics_dir>/per_family.csv`` (:data:`FAMILY_COLUMNS` + ``lpips``),
+    Files: ``<metrics_dir>/per_image.csv`` (:data:`ROW_COLUMNS` + ``lpips`` and
+    ``block_shift`` where computed), ``<metrics_dir>/per_family.csv`` (:data:`FAMILY_COLUMNS`
+    + the same),
     ``<metrics_dir>/eval.json`` (``metrics``), ``<plots_dir>/psnr_per_family.csv``
     (:func:`psnr_per_family_plot`) and ``<plots_dir>/generalization.csv``
     (:func:`generalization_plot` over ``plot_methods``).
     """
-    extra = ["lpips"] if _has_lpips(rows) else []
+    extra = _extra_columns(rows)
     plot_rows, plot_columns = generalization_plot(per_family, plot_methods, baselines)
     files = {
         metrics_dir / "per_image.csv": per_image_csv(rows),

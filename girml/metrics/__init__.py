@@ -150,12 +150,52 @@ def ssim(a: np.ndarray, b: np.ndarray, crop_border: int = 0, test_y: bool = Fals
 
 
 # The submodules import helpers defined above, so they are loaded last.
+def block_shift(out: np.ndarray, ref: np.ndarray, block: int = 256) -> float:
+    """The largest mean brightness shift of any ``block``-pixel block, in grey levels.
+
+    Blocks of ``block`` x ``block`` pixels on a grid of stride ``block // 2`` (the last row and
+    column of blocks shifted inward to end at the border; an image smaller than a block is one
+    block); brightness is full-range luma ``0.299 R + 0.587 G + 0.114 B`` on 0-255. Tiled
+    inference that lets each tile decide its own exposure shows up here as steps between
+    blocks, which a whole-image PSNR averages away.
+
+    Args:
+        out: (H,W,3) uint8 output.
+        ref: (H,W,3) uint8 reference of the same shape.
+        block: block side in pixels, >= 1.
+
+    Returns:
+        ``max |mean(luma(out)) - mean(luma(ref))|`` over the blocks.
+    """
+    check_rgb_uint8("out", out)
+    check_rgb_uint8("ref", ref)
+    if out.shape != ref.shape:
+        raise ValueError(f"out and ref must have the same shape, got {out.shape} and {ref.shape}")
+    if block < 1:
+        raise ValueError(f"block must be >= 1, got {block}")
+    weights = np.array([0.299, 0.587, 0.114])
+    diff = (out.astype(np.float64) - ref.astype(np.float64)) @ weights
+    height, width = diff.shape
+    # summed-area table: every block mean in O(1)
+    table = np.pad(diff.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    bh, bw = min(block, height), min(block, width)
+    ys = sorted({*range(0, height - bh + 1, max(1, block // 2)), height - bh})
+    xs = sorted({*range(0, width - bw + 1, max(1, block // 2)), width - bw})
+    worst = 0.0
+    for y in ys:
+        for x in xs:
+            total = table[y + bh, x + bw] - table[y, x + bw] - table[y + bh, x] + table[y, x]
+            worst = max(worst, abs(total) / (bh * bw))
+    return float(worst)
+
+
 from girml.metrics.lpips import LpipsMetric, load_lpips  # noqa: E402
 from girml.metrics.niqe import NiqeModel, fit_niqe, niqe  # noqa: E402
 
 __all__ = [
     "LpipsMetric",
     "NiqeModel",
+    "block_shift",
     "check_rgb_uint8",
     "fit_niqe",
     "gaussian_window_1d",

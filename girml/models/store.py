@@ -302,7 +302,8 @@ class ModelChoice:
     Attributes:
         uri: what to pass to :func:`load_model`.
         kind: ``champion``, ``latest`` or ``release``.
-        reason: why the ones before it in that order were not used (empty for the champion).
+        reason: for the champion, which version it is and why it is champion; for the others,
+            why the ones before it in that order were not used.
     """
 
     uri: str
@@ -315,19 +316,24 @@ class ModelChoice:
 
 
 def _champion(project_root: Path) -> tuple[str | None, str]:
-    """The champion URI, or None and why: no store, no alias, or a store that cannot be read."""
+    """The champion URI and which version it is and why it is champion; or None and why there
+    is none: no store, no alias, or a store that cannot be read."""
     try:
         from girml.tracking.mlflow import CHAMPION, REGISTERED_MODEL, alias_uri, store_exists
+        from girml.tracking.registry import champion_info
 
         if not store_exists(project_root):
             return None, "no MLflow store, so no champion"
         uri = alias_uri(project_root)
+        info = champion_info() if uri else None
     # Restoring must work without a usable registry (a fresh clone, a broken or unreachable
     # store): whatever MLflow raises, fall back and say why.
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return None, f"MLflow registry unreadable ({reason}), so no champion"
-    return (uri, "") if uri else (None, f"no {REGISTERED_MODEL}@{CHAMPION} in the registry")
+    if uri is None:
+        return None, f"no {REGISTERED_MODEL}@{CHAMPION} in the registry"
+    return uri, info.describe() if info is not None else ""
 
 
 def choose_default_model(
@@ -351,7 +357,7 @@ def choose_default_model(
     release_dir = project_root / RELEASE_DIR if release_dir is None else release_dir
     uri, why_not = _champion(project_root)
     if uri is not None:
-        return ModelChoice(uri, "champion")
+        return ModelChoice(uri, "champion", why_not)
     if (local_dir / WEIGHTS_FILE).is_file():
         return ModelChoice(str(local_dir), "latest", why_not)
     from girml.models.release import is_release_dir

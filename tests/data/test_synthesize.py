@@ -48,7 +48,7 @@ def _records(path: Path) -> list[dict]:
 
 
 def test_layout_and_provenance(tmp_path: Path) -> None:
-    pairs, bench = _run(tmp_path)
+    pairs, bench = _run(tmp_path, whole_photos=0)  # the crop suites (whole: its own tests)
     train = _records(pairs / "train" / "pairs.jsonl")
     assert len(train) == 24 and len(_records(pairs / "val" / "pairs.jsonl")) == 6
     suites = {p.parent.parent.name + "/" + p.parent.name for p in bench.glob("*/*/recipes.jsonl")}
@@ -79,7 +79,7 @@ def test_layout_and_provenance(tmp_path: Path) -> None:
 
 
 def test_clean_family_is_the_ground_truth_on_the_same_crops(tmp_path: Path) -> None:
-    _, bench = _run(tmp_path)
+    _, bench = _run(tmp_path, whole_photos=0)
     assert sorted(p.parent.name for p in bench.glob("*/clean")) == ["single-id", "unseen-content"]
     for suite in CLEAN_SUITES:
         clean = _records(bench / suite / "clean" / "recipes.jsonl")
@@ -159,3 +159,36 @@ def test_grid_crops_do_not_overlap() -> None:
     for y, x, h, w in crops:
         mask[y : y + h, x : x + w] += 1
     assert mask.max() == 1
+
+
+def test_whole_suite_holds_whole_test_photos(tmp_path: Path) -> None:
+    _, bench = _run(tmp_path)
+    folders = sorted(p.name for p in (bench / "whole").iterdir())
+    assert folders == ["blur", "clean", "jpeg", "noise"]  # trained families (haze held out)
+    for family in folders:
+        records = _records(bench / "whole" / family / "recipes.jsonl")
+        assert {r["source_id"] for r in records} == {"a0000000000000a4", "a0000000000000a5"}
+        for rec in records:
+            assert rec["crop"] == [0, 0, 96, 128] and rec["suite"] == "whole"  # full size
+            gt = read_image(bench / "whole" / family / rec["gt"])
+            assert gt.shape == (96, 128, 3)
+            steps = rec["recipe"]["steps"]
+            assert [s["family"] for s in steps] == ([] if family == "clean" else [family])
+            assert rec["recipe"]["level"] == "id"
+    gt, lq = (bench / "whole" / "clean" / d / "a0000000000000a4.png" for d in ("gt", "lq"))
+    assert gt.read_bytes() == lq.read_bytes()
+
+
+def test_whole_photos_limits_the_suite_and_moves_no_recipe(tmp_path: Path) -> None:
+    _, all_photos = _run(tmp_path / "all")
+    _, one = _run(tmp_path / "one", whole_photos=1)
+    records = _records(one / "whole" / "noise" / "recipes.jsonl")
+    assert [r["source_id"] for r in records] == ["a0000000000000a4"]  # the first by id
+    same = [
+        r
+        for r in _records(all_photos / "whole" / "noise" / "recipes.jsonl")
+        if r["id"] == "a0000000000000a4"
+    ]
+    assert same == records  # fewer photos: the same recipe for the one kept
+    _, none = _run(tmp_path / "none", whole_photos=0)
+    assert not (none / "whole").exists()

@@ -628,15 +628,26 @@ def test_evaluate_and_promote_end_to_end(
     assert result["best_baseline.noise.name"] in ("deblock", "gamma")
 
     header, rows = read_csv(metrics_dir / "per_image.csv")
-    assert header == ROW_KEYS and len(rows) == 5 * len(Bench(data / "bench"))
+    n_whole = len(Bench(data / "bench", whole=True))
+    assert header == [*ROW_KEYS, "block_shift"]
+    assert len(rows) == 5 * len(Bench(data / "bench")) + n_whole  # whole photos: model only
+    whole_rows = [r for r in rows if r["suite"] == "whole"]
+    assert {r["method"] for r in whole_rows} == {"model"} and len(whole_rows) == n_whole
+    assert all(float(r["block_shift"]) >= 0 for r in whole_rows)
+    assert all(r["block_shift"] == "" for r in rows if r["suite"] != "whole")
+    # the whole-photo suite's keys: gain per suite, clean PSNR-Y and the patch metric
+    assert {"psnr_gain.whole", "harm.clean_psnr_y.whole", "harm.block_shift.whole"} <= set(result)
+    assert "gir_score" in result  # unchanged: the GIR suites only
     header, rows = read_csv(metrics_dir / "per_family.csv")
     assert header[:4] == ["method", "suite", "family", "n"] and "psnr_gain" in header
     assert "harm_rate" in header
     clean = [r for r in rows if r["family"] == "clean"]
-    assert len(clean) == 2 * 5 and all(r["harm_rate"] == "" for r in clean)  # NaN: not judged
+    assert len(clean) == 2 * 5 + 1  # the crop suites' two, and the model's whole photos
+    assert all(r["harm_rate"] == "" for r in clean)  # NaN: not judged
     header, rows = read_csv(plots_dir / "psnr_per_family.csv")
     assert header == ["suite", "family", "method", "psnr_y", "label"]
-    assert len(rows) == 3 * N_DEGRADED_GROUPS  # model, best baseline, identity; clean left out
+    # model, best baseline, identity per crop group; the model alone per whole-photo family
+    assert len(rows) == 3 * N_DEGRADED_GROUPS + 3  # clean left out
     header, rows = read_csv(plots_dir / "generalization.csv")
     assert header == [
         "suite_index",

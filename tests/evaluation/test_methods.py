@@ -408,11 +408,12 @@ def test_methods_flow_into_eval_json_and_the_csvs(
         train_metrics=registry / TRAIN_JSON,
     )
     n = len(Bench(data / "bench"))
+    whole = len(Bench(data / "bench", whole=True))  # whole photos: the model's alone
     header, rows = read_csv(metrics_dir / "per_image.csv")
     assert "error" not in header
     assert [r["method"] for r in rows] == ["model"] * n + ["identity"] * n + ["med"] * n + [
         "flaky"
-    ] * (n - 1)
+    ] * (n - 1) + ["model"] * whole
     _, families = read_csv(metrics_dir / "per_family.csv")
     assert {"med", "flaky"} <= {r["method"] for r in families}
 

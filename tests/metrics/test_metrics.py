@@ -13,7 +13,16 @@ from skimage.metrics import structural_similarity
 
 from girml.degradations import OPS
 from girml.imageio import to_tensor, to_uint8
-from girml.metrics import NiqeModel, fit_niqe, load_lpips, niqe, psnr, rgb_to_y, ssim
+from girml.metrics import (
+    NiqeModel,
+    block_shift,
+    fit_niqe,
+    load_lpips,
+    niqe,
+    psnr,
+    rgb_to_y,
+    ssim,
+)
 from girml.metrics.lpips import LpipsMetric
 
 
@@ -284,3 +293,36 @@ def test_lpips_rejects_small_or_mismatched_images(tmp_path: Path) -> None:
         metric.score(img[:30, :40], img[:30, :40])
     with pytest.raises(ValueError, match="equal shapes"):
         metric.score(img[:40, :40], img[:40, :41])
+
+
+# --------------------------------------------------------------------------- block shift
+
+
+def test_block_shift_finds_the_brightened_block() -> None:
+    ref = np.full((512, 768, 3), 40, dtype=np.uint8)
+    assert block_shift(ref, ref) == 0
+    out = ref.copy()
+    out[256:512, 512:768] += 30  # one block of 256 brightened by 30 grey levels
+    assert block_shift(out, ref) == pytest.approx(30.0)
+    half = ref.copy()
+    half[:, :384] += 10  # a step in the middle: the worst block sits on one side of it
+    assert block_shift(half, ref) == pytest.approx(10.0)
+    assert block_shift(ref, half) == pytest.approx(10.0)  # darker counts the same
+
+
+def test_block_shift_weighs_luma_and_handles_small_images() -> None:
+    ref = np.zeros((100, 60, 3), dtype=np.uint8)  # smaller than a block: one block
+    out = ref.copy()
+    out[..., 2] = 100  # blue only: 0.114 of its value in luma
+    assert block_shift(out, ref) == pytest.approx(11.4)
+    assert block_shift(out, ref, block=10) == pytest.approx(11.4)
+
+
+def test_block_shift_bad_arguments() -> None:
+    ref = np.zeros((32, 32, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="same shape"):
+        block_shift(ref, np.zeros((32, 16, 3), dtype=np.uint8))
+    with pytest.raises(ValueError, match="block must be >= 1, got 0"):
+        block_shift(ref, ref, block=0)
+    with pytest.raises((TypeError, ValueError), match="out"):
+        block_shift(ref.astype(np.float32), ref)
