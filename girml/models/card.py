@@ -445,7 +445,9 @@ Per family:
 `harm.clean_psnr_y.<suite>`: output PSNR-Y against the input when the input is already clean
 (capped at 100 dB, which an unchanged image scores); `harm_rate.<suite>`: the fraction of
 degraded images whose output is more than 0.1 dB PSNR-Y below the input;
-`harm.worst_family_gain`: the lowest per-family gain over the input on `single-id` (dB).
+`harm.worst_family_gain`: the lowest per-family gain over the input on `single-id` (dB);
+`harm.block_shift.whole`: the largest mean brightness shift of any 256-pixel block of a clean
+whole test photo restored as `girml restore` restores it, tiles included (grey levels).
 
 | key | value |
 |---|---:|

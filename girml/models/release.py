@@ -738,6 +738,13 @@ def _open_source(source: str, project_root: Path, train_metrics: Path | None = N
         if found is None:
             raise ValueError(f"{source}: not a registered version in {tracking.REGISTERED_MODEL}")
         version, run_id = found
+        from girml.tracking.registry import is_release_version
+
+        if is_release_version(version):
+            raise ValueError(
+                f"{source} is version {version}, the shipped release itself (registered from "
+                "models/release): there is nothing new to release; release a trained version"
+            )
         record = tracking.run_record(run_id)
         model = tracking.load_logged_model(source)  # a pickled module: only its tensors go on
         model_cfg = model_config_from_params(record.params, source)

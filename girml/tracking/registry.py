@@ -54,6 +54,12 @@ def find_release_version(sha256: str) -> int | None:
     return max(found, default=None)
 
 
+def is_release_version(version: int) -> bool:
+    """Whether ``version`` of the registered model is a registered release (store configured)."""
+    mv = MlflowClient().get_model_version(tracking.REGISTERED_MODEL, str(version))
+    return (mv.tags or {}).get(RELEASE_TAG) == "true"
+
+
 def register_release(release_dir: Path, project_root: Path) -> ReleaseVersion:
     """Register ``release_dir`` as a version of its own, unless its weights already are.
 

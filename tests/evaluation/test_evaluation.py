@@ -561,6 +561,30 @@ def test_decide_refuses_more_harm() -> None:
     assert decide(better, 5.5, old, 4.5, cfg).reasons == same.reasons[:2]
 
 
+def test_decide_refuses_tile_patches_and_whole_photo_regressions() -> None:
+    cfg = PromotionConfig(max_block_shift_rise=1.0, max_family_regression=0.25)
+    old = {("single-id", "noise"): 30.0, ("whole", "jpeg"): 33.0}
+    champion_harm = {"harm.block_shift.whole": 0.8, "harm.clean_psnr_y.whole": 50.0}
+
+    def run(new_scores: dict, changes: dict[str, float] | None = None) -> Decision:
+        return decide(
+            new_scores, 5.5, old, 4.5, cfg, {**champion_harm, **(changes or {})}, champion_harm
+        )
+
+    better = {("single-id", "noise"): 31.0, ("whole", "jpeg"): 33.0}
+    same = run(better)
+    assert same.promoted
+    assert any(r.startswith("no block shift rose more than 1.0 grey levels") for r in same.reasons)
+    patches = run(better, {"harm.block_shift.whole": 12.0})
+    assert not patches.promoted
+    assert "harm.block_shift.whole 12.0 vs champion 0.8 grey levels: +11.2 > 1.0" in patches.reasons
+    assert run(better, {"harm.block_shift.whole": 1.8}).promoted  # at the threshold
+    # crops better, whole photos worse: refused (girml restore restores whole photos)
+    crops_only = run({("single-id", "noise"): 31.0, ("whole", "jpeg"): 32.0})
+    assert not crops_only.promoted
+    assert "whole/jpeg regressed 1.00 dB > 0.25" in crops_only.reasons
+
+
 # --------------------------------------------------------------------------- end to end
 
 

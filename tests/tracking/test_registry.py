@@ -137,3 +137,12 @@ def test_first_trained_model_must_beat_the_release(mlflow_store: Path, tiny_data
     assert info is not None and not info.release and "gir_score" in info.reason
     mv = MlflowClient().get_model_version(REGISTERED_MODEL, str(good))
     assert mv.tags[CHAMPION_REASON_TAG] == info.reason
+
+
+def test_the_registered_release_is_not_released_again(mlflow_store: Path) -> None:
+    from girml.models.release import _open_source
+
+    folder = write_release(mlflow_store / "models" / "release", tiny_model(0, 0.05))
+    version = register_release(folder, mlflow_store).version
+    with pytest.raises(ValueError, match=f"is version {version}, the shipped release itself"):
+        _open_source(f"models:/{REGISTERED_MODEL}/{version}", mlflow_store)
