@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -12,7 +13,7 @@ from mlflow import MlflowClient
 from safetensors.torch import save_file
 
 from girml.config import EvaluateConfig, ModelConfig
-from girml.evaluation.promotion import evaluate_and_promote
+from girml.evaluation.promotion import EvaluationResult, evaluate_and_promote
 from girml.models import build_model
 from girml.models.release import FORMAT
 from girml.models.store import choose_default_model
@@ -64,6 +65,13 @@ def test_register_release_once_per_weights_file(mlflow_store: Path) -> None:
         expected.load_state_dict(tiny_model(0, 0.05).state_dict())
         served = load_logged_model(f"models:/{REGISTERED_MODEL}/{first.version}")
         torch.testing.assert_close(served(x), expected.eval()(x))
+    # and what `mlflow models serve` loads, MLflow's own pyfunc loader, predicts the same
+    import mlflow.pyfunc
+
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}/{first.version}")
+    served_np = pyfunc.predict(x.numpy())
+    with torch.no_grad():
+        np.testing.assert_allclose(served_np, expected(x).clamp(0, 1).numpy(), atol=1e-5)
     # new weights: a new version
     write_release(folder, tiny_model(1, 0.05))
     assert register_release(folder, mlflow_store).version == first.version + 1
@@ -94,21 +102,26 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return synthesize_tiny(tmp_path_factory.mktemp("data"))
 
 
+def evaluate(cfg: EvaluateConfig, data: Path, root: Path) -> EvaluationResult:
+    """The evaluate stage on ``data``'s bench for ``root/models/latest``, registered in ``root``."""
+    return evaluate_and_promote(
+        root / "models" / "latest",
+        data / "bench",
+        data / "clean",
+        cfg,
+        root / "metrics",
+        root / "plots",
+        root,
+        train_metrics=root / TRAIN_JSON,
+    )
+
+
 def test_first_trained_model_must_beat_the_release(mlflow_store: Path, tiny_data: Path) -> None:
     cfg = EvaluateConfig(niqe_patch_size=16, baselines=["identity"], self_ensemble=1)
     write_release(mlflow_store / "models" / "release", tiny_model(0, 0.0))  # near identity
     model_dir = mlflow_store / "models" / "latest"
     _, bad = register(tiny_model(1, 0.3), mlflow_store, model_dir)
-    result = evaluate_and_promote(
-        model_dir,
-        tiny_data / "bench",
-        tiny_data / "clean",
-        cfg,
-        mlflow_store / "metrics",
-        mlflow_store / "plots",
-        mlflow_store,
-        train_metrics=mlflow_store / TRAIN_JSON,
-    )
+    result = evaluate(cfg, tiny_data, mlflow_store)
     release = champion_info()
     assert release is not None and release.release  # the release stays champion
     assert not result.decision.promoted and get_alias_version(REGISTERED_MODEL, CHALLENGER) == bad
@@ -122,16 +135,7 @@ def test_first_trained_model_must_beat_the_release(mlflow_store: Path, tiny_data
     cfg_easy = cfg.model_copy(
         update={"promotion": cfg.promotion.model_copy(update={"min_gir_gain": 0.0})}
     )
-    promoted = evaluate_and_promote(
-        model_dir,
-        tiny_data / "bench",
-        tiny_data / "clean",
-        cfg_easy,
-        mlflow_store / "metrics",
-        mlflow_store / "plots",
-        mlflow_store,
-        train_metrics=mlflow_store / TRAIN_JSON,
-    )
+    promoted = evaluate(cfg_easy, tiny_data, mlflow_store)
     assert promoted.decision.promoted and get_alias_version(REGISTERED_MODEL, CHAMPION) == good
     info = champion_info()
     assert info is not None and not info.release and "gir_score" in info.reason
