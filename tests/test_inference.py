@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from girml.cli import app
 from girml.config import ModelConfig
-from girml.ensemble import SELF_ENSEMBLE_SIZES, SelfEnsemble, with_self_ensemble
+from girml.ensemble import SELF_ENSEMBLE_SIZES, SelfEnsemble, view, with_self_ensemble
 from girml.imageio import write_png
 from girml.inference import (
     MAX_DEFAULT_WORKERS,
@@ -304,3 +304,22 @@ def test_restore_cli_takes_a_self_ensemble_size(tmp_path: Path, nafnet: nn.Modul
         assert ("self-ensemble x8" in res.output) == (n == 8)
         outs[n] = (tmp_path / f"o{n}" / "a.png").read_bytes()
     assert outs[1] != outs[8]
+
+
+def test_self_ensemble_batches_views_of_one_shape(nafnet: nn.Module) -> None:
+    probe = Probe(nafnet)
+    plus = SelfEnsemble(probe, 8)
+    for shape, batches in (((1, 3, 32, 32), [8]), ((2, 3, 24, 40), [8, 8])):
+        x = torch.rand(shape)
+        probe.calls.clear()
+        with torch.inference_mode():
+            out = plus(x)
+            one_at_a_time = sum(
+                view(nafnet(view(x, t, forward=True)), t, forward=False) for t in range(8)
+            )
+        assert [size for size, _, _ in probe.calls] == batches  # 4 views x 2 images per batch
+        torch.testing.assert_close(out, one_at_a_time / 8, rtol=0, atol=1e-5)
+    probe.calls.clear()
+    with torch.inference_mode():
+        plus(torch.rand(1, 3, 512, 512))  # too big to batch: one view at a time
+    assert [size for size, _, _ in probe.calls] == [1] * 8
