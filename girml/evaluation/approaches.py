@@ -66,7 +66,8 @@ from girml.evaluation.harness import (
     fit_pristine_niqe,
     model_restorer,
 )
-from girml.evaluation.report import IDENTITY, per_image_csv
+from girml.evaluation.outputs import per_image_csv
+from girml.evaluation.report import IDENTITY
 from girml.evaluation.specialists import (
     default_specialist_families,
     specialist_spec,

@@ -40,6 +40,7 @@ from girml.evaluation.harness import (
     model_restorer,
 )
 from girml.evaluation.methods import evaluate_outside, load_methods
+from girml.evaluation.outputs import write_outputs
 from girml.evaluation.report import (
     eval_metrics,
     format_table,
@@ -47,7 +48,6 @@ from girml.evaluation.report import (
     harm_metrics,
     headline,
     summarize,
-    write_outputs,
 )
 from girml.evaluation.specialists import (
     default_specialist_families,
@@ -501,7 +501,7 @@ def evaluate_and_promote(
     (``cfg.specialist_families`` or every family not held out; method ``specialist:<family>``)
     and every outside method of ``cfg.methods`` (:mod:`girml.evaluation.methods`); evaluate the
     registry's ``@champion`` (method ``champion``) unless it is this very version;
-    :func:`decide`; write the outputs (:func:`~girml.evaluation.report.write_outputs`); then
+    :func:`decide`; write the outputs (:func:`~girml.evaluation.outputs.write_outputs`); then
     :func:`apply_decision`.
 
     Args:

@@ -323,7 +323,7 @@ def test_the_study_ranks_approaches_beside_the_evaluate_rows(
     from girml.evaluation.harness import evaluate_method
 
     base = evaluate_method(lambda x: x.copy(), bench, CFG, pristine, None, method="model")
-    from girml.evaluation.report import per_image_csv
+    from girml.evaluation.outputs import per_image_csv
 
     evaluate_csv = tmp_path / "per_image.csv"
     evaluate_csv.write_text(per_image_csv(base))
