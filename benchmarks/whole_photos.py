@@ -40,9 +40,10 @@ import numpy as np
 import torch
 from real_photos import expand_photos
 
-from girml.config import RESTORE_OVERLAP, RESTORE_TILE
+from girml.config import RESTORE_OVERLAP
 from girml.degradations import OPS, Recipe, Step, apply_recipe
 from girml.evaluation.harness import clipped_psnr
+from girml.evaluation.whole import restore_restorer
 from girml.imageio import read_image, to_tensor, to_uint8
 from girml.inference import restore_image, restore_tiled
 from girml.metrics import block_shift
@@ -100,11 +101,12 @@ def score_model(
 ) -> dict[str, dict[str, float]]:
     """Per degradation: mean psnr_y, gain and mean brightness change, largest block shift."""
     scores: dict[str, dict[str, list[float]]] = {n: {} for n in DEGRADATIONS}
+    as_restore_does = restore_restorer(model)  # the whole suite's restorer: girml restore's
     for index, photo in enumerate(photos):
         gt = read_image(photo)
         for name in DEGRADATIONS:
             lq = degrade(gt, name, seed + index)
-            out = to_uint8(restore_image(model, to_tensor(lq), RESTORE_TILE, RESTORE_OVERLAP))
+            out = as_restore_does(lq)
             row = scores[name]
             psnr_in = clipped_psnr(lq, gt, 0, test_y=True)
             psnr_out = clipped_psnr(out, gt, 0, test_y=True)
