@@ -28,7 +28,7 @@ def main() -> None:
     images = [
         im
         for im in read_manifest(Path("data/clean/manifest.csv"), Path("data/clean/images"))
-        if im.split == "train" and im.category != cfg.unseen_content_category
+        if im.split == "train" and im.category not in cfg.held_categories
     ]
     workers = args.workers or os.cpu_count()
     print("| composer | pairs | workers | seconds | pairs/s |\n|---|---|---|---|---|")

@@ -12,14 +12,27 @@ import io
 import re
 from collections.abc import Mapping, MutableMapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from girml.urls import mask_text, url_credentials
+# re-exported: the stages import every section from here
+from girml.config_base import ConfigError, Frozen
+from girml.config_collect import (  # noqa: F401
+    BuiltinSource,
+    CollectConfig,
+    FolderSource,
+    PackageSource,
+    S3Source,
+    Source,
+    SplitFractions,
+    UrlItem,
+    UrlSource,
+)
+from girml.urls import mask_text
 
 T = TypeVar("T", bound=BaseModel)
 # one overlay change: (label for errors, key path from the top, value)
@@ -34,120 +47,8 @@ RESTORE_TILE = 256
 RESTORE_OVERLAP = 32
 
 
-class ConfigError(ValueError):
-    """A params file or section is missing, malformed or invalid."""
-
-
-class Frozen(BaseModel):
-    """Base for every config object: immutable, unknown keys rejected."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# --------------------------------------------------------------------------- collect
-
-
-class BuiltinSource(Frozen):
-    """Real photos shipped by installed packages (scikit-image, scikit-learn); no network."""
-
-    type: Literal["builtin"]
-    include: list[str] | None = Field(
-        default=None, description="names from the builtin table; all when omitted"
-    )
-
-
-class FolderSource(Frozen):
-    """A user directory, searched recursively for image files."""
-
-    type: Literal["folder"]
-    path: str
-    category_from: Literal["folder", "label_file", "fixed"] = "folder"
-    category: str = "unknown"
-    label_file: str | None = Field(
-        default=None, description="CSV with columns path,category (path relative to `path`)"
-    )
-
-    @model_validator(mode="after")
-    def _label_file_given(self) -> FolderSource:
-        if self.category_from == "label_file" and not self.label_file:
-            raise ValueError("label_file is required when category_from is 'label_file'")
-        return self
-
-
-class S3Source(Frozen):
-    """Objects under ``s3://bucket/prefix``; the endpoint comes from ``AWS_ENDPOINT_URL``."""
-
-    type: Literal["s3"]
-    bucket: str = Field(min_length=3)
-    prefix: str = ""
-    category_from: Literal["folder", "fixed"] = "folder"
-    category: str = "unknown"
-
-
-class UrlItem(Frozen):
-    """One download; the URL carries no credentials (params and dvc.lock are committed).
-
-    ``sha256`` pins the content; left out, the first download's hash is recorded in the
-    source's ``pin_file`` and every later download is verified against it.
-    """
-
-    url: str = Field(pattern=r"^(https?|file)://")
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
-    category: str = "unknown"
-
-    @field_validator("url")
-    @classmethod
-    def _no_credentials(cls, url: str) -> str:
-        found = url_credentials(url)
-        if found:
-            raise ValueError(
-                f"credentials in the URL ({', '.join(found)}) are refused: params.yaml and "
-                "dvc.lock are committed and pushed. Give the bare URL and put the login in "
-                "~/.netrc ('machine HOST login USER password PASSWORD', or the file named by "
-                "$NETRC); for S3 use a type: s3 source with AWS_ACCESS_KEY_ID / "
-                "AWS_SECRET_ACCESS_KEY or an AWS profile"
-            )
-        return url
-
-
-class UrlSource(Frozen):
-    """HTTP(S) image files or zip/tar archives, verified by sha256, downloaded with resume."""
-
-    type: Literal["urls"]
-    items: list[UrlItem] = Field(min_length=1)
-    cache_dir: str = ".cache/downloads"
-    # "<sha256>  <url>" lines (sha256sum's format) for items without a sha256: recorded at
-    # the first download, verified after; commit it with params.yaml
-    pin_file: str = "downloads.sha256"
-    retries: int = Field(default=5, ge=0)
-    timeout_s: float = Field(default=60.0, gt=0)
-
-
-Source = Annotated[BuiltinSource | FolderSource | S3Source | UrlSource, Field(discriminator="type")]
-
-
-class SplitFractions(Frozen):
-    val: float = Field(default=0.1, ge=0, le=1)
-    test: float = Field(default=0.2, ge=0, le=1)
-
-    @model_validator(mode="after")
-    def _sum_below_one(self) -> SplitFractions:
-        if self.val + self.test >= 1:
-            raise ValueError(f"val + test must be < 1, got {self.val + self.test}")
-        return self
-
-
-class CollectConfig(Frozen):
-    sources: list[Source] = Field(min_length=1)
-    min_size: int = Field(default=96, gt=0, description="shorter side, pixels")
-    max_pixels: int = Field(default=100_000_000, gt=0)
-    max_member_bytes: int = Field(
-        default=200_000_000,
-        gt=0,
-        description="largest decompressed archive member read, bytes; larger image members "
-        "are rejected by name, the rest of the archive is still collected",
-    )
-    split: SplitFractions = SplitFractions()
+# ConfigError and Frozen live in girml.config_base, the collect section in girml.config_collect
+# (re-exported: ``from girml.config import CollectConfig`` keeps working).
 
 
 # --------------------------------------------------------------------------- degradations
@@ -186,7 +87,7 @@ ParamSpec = Number | str | ParamRange | ParamChoice
 
 class OpSpec(Frozen):
     weight: float = Field(default=1.0, gt=0)
-    params: dict[str, ParamSpec] = {}
+    params: dict[str, ParamSpec] = Field(default_factory=dict)
 
 
 class FamilySpec(Frozen):
@@ -194,8 +95,8 @@ class FamilySpec(Frozen):
 
 
 class HeldOut(Frozen):
-    families: list[str] = []
-    combinations: list[list[str]] = []
+    families: list[str] = Field(default_factory=list)
+    combinations: list[list[str]] = Field(default_factory=list)
 
 
 class MixedSpec(Frozen):
@@ -215,14 +116,12 @@ class DegradationsConfig(Frozen):
 
     families: dict[str, FamilySpec] = Field(min_length=1)
     held_out: HeldOut = HeldOut()
-    train_composers: dict[Literal["single", "mixed", "second_order"], float] = {
-        "single": 0.4,
-        "mixed": 0.4,
-        "second_order": 0.2,
-    }
+    train_composers: dict[Literal["single", "mixed", "second_order"], float] = Field(
+        default_factory=lambda: {"single": 0.4, "mixed": 0.4, "second_order": 0.2}
+    )
     mixed: MixedSpec = MixedSpec()
     second_order: SecondOrderSpec = SecondOrderSpec()
-    bench_combinations: list[list[str]] = []
+    bench_combinations: list[list[str]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _families_known(self) -> DegradationsConfig:
@@ -255,13 +154,34 @@ class SynthesizeConfig(Frozen):
     bench_crop: int = Field(default=128, ge=16)
     bench_per_family: int = Field(default=24, ge=1)
     max_crops_per_image: int = Field(default=16, ge=1)
-    unseen_content_category: str | None = "scientific"
+    unseen_content_category: str | list[str] | None = Field(
+        default="scientific",
+        description="content categories held out of training: the unseen-content suite",
+    )
     whole_photos: int | None = Field(
         default=None,
         ge=0,
         description="test photos in the whole-photo suite, at full size (None: all; 0: none)",
     )
+    select_side: int = Field(
+        default=512,
+        ge=0,
+        description="longer side of the whole validation photos that select the kept "
+        "checkpoint (pairs/select); 0: no selection set",
+    )
     workers: int = Field(default=0, ge=0, description="processes; 0 means every core")
+
+    @property
+    def held_categories(self) -> list[str]:
+        """``unseen_content_category`` as a list (empty when None)."""
+        return held_categories(self.unseen_content_category)
+
+
+def held_categories(value: str | list[str] | None) -> list[str]:
+    """``synthesize.unseen_content_category`` (a name, a list of names or None) as a list."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
 
 
 # --------------------------------------------------------------------------- validate
@@ -359,6 +279,17 @@ class TrainConfig(Frozen):
         default=1, ge=0, description="torch threads while training; 0 = torch's default"
     )
     use_tuned: bool = Field(default=False, description="overlay tune/best.yaml when present")
+    select: Literal["best", "last"] = Field(
+        default="best",
+        description="weights the run returns: the best-scoring validation (harm counted) or "
+        "the last step",
+    )
+    select_harm_weight: float = Field(
+        default=1.0, ge=0, description="selection score lost per dB of harm"
+    )
+    select_clean_floor: float = Field(
+        default=45.0, description="PSNR-Y (dB) the clean selection photos should keep"
+    )
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -453,16 +384,18 @@ class EvaluateConfig(Frozen):
     self_ensemble: Literal[1, 2, 4, 8] = Field(
         default=8, description="flips/transposes averaged per image for the project's networks"
     )
-    baselines: list[str] = [
-        "identity",
-        "nlm",
-        "wiener",
-        "deblock",
-        "dark_channel",
-        "clahe",
-        "median",
-        "bicubic_sharpen",
-    ]
+    baselines: list[str] = Field(
+        default_factory=lambda: [
+            "identity",
+            "nlm",
+            "wiener",
+            "deblock",
+            "dark_channel",
+            "clahe",
+            "median",
+            "bicubic_sharpen",
+        ]
+    )
     real_dir: str | None = Field(default=None, description="real degraded photos (no GT)")
     lpips_weights: str | None = Field(default=None, description="local AlexNet-LPIPS weights")
     niqe_patch_size: int = Field(default=64, ge=16)
@@ -494,7 +427,7 @@ class OrchestrationConfig(Frozen):
     push: bool = Field(default=False, description="dvc push (and report upload) at the end")
     retries: int = Field(default=2, ge=0, description="retries of I/O-bound stages")
     retry_delay_s: float = Field(default=10.0, ge=0)
-    io_stages: list[str] = ["collect"]
+    io_stages: list[str] = Field(default_factory=lambda: ["collect"])
 
 
 # --------------------------------------------------------------------------- tune

@@ -214,3 +214,18 @@ def to_uint8(tensor: torch.Tensor) -> np.ndarray:
         tensor = tensor[0]
     arr = (tensor.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8)
     return arr.permute(1, 2, 0).cpu().numpy()
+
+
+def reduce_factor(height: int, width: int, max_side: int | None) -> int:
+    """The smallest integer factor that brings the longer side to at most ``max_side``."""
+    if max_side is None or max(height, width) <= max_side:
+        return 1
+    return -(-max(height, width) // max_side)
+
+
+def box_reduce(pixels: np.ndarray, factor: int) -> np.ndarray:
+    """(H, W, 3) uint8 averaged over ``factor`` x ``factor`` boxes (Pillow's ``reduce``: exact
+    integer arithmetic, so the same bytes on every machine); ``factor`` 1 returns ``pixels``."""
+    if factor == 1:
+        return pixels
+    return np.array(Image.fromarray(np.ascontiguousarray(pixels)).reduce(factor))

@@ -30,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from girml.config import CollectConfig, SplitFractions
+from girml.data import packages  # noqa: F401  (registers the ``packages`` source)
 from girml.data.sources import (
     BUILTIN_IMAGES,
     Rejection,
@@ -196,7 +197,7 @@ def _record(
             outcome.width,
             outcome.height,
             entry.category,
-            assign_split(outcome.id, cfg.split),
+            assign_split(outcome.id, entry.split or cfg.split),
         )
 
 

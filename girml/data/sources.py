@@ -34,7 +34,16 @@ import numpy as np
 import requests
 from requests.exceptions import ChunkedEncodingError
 
-from girml.config import BuiltinSource, ConfigError, FolderSource, S3Source, UrlItem, UrlSource
+from girml.config import (
+    BuiltinSource,
+    ConfigError,
+    FolderSource,
+    S3Source,
+    Source,
+    SplitFractions,
+    UrlItem,
+    UrlSource,
+)
 from girml.hashing import file_digest
 from girml.imageio import IMAGE_SUFFIXES, ImageReadError, decode_image, read_image
 from girml.registry import Registry
@@ -66,17 +75,19 @@ class SourceItem:
     """One image to collect.
 
     Attributes:
-        source: the source type (``builtin``, ``folder``, ``s3``, ``urls``).
+        source: the source type (``builtin``, ``folder``, ``s3``, ``urls``, ``packages``).
         origin: where it came from: builtin name, file path, ``s3://`` URI or ``URL[#member]``.
         category: content category for the manifest.
         load: ``load(max_pixels)`` returns the pixels, (H, W, 3) uint8 in [0, 255], or raises
             :class:`girml.imageio.ImageReadError` with the reason.
+        split: the source's own split fractions, or None for ``collect.split``.
     """
 
     source: str
     origin: str
     category: str
     load: Callable[[int], np.ndarray]
+    split: SplitFractions | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +148,7 @@ BUILTIN_IMAGES: dict[str, BuiltinImage] = {
 
 
 def list_source(
-    source: BuiltinSource | FolderSource | S3Source | UrlSource,
+    source: Source,
     *,
     max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
 ) -> list[Entry]:

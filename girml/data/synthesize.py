@@ -7,7 +7,7 @@ pool and writes PNGs. Outputs are built in a staging folder and swapped in at th
 failed or interrupted run leaves the previous outputs untouched and no half-written files.
 
 Layout (relative to the output folders passed in):
-    pairs/{train,val}/{gt,lq}/<id>.png + pairs/{train,val}/pairs.jsonl
+    pairs/{train,val,select}/{gt,lq}/<id>.png + pairs/{train,val,select}/pairs.jsonl
     bench/<suite>/<family>/{gt,lq}/<id>.png + bench/<suite>/<family>/recipes.jsonl
 Each JSONL line is a :class:`~girml.records.PairRecord`: ``{"id", "gt", "lq", "source_id",
 "category", "crop": [y, x, h, w], "suite", "family", "recipe"}`` with paths relative to the
@@ -20,6 +20,10 @@ measures harm: what a restorer does to an image that needs no restoration.
 The ``whole`` suite (:data:`WHOLE_SUITE`) holds whole test photos at full size, ``clean`` and
 under each trained family at in-distribution levels: evaluation restores them as
 ``girml restore`` does, tiles included (:mod:`girml.evaluation.whole`).
+
+The selection set (``pairs/select``, :data:`SELECT_SET`) holds the validation photos, whole but
+box-reduced to ``synthesize.select_side``, clean and under each trained family: training keeps
+the checkpoint that scores best on it, harm counted (:mod:`girml.training.selection`).
 """
 
 from __future__ import annotations
@@ -41,7 +45,16 @@ from tqdm import tqdm
 
 from girml.config import CLEAN_FAMILY, DegradationsConfig, SynthesizeConfig
 from girml.degradations import Recipe, apply_recipe, sample_recipe, sample_train_recipe
-from girml.imageio import atomic_path, read_image, swap_dir, to_tensor, to_uint8, write_png
+from girml.imageio import (
+    atomic_path,
+    box_reduce,
+    read_image,
+    reduce_factor,
+    swap_dir,
+    to_tensor,
+    to_uint8,
+    write_png,
+)
 from girml.process import die_with_parent
 from girml.records import PairRecord, write_jsonl
 
@@ -51,11 +64,15 @@ SUITES = ("single-id", "single-ood", "mixed", "unseen", "unseen-content")
 # Suites that also get the undegraded family CLEAN_FAMILY (input = ground truth).
 CLEAN_SUITES = ("single-id", "unseen-content")
 WHOLE_SUITE = "whole"
+# Whole validation photos, reduced, clean and under each trained family: what the training
+# loop's harm-aware checkpoint selection scores (girml.training.selection).
+SELECT_SET = "select"
 _STREAMS = {
     "train": 0,
     "val": 1,
     **{suite: 10 + i for i, suite in enumerate(SUITES)},
     WHOLE_SUITE: 30,
+    SELECT_SET: 31,
 }
 
 
@@ -82,6 +99,7 @@ class Job:
     recipe: Recipe
     suite: str
     family: str
+    reduce: int = 1  # box-reduction factor applied to the crop (girml.imageio.box_reduce)
 
 
 @dataclass(frozen=True)
@@ -211,12 +229,12 @@ def plan_bench(
     }
     jobs = []
     for suite, entries in _suite_families(spec).items():
-        if suite == "unseen-content" and cfg.unseen_content_category is None:
+        if suite == "unseen-content" and not cfg.held_categories:
             continue
         pool = crops["content" if suite == "unseen-content" else "test"]
         if entries and len(pool) < cfg.bench_per_family:
             where = (
-                f"category {cfg.unseen_content_category!r}"
+                f"categories {cfg.held_categories}"
                 if suite == "unseen-content"
                 else "the test split"
             )
@@ -262,6 +280,33 @@ def plan_whole(
     return jobs
 
 
+def plan_select(
+    val_images: Sequence[CleanImage], spec: DegradationsConfig, cfg: SynthesizeConfig
+) -> list[Job]:
+    """Jobs of the selection set (:data:`SELECT_SET`): every validation photo, whole, box-reduced
+    to ``cfg.select_side``, clean and under each trained family at in-distribution levels.
+
+    Seeded per (family, photo) like :func:`plan_whole`; empty when ``select_side`` is 0.
+    """
+    if cfg.select_side == 0:
+        return []
+    held = set(spec.held_out.families)
+    families = [f for f in spec.families if f not in held]
+    jobs = []
+    for img in sorted(val_images, key=lambda im: im.id):
+        factor = reduce_factor(img.height, img.width, cfg.select_side)
+        for name in [*families, CLEAN_FAMILY]:
+            if name == CLEAN_FAMILY:
+                recipe = clean_recipe()
+            else:
+                rng = _rng(cfg.seed, SELECT_SET, name, zlib.crc32(img.id.encode()))
+                recipe = sample_recipe(spec, "single", "id", rng, families=[name])
+            crop = (0, 0, img.height, img.width)
+            pair_id = f"{SELECT_SET}-{name}-{img.id}"
+            jobs.append(Job(SELECT_SET, pair_id, img, crop, recipe, SELECT_SET, name, factor))
+    return jobs
+
+
 @lru_cache(maxsize=8)
 def _load(path: Path) -> np.ndarray:
     return read_image(path)
@@ -280,7 +325,7 @@ def render(job: Job, root: Path) -> PairRecord:
     A recipe without steps (the ``clean`` family) writes its LQ as a byte copy of the GT file.
     """
     y, x, h, w = job.crop
-    gt = _load(job.image.path)[y : y + h, x : x + w]
+    gt = box_reduce(_load(job.image.path)[y : y + h, x : x + w], job.reduce)
     folder = root / job.out_dir
     gt_path, lq_path = folder / "gt" / f"{job.pair_id}.png", folder / "lq" / f"{job.pair_id}.png"
     write_png(gt_path, np.ascontiguousarray(gt))
@@ -350,19 +395,21 @@ def synthesize(
     Returns:
         Pair counts per split and per suite/family.
     """
-    held_cat = cfg.unseen_content_category
-    if held_cat is not None and not any(im.category == held_cat for im in images):
-        cats = sorted({im.category for im in images})
+    held = cfg.held_categories
+    cats = sorted({im.category for im in images})
+    unmatched = [c for c in held if c not in cats]
+    if unmatched:
         raise ValueError(
-            f"unseen_content_category {held_cat!r} matches no clean image; categories: {cats}"
+            f"unseen_content_category {unmatched} matches no clean image; categories: {cats}"
         )
-    seen = [im for im in images if im.category != held_cat]
+    seen = [im for im in images if im.category not in held]
     by_split = {s: [im for im in seen if im.split == s] for s in ("train", "val", "test")}
-    content = [im for im in images if im.category == held_cat]
+    content = [im for im in images if im.category in held]
 
     plans = {
         "pairs": plan_pairs(by_split["train"], "train", cfg.train_pairs, spec, cfg)
-        + plan_pairs(by_split["val"], "val", cfg.val_pairs, spec, cfg),
+        + plan_pairs(by_split["val"], "val", cfg.val_pairs, spec, cfg)
+        + plan_select(by_split["val"], spec, cfg),
         "bench": plan_bench(by_split["test"], content, spec, cfg),
     }
     counts: dict[str, int] = {}

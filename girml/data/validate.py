@@ -25,6 +25,7 @@ import pandas as pd
 from PIL import Image
 
 from girml.config import CLEAN_FAMILY, DegradationsConfig, ValidateConfig
+from girml.config import held_categories as config_held_categories
 from girml.degradations import Recipe, param_bounds
 from girml.imageio import ImageReadError, read_image, write_text
 from girml.metrics import psnr
@@ -449,7 +450,7 @@ def validate_data(
     spec: DegradationsConfig,
     cfg: ValidateConfig,
     min_size: int,
-    held_category: str | None,
+    held_category: str | list[str] | None,
     out_dir: Path,
 ) -> ValidationReport:
     """Validate the clean set, the pairs and the benchmark recipes; write the report.
@@ -480,7 +481,7 @@ def validate_data(
     # leakage is judged on what training really used, not only on the manifest's labels
     train_ids = sorted(set(pairs["train"]["source_id"]))
     val_ids = sorted(set(pairs["val"]["source_id"]))
-    held_categories = [held_category] if held_category else []
+    held_categories = config_held_categories(held_category)
     suites = _suites(spec, min_size, train_ids, val_ids, held_categories)
     report = run_expectations(tables, suites, out_dir / "docs")
     result = {

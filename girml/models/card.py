@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 import numpy as np
 
-from girml.config import CLEAN_FAMILY, DegradationsConfig
+from girml.config import CLEAN_FAMILY, DegradationsConfig, held_categories
 from girml.evaluation.report import best_baselines, harm_metrics
 
 if TYPE_CHECKING:
@@ -338,7 +338,7 @@ class Coverage:
     def from_spec(
         cls,
         spec: DegradationsConfig,
-        unseen_content_category: str | None,
+        unseen_content_category: str | list[str] | None,
         train_patch_size: int | None,
     ) -> Coverage:
         held = set(spec.held_out.families)
@@ -346,7 +346,7 @@ class Coverage:
             trained_families=tuple(f for f in spec.families if f not in held),
             held_out_families=tuple(spec.held_out.families),
             held_out_combinations=tuple("+".join(c) for c in spec.held_out.combinations),
-            unseen_content_category=unseen_content_category,
+            unseen_content_category=", ".join(held_categories(unseen_content_category)) or None,
             train_patch_size=train_patch_size,
         )
 
@@ -480,7 +480,7 @@ Held out of training on purpose (the `unseen` suite):
 {{ (cov.held_out_families | list + cov.held_out_combinations | list) | map("tick") | join(", ") }}.
 {% endif %}
 {% if cov.unseen_content_category %}
-Photos of the `{{ cov.unseen_content_category }}` category were held out too (the `unseen-content` suite).
+Images of the `{{ cov.unseen_content_category }}` content categories were held out too (the `unseen-content` suite).
 {% endif %}
 There is no real camera noise (sensor noise after demosaicing, in-camera denoising and
 sharpening), no real optical or spatially varying blur, no compression chain other than the

@@ -701,7 +701,7 @@ class ReleaseInputs:
     dvc_lock: Path
     spec: DegradationsConfig
     spec_source: str
-    unseen_content_category: str | None = None
+    unseen_content_category: str | list[str] | None = None
     crop_border: int = 0
     tile: int | None = None
     train_metrics: Path | None = None

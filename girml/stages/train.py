@@ -149,6 +149,7 @@ def _train_metrics(result: TrainResult, run_id: str, version: int, hw: str) -> d
         }
         for fam, v in sorted(result.per_family.items())
     }
+    metrics["selection"] = result.selection
     return metrics
 
 

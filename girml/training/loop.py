@@ -62,6 +62,7 @@ from girml.models import build_model
 from girml.paths import RELEASE_DIR
 from girml.training.data import PairSet, TrainPatches, load_pairs, make_loader
 from girml.training.losses import restoration_loss
+from girml.training.selection import BestWeights, selection_score
 
 log = get_logger(__name__)  # inside train(): the main process only
 # for the checkpoint-folder helpers, which run before (or without) an accelerate state
@@ -108,6 +109,8 @@ class TrainResult:
         resumed_from: the step of the checkpoint this run resumed from, or None.
         rank_digests: :func:`weights_digest` of the final weights on each rank, in rank order
             (one entry per process; all equal, or :func:`train` raises).
+        selection: which validated weights were kept and why
+            (:meth:`girml.training.selection.BestWeights.record`).
     """
 
     model: nn.Module
@@ -116,6 +119,7 @@ class TrainResult:
     history: list[dict[str, float]]
     resumed_from: int | None
     rank_digests: list[str]
+    selection: dict[str, Any] = field(default_factory=dict)
 
     @property
     def world_size(self) -> int:
@@ -641,6 +645,8 @@ def _train(
     _claim_for_run(accelerator, ckpt_dir, fingerprint)
     dataset = train_dataset(cfg, train_jsonl, spec)
     val_pairs = load_pairs(pairs_dir / "val" / "pairs.jsonl")
+    select_jsonl = pairs_dir / "select" / "pairs.jsonl"
+    select_pairs = load_pairs(select_jsonl) if select_jsonl.is_file() else None
 
     parts = _prepare_parts(accelerator, model_cfg, cfg, init)
     resumed_from = _resume(parts, ckpt_dir, cfg.steps)
@@ -649,7 +655,7 @@ def _train(
 
     if not accelerator.is_main_process:  # callbacks run on the main process only
         on_log = on_validate = None
-    loop = _Loop(parts, cfg, ckpt_dir, val_pairs, per_step, on_log, on_validate)
+    loop = _Loop(parts, cfg, ckpt_dir, val_pairs, select_pairs, per_step, on_log, on_validate)
     parts.model.train()
     for lq, gt in loader:
         _train_step(loop, lq, gt)
@@ -657,7 +663,11 @@ def _train(
     train_seconds = _loop_seconds(loop)
 
     val_metrics, per_family = _last_validation(loop)
-    final, digests = _final_weights(parts, model_cfg)
+    selection = parts.best.record(cfg.select, cfg.steps)
+    if selection["kept_step"] != cfg.steps and parts.best.validation is not None:
+        val_metrics = parts.best.validation["metrics"]
+        per_family = parts.best.validation["per_family"]
+    final, digests = _final_weights(parts, model_cfg, kept=selection["kept_step"] != cfg.steps)
     metrics = {
         **val_metrics,
         "steps": float(cfg.steps),
@@ -671,6 +681,7 @@ def _train(
         history=[dict(row) for row in parts.state.history],
         resumed_from=resumed_from,
         rank_digests=list(digests),
+        selection=selection,
     )
 
 
@@ -712,6 +723,7 @@ class _Parts:
         state: step counter, loop seconds and history (checkpointed with the EMA).
         eval_model: what validation scores and the run returns: the EMA's average, else the
             unwrapped model.
+        best: the best-scoring validated weights so far (checkpointed too).
     """
 
     accelerator: Accelerator
@@ -722,6 +734,7 @@ class _Parts:
     ema: EMA | None
     state: TrainState
     eval_model: nn.Module
+    best: BestWeights
 
 
 @dataclass
@@ -733,6 +746,8 @@ class _Loop:
         cfg: the run's settings.
         ckpt_dir: the checkpoint folder.
         val_pairs: the validation pairs.
+        select_pairs: the selection set (``pairs/select``), or None: the selection then
+            scores ``val_pairs``.
         per_step: samples per optimizer step, all processes together.
         on_log: :func:`train`'s ``on_log``; None off the main process.
         on_validate: :func:`train`'s ``on_validate``; None off the main process.
@@ -750,6 +765,7 @@ class _Loop:
     cfg: TrainConfig
     ckpt_dir: Path
     val_pairs: PairSet
+    select_pairs: PairSet | None
     per_step: int
     on_log: LogCallback | None
     on_validate: LogCallback | None
@@ -834,10 +850,10 @@ def _prepare_parts(
     model, optimizer, scheduler = accelerator.prepare(raw_model, optimizer, scheduler)
     if ema is not None:
         ema.module.to(accelerator.device)
-    state = TrainState()
-    accelerator.register_for_checkpointing(state, *([ema] if ema is not None else []))
+    state, best = TrainState(), BestWeights()
+    accelerator.register_for_checkpointing(state, best, *([ema] if ema is not None else []))
     eval_model = ema.module if ema is not None else accelerator.unwrap_model(model)
-    return _Parts(accelerator, raw_model, model, optimizer, scheduler, ema, state, eval_model)
+    return _Parts(accelerator, raw_model, model, optimizer, scheduler, ema, state, eval_model, best)
 
 
 def _resume(parts: _Parts, ckpt_dir: Path, steps: int) -> int | None:
@@ -948,9 +964,26 @@ def _log_event(loop: _Loop, step: int, lr: float) -> None:
 
 
 def _validation_event(loop: _Loop, step: int) -> None:
-    """Validate the evaluated weights; record the metrics in the history and ``on_validate``."""
-    loop.validation = validate(loop.parts.eval_model, loop.val_pairs)
-    val_metrics = loop.validation[0]
+    """Validate the evaluated weights and score them for selection; record the metrics in the
+    history and ``on_validate``, and offer the weights to the run's :class:`BestWeights`."""
+    model = loop.parts.eval_model
+    loop.validation = validate(model, loop.val_pairs)
+    val_metrics, per_family = loop.validation
+    scored = per_family if loop.select_pairs is None else validate(model, loop.select_pairs)[1]
+    cfg = loop.cfg
+    score = selection_score(
+        scored, harm_weight=cfg.select_harm_weight, clean_floor=cfg.select_clean_floor
+    )
+    val_metrics = {
+        **val_metrics,
+        "select.score": score.score,
+        "select.mean_gain": score.mean_gain,
+        "select.harm": score.harm + score.clean_shortfall,
+    }
+    loop.validation = (val_metrics, per_family)
+    loop.parts.best.offer(
+        step, score.score, model, {"metrics": val_metrics, "per_family": per_family}
+    )
     loop.parts.state.history.append({"step": step, **val_metrics})
     if loop.on_validate is not None:
         loop.on_validate(step, val_metrics)
@@ -974,14 +1007,20 @@ def _last_validation(
     return validation
 
 
-def _final_weights(parts: _Parts, model_cfg: ModelConfig) -> tuple[nn.Module, list[str]]:
-    """The evaluated weights in a fresh CPU model (eval mode), and every rank's digest of them.
+def _final_weights(
+    parts: _Parts, model_cfg: ModelConfig, *, kept: bool = False
+) -> tuple[nn.Module, list[str]]:
+    """The evaluated weights (``kept``: the best validated ones instead) in a fresh CPU model
+    (eval mode), and every rank's digest of them.
 
     Raises:
         RuntimeError: the ranks ended with different weights.
     """
     final = build_model(model_cfg)
-    final.load_state_dict({k: v.detach().cpu() for k, v in parts.eval_model.state_dict().items()})
+    source = parts.best.weights if kept and parts.best.weights is not None else None
+    if source is None:
+        source = {k: v.detach().cpu() for k, v in parts.eval_model.state_dict().items()}
+    final.load_state_dict(source)
     final.eval()
     digest = weights_digest(final)
     accelerator = parts.accelerator

@@ -192,3 +192,27 @@ def test_whole_photos_limits_the_suite_and_moves_no_recipe(tmp_path: Path) -> No
     assert same == records  # fewer photos: the same recipe for the one kept
     _, none = _run(tmp_path / "none", whole_photos=0)
     assert not (none / "whole").exists()
+
+
+def test_several_held_content_categories(tmp_path: Path) -> None:
+    # cat1 (a train and a test photo) is held out beside scientific
+    pairs, bench = _run(tmp_path, unseen_content_category=["scientific", "cat1"])
+    train_sources = {r["source_id"] for r in _records(pairs / "train" / "pairs.jsonl")}
+    assert train_sources == {"a0000000000000a1"}  # cat0, train split: the only one left
+    content = {r["source_id"] for p in bench.glob("unseen-content/*/*.jsonl") for r in _records(p)}
+    assert content == {"a0000000000000a2", "a0000000000000a5", "a0000000000000a6"}
+    with pytest.raises(ValueError, match=r"\['illustration'\] matches no clean image"):
+        _run(tmp_path / "bad", unseen_content_category=["scientific", "illustration"])
+
+
+def test_selection_set_is_the_validation_photos_whole_and_reduced(tmp_path: Path) -> None:
+    pairs, _ = _run(tmp_path, select_side=64)
+    records = _records(pairs / "select" / "pairs.jsonl")
+    assert sorted(r["family"] for r in records) == ["blur", "clean", "jpeg", "noise"]
+    assert {r["source_id"] for r in records} == {"a0000000000000a3"}  # the val photo
+    for rec in records:
+        assert rec["suite"] == "select" and rec["crop"] == [0, 0, 96, 128]
+        gt = read_image(pairs / "select" / rec["gt"])
+        assert gt.shape == (48, 64, 3)  # 128 px reduced by 2 to at most 64
+    _run(tmp_path / "none", select_side=0)
+    assert not (tmp_path / "none" / "pairs" / "select").exists()

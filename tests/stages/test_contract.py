@@ -108,7 +108,20 @@ def _templates(modules: set[Path]) -> set[Path]:
 
 
 def declared_code(stage: dict) -> list[str]:
-    return [d for d in stage.get("deps", []) if str(d).startswith("girml")]
+    """The stage's declared girml code: modules and folders (data files it reads, like the
+    package pin file, are declared too but are not imports)."""
+    return [
+        d
+        for d in stage.get("deps", [])
+        if str(d).startswith("girml") and not str(d).endswith(DATA_SUFFIXES)
+    ]
+
+
+DATA_SUFFIXES = (".csv",)
+
+
+def test_collect_declares_the_package_pin_file() -> None:
+    assert "girml/data/package_photos.csv" in _dvc_stages()["collect"]["deps"]
 
 
 def expected_code(closure: set[Path]) -> list[str]:
