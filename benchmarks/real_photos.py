@@ -1,6 +1,7 @@
 """Score a model on real camera photos that are not in the project's data (issue #8).
 
 Usage: python benchmarks/real_photos.py --model MODEL [--photos PATH ...]
+           [--manifest data/clean/manifest.csv] [--whole]
            [--methods model,identity,nlm,wiener,deblock,bicubic_sharpen,dark_channel,clahe]
            [--max-crops-per-photo 4] [--crop 256] [--tile 256] [--seed 0] [--json OUT]
 
@@ -8,7 +9,9 @@ The project trains and benchmarks on scikit-image's and scikit-learn's bundled p
 script checks the model on other real photos instead: by default matplotlib's
 ``sample_data/grace_hopper.jpg`` (512x600) and the Rust embedded book's ``f3.jpg`` and
 ``verify.jpeg`` (720x477 camera photos of a circuit board), whichever exist here; ``--photos``
-takes files or folders (image files directly inside a folder). Each photo gives up to
+takes files or folders (image files directly inside a folder). ``--manifest`` adds the
+package photos of a collect manifest's test split (``profiles/release.yaml`` collects them;
+:func:`photo_sets.manifest_photos`): camera photos the training never saw. Each photo gives up to
 ``--max-crops-per-photo`` non-overlapping ``--crop`` x ``--crop`` crops, a grid centred on the
 photo and taken row by row (defaults: 4 + 2 + 2 = 8 crops of 256 px).
 
@@ -33,6 +36,10 @@ no border crop, Y of BT.601, clipped at 100 dB by :func:`girml.evaluation.harnes
   shift         |mean(Y_out) - mean(Y_gt)| in grey levels, Y = 0.299 R + 0.587 G + 0.114 B
                 on 0-255 (full-range luma, not the 16-235 Y of the PSNR)
 
+With ``--whole`` every photo is also scored whole, restored as ``girml restore`` does by default
+(:func:`girml.evaluation.whole.restore_restorer`: tiles of 256 with photo-level pooling), in a
+second table (JSON key ``whole``).
+
 Prints a markdown table (rows: the degradations and ``clean``; mean over the 12 degraded rows;
 the model's harm count, i.e. degradations whose mean gain is below -0.1 dB) and one line per
 method with its mean gain and harm count. ``--json OUT`` writes the same numbers (per
@@ -54,28 +61,31 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import numpy as np
 import torch
+from photo_sets import (
+    Crop,
+    default_photos,
+    expand_photos,
+    load_crops,
+    load_whole,
+    manifest_photos,
+)
 
 from girml.baselines import BASELINES
 from girml.degradations import OPS, Recipe, Step, apply_recipe
 from girml.evaluation.harness import clipped_psnr, model_restorer
+from girml.evaluation.whole import restore_restorer
 from girml.hashing import file_digest
-from girml.imageio import IMAGE_SUFFIXES, read_image, to_tensor, to_uint8
+from girml.imageio import to_tensor, to_uint8
 from girml.models.store import load_model, weights_file
 from girml.training.data import match_size
 
 log = logging.getLogger("real_photos")
 
-RUST_ASSETS = Path(
-    "/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/share/doc/rust/html/"
-    "embedded-book/assets"
-)
 MODEL = "model"
 IDENTITY = "identity"
 CLEAN = "clean"
@@ -115,84 +125,6 @@ ROWS = (*DEGRADATIONS, CLEAN)
 Restorer = Callable[[np.ndarray], np.ndarray]
 
 
-@dataclass(frozen=True)
-class Crop:
-    """One ground-truth crop: (size, size, 3) uint8 from ``photo`` at row ``y``, column ``x``.
-
-    ``photo_size`` is the whole photo's (width, height) in pixels.
-    """
-
-    photo: Path
-    y: int
-    x: int
-    pixels: np.ndarray
-    photo_size: tuple[int, int]
-
-
-def default_photos() -> list[Path]:
-    """The real colour photos outside the project's data that exist on this machine."""
-    candidates = [
-        Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg",
-        RUST_ASSETS / "f3.jpg",
-        RUST_ASSETS / "verify.jpeg",
-    ]
-    found = [p for p in candidates if p.is_file()]
-    for path in candidates:
-        if not path.is_file():
-            log.warning("default photo %s not found: skipped", path)
-    return found
-
-
-def expand_photos(paths: Sequence[Path]) -> list[Path]:
-    """Files as given, folders as their image files (sorted, not recursive, hidden skipped)."""
-    files = []
-    for path in paths:
-        if path.is_dir():
-            files += sorted(
-                p
-                for p in path.iterdir()
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-            )
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"--photos: {path} is neither a file nor a folder")
-    return files
-
-
-def grid_crops(image: np.ndarray, size: int, max_crops: int) -> list[tuple[int, int]]:
-    """Top-left corners of non-overlapping ``size`` crops on a grid centred on ``image``.
-
-    Args:
-        image: (H, W, 3) uint8.
-        size: crop side in pixels, >= 1.
-        max_crops: at most this many, row by row.
-
-    Returns:
-        ``(y, x)`` corners; empty when the image is smaller than one crop.
-    """
-    height, width = image.shape[:2]
-    rows, cols = height // size, width // size
-    y0, x0 = (height - rows * size) // 2, (width - cols * size) // 2
-    corners = [(y0 + r * size, x0 + c * size) for r in range(rows) for c in range(cols)]
-    return corners[:max_crops]
-
-
-def load_crops(photos: Sequence[Path], size: int, max_crops: int) -> list[Crop]:
-    """Read every photo and cut its crops (a photo smaller than one crop is skipped)."""
-    crops = []
-    for photo in photos:
-        image = read_image(photo)
-        corners = grid_crops(image, size, max_crops)
-        if not corners:
-            log.warning("%s (%dx%d) is smaller than one crop: skipped", photo, *image.shape[1::-1])
-        width_height = (image.shape[1], image.shape[0])
-        for y, x in corners:
-            pixels = np.ascontiguousarray(image[y : y + size, x : x + size])
-            crops.append(Crop(photo, y, x, pixels, width_height))
-    return crops
-
-
 def crop_seed(base: int, crop: Crop, degradation: str) -> int:
     """A seed fixed by ``base``, the photo's name, the crop position and the degradation."""
     return (base + zlib.crc32(f"{crop.photo.name}:{crop.y},{crop.x}:{degradation}".encode())) % (
@@ -224,13 +156,15 @@ def mean_luma(image: np.ndarray) -> float:
 
 
 def build_restorers(
-    methods: Sequence[str], model_uri: str, tile: int | None
+    methods: Sequence[str], model_uri: str, tile: int | None, *, whole: bool = False
 ) -> dict[str, Restorer]:
-    """``model`` -> the loaded model (tiled as the harness does); other names -> baselines."""
+    """``model`` -> the loaded model (tiled as the harness does, or with ``whole`` as
+    ``girml restore`` does by default); other names -> baselines."""
     restorers = {}
     for name in methods:
         if name == MODEL:
-            restorers[name] = model_restorer(load_model(model_uri), tile)
+            model = load_model(model_uri)
+            restorers[name] = restore_restorer(model) if whole else model_restorer(model, tile)
         else:
             restorers[name] = BASELINES.get(name)  # KeyError listing the baselines
     return restorers
@@ -395,6 +329,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--model", required=True, help="model folder, models:/ URI or release")
     parser.add_argument("--photos", nargs="+", type=Path, help="files or folders of photos")
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        help="also the test-split package photos of this collect manifest (release profile)",
+    )
+    parser.add_argument(
+        "--whole", action="store_true", help="also score the photos whole, as girml restore does"
+    )
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
     parser.add_argument("--max-crops-per-photo", type=int, default=4)
     parser.add_argument("--crop", type=int, default=256, help="crop side in pixels")
@@ -417,6 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
     photos = expand_photos(args.photos) if args.photos else default_photos()
+    if args.manifest:
+        photos += manifest_photos(args.manifest)
     crops = load_crops(photos, args.crop, args.max_crops_per_photo)
     if not crops:
         log.error("no crop of %d px from %s", args.crop, [str(p) for p in photos])
@@ -426,9 +370,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     restorers = build_restorers(methods, args.model, args.tile or None)
     scores = score_all(crops, restorers, args.seed)
     summary = summarise(scores, methods)
-    elapsed = time.perf_counter() - start
     used = sorted({c.photo for c in crops})
     print(render_table(summary, MODEL in methods, len(used), len(crops)))
+    whole = None
+    if args.whole:
+        wholes = load_whole(photos)
+        restorers = build_restorers(methods, args.model, None, whole=True)
+        whole = summarise(score_all(wholes, restorers, args.seed), methods)
+        print("\nWhole photos, restored as `girml restore` does (tiles of 256, overlap 32):\n")
+        print(render_table(whole, MODEL in methods, len(wholes), len(wholes)))
+    elapsed = time.perf_counter() - start
     print(f"\n{elapsed:.1f} s", file=sys.stderr)
     if args.json:
         photos_used: dict[str, dict[str, Any]] = {}
@@ -462,6 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
             "wall_s": round(elapsed, 1),
             **summary,
+            "whole": whole,
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(_json_safe(record), indent=2) + "\n", encoding="utf-8")

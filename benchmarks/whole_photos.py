@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from real_photos import expand_photos
+from photo_sets import expand_photos
 
 from girml.config import RESTORE_OVERLAP
 from girml.degradations import OPS, Recipe, Step, apply_recipe

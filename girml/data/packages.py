@@ -217,3 +217,37 @@ def _packages(cfg: PackageSource, *, max_member_bytes: int) -> Iterator[Entry]:
         yield SourceItem(
             "packages", f"{pin.package}:{pin.path}", pin.category, load, split=cfg.split
         )
+
+
+def package_credits(manifest: Path, pin_file: Path = DEFAULT_PIN_FILE) -> list[dict[str, str]]:
+    """Author and licence of every package image in a collect manifest, for model cards.
+
+    Args:
+        manifest: ``data/clean/manifest.csv`` (rows of source ``packages`` have the origin
+            ``<package>:<path>``).
+        pin_file: the pin file that names their authors and licences.
+
+    Returns:
+        One entry per package image, sorted by origin: ``package``, ``path``, ``category``,
+        ``split``, ``author`` and ``license`` (``not in the pin file`` when it is not pinned).
+    """
+    with Path(manifest).open(encoding="utf-8") as fh:
+        rows = [row for row in csv.DictReader(fh) if row.get("source") == "packages"]
+    if not rows:
+        return []
+    pins = {f"{p.package}:{p.path}": p for p in read_pin_file(pin_file)}
+    credits = []
+    for row in sorted(rows, key=lambda r: r["origin"]):
+        pin = pins.get(row["origin"])
+        package, _, path = row["origin"].partition(":")
+        credits.append(
+            {
+                "package": package,
+                "path": path,
+                "category": row["category"],
+                "split": row["split"],
+                "author": pin.author if pin else "not in the pin file",
+                "license": pin.license if pin else "not in the pin file",
+            }
+        )
+    return credits

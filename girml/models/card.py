@@ -357,169 +357,15 @@ def _num(value: float | None, digits: int = 2, signed: bool = False) -> str:
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
-_TEMPLATE = """\
-# Model card: {{ title }}
-
-The release model of this project: `girml restore` uses it when the registry has no
-`@champion` and there is no `models/latest/`, so a fresh clone restores photos with no training.
-It is a **{{ arch }}** network ({{ "{:,}".format(n_params) }} parameters) that maps an RGB image
-in [0, 1] to its restored version, at any size.
-
-- Weights: `{{ weights.file }}` (safetensors, {{ weights.dtype }}, {{ "{:,}".format(weights.bytes) }} bytes,
-  sha256 `{{ weights.sha256 }}`); architecture in `config.yaml` (`model:`). Loading never unpickles:
-  `safetensors` tensors into the network that `build_model` makes from the config.
-- Use: `girml restore photo.jpg -o restored/ --model models/release` (or no `--model`, see above).
-{% if fp16 %}
-- fp16 storage: re-evaluated on the benchmark suites, fp16 weights change each suite's mean
-  PSNR-Y by at most {{ num(fp16.max_abs_diff, 4) }} dB (limit {{ fp16.tolerance_db }} dB):
-{% for suite, d in fp16.diffs.items() %}
-  {{ suite }} {{ num(d, 4, True) }} dB{{ "," if not loop.last else "." }}
-{% endfor %}
-{% endif %}
-
-## Provenance
-
-| | |
-|---|---|
-| exported from | `{{ p.source }}`{% if p.registered_version is not none %} (`{{ p.registered_model }}` version {{ p.registered_version }}){% endif %} |
-| MLflow run | {{ code(p.run_id) }} |
-| git commit | {{ code(p.git_commit) }}{% if p.git_dirty == "true" %} (work tree had uncommitted changes){% endif %} |
-| training command | {{ code(p.train_command) }} |
-{% if p.init_from %}
-| initialised from | {{ code(p.init_from) }} |
-{% endif %}
-| steps | {{ p.steps if p.steps is not none else "not recorded" }} |
-| training time | {{ (num(p.train_seconds, 0) ~ " s") if p.train_seconds is not none else "not recorded" }} |
-| hardware | {{ p.hardware }} |
-| params hash | {{ code(p.params_hash) }} |
-| degradation spec sha256 | `{{ p.degradation_spec_sha256 }}` ({{ p.degradation_spec_source }}) |
-| release command | `{{ p.release_command }}` |
-
-### Training data
-
-{% if data.n_clean_train is not none %}
-- Clean training photos: {{ data.n_clean_train }} (split `train` of `{{ data.manifest }}`, sha256
-  `{{ data.manifest_sha256 }}`). Ids are content hashes (sha256 of the pixels, first 16 hex digits){% if data.clean_train_ids %}:
-  {{ data.clean_train_ids | map("tick") | join(", ") }}.{% else %}; the
-  sorted list (one per line, in `config.yaml`) has sha256 `{{ data.clean_train_ids_sha256 }}`.{% endif %}
-
-{% else %}
-- Clean photos: no `{{ data.manifest }}` in the working tree at release time.
-{% endif %}
-{% if data.n_train_pairs is not none %}
-- Training pairs: {{ data.n_train_pairs }} in `{{ data.pairs }}` (sha256 `{{ data.pairs_sha256 }}`).
-{% else %}
-- Training pairs: no `{{ data.pairs }}` in the working tree at release time.
-{% endif %}
-{% for path, md5 in p.dvc_hashes.items() %}
-- DVC md5 of `{{ path }}` when the model was trained: `{{ md5 }}`.
-{% endfor %}
-{% for note in p.notes %}
-- Note: {{ note }}
-{% endfor %}
-
-## Metrics
-
-PSNR-Y / SSIM-Y (dB / 0-1; BT.601 Y channel, 8-bit, BasicSR convention) on the synthetic
-benchmark suites, from `metrics/per_family.csv` (method `{{ m.method }}`). *Identity* is the
-degraded input itself; *best classical* is the classical baseline with the highest PSNR-Y on
-that suite (or family). Suite values are means over the suite's degraded families, each
-weighing the same (the undegraded `clean` family is judged under Harm).
-
-| suite | families | model PSNR-Y | model SSIM-Y | identity | best classical | vs identity | vs best classical |
-|---|---:|---:|---:|---:|---|---:|---:|
-{% for s in m.suites %}
-| {{ s.suite }} | {{ s.families }} | {{ num(s.psnr_y) }} | {{ num(s.ssim_y, 3) }} | {{ num(s.input_psnr_y) }} | {{ s.best_name or "n/a" }} {{ num(s.best_psnr_y) }} | {{ num(s.vs_identity, 2, True) }} | {{ num(s.vs_best, 2, True) }} |
-{% endfor %}
-
-Per family:
-
-| suite/family | images | model PSNR-Y | identity | best classical | vs identity | vs best classical |
-|---|---:|---:|---:|---|---:|---:|
-{% for g in m.groups %}
-| {{ g.suite }}/{{ g.family }} | {{ g.n }} | {{ num(g.psnr_y) }} | {{ num(g.input_psnr_y) }} | {{ g.best_name or "n/a" }} {{ num(g.best_psnr_y) }} | {{ num(g.vs_identity, 2, True) }} | {{ num(g.vs_best, 2, True) }} |
-{% endfor %}
-
-## Harm (a general restorer must first do no harm)
-
-`harm.clean_psnr_y.<suite>`: output PSNR-Y against the input when the input is already clean
-(capped at 100 dB, which an unchanged image scores); `harm_rate.<suite>`: the fraction of
-degraded images whose output is more than 0.1 dB PSNR-Y below the input;
-`harm.worst_family_gain`: the lowest per-family gain over the input on `single-id` (dB);
-`harm.block_shift.whole`: the largest mean brightness shift of any 256-pixel block of a clean
-whole test photo restored as `girml restore` restores it, tiles included (grey levels).
-
-| key | value |
-|---|---:|
-{% for key, value in m.harm.items() %}
-| `{{ key }}` | {{ num(value, 3) if value is not none else "not measured" }} |
-{% endfor %}
-{% if m.harm_note %}
-
-{{ m.harm_note }}.
-{% endif %}
-
-## Known limits
-
-{% if limits %}
-Measured on the benchmark above:
-
-{% for line in limits %}
-- {{ line }}
-{% endfor %}
-{% else %}
-On the benchmark above the model is at least as good as the input and every classical method in
-every suite and family.
-{% endif %}
-
-What the training data does not cover: the model saw only *synthetic* degradations of the
-families {{ cov.trained_families | map("tick") | join(", ") }}{% if cov.train_patch_size %}, on
-{{ cov.train_patch_size }}x{{ cov.train_patch_size }} crops{% endif %}.
-{% if cov.held_out_families or cov.held_out_combinations %}
-Held out of training on purpose (the `unseen` suite):
-{{ (cov.held_out_families | list + cov.held_out_combinations | list) | map("tick") | join(", ") }}.
-{% endif %}
-{% if cov.unseen_content_category %}
-Images of the `{{ cov.unseen_content_category }}` content categories were held out too (the `unseen-content` suite).
-{% endif %}
-There is no real camera noise (sensor noise after demosaicing, in-camera denoising and
-sharpening), no real optical or spatially varying blur, no compression chain other than the
-synthetic JPEG, and no degradation outside those families: on such photos the numbers above
-do not apply; the `real` suite (`evaluate.real_dir`, no-reference NIQE only) is the closest
-check{% if real %}, and the next section measures real photos with ground truth{% endif %}.
-{% if real %}
-
-## Real photos outside the project
-
-{{ real_command }} scored these very weights (the file's sha256 matches the one above) on
-{{ real.crops }} crops of {{ real.crop }}x{{ real.crop }} px cut from {{ real.photos | length }} real
-camera photo(s) that are in no training or benchmark set:
-{% for photo in real.photos %}
-`{{ photo.name }}`{% if photo.width and photo.height %} ({{ photo.width }}x{{ photo.height }}){% endif %}, {{ photo.crops }} crop(s){{ "," if not loop.last else "." }}
-{% endfor %}
-Each crop is degraded by one fixed recipe per row; *gain* is the output's PSNR-Y minus the
-degraded input's (dB), *best classical* the classical baseline with the highest mean gain on
-that row, *shift* the change of mean brightness from the clean crop (0-255 grey levels).
-
-| degradation | input PSNR-Y | model gain | best classical gain (method) | shift: model / input |
-|---|---:|---:|---|---:|
-{% for name, r in real.degraded.items() %}
-| {{ name }} | {{ num(r.psnr_y_input) }} | {{ num(r.model.gain, 2, True) }} | {{ num(r.best_classical_gain, 2, True) }} ({{ r.best_classical or "n/a" }}) | {{ num(r.model.shift) }} / {{ num(r.shift_input) }} |
-{% endfor %}
-| **mean of the {{ real.degraded | length }} degraded** | {{ num(real.mean_degraded.psnr_y_input) }} | {{ num(real.summary.mean_gain, 2, True) }} | {{ num(real.mean_degraded.best_classical_gain, 2, True) }} (per-row best) | {{ num(real.summary.mean_shift) }} / {{ num(real.mean_degraded.shift_input) }} |
-
-Clean crops (no degradation): the output scores {{ num(real.clean.model.psnr_y) }} dB PSNR-Y
-against the clean input (100 dB, the cap, means unchanged) and shifts its brightness by
-{{ num(real.clean.model.shift) }} grey levels.
-Harm: the model's mean gain is below {{ real.harm_db }} dB on {{ real.summary.harm_count }} of
-{{ real.degraded | length }} degradations{% if real.harmed %} ({{ real.harmed | map("tick") | join(", ") }}){% endif %}.
-{% endif %}
-"""  # noqa: E501 (a Markdown table row is one line)
+# The card's layout, beside this module (jinja2, Markdown)
+CARD_TEMPLATE = "model_card.md.j2"
+TEMPLATES_DIR = Path(__file__).with_name("templates")
 
 
 def _template() -> jinja2.Template:
     """The card's Jinja template: strict, Markdown (not escaped), with a ``tick`` filter."""
     env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -527,7 +373,7 @@ def _template() -> jinja2.Template:
         autoescape=False,  # Markdown, not HTML
     )
     env.filters["tick"] = lambda text: f"`{text}`"
-    return env.from_string(_TEMPLATE)
+    return env.get_template(CARD_TEMPLATE)
 
 
 def _real_command(real_photos: RealPhotos | None) -> str:

@@ -128,6 +128,10 @@ class TrainingData(_Record):
         clean_train_ids_sha256: sha256 of the sorted ids joined by newlines.
         pairs: the training pairs' ``pairs.jsonl``; ``pairs_sha256`` its hash.
         n_train_pairs: its records (None when absent).
+        package_pins_sha256: sha256 of the package pin file when the manifest holds package
+            images (``girml/data/package_photos.csv``).
+        photo_credits: author and licence of each package image of the manifest
+            (:func:`girml.data.packages.package_credits`).
     """
 
     manifest: str
@@ -138,6 +142,8 @@ class TrainingData(_Record):
     pairs: str
     pairs_sha256: str | None = None
     n_train_pairs: int | None = None
+    package_pins_sha256: str | None = None
+    photo_credits: list[dict[str, str]] = []
 
 
 def training_data(manifest: Path, pairs_jsonl: Path) -> TrainingData:
@@ -148,6 +154,7 @@ def training_data(manifest: Path, pairs_jsonl: Path) -> TrainingData:
     Raises:
         ValueError: a manifest without ``id``/``split`` columns (the message names it).
     """
+    from girml.data.packages import DEFAULT_PIN_FILE, package_credits
     from girml.data.synthesize import read_manifest
     from girml.records import TrainPair, read_jsonl
 
@@ -165,6 +172,12 @@ def training_data(manifest: Path, pairs_jsonl: Path) -> TrainingData:
             "clean_train_ids": ids,
             "clean_train_ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
         }
+        credits = package_credits(manifest)
+        if credits:
+            fields |= {
+                "package_pins_sha256": file_digest(DEFAULT_PIN_FILE),
+                "photo_credits": credits,
+            }
     if pairs_jsonl.is_file():
         fields |= {
             "pairs_sha256": file_digest(pairs_jsonl),

@@ -404,6 +404,56 @@ def test_training_data_lists_train_ids_and_hashes(tmp_path: Path) -> None:
     assert len(data.manifest_sha256 or "") == 64 and len(data.pairs_sha256 or "") == 64
     missing = training_data(tmp_path / "no.csv", tmp_path / "no.jsonl")
     assert missing.n_clean_train is None and missing.pairs_sha256 is None
+    assert data.photo_credits == [] and data.package_pins_sha256 is None  # builtin only
+
+
+def test_package_photos_are_credited_on_the_card(tmp_path: Path, spec: DegradationsConfig) -> None:
+    manifest = tmp_path / "manifest.csv"
+    origin = "lomiri-wallpapers-16.04:/usr/share/backgrounds/Bridge_by_Sander_Klootwijk.jpg"
+    manifest.write_text(
+        "id,source,origin,width,height,category,split\n"
+        f"e3a66fd24e87ebd3,packages,{origin},1451,816,photo,train\n"
+        "27026bce76d47536,builtin,china,640,427,scene,test\n",
+        encoding="utf-8",
+    )
+    data = training_data(manifest, tmp_path / "no.jsonl")
+    assert data.photo_credits == [
+        {
+            "package": "lomiri-wallpapers-16.04",
+            "path": "/usr/share/backgrounds/Bridge_by_Sander_Klootwijk.jpg",
+            "category": "photo",
+            "split": "train",
+            "author": "Sander Klootwijk",
+            "license": "CC-BY-SA-4.0",
+        }
+    ]
+    assert len(data.package_pins_sha256 or "") == 64
+    base = provenance(tmp_path, spec)
+    prov = base.model_copy(
+        update={
+            "data": base.data.model_copy(
+                update={
+                    "photo_credits": data.photo_credits,
+                    "package_pins_sha256": data.package_pins_sha256,
+                }
+            )
+        }
+    )
+    out = tmp_path / "release"
+    export_release(
+        tiny_model(21),
+        TINY,
+        out,
+        provenance=prov,
+        metrics=metrics_for(per_family_rows()),
+        coverage=coverage(spec),
+    )
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "### Photo credits" in card
+    assert (
+        "| `/usr/share/backgrounds/Bridge_by_Sander_Klootwijk.jpg` | lomiri-wallpapers-16.04 "
+        "| photo | train | Sander Klootwijk | CC-BY-SA-4.0 |"
+    ) in card
 
 
 # --------------------------------------------------------------------------- fp16
@@ -720,12 +770,14 @@ def test_real_photos_section_only_for_the_released_weights(
 
 
 def test_real_photos_script_json_is_accepted_on_a_re_release(
-    tmp_path: Path, spec: DegradationsConfig
+    tmp_path: Path, spec: DegradationsConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The usual flow: release, score the release with the script, release again with it."""
     import importlib.util
     import sys
 
+    # as `python benchmarks/real_photos.py` runs it: its folder first on the path
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "benchmarks"))
     loader = importlib.util.spec_from_file_location(
         "real_photos", Path(__file__).parents[2] / "benchmarks" / "real_photos.py"
     )
