@@ -156,6 +156,17 @@ def grid_crops(images: Sequence[CleanImage], size: int, per_image: int) -> list[
     return out
 
 
+def informative(img: CleanImage, crop: tuple[int, int, int, int]) -> bool:
+    """Whether a crop has any content: some channel spans at least 2 grey levels.
+
+    A flat crop (a clear sky, an illustration's solid fill) comes back unchanged from blur or
+    resize, so its input PSNR is infinite and it measures nothing: benchmarks skip it.
+    """
+    y, x, h, w = crop
+    pixels = _load(img.path)[y : y + h, x : x + w].reshape(-1, 3).astype(np.int16)
+    return int((pixels.max(axis=0) - pixels.min(axis=0)).max()) >= 2
+
+
 def plan_pairs(
     images: Sequence[CleanImage],
     split: str,
@@ -221,11 +232,16 @@ def plan_bench(
 ) -> list[Job]:
     """Benchmark jobs: the same non-overlapping crops under every family of every suite.
 
-    The ``clean`` family of :data:`CLEAN_SUITES` takes the same crops with :func:`clean_recipe`.
+    Flat crops are skipped (:func:`informative`). The ``clean`` family of
+    :data:`CLEAN_SUITES` takes the same crops with :func:`clean_recipe`.
     """
     crops = {
-        "test": grid_crops(test_images, cfg.bench_crop, cfg.max_crops_per_image),
-        "content": grid_crops(content_images, cfg.bench_crop, cfg.max_crops_per_image),
+        name: [
+            (img, crop)
+            for img, crop in grid_crops(images, cfg.bench_crop, cfg.max_crops_per_image)
+            if informative(img, crop)
+        ]
+        for name, images in (("test", test_images), ("content", content_images))
     }
     jobs = []
     for suite, entries in _suite_families(spec).items():

@@ -13,7 +13,7 @@ import torch
 from girml.config import ConfigError, DegradationsConfig, SynthesizeConfig, parse_section
 from girml.data.synthesize import CLEAN_SUITES, grid_crops, read_manifest, synthesize
 from girml.degradations import Recipe, apply_recipe
-from girml.imageio import read_image, to_tensor, to_uint8
+from girml.imageio import read_image, to_tensor, to_uint8, write_png
 from girml.records import PairRecord, read_jsonl, write_jsonl
 from tests.factories import TINY_LAYOUT, make_clean_set, tiny_params
 
@@ -216,3 +216,17 @@ def test_selection_set_is_the_validation_photos_whole_and_reduced(tmp_path: Path
         assert gt.shape == (48, 64, 3)  # 128 px reduced by 2 to at most 64
     _run(tmp_path / "none", select_side=0)
     assert not (tmp_path / "none" / "pairs" / "select").exists()
+
+
+def test_flat_crops_never_enter_a_benchmark(tmp_path: Path) -> None:
+    clean = make_clean_set(tmp_path / "clean", TINY_LAYOUT)
+    flat = read_image(clean / "images" / "a0000000000000a4.png")
+    flat[:64, :64] = 120  # the test photo's first 32-px grid cells are one solid colour
+    write_png(clean / "images" / "a0000000000000a4.png", flat)
+    spec, cfg = _configs()
+    images = read_manifest(clean / "manifest.csv", clean / "images")
+    synthesize(images, spec, cfg, tmp_path / "pairs", tmp_path / "bench")
+    for jsonl in (tmp_path / "bench").glob("single-*/*/recipes.jsonl"):
+        for rec in _records(jsonl):
+            y, x, _, _ = rec["crop"]
+            assert not (rec["source_id"] == "a0000000000000a4" and y < 64 and x < 64), rec["id"]
