@@ -67,6 +67,7 @@ WHOLE_SUITE = "whole"
 # Whole validation photos, reduced, clean and under each trained family: what the training
 # loop's harm-aware checkpoint selection scores (girml.training.selection).
 SELECT_SET = "select"
+_LUMA = np.array([0.299, 0.587, 0.114])
 _STREAMS = {
     "train": 0,
     "val": 1,
@@ -156,15 +157,20 @@ def grid_crops(images: Sequence[CleanImage], size: int, per_image: int) -> list[
     return out
 
 
-def informative(img: CleanImage, crop: tuple[int, int, int, int]) -> bool:
-    """Whether a crop has any content: some channel spans at least 2 grey levels.
+# Benchmark crops whose luma varies less than this (standard deviation, grey levels) are skipped.
+MIN_CROP_STD = 1.0
 
-    A flat crop (a clear sky, an illustration's solid fill) comes back unchanged from blur or
-    resize, so its input PSNR is infinite and it measures nothing: benchmarks skip it.
+
+def informative(img: CleanImage, crop: tuple[int, int, int, int]) -> bool:
+    """Whether a crop has content: its BT.601 luma varies by at least :data:`MIN_CROP_STD`.
+
+    A flat crop (a clear sky, an illustration's solid fill, a black border) can come back
+    unchanged from blur, resize or multiplicative noise, so its input PSNR is infinite and it
+    measures nothing: benchmarks skip it.
     """
     y, x, h, w = crop
-    pixels = _load(img.path)[y : y + h, x : x + w].reshape(-1, 3).astype(np.int16)
-    return int((pixels.max(axis=0) - pixels.min(axis=0)).max()) >= 2
+    pixels = _load(img.path)[y : y + h, x : x + w].astype(np.float64)
+    return float((pixels @ _LUMA).std()) >= MIN_CROP_STD
 
 
 def plan_pairs(
