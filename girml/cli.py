@@ -20,6 +20,8 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from girml.config import (
+    RESTORE_MAX_FILE_BYTES,
+    RESTORE_MAX_PIXELS,
     RESTORE_OVERLAP,
     RESTORE_TILE,
     ConfigError,
@@ -74,8 +76,9 @@ def fail(message: str, code: int) -> NoReturn:
 def fail_known(exc: Exception) -> None:
     """:func:`fail` with :func:`girml.errors.describe_error`'s line and exit code.
 
-    Re-raises ``exc`` (a traceback, URLs masked) when it is of no known family, a CLI exit
-    (``typer.Exit``, click's exceptions), or when ``GIRML_DEBUG=1`` asks for tracebacks.
+    Re-raises ``exc`` (a traceback, URLs masked) when it is of no known family or a CLI exit
+    (``typer.Exit``, click's exceptions). With ``GIRML_DEBUG=1`` a known failure prints its
+    traceback (masked) before the line, and keeps its exit code.
     """
     import os
 
@@ -85,8 +88,10 @@ def fail_known(exc: Exception) -> None:
 
     exits = (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException, click.Abort)
     described = None if isinstance(exc, exits) else describe_error(exc)
-    if described is None or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+    if described is None:
         raise exc
+    if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+        sys.stderr.write(mask_text("".join(traceback.format_exception(exc))))
     fail(*described)
 
 
@@ -327,16 +332,28 @@ def restore(
             "reports with evaluate.self_ensemble 8, at 8x the time)"
         ),
     ] = 1,
+    max_pixels: Annotated[
+        int, typer.Option(min=1, help="larger images fail (from their header, before decoding)")
+    ] = RESTORE_MAX_PIXELS,
+    max_file_bytes: Annotated[
+        int, typer.Option(min=1, help="larger files fail (from their size, before reading)")
+    ] = RESTORE_MAX_FILE_BYTES,
 ) -> None:
-    """Restore photos of any size (tiled) into OUT as same-size PNGs named after the inputs."""
-    import torch
+    """Restore photos of any size (tiled) into OUT as same-size PNGs named after the inputs.
 
+    A file that fails (unreadable, over a cap, a link loop, a name too long) is named with its
+    reason at the end and the others are restored; the exit code is then 1.
+    """
     from girml.ensemble import SELF_ENSEMBLE_SIZES, with_self_ensemble
     from girml.models.store import choose_default_model, load_model
-    from girml.restore import restore_files
+    from girml.restore import pick_device, restore_files
 
     if self_ensemble not in SELF_ENSEMBLE_SIZES:
         fail(f"--self-ensemble must be one of {SELF_ENSEMBLE_SIZES}, got {self_ensemble}", 2)
+    try:
+        dev = pick_device(device)
+    except ValueError as exc:
+        fail(f"--device {exc}", 2)
 
     try:
         if model is None:
@@ -347,22 +364,17 @@ def restore(
         net = load_model(uri)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc), 2)
-    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     net = with_self_ensemble(net, self_ensemble)
     views = f", self-ensemble x{self_ensemble}" if self_ensemble > 1 else ""
     typer.echo(f"model: {which} on {dev}{views}", err=True)
-    report = restore_files(
-        list(inputs), out, net, tile or None, overlap, device=dev, batch_tiles=batch_tiles
-    )
-    if not report.restored and not report.failed:
-        from girml.imageio import IMAGE_SUFFIXES
-
-        names = ", ".join(str(path) for path in inputs)
-        fail(f"nothing restored: no image file ({' '.join(sorted(IMAGE_SUFFIXES))}) in {names}", 1)
-    for path, reason in report.failed:
-        typer.secho(f"error: {path}: {reason}", fg=typer.colors.RED, err=True)
-    typer.echo(f"restored {len(report.restored)} image(s) into {out}, {len(report.failed)} failed")
-    if report.failed:
+    caps = {"max_pixels": max_pixels, "max_bytes": max_file_bytes}
+    report = restore_files(list(inputs), out, net, tile or None, overlap, dev, batch_tiles, **caps)
+    errors, count = report.summary(list(inputs), out)
+    for line in errors:
+        typer.secho(f"error: {mask_text(line)}", fg=typer.colors.RED, err=True)
+    if count is not None:
+        typer.echo(count)
+    if errors:
         raise typer.Exit(1)
 
 

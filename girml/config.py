@@ -20,7 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 # re-exported: the stages import every section from here
-from girml.config_base import ConfigError, Frozen
+from girml.config_base import ConfigError, Frozen, load_yaml
 from girml.config_collect import (  # noqa: F401
     BuiltinSource,
     CollectConfig,
@@ -32,6 +32,7 @@ from girml.config_collect import (  # noqa: F401
     UrlItem,
     UrlSource,
 )
+from girml.config_model import ModelConfig
 from girml.urls import mask_text
 
 T = TypeVar("T", bound=BaseModel)
@@ -45,6 +46,10 @@ CLEAN_FAMILY = "clean"
 # What `girml restore` does by default, and so how the `whole` suite restores its photos.
 RESTORE_TILE = 256
 RESTORE_OVERLAP = 32
+# Restore's caps (--max-pixels, --max-file-bytes): tiling bounds the network's memory, so a photo
+# far above collect's caps is fine; the decoded image itself still has to fit.
+RESTORE_MAX_PIXELS = 400_000_000
+RESTORE_MAX_FILE_BYTES = 1_000_000_000
 
 
 # ConfigError and Frozen live in girml.config_base, the collect section in girml.config_collect
@@ -197,32 +202,7 @@ class ValidateConfig(Frozen):
 
 
 # --------------------------------------------------------------------------- model
-
-
-class ModelConfig(Frozen):
-    """Architecture choice (``type`` is a name in ``girml.models.ARCHS``) and its sizes."""
-
-    type: str = "nafnet"
-    width: int = Field(default=16, ge=4, description="channels at the first level")
-    enc_blocks: list[int] = Field(default=[1, 1, 2], min_length=1, description="per level")
-    middle_blocks: int = Field(default=2, ge=0)
-    dec_blocks: list[int] | None = Field(default=None, description="per level; ones if omitted")
-    prompt_len: int = Field(default=5, ge=1, description="prompt components (prompt models)")
-    plain_blocks: int = Field(default=8, ge=1, description="residual blocks (plain_cnn)")
-    sca_max: bool = Field(
-        default=True, description="nafnet models: channel attention also pools the maximum"
-    )
-
-    @model_validator(mode="after")
-    def _levels_match(self) -> ModelConfig:
-        if any(b < 0 for b in self.enc_blocks):
-            raise ValueError(f"enc_blocks must be >= 0, got {self.enc_blocks}")
-        if self.dec_blocks is not None and len(self.dec_blocks) != len(self.enc_blocks):
-            raise ValueError(
-                f"dec_blocks needs one entry per level ({len(self.enc_blocks)}), "
-                f"got {self.dec_blocks}"
-            )
-        return self
+# ModelConfig, with its bounds, lives in girml.config_model (imported above).
 
 
 # --------------------------------------------------------------------------- train
@@ -577,14 +557,12 @@ SECTIONS: dict[str, type[BaseModel]] = {
 
 
 def read_params(path: str | Path) -> dict[str, Any]:
-    """Read a params YAML file into a dict, rejecting unknown top-level sections."""
+    """Read a params YAML file into a dict, rejecting unknown top-level sections and keys given
+    twice in one mapping (:func:`girml.config_base.load_yaml`)."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: params file not found")
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML ({exc})") from None
+    raw = load_yaml(p.read_text(encoding="utf-8"), str(p)) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: top level must be a mapping of sections")
     unknown = sorted(set(raw) - set(SECTIONS))

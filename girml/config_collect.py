@@ -137,6 +137,12 @@ class CollectConfig(Frozen):
     sources: list[Source] = Field(min_length=1)
     min_size: int = Field(default=96, gt=0, description="shorter side, pixels")
     max_pixels: int = Field(default=100_000_000, gt=0)
+    max_file_bytes: int = Field(
+        default=1_000_000_000,
+        gt=0,
+        description="largest image file read, bytes; larger files are rejected from their size "
+        "on disk (or S3 listing) before a byte is read",
+    )
     max_member_bytes: int = Field(
         default=200_000_000,
         gt=0,

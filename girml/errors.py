@@ -4,8 +4,9 @@
   an S3 endpoint, the Prefect API) answers at all: a couple of quick attempts
   (:func:`girml.retry.with_retries`), under 15 s in all, then :class:`ServiceUnreachable`.
 - :func:`describe_error` turns the exception families that a user can cause (a service down,
-  wrong credentials, a folder that cannot be written) into ``(one line, exit code)``, every URL
-  masked; anything else is a bug and keeps its traceback.
+  wrong credentials, a folder that cannot be written, a model file that would run code:
+  :class:`UnsafeModelError`) into ``(one line, exit code)``, every URL masked; anything else is
+  a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from girml.retry import with_retries
 from girml.urls import mask_text, mask_url
 
 # Exit codes (sysexits.h) for the families below; 1 for everything else.
+EX_BAD_INPUT = 2  # input girml refuses as it is: a bad config, a pickled model (not sysexits)
 EX_UNAVAILABLE = 69  # a service did not answer
 EX_CANTCREAT = 73  # an output cannot be written
 EX_IOERR = 74  # another OS-level I/O error
@@ -58,6 +60,29 @@ class ServiceUnreachable(RuntimeError):
         self.url = mask_url(url)
         self.reason = reason
         super().__init__(f"{what} at {self.url} is unreachable: {reason}")
+
+
+class UnsafeModelError(Exception):
+    """A model file that could run code when loaded (a pickle): refused, nothing in it is run.
+
+    The message is one line that names the source, says what it is and how to convert it once,
+    if it is trusted, into a model folder that loads without unpickling
+    (``girml convert-model``). Not a ``ValueError``, so that callers which wrap load errors in
+    their own types do not hide it: at the command line it is :data:`EX_BAD_INPUT`.
+
+    Attributes:
+        source: the folder, file or URI as the user gave it.
+        what: what it is, e.g. ``"a pickled PyTorch model (MLflow's pytorch flavour)"``.
+    """
+
+    def __init__(self, source: str, what: str) -> None:
+        self.source = source
+        self.what = what
+        super().__init__(
+            f"{source} is {what}: loading it could run any code in it, so girml does not load it."
+            f" If you trust where it came from, convert it once with `girml convert-model "
+            f"{source} -o NEW_FOLDER --i-trust-this-file` and use NEW_FOLDER"
+        )
 
 
 def _short_reason(exc: BaseException) -> str:
@@ -137,11 +162,11 @@ def _errno_name(code: int | None) -> str:
 def describe_error(exc: BaseException) -> tuple[str, int] | None:
     """One line and an exit code for a failure a user can cause and fix; None for a bug.
 
-    Families: :class:`ServiceUnreachable`; botocore connection errors (the endpoint is down)
-    and ``ClientError`` (credential codes: ``"wrong credentials for <endpoint>"``); MLflow's
-    ``MlflowException`` (or the error it wraps); ``requests`` connection errors and timeouts;
-    ``PermissionError`` and other ``OSError`` on files and folders. Every URL in the line is
-    masked.
+    Families: :class:`ServiceUnreachable`; :class:`UnsafeModelError`; botocore connection
+    errors (the endpoint is down) and ``ClientError`` (credential codes: ``"wrong credentials
+    for <endpoint>"``); MLflow's ``MlflowException`` (or the error it wraps); ``requests``
+    connection errors and timeouts; ``PermissionError`` and other ``OSError`` on files and
+    folders. Every URL in the line is masked.
 
     Args:
         exc: the exception that reached the command line.
@@ -151,6 +176,8 @@ def describe_error(exc: BaseException) -> tuple[str, int] | None:
     """
     if isinstance(exc, ServiceUnreachable):
         return str(exc), EX_UNAVAILABLE
+    if isinstance(exc, UnsafeModelError):
+        return mask_text(str(exc)), EX_BAD_INPUT
     for describe in (_describe_s3, _describe_mlflow, _describe_requests, _describe_os):
         described = describe(exc)
         if described is not None:

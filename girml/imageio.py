@@ -2,8 +2,11 @@
 
 Conversion rule (also stated in the README): EXIF orientation is applied; palette images are
 expanded; images with alpha are composited over white; grayscale is replicated to three
-channels; 16-bit and 32-bit integer images are scaled to 8 bits (``round(v / 257)`` for 16-bit);
-everything ends as RGB, uint8, shape (H, W, 3).
+channels; 16-bit and 32-bit integer images are scaled to 8 bits (``round(v / 257)`` for 16-bit,
+grey or colour); everything ends as RGB, uint8, shape (H, W, 3).
+
+Bounds come before allocation: a file over ``max_bytes`` is refused from its size on disk before a
+byte is read, and an image over ``max_pixels`` from its header before it is decoded.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import stat
 import struct
 import tempfile
+import threading
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -23,12 +28,19 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from girml.files import IMAGE_SUFFIXES  # noqa: F401  (re-exported: the suffixes read)
+
 # ITU-R BT.601 luma weights (RGB -> gray), as BasicSR and OpenCV use them
 BT601_LUMA = (0.299, 0.587, 0.114)
-IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"}
-)
 DEFAULT_MAX_PIXELS = 100_000_000
+DEFAULT_MAX_FILE_BYTES = 1_000_000_000
+# Pillow's own bomb check reads a process-wide setting; it is lifted (under this lock) only to
+# open an image that ``max_pixels`` allows but Pillow's default would refuse.
+_PILLOW_CAP_LOCK = threading.Lock()
+# 16-bit colour PNGs: Pillow keeps the high byte of each sample; the low bytes come from a
+# second decode of the same data (a rawmode with the same bits per pixel, so the PNG filters
+# are undone alike).
+_PNG16_LOW_RAWMODE = {"RGB;16B": "RGB;16L", "RGBA;16B": "RGBA;16L"}
 
 
 class ImageReadError(ValueError):
@@ -43,6 +55,100 @@ class ImageReadError(ValueError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class ImageTooLarge(ImageReadError):
+    """An image refused by a size cap before it was read or decoded.
+
+    Attributes:
+        limit: the cap's name, ``"max_file_bytes"`` or ``"max_pixels"``.
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str, limit: str) -> None:
+        self.limit = limit
+        super().__init__(path, reason)
+
+
+def _png_rawmode(img: Image.Image) -> str | None:
+    """How Pillow will unpack an opened, not yet loaded, PNG's pixels (``"RGB;16B"``...)."""
+    if img.format != "PNG" or len(img.tile) != 1:
+        return None
+    return str(img.tile[0].args)
+
+
+def _png16_samples(data: bytes, img: Image.Image, rawmode: str | None) -> np.ndarray | None:
+    """The full 16-bit samples of a 16-bit colour PNG, (H, W, C) uint16; None for other images.
+
+    Pillow decodes 16-bit RGB, RGBA and grey+alpha PNGs to 8 bits by dropping the low byte
+    (truncation, where the conversion rule says ``round(v / 257)``).
+
+    Args:
+        data: the PNG file's bytes.
+        img: the same PNG, loaded by Pillow (its 8-bit samples are the high bytes).
+        rawmode: :func:`_png_rawmode` of ``img`` before it was loaded.
+    """
+    if rawmode in _PNG16_LOW_RAWMODE:
+        high = np.asarray(img).astype(np.uint16)
+        low = _decode_png_as(data, _PNG16_LOW_RAWMODE[rawmode])
+        return (high << 8) | low
+    if rawmode == "LA;16B":  # grey+alpha: its 4 bytes a pixel read as 4 8-bit samples
+        raw = _decode_png_as(data, "RGBA").astype(np.uint16)
+        return np.stack([(raw[..., 0] << 8) | raw[..., 1], (raw[..., 2] << 8) | raw[..., 3]], -1)
+    return None
+
+
+def _decode_png_as(data: bytes, rawmode: str) -> np.ndarray:
+    """Decode a PNG's pixel data with another raw mode of the same bits per pixel."""
+    with Image.open(io.BytesIO(data)) as img:
+        img.tile = [tile._replace(args=rawmode) for tile in img.tile]
+        img.load()
+        return np.asarray(img).astype(np.uint16)
+
+
+def _from_png16(samples: np.ndarray, img: Image.Image) -> Image.Image:
+    """An 8-bit image of 16-bit ``samples`` (``round(v / 257)``) with ``img``'s metadata; a
+    16-bit ``tRNS`` colour becomes an alpha channel (exact, before the rounding)."""
+    eight = np.round(samples / 257.0).astype(np.uint8)
+    info = dict(img.info)
+    key = info.pop("transparency", None)
+    if samples.shape[2] == 3 and isinstance(key, tuple) and len(key) == 3:
+        alpha = np.where((samples == np.array(key, np.uint16)).all(axis=2), 0, 255)
+        eight = np.dstack([eight, alpha.astype(np.uint8)])
+    out = Image.fromarray(eight)  # RGB, RGBA or LA by the channel count
+    out.info = info  # EXIF orientation included
+    return out
+
+
+def _open_capped(data: bytes, name: str, max_pixels: int) -> Image.Image:
+    """``Image.open`` with ``max_pixels`` as the only pixel cap.
+
+    Pillow's own check (``Image.MAX_IMAGE_PIXELS``, about 89 MP: a warning, an error above
+    twice that) would refuse a 12000x12000 photo that the caller allows.
+
+    Raises:
+        ImageTooLarge: more pixels than ``max_pixels``.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
+        try:
+            img = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError:
+            with _PILLOW_CAP_LOCK:
+                saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+                try:
+                    img = Image.open(io.BytesIO(data))
+                finally:
+                    Image.MAX_IMAGE_PIXELS = saved
+    width, height = img.size
+    if width * height > max_pixels:
+        img.close()
+        raise ImageTooLarge(
+            name,
+            f"decompression bomb: {width}x{height} = {width * height} pixels "
+            f"exceeds max_pixels={max_pixels}",
+            "max_pixels",
+        )
+    return img
 
 
 def _to_rgb(img: Image.Image) -> np.ndarray:
@@ -85,23 +191,19 @@ def decode_image(
         Array of shape (H, W, 3), dtype uint8, range [0, 255].
 
     Raises:
-        ImageReadError: empty, not an image, truncated, corrupt or too large.
+        ImageReadError: empty, not an image, truncated or corrupt; :class:`ImageTooLarge` over
+            ``max_pixels`` (checked from the header, before decoding).
     """
     if not data:
         raise ImageReadError(name, "empty file")
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            width, height = img.size
-            if width * height > max_pixels:
-                raise ImageReadError(
-                    name,
-                    f"decompression bomb: {width}x{height} = {width * height} pixels "
-                    f"exceeds max_pixels={max_pixels}",
-                )
+        with _open_capped(data, name, max_pixels) as img:
+            rawmode = _png_rawmode(img)
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 img.load()
-            return _to_rgb(img)
+            samples = _png16_samples(data, img, rawmode)
+            return _to_rgb(img if samples is None else _from_png16(samples, img))
     except ImageReadError:
         raise
     except UnidentifiedImageError:
@@ -116,12 +218,35 @@ def decode_image(
         raise ImageReadError(name, f"corrupt or unreadable image ({reason})") from None
 
 
-def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Read an image file to RGB pixels; see :func:`decode_image` for the contract."""
+def read_image(
+    path: str | os.PathLike,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> np.ndarray:
+    """Read an image file to RGB pixels; see :func:`decode_image` for the contract.
+
+    The file's size is checked (``stat``) before it is read, and the read stops past
+    ``max_bytes`` whatever the size said (a file that grows, a device), so a 40 GB sparse
+    ``.jpg`` costs nothing.
+
+    Raises:
+        ImageReadError: unreadable, not a regular file, or as :func:`decode_image`;
+            :class:`ImageTooLarge` over ``max_bytes`` or ``max_pixels``.
+    """
+    over = f"exceeds max_file_bytes={max_bytes}"
     try:
-        data = Path(path).read_bytes()
+        info = os.stat(path)  # before open: opening a FIFO would wait for a writer
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageReadError(path, "not a regular file")
+        if info.st_size > max_bytes:
+            size = f"{info.st_size} bytes"
+            raise ImageTooLarge(path, f"file too large: {size} {over}", "max_file_bytes")
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
     except OSError as exc:
         raise ImageReadError(path, f"unreadable file ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:  # it grew since stat
+        raise ImageTooLarge(path, f"file too large: more than {max_bytes} bytes", "max_file_bytes")
     return decode_image(data, name=str(path), max_pixels=max_pixels)
 
 
@@ -135,17 +260,24 @@ def _current_umask() -> int:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
 
-    An interrupted or failed write therefore never leaves a half-written file at ``path``.
+    An interrupted or failed write therefore never leaves a half-written file at ``path``. The
+    temporary name is short (``.girml-XXXXXXXX.tmp``), so any name that fits the file system
+    can be written; an OS error that names no file (a full disk: the write fails, not the open)
+    is raised again naming ``path``.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=".girml-", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         tmp.chmod(0o666 & ~_current_umask())  # mkstemp makes 0600 files
         os.replace(tmp, target)
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(target)) from exc
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -43,6 +43,12 @@ def _architecture(cfgs: dict[str, Any]) -> list[str]:
         ARCHS.get(cfgs["model"].type)
     except KeyError as exc:
         return [f"model.type: {exc.args[0]}"]
+    from girml.models.shapes import planned_shapes
+
+    try:  # what a model folder may hold (its size, on the meta device: nothing allocated)
+        planned_shapes(cfgs["model"], "params")
+    except ConfigError as exc:  # "params: model: <n> parameters ..."
+        return [str(exc).split(": ", 1)[1]]
     return []
 
 

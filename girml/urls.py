@@ -1,10 +1,11 @@
 """Mask credentials in URLs: the one helper for every URL that is printed, logged or stored.
 
-A URL can carry secrets in two places: its userinfo (``http://alice:PASSWORD@host/``) and its
-query (``?X-Amz-Signature=...``, ``?token=...``). :func:`mask_url` replaces both with ``***``;
-:func:`mask_text` does it for every URL inside a message (an error, a log line, a CSV cell),
-and also for secret query parameters of a URL printed without its scheme and host (as
-``requests`` does: ``Max retries exceeded with url: /x.zip?token=...``).
+A URL can carry secrets in three places: its userinfo (``http://alice:PASSWORD@host/``), its
+query (``?X-Amz-Signature=...``, ``?token=...``) and its fragment (``#access_token=...``, as
+OAuth's implicit flow returns it). :func:`mask_url` replaces each with ``***``; :func:`mask_text`
+does it for every URL inside a message (an error, a log line, a CSV cell), and also for secret
+parameters of a URL printed without its scheme and host (as ``requests`` does: ``Max retries
+exceeded with url: /x.zip?token=...``).
 :func:`url_credentials` says which secrets a URL carries, for the places that refuse them
 (``params.yaml``, the DVC remote's endpoint), since credentials belong in the environment,
 ``~/.netrc`` or the AWS files.
@@ -22,12 +23,15 @@ MASK = "***"
 # ends it in prose, JSON or repr() output.
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
 _AUTHORITY = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<authority>[^/?#]*)")
-# name=value after ? or & (a query, whether or not the URL around it is complete).
-_QUERY_PARAM = re.compile(r"(?P<lead>[?&;])(?P<name>[^=&#\s'\"<>]+)=(?P<value>[^&#\s'\"<>`]*)")
-# Query parameter names that carry secrets: AWS/GCS/Azure signed URLs, tokens, passwords, keys.
+# name=value after ? or & (a query, whether or not the URL around it is complete), or after #
+# (a fragment: OAuth's implicit flow returns ``#access_token=...&token_type=bearer``).
+_QUERY_PARAM = re.compile(r"(?P<lead>[?&;#])(?P<name>[^=&#\s'\"<>]+)=(?P<value>[^&#\s'\"<>`]*)")
+# Parameter names that carry secrets: AWS/GCS/Azure signed URLs (X-Amz-Signature,
+# X-Amz-Security-Token, X-Goog-Signature, sig), tokens (access_token, id_token, private_token),
+# passwords and passphrases, API, access and private keys, JWTs, HMACs.
 _SECRET_PARAM = re.compile(
-    r"token|secret|passw(?:or)?d|signature|credential|api[-_]?key|access[-_]?key"
-    r"|^(?:sig|pwd|pass|key|auth|authorization)$",
+    r"token|secret|passw(?:or)?d|passphrase|signature|credential|api[-_]?key|access[-_]?key"
+    r"|private[-_]?key|jwt|hmac|^(?:sig|pwd|pass|key|auth|authorization)$",
     re.IGNORECASE,
 )
 
@@ -80,8 +84,9 @@ def url_credentials(url: str) -> list[str]:
     """What credentials ``url`` carries, to name them in a refusal.
 
     Returns:
-        ``["user:password@"]`` for userinfo, ``"query parameter 'NAME'"`` for each secret-looking
-        query parameter with a value; empty when the URL carries none.
+        ``["user:password@"]`` for userinfo, ``"query parameter 'NAME'"`` (``"fragment
+        parameter 'NAME'"`` after ``#``) for each secret-looking parameter with a value; empty
+        when the URL carries none.
     """
     found: list[str] = []
     match = _AUTHORITY.match(url)
@@ -89,7 +94,8 @@ def url_credentials(url: str) -> list[str]:
         found.append("user:password@")
     for param in _QUERY_PARAM.finditer(url):
         if param["value"] and _secret_param(param["name"]):
-            found.append(f"query parameter {unquote(param['name'])!r}")
+            part = "fragment" if "#" in url[: param.start() + 1] else "query"
+            found.append(f"{part} parameter {unquote(param['name'])!r}")
     return found
 
 

@@ -43,6 +43,7 @@ from girml.hashing import file_digest
 from girml.retry import DEFAULT_ATTEMPTS, with_retries
 from girml.urls import mask_text
 from pipelines.dvc_run import DvcError, run_dvc
+from pipelines.pull_checks import PullError, check_out, project_target, repo_target
 
 if TYPE_CHECKING:
     from mlflow.store.artifact.artifact_repo import ArtifactRepository
@@ -52,10 +53,6 @@ log = logging.getLogger(__name__)
 SUMS_FILE = "SHA256SUMS"
 S3_MAX_ATTEMPTS = "5"  # botocore's per-request attempts, set when AWS_MAX_ATTEMPTS is unset
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
-
-
-class PullError(RuntimeError):
-    """A pull failed for good: nothing found, bad arguments, or data that does not verify."""
 
 
 class IncompleteDownload(PullError):
@@ -158,13 +155,6 @@ def set_s3_env_defaults(environ: MutableMapping[str, str] | None = None) -> dict
 # --------------------------------------------------------------------------- MLflow artifacts
 
 
-def _check_out(out: Path, force: bool) -> None:
-    if out.is_file():
-        raise PullError(f"{out} is a file; give a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise PullError(f"{out} exists and is not empty; pass --force to replace it")
-
-
 def _listing(repo: ArtifactRepository, path: str | None) -> dict[str, int | None]:
     """``{path: size}`` of every file under ``path`` (a folder or one file), recursively."""
     files: dict[str, int | None] = {}
@@ -243,7 +233,7 @@ def fetch_artifacts(
         not path or PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts
     ):
         raise PullError(f"artifact path must be relative, got {path!r}")
-    _check_out(out, force)
+    check_out(out, force)
     if artifact_uri.startswith("s3://"):
         probe_s3()  # an endpoint that is down fails now, not after every retry
     repo = get_artifact_repository(artifact_uri)
@@ -332,7 +322,7 @@ def pull_model(
         f"models:/{name}/{version}",
         attempts,
         force,
-        check=lambda folder: load_model(str(folder)),
+        check=lambda folder: load_model(str(folder), f"models:/{name}/{version}"),
     )
 
 
@@ -438,7 +428,7 @@ def _pull_here(target: str, cwd: Path, remote_args: list[str], attempts: int) ->
         PullError: not in a DVC project.
     """
     root = find_dvc_root(cwd)
-    rel = (cwd / target).resolve().relative_to(root).as_posix()
+    rel = project_target(target, cwd, root)
     pull_args = ["pull", rel, *remote_args]
     _, used = with_retries(lambda: run_dvc(pull_args, root), f"dvc pull {rel}", attempts)
     return _Fetched(root / rel, used, str(root), rel, root)
@@ -457,9 +447,9 @@ def _get_from(
     """``dvc get REPO TARGET [--rev REV] -o OUT``, from any folder.
 
     Raises:
-        PullError: ``out`` exists and ``force`` is off.
+        PullError: ``out`` exists and ``force`` is off; ``target`` is not inside the repository.
     """
-    local = cwd / (out or PurePosixPath(target).name)
+    local = cwd / (out or PurePosixPath(repo_target(target)).name)
     if local.exists() and not force:
         raise PullError(f"{local} exists; pass --force to replace it")
     # --force from here on: whatever is at `local` now is a failed attempt's or may go.
@@ -497,8 +487,8 @@ def pull_data(
         force: with ``repo``, replace an existing ``out``.
 
     Raises:
-        PullError: not in a DVC project, ``rev``/``out`` without ``repo``, or files that do not
-            match their recorded md5.
+        PullError: not in a DVC project, a ``target`` outside it, ``rev``/``out`` without
+            ``repo``, or files that do not match their recorded md5.
         DvcError: DVC failed (unknown target, unreachable remote after retries).
     """
     set_s3_env_defaults()
@@ -536,7 +526,7 @@ def _one_line_errors() -> Iterator[None]:
     try:
         yield
     except (PullError, DvcError) as exc:
-        fail(str(exc), 1)
+        fail(str(exc), getattr(exc, "code", 1))
     except Exception as exc:
         fail_known(exc)
 

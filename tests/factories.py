@@ -34,6 +34,45 @@ def textured_image(seed: int, height: int = 96, width: int = 128) -> np.ndarray:
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
 
 
+def _paeth(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    p = a + b - c
+    pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
+    return np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+
+
+def write_png16(path: Path, samples: np.ndarray, info: dict[bytes, bytes] | None = None) -> Path:
+    """A 16-bit PNG of ``samples``, (H, W, C) uint16 with C = 2 (grey+alpha), 3 or 4, written by
+    hand (Pillow cannot write 16-bit colour). Rows cycle through the five PNG filters, so a
+    reader that undoes them with the wrong pixel width gets other values. ``info`` adds
+    chunks (``{b"tRNS": ...}``) before the image data."""
+    import struct
+    import zlib
+
+    height, width, channels = samples.shape
+    raw = samples.astype(">u2").view(np.uint8).reshape(height, width * channels * 2).astype(int)
+    bpp = channels * 2
+    rows = []
+    for y in range(height):
+        line, prior = raw[y], raw[y - 1] if y else np.zeros_like(raw[0])
+        left = np.concatenate([np.zeros(bpp, int), line[:-bpp]])
+        upleft = np.concatenate([np.zeros(bpp, int), prior[:-bpp]])
+        kind = y % 5
+        predicted = [0, left, prior, (left + prior) // 2, _paeth(left, prior, upleft)][kind]
+        rows.append(bytes([kind]) + ((line - predicted) % 256).astype(np.uint8).tobytes())
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    color_type = {2: 4, 3: 2, 4: 6}[channels]
+    header = struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, 0)
+    extra = b"".join(chunk(tag, data) for tag, data in (info or {}).items())
+    body = chunk(b"IDAT", zlib.compress(b"".join(rows)))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + extra + body + chunk(b"IEND", b"")
+    )
+    return path
+
+
 def make_clean_set(root: Path, layout: dict[str, tuple[str, int]], size=(96, 128)) -> Path:
     """Write ``root/images/<id>.png`` and ``root/manifest.csv`` like the collect stage does.
 

@@ -187,3 +187,41 @@ def test_code_defaults_are_the_values_params_yaml_states() -> None:
         )
     ]
     assert not found, "params.yaml and girml/config.py disagree:\n" + "\n".join(found)
+
+
+def test_a_duplicate_key_names_the_key_and_both_lines(tmp_path: Path) -> None:
+    """Before: ``batch_size: 8`` then ``batch_size: 16`` was accepted, and 16 was used."""
+    from typer.testing import CliRunner
+
+    from girml.cli import app
+    from girml.config import read_params
+    from girml.tuning.results import load_tuned_overrides
+
+    params = tmp_path / "params.yaml"
+    params.write_text("train:\n  batch_size: 8\n  steps: 10\n  batch_size: 16\n")
+    expected = f"{params}: duplicate key 'batch_size' on lines 2 and 4 (keep one)"
+    with pytest.raises(ConfigError) as info:
+        read_params(params)
+    assert str(info.value) == expected
+    flow = tmp_path / "flow.yaml"  # flow style, on one line: same line twice
+    flow.write_text("collect: {min_size: 8, min_size: 9}\n")
+    with pytest.raises(ConfigError, match="duplicate key 'min_size' on lines 1 and 1"):
+        read_params(flow)
+    merged = tmp_path / "merged.yaml"  # overriding a merged key is what `<<` is for
+    merged.write_text("model:\n  <<: {width: 8}\n  width: 16\n")
+    assert read_params(merged)["model"] == {"width": 16}
+
+    # a stage verb and `girml profile` stop with one line and exit code 2
+    result = CliRunner().invoke(app, ["validate", "--params", str(params)])
+    assert result.exit_code == 2 and result.output.strip() == f"error: {expected}"
+    profile = tmp_path / "profile.yaml"
+    profile.write_text("model:\n  width: 8\nmodel:\n  width: 16\n")
+    args = ["profile", str(profile), "--base", str(ROOT / "params.yaml")]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out.yaml")])
+    assert result.exit_code == 2, result.output
+    assert f"{profile}: duplicate key 'model' on lines 1 and 3" in result.output
+    assert not (tmp_path / "out.yaml").exists()
+    best = tmp_path / "best.yaml"  # tune/best.yaml too
+    best.write_text("params:\n  train: {lr: 0.001}\n  train: {lr: 0.1}\n")
+    with pytest.raises(ConfigError, match="duplicate key 'train' on lines 2 and 3"):
+        load_tuned_overrides(best)

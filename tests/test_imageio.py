@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -15,6 +16,7 @@ from PIL import Image
 
 from girml.imageio import (
     ImageReadError,
+    ImageTooLarge,
     atomic_path,
     decode_image,
     read_image,
@@ -24,7 +26,7 @@ from girml.imageio import (
     write_png,
     write_text,
 )
-from tests.factories import textured_image
+from tests.factories import textured_image, write_png16
 
 
 def _names(folder: Path) -> list[str]:
@@ -122,7 +124,92 @@ def test_a_missing_file_and_a_bomb_are_errors_that_name_them(tmp_path: Path) -> 
         decode_image(b"", name="upload")
 
 
+def test_16_bit_colour_pngs_round_like_grey(tmp_path: Path) -> None:
+    """Before: Pillow's 8-bit view of 16-bit RGB kept the high byte (v >> 8), not round(v / 257)."""
+    k = np.arange(256, dtype=np.int64)
+    # just below and just above each rounding boundary, and both ends
+    values = np.concatenate([257 * k + 128, np.minimum(257 * k + 129, 65535), [0, 65535]])
+    rgb = np.resize(values, (6, 130, 3)).astype(np.uint16)
+    expected = np.round(rgb / 257).astype(np.uint8)
+    assert (expected != (rgb >> 8)).mean() > 0.4  # truncation would miss many of them
+    assert np.array_equal(read_image(write_png16(tmp_path / "rgb.png", rgb)), expected)
+
+    opaque = np.full((*rgb.shape[:2], 1), 65535, np.uint16)
+    rgba = write_png16(tmp_path / "rgba.png", np.concatenate([rgb, opaque], axis=2))
+    assert np.array_equal(read_image(rgba), expected)
+    grey = np.concatenate([rgb[..., :1], opaque], axis=2)  # 16-bit grey + alpha
+    la = read_image(write_png16(tmp_path / "la.png", grey))
+    assert np.array_equal(la, np.repeat(expected[..., :1], 3, axis=2))
+
+
+def test_16_bit_rgb_transparency_and_orientation(tmp_path: Path) -> None:
+    rgb = np.full((4, 6, 3), 2700, np.uint16)  # round(2700 / 257) = 11
+    rgb[0, 0] = 2699  # the same 8-bit value, another 16-bit one: stays opaque
+    rgb[1, 1] = (2700, 2700, 2701)  # rounds to 11 too
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: displayed rotated 90 degrees clockwise
+    tags = {b"tRNS": np.array([2700, 2700, 2700], ">u2").tobytes(), b"eXIf": exif.tobytes()[6:]}
+    image = read_image(write_png16(tmp_path / "keyed.png", rgb, tags))
+    assert image.shape == (6, 4, 3)  # upright
+    upright = np.rot90(rgb, k=-1)
+    white = (upright == 2700).all(axis=2)  # exactly the key colour: transparent over white
+    assert white.sum() == 4 * 6 - 2
+    assert (image[white] == 255).all() and (image[~white] == 11).all()
+
+
+def test_the_byte_cap_is_checked_before_reading(tmp_path: Path) -> None:
+    """Before: a 40 GB sparse .jpg was read whole (read_bytes), ending in a MemoryError."""
+    huge = tmp_path / "huge.jpg"
+    with huge.open("wb") as fh:
+        fh.truncate(40 << 30)  # sparse: no disk used, nothing to read
+    with pytest.raises(ImageTooLarge) as info:
+        read_image(huge)
+    assert (
+        info.value.reason == f"file too large: {40 << 30} bytes exceeds max_file_bytes=1000000000"
+    )
+    assert info.value.limit == "max_file_bytes" and info.value.path == str(huge)
+
+    small = tmp_path / "small.png"
+    write_png(small, textured_image(8, 30, 30))
+    size = small.stat().st_size
+    with pytest.raises(ImageTooLarge, match=f"{size} bytes exceeds max_file_bytes={size - 1}"):
+        read_image(small, max_bytes=size - 1)
+    assert read_image(small, max_bytes=size).shape == (30, 30, 3)
+
+
+def test_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(ImageReadError, match="not a regular file"):
+        read_image(tmp_path / "pipe.png")
+
+
+def test_max_pixels_is_the_only_pixel_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: Pillow's own cap (89 MP, an error above 179 MP) refused what max_pixels allowed."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 2000 pixels are 20x Pillow's cap
+    write_png(tmp_path / "a.png", textured_image(9, 40, 50))
+    assert read_image(tmp_path / "a.png", max_pixels=2000).shape == (40, 50, 3)
+    assert Image.MAX_IMAGE_PIXELS == 100  # put back
+    with pytest.raises(ImageTooLarge, match="exceeds max_pixels=1999") as info:
+        read_image(tmp_path / "a.png", max_pixels=1999)
+    assert info.value.limit == "max_pixels"
+
+
 # --------------------------------------------------------------------------- writing
+
+
+def test_temporary_names_are_short_and_errors_name_the_target(tmp_path: Path) -> None:
+    """Before: the temporary name was the target's plus 13 characters: a 246-character name
+    that fits the file system could not be written."""
+    longest = tmp_path / ("n" * 251 + ".png")  # 255 bytes: the usual limit
+    write_png(longest, textured_image(10, 8, 8))
+    assert _names(tmp_path) == [longest.name]
+    with pytest.raises(OSError) as info:
+        write_png(tmp_path / ("n" * 252 + ".png"), textured_image(10, 8, 8))
+    assert info.value.errno == errno.ENAMETOOLONG
+    with pytest.raises(OSError) as info, atomic_path(tmp_path / "full.png"):
+        raise OSError(errno.ENOSPC, "No space left on device")  # a write names no file
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / "full.png")
+    assert _names(tmp_path) == [longest.name]
 
 
 def test_write_png_refuses_what_it_cannot_store_and_writes_nothing(tmp_path: Path) -> None:

@@ -118,13 +118,15 @@ def assign_split(image_id: str, fractions: SplitFractions) -> str:
 
 
 def _ingest(
-    item: SourceItem, images_dir: Path, min_size: int, max_pixels: int
+    item: SourceItem, images_dir: Path, min_size: int, max_pixels: int, max_bytes: int
 ) -> _Kept | Rejection:
     """Load, check and store one item (runs in a worker thread)."""
     try:
-        pixels = item.load(max_pixels)
+        pixels = item.load(max_pixels, max_bytes)
     except ImageReadError as exc:
         return Rejection(item.source, item.origin, exc.reason)
+    except MemoryError:
+        return Rejection(item.source, item.origin, "out of memory while decoding")
     height, width = pixels.shape[:2]
     if min(height, width) < min_size:
         return Rejection(
@@ -207,7 +209,11 @@ def _ingest_all(
     """Ingest every item on ``n_workers`` threads, tallying outcomes in entry order."""
     items = [e for e in entries if isinstance(e, SourceItem)]
     ingest = functools.partial(
-        _ingest, images_dir=images_dir, min_size=cfg.min_size, max_pixels=cfg.max_pixels
+        _ingest,
+        images_dir=images_dir,
+        min_size=cfg.min_size,
+        max_pixels=cfg.max_pixels,
+        max_bytes=cfg.max_file_bytes,
     )
     tally = _Tally(rows={}, rejected=[])
     with (
@@ -256,8 +262,9 @@ def collect(cfg: CollectConfig, out_dir: Path, *, workers: int = 0) -> CollectRe
     """Run the collect stage: list every source, load, deduplicate, split and write outputs.
 
     Items are processed in source order, then origin order; the first of several exact
-    duplicates is kept. Bad items (unreadable, corrupt, too small, too large, failed downloads)
-    are listed in ``rejected.csv`` and never stop the run. Output is deterministic.
+    duplicates is kept. Bad items (unreadable, corrupt, too small, too large in bytes or pixels,
+    failed downloads, folder loops, unsafe archive members) are listed in ``rejected.csv`` and
+    never stop the run. Output is deterministic.
 
     Args:
         cfg: the validated ``collect`` section.

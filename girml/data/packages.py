@@ -31,7 +31,7 @@ import numpy as np
 from girml.config import PackageSource
 from girml.data.sources import SOURCES, Entry, SourceError, SourceItem
 from girml.hashing import file_digest
-from girml.imageio import box_reduce, read_image, reduce_factor
+from girml.imageio import DEFAULT_MAX_FILE_BYTES, box_reduce, read_image, reduce_factor
 
 DEFAULT_PIN_FILE = Path(__file__).with_name("package_photos.csv")
 PIN_COLUMNS = ("package", "path", "sha256", "category", "author", "license")
@@ -179,8 +179,10 @@ def _locate(pins: list[PinnedImage], cfg: PackageSource) -> dict[str, Path]:
     return located
 
 
-def _load(path: Path, max_side: int | None, max_pixels: int) -> np.ndarray:
-    pixels = read_image(path, max_pixels=max_pixels)
+def _load(
+    path: Path, max_side: int | None, max_pixels: int, max_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> np.ndarray:
+    pixels = read_image(path, max_pixels=max_pixels, max_bytes=max_bytes)
     return box_reduce(pixels, reduce_factor(*pixels.shape[:2], max_side))
 
 

@@ -12,12 +12,9 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
-import json
 import logging
 import os
-import shutil
 import tarfile
-import tempfile
 import time
 import zipfile
 import zlib
@@ -26,7 +23,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import Any
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
@@ -44,8 +41,16 @@ from girml.config import (
     UrlItem,
     UrlSource,
 )
+from girml.data.archives import DEFAULT_MAX_MEMBER_BYTES, EXTRACT_INFO, archive_kind, extract_images
+from girml.files import WalkProblem, is_image_name, walk_files
 from girml.hashing import file_digest
-from girml.imageio import IMAGE_SUFFIXES, ImageReadError, decode_image, read_image
+from girml.imageio import (
+    DEFAULT_MAX_FILE_BYTES,
+    ImageReadError,
+    ImageTooLarge,
+    decode_image,
+    read_image,
+)
 from girml.registry import Registry
 from girml.storage import s3
 from girml.urls import mask_text, mask_url
@@ -58,12 +63,6 @@ BACKOFF_MAX_S = 30.0
 # Bytes per write to a .part file; a dropped connection loses at most one chunk.
 _CHUNK = 1 << 16
 _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-_ZIP_SUFFIXES = (".zip",)
-_TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
-# Kept in an extracted archive's folder: the size cap used and the members it left out.
-_EXTRACT_INFO = ".extract.json"
-# Default cap on one archive member's decompressed size (``collect.max_member_bytes``).
-DEFAULT_MAX_MEMBER_BYTES = 200_000_000
 
 
 class SourceError(ValueError):
@@ -78,15 +77,16 @@ class SourceItem:
         source: the source type (``builtin``, ``folder``, ``s3``, ``urls``, ``packages``).
         origin: where it came from: builtin name, file path, ``s3://`` URI or ``URL[#member]``.
         category: content category for the manifest.
-        load: ``load(max_pixels)`` returns the pixels, (H, W, 3) uint8 in [0, 255], or raises
-            :class:`girml.imageio.ImageReadError` with the reason.
+        load: ``load(max_pixels, max_bytes)`` returns the pixels, (H, W, 3) uint8 in
+            [0, 255], or raises :class:`girml.imageio.ImageReadError` with the reason; a file
+            over ``max_bytes`` is refused before it is read (``max_bytes`` has a default).
         split: the source's own split fractions, or None for ``collect.split``.
     """
 
     source: str
     origin: str
     category: str
-    load: Callable[[int], np.ndarray]
+    load: Callable[..., np.ndarray]
     split: SplitFractions | None = None
 
 
@@ -184,12 +184,6 @@ def printable_name(name: str) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
-def _is_image_name(name: str) -> bool:
-    return not PurePosixPath(name).name.startswith(".") and (
-        PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
-    )
-
-
 def _posix_parent_name(relpath: str) -> str | None:
     """Immediate parent folder of a relative POSIX path, or None for a top-level name."""
     parent = PurePosixPath(relpath).parent
@@ -243,33 +237,38 @@ def _folder(cfg: FolderSource, *, max_member_bytes: int) -> Iterator[Entry]:
     if not root.is_dir():
         raise SourceError(f"folder source {root} is not a directory")
     labels = _read_labels(Path(cfg.label_file)) if cfg.category_from == "label_file" else {}
-    unreadable: list[OSError] = []
-    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable.append):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for filename in filenames:
-            if not _is_image_name(filename):
-                continue
-            path = Path(dirpath) / filename
-            rel = path.relative_to(root).as_posix()
-            if cfg.category_from == "folder":
-                category = _posix_parent_name(rel) or cfg.category
-            elif cfg.category_from == "label_file":
-                category = labels.get(rel, cfg.category)
-            else:
-                category = cfg.category
-            load = functools.partial(read_image, path)
-            # names that are not UTF-8 are read as they are but recorded escaped
-            yield SourceItem("folder", printable_name(str(path)), printable_name(category), load)
-    for exc in unreadable:
-        name = printable_name(str(exc.filename))
-        yield Rejection("folder", name, f"unreadable directory ({exc.strerror})")
+    # linked folders are followed; a loop, an unreadable folder or a broken link is a rejection
+    for found in walk_files(root):
+        if isinstance(found, WalkProblem):
+            yield Rejection("folder", printable_name(str(found.path)), found.reason)
+            continue
+        rel = found.relative_to(root).as_posix()
+        if cfg.category_from == "folder":
+            category = _posix_parent_name(rel) or cfg.category
+        elif cfg.category_from == "label_file":
+            category = labels.get(rel, cfg.category)
+        else:
+            category = cfg.category
+        load = functools.partial(read_image, found)
+        # names that are not UTF-8 are read as they are but recorded escaped
+        yield SourceItem("folder", printable_name(str(found)), printable_name(category), load)
 
 
 # --------------------------------------------------------------------------- s3
 
 
-def _load_s3(client: Any, bucket: str, key: str, max_pixels: int) -> np.ndarray:
+def _load_s3(
+    client: Any,
+    bucket: str,
+    key: str,
+    size: int,
+    max_pixels: int,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> np.ndarray:
     uri = f"s3://{bucket}/{key}"
+    if size > max_bytes:  # the listed size: refused before the download
+        reason = f"file too large: {size} bytes exceeds max_file_bytes={max_bytes}"
+        raise ImageTooLarge(uri, reason, "max_file_bytes")
     try:
         data = s3.get_bytes(bucket, key, client=client)
     except s3.S3Error as exc:
@@ -285,12 +284,12 @@ def _s3(cfg: S3Source, *, max_member_bytes: int) -> Iterator[Entry]:
     except s3.S3Error as exc:
         raise SourceError(str(exc)) from None
     for obj in objects:
-        if not _is_image_name(obj.key):
+        if not is_image_name(obj.key):
             continue
         category = cfg.category
         if cfg.category_from == "folder" and "/" in obj.key[len(cfg.prefix) :].strip("/"):
             category = _posix_parent_name(obj.key) or cfg.category
-        load = functools.partial(_load_s3, client, cfg.bucket, obj.key)
+        load = functools.partial(_load_s3, client, cfg.bucket, obj.key, obj.size)
         yield SourceItem("s3", f"s3://{cfg.bucket}/{obj.key}", category, load)
 
 
@@ -415,133 +414,6 @@ def _record_pin(pin_file: Path, pins: dict[str, str], url: str, sha256: str) -> 
     logger.warning("%s: pinned at sha256 %s in %s (commit it)", mask_url(url), sha256, pin_file)
 
 
-def _archive_kind(name: str) -> str | None:
-    lowered = name.lower()
-    if lowered.endswith(_ZIP_SUFFIXES):
-        return "zip"
-    if lowered.endswith(_TAR_SUFFIXES):
-        return "tar"
-    return None
-
-
-def _safe_member(name: str) -> bool:
-    path = PurePosixPath(name)
-    return not path.is_absolute() and ".." not in path.parts
-
-
-@dataclass(frozen=True)
-class _Member:
-    """One regular archive member: its name, declared size and a way to stream its bytes."""
-
-    name: str
-    size: int
-    open: Callable[[], IO[bytes]]
-
-
-def _archive_members(archive: Path, kind: str) -> Iterator[_Member]:
-    """Each regular member of an open zip or tar archive, nothing read yet.
-
-    Listing reads only the zip central directory or the tar headers; a member's bytes are read
-    only if the caller calls its ``open``, and then streamed.
-    """
-    if kind == "zip":
-        with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                if not info.is_dir():
-                    yield _Member(info.filename, info.file_size, functools.partial(zf.open, info))
-        return
-    with tarfile.open(archive, mode="r:*") as tf:
-        for member in tf:
-            if member.isfile():
-                opener = functools.partial(_tar_stream, tf, member)
-                yield _Member(member.name, member.size, opener)
-
-
-def _tar_stream(tf: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
-    stream = tf.extractfile(member)
-    if stream is None:  # isfile() members always have one
-        raise tarfile.TarError(f"cannot read member {member.name!r}")
-    return stream
-
-
-def _copy_capped(src: IO[bytes], dest: Path, max_bytes: int) -> bool:
-    """Stream ``src`` into ``dest`` in chunks; False (and no ``dest``) past ``max_bytes``.
-
-    The cap counts the bytes actually read, so a member whose declared size lies is still
-    stopped once it passes ``max_bytes``; memory stays at one chunk whatever the size.
-    """
-    written = 0
-    with dest.open("wb") as out:
-        for chunk in iter(functools.partial(src.read, _CHUNK), b""):
-            written += len(chunk)
-            if written > max_bytes:
-                break
-            out.write(chunk)
-    if written > max_bytes:
-        dest.unlink()
-        return False
-    return True
-
-
-def _read_extract_info(target: Path, max_member_bytes: int) -> list[tuple[str, str]] | None:
-    """Rejected members recorded by an earlier extraction with the same cap, else None."""
-    try:
-        info = json.loads((target / _EXTRACT_INFO).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(info, dict) or info.get("max_member_bytes") != max_member_bytes:
-        return None
-    return [(str(name), str(reason)) for name, reason in info.get("rejected", [])]
-
-
-def _extract(
-    archive: Path, kind: str, target: Path, max_member_bytes: int
-) -> list[tuple[str, str]]:
-    """Extract the image members of a verified archive once, into the folder ``target``.
-
-    Members are filtered by name before anything is read: only image names (see
-    :func:`_is_image_name`) are opened, and each is streamed to disk, so memory stays small
-    whatever the archive holds. An image member over ``max_member_bytes`` (declared, or
-    actually read) is left out and reported. Members with absolute or ``..`` paths are
-    skipped. The folder appears atomically (staged, then renamed) with a hidden
-    ``.extract.json`` recording the cap and the left-out members, so later runs with the same
-    cap reuse it; a different cap extracts again.
-
-    Returns:
-        ``(member name, reason)`` for each image member left out for its size.
-    """
-    cached = _read_extract_info(target, max_member_bytes) if target.is_dir() else None
-    if cached is not None:
-        return cached
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    rejected: list[tuple[str, str]] = []
-    too_big = f"larger than collect.max_member_bytes={max_member_bytes}"
-    try:
-        for member in _archive_members(archive, kind):
-            if not _is_image_name(member.name):
-                continue
-            if not _safe_member(member.name):
-                logger.warning("%s: skipping unsafe archive member %r", archive, member.name)
-                continue
-            if member.size > max_member_bytes:
-                rejected.append((member.name, f"{too_big} ({member.size} bytes)"))
-                continue
-            out = staging / member.name
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with member.open() as stream:
-                if not _copy_capped(stream, out, max_member_bytes):
-                    rejected.append((member.name, f"{too_big} (declared {member.size} bytes)"))
-        info = {"max_member_bytes": max_member_bytes, "rejected": rejected}
-        (staging / _EXTRACT_INFO).write_text(json.dumps(info), encoding="utf-8")
-        if target.is_dir():  # extracted by an older version or with another cap
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return rejected
-
-
 def _fetch_verified(
     item: UrlItem,
     cache_dir: Path,
@@ -605,7 +477,7 @@ def _urls(cfg: UrlSource, *, max_member_bytes: int) -> Iterator[Entry]:
             except DownloadError as exc:
                 yield Rejection("urls", origin, str(exc))
                 continue
-            kind = _archive_kind(PurePosixPath(urlparse(item.url).path).name)
+            kind = archive_kind(PurePosixPath(urlparse(item.url).path).name)
             if kind is None:
                 yield SourceItem(
                     "urls", origin, item.category, functools.partial(read_image, local)
@@ -613,13 +485,13 @@ def _urls(cfg: UrlSource, *, max_member_bytes: int) -> Iterator[Entry]:
                 continue
             extracted = cache_dir / f"{_cache_name(item.url, sha256)}.d"
             try:
-                too_big = _extract(local, kind, extracted, max_member_bytes)
+                left_out = extract_images(local, kind, extracted, max_member_bytes)
             except (OSError, EOFError, zlib.error, zipfile.BadZipFile, tarfile.TarError) as exc:
                 yield Rejection("urls", origin, f"unreadable archive ({exc})")
                 continue
-            for name, reason in too_big:
+            for name, reason in left_out:
                 yield Rejection("urls", f"{origin}#{printable_name(name)}", reason)
-            members = (p for p in extracted.rglob("*") if p.is_file() and p.name != _EXTRACT_INFO)
+            members = (p for p in extracted.rglob("*") if p.is_file() and p.name != EXTRACT_INFO)
             for member in sorted(members):
                 name = printable_name(member.relative_to(extracted).as_posix())
                 load = functools.partial(read_image, member)

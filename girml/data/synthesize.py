@@ -392,10 +392,36 @@ def _run(jobs: Sequence[Job], root: Path, workers: int, desc: str) -> list[PairR
                     for chunk_records in pool.map(_render_chunk, chunks, [root] * len(chunks)):
                         records.extend(chunk_records)
                         bar.update(len(chunk_records))
-                except BaseException:  # an error or a signal: drop the queued chunks, now
-                    pool.shutdown(wait=False, cancel_futures=True)
+                except BaseException:  # an error or a signal: drop the queued chunks and
+                    # wait for the running ones (one per worker), so that no worker writes into
+                    # the staging folder after the caller has removed it. (wait=False would
+                    # also stop the `with` from waiting: the folder outlived the run.)
+                    pool.shutdown(wait=True, cancel_futures=True)
                     raise
     return records
+
+
+def _remove_partial(staging: Path) -> bool:
+    """Delete a staging folder; True when it is gone (a warning names it when it is not)."""
+    shutil.rmtree(staging, ignore_errors=True)
+    if staging.exists():
+        log.warning("could not remove the partial output %s: delete it by hand", staging)
+        return False
+    return True
+
+
+def _where(exc: OSError, target: Path, staging: Path, removed: bool) -> OSError:
+    """``exc`` again, naming the output ``target``, the file being written and what became of
+    the partial output: ``data/bench: No space left on device (writing data/.bench.partial/
+    ...png; the partial output data/.bench.partial was removed)``."""
+    if exc.errno is None:
+        return exc
+    writing = f"writing {exc.filename}; " if exc.filename is not None else ""
+    fate = "was removed" if removed else "could not be removed: delete it by hand"
+    reason = (
+        f"{exc.strerror or os.strerror(exc.errno)} ({writing}the partial output {staging} {fate})"
+    )
+    return OSError(exc.errno, reason, str(target))
 
 
 def synthesize(
@@ -416,6 +442,10 @@ def synthesize(
 
     Returns:
         Pair counts per split and per suite/family.
+
+    Raises:
+        OSError: writing failed (a full disk...): it names the output folder, the file and
+            whether the partial output was removed (it always is, unless the disk refuses).
     """
     held = cfg.held_categories
     cats = sorted({im.category for im in images})
@@ -449,7 +479,9 @@ def synthesize(
                 write_jsonl(staging / out_dir / jsonl, recs)
                 counts[out_dir] = len(recs)
             swap_dir(staging, target)
+        except OSError as exc:  # a full disk, above all: say where, after cleaning up
+            raise _where(exc, target, staging, _remove_partial(staging)) from exc
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            _remove_partial(staging)
     log.info("synthesized %d pairs in %d groups", sum(counts.values()), len(counts))
     return SynthesizeResult(counts=counts)

@@ -532,7 +532,7 @@ def evaluate_batches(
                     f"method {method!r} gave {len(outcomes)} outputs for {len(loaded)} images"
                 )
             for (item, lq, gt), outcome in zip(loaded, outcomes, strict=True):
-                out = _usable_output(outcome, lq, method, item.lq)
+                out = usable_output(outcome, lq, method, item.lq)
                 if isinstance(out, Exception):
                     failures.append(_failure(item, out, method))
                 elif gt is None:
@@ -553,7 +553,7 @@ def _batch_input(bench: Bench, item: BenchItem) -> tuple[np.ndarray | None, np.n
     return bench.load(item)
 
 
-def _usable_output(outcome: Any, lq: np.ndarray, method: str, path: Path) -> np.ndarray | Exception:
+def usable_output(outcome: Any, lq: np.ndarray, method: str, path: Path) -> np.ndarray | Exception:
     """A restorer's outcome for ``lq`` checked (see :func:`_checked_output`), or the exception
     that says why it is unusable (the restorer's own, or the check's)."""
     if isinstance(outcome, Exception):

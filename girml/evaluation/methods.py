@@ -15,13 +15,16 @@ Each :class:`~girml.config.MethodSpec` names one method and one source:
   model. An explicit field, not a guess from the signature: a restorer with a default
   argument and a factory look alike.
 
-Failures. What makes a whole method unusable raises :class:`MethodError` naming the method: an
-unimportable function, an unloadable model, a program that cannot start, times out or exits
-non-zero (the message ends with the tail of its stderr), or no image scored at all. A failure
-on one image (the function raised, the program wrote no readable file, or an output of the wrong
-shape or type) is recorded for that image and the other images are scored: the image has no row
-in ``per_image.csv`` and ``eval.json`` lists it under ``methods.<name>.errors`` (one
-``"<suite>/<family>/<id>: <reason>"`` per image), with the count in ``methods.<name>.failed``.
+Failures. What makes a whole method unusable raises :class:`MethodError`, one line naming the
+method and what failed: an unimportable function, an unloadable model, a program that cannot
+start, times out or exits non-zero (the line ends with the last line of its stderr; the rest is
+logged at debug level), or no image scored at all. :func:`load_methods` first runs each method
+once on the bench's first image (:func:`check_method`), so a broken method fails in seconds,
+before anything is scored. After that, a failure on one image (the function raised, the program
+wrote no readable file, or an output of the wrong shape or type) is recorded for that image and
+the other images are scored: the image has no row in ``per_image.csv`` and ``eval.json`` lists
+it under ``methods.<name>.errors`` (one ``"<suite>/<family>/<id>: <reason>"`` per image), with
+the count in ``methods.<name>.failed``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import numpy as np
 from torch import nn
 
 from girml.config import EvaluateConfig, MethodSpec
+from girml.errors import EX_BAD_INPUT
 from girml.evaluation.harness import (
     BatchRestoreFn,
     Bench,
@@ -51,6 +55,7 @@ from girml.evaluation.harness import (
     evaluate_batches,
     model_restorer,
     per_image,
+    usable_output,
 )
 from girml.imageio import ImageReadError, read_image, write_png
 from girml.metrics import LpipsMetric, NiqeModel
@@ -59,16 +64,35 @@ from girml.tracking import mlflow as tracking
 
 log = logging.getLogger(__name__)
 
-# the end of a failed program's stderr kept in the error
+# the end of a failed program's stderr logged (at debug level) when it fails
 STDERR_TAIL_CHARS = 2000
 
 
 class MethodError(RuntimeError):
-    """An outside method cannot be evaluated at all; the message names it."""
+    """An outside method cannot be evaluated at all: one line that names it and what failed.
+
+    Attributes:
+        code: the exit code for the command line: :data:`girml.errors.EX_BAD_INPUT` (2) when
+            ``evaluate.methods`` names something that is not there or cannot start (a module,
+            a function, a model, a program), 1 when the method ran and failed.
+    """
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _first_line(exc: BaseException) -> str:
+    """``"<Type>: <first line of the message>"``, or the type alone."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def load_methods(
-    specs: Sequence[MethodSpec], tile: int | None, project_root: Path
+    specs: Sequence[MethodSpec],
+    tile: int | None,
+    project_root: Path,
+    bench: Bench | None = None,
 ) -> dict[str, BatchRestoreFn]:
     """Every method's batch restorer, by name: functions imported, models loaded, now.
 
@@ -77,17 +101,46 @@ def load_methods(
         tile: ``evaluate.tile``, for models (None: whole-image inference).
         project_root: the command's working folder and the home of the default MLflow store
             (configured with :func:`girml.tracking.mlflow.configure` when a spec needs it).
+        bench: when given, each method is tried on its first image (:func:`check_method`).
 
     Returns:
         ``{name: restorer}`` in ``specs`` order, for :func:`evaluate_outside`.
 
     Raises:
         MethodError: a function that cannot be imported or is no callable, a factory that
-            returns no ``nn.Module``, a model that cannot be loaded.
+            returns no ``nn.Module``, a model that cannot be loaded; with ``bench``, a method
+            that fails on its first image.
     """
     if any(spec.mlflow is not None for spec in specs):
         tracking.configure(project_root)
-    return {spec.name: load_method(spec, tile, project_root) for spec in specs}
+    restorers = {}
+    for spec in specs:
+        restorers[spec.name] = load_method(spec, tile, project_root)
+        if bench is not None:
+            check_method(spec.name, restorers[spec.name], bench)
+    return restorers
+
+
+def check_method(name: str, restore_batch: BatchRestoreFn, bench: Bench) -> None:
+    """Run a method on the bench's first image, before anything is scored.
+
+    A program that exits non-zero, hangs past its ``timeout_s`` or writes nothing, or a function
+    that raises, then fails in the time one image takes, not after the model, the baselines and
+    the other methods were scored. (A method that fails on that image alone fails as a whole.)
+
+    Raises:
+        MethodError: one line naming the method, the image and the reason.
+    """
+    if not bench.items:
+        return
+    item = bench.items[0]
+    lq, _ = bench.load(item)
+    outcomes = restore_batch([item], [lq])
+    out = usable_output(outcomes[0], lq, name, item.lq) if outcomes else None
+    if out is None or isinstance(out, Exception):
+        reason = "no output" if out is None else _first_line(out)
+        where = f"{item.suite}/{item.family}/{item.id}"
+        raise MethodError(f"method {name!r} failed on {where}, tried before scoring: {reason}")
 
 
 def load_method(spec: MethodSpec, tile: int | None, project_root: Path) -> BatchRestoreFn:
@@ -98,7 +151,8 @@ def load_method(spec: MethodSpec, tile: int | None, project_root: Path) -> Batch
         try:
             model = load_model(spec.mlflow)
         except (OSError, ValueError) as exc:
-            raise MethodError(f"method {spec.name!r}: cannot load {spec.mlflow}: {exc}") from exc
+            message = f"method {spec.name!r}: cannot load {spec.mlflow}: {_first_line(exc)}"
+            raise MethodError(message, EX_BAD_INPUT) from exc
         return per_image(model_restorer(model, tile))
     assert spec.python is not None  # MethodSpec holds exactly one source
     function = import_function(spec.name, spec.python)
@@ -108,7 +162,8 @@ def load_method(spec: MethodSpec, tile: int | None, project_root: Path) -> Batch
     if not isinstance(module, nn.Module):
         raise MethodError(
             f"method {spec.name!r}: {spec.python}() returned {type(module).__name__}, "
-            "expected a torch nn.Module (kind: module_factory)"
+            "expected a torch nn.Module (kind: module_factory)",
+            EX_BAD_INPUT,
         )
     return per_image(model_restorer(module.eval(), tile))
 
@@ -117,17 +172,21 @@ def import_function(name: str, target: str) -> Callable[..., Any]:
     """The callable ``package.module:function`` names.
 
     Raises:
-        MethodError: the module cannot be imported, lacks the attribute, or it is no callable.
+        MethodError: the module cannot be imported (not found, or its code raised), lacks the
+            attribute, or it is no callable.
     """
     module_name, _, attr = target.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise MethodError(f"method {name!r}: cannot import {module_name!r}: {exc}") from exc
+    # Importing runs the module's code, which may raise anything: one line, not a traceback.
+    except Exception as exc:
+        message = f"method {name!r}: cannot import {module_name!r}: {_first_line(exc)}"
+        raise MethodError(message, EX_BAD_INPUT) from exc
     function = getattr(module, attr, None)
     if not callable(function):
         found = "not found" if function is None else f"a {type(function).__name__}"
-        raise MethodError(f"method {name!r}: {target} is {found}, expected a callable")
+        message = f"method {name!r}: {target} is {found}, expected a callable"
+        raise MethodError(message, EX_BAD_INPUT)
     return function
 
 
@@ -161,7 +220,7 @@ def command_restorer(
             for file_name, lq in zip(names, lqs, strict=True):
                 write_png(in_dir / file_name, lq)
             args = [arg.replace("{in}", str(in_dir)).replace("{out}", str(out_dir)) for arg in argv]
-            _run(name, args, cwd, timeout_s)
+            _run(name, args, cwd, timeout_s, shown=shlex.join(argv))
             return [_read_output(out_dir / file_name) for file_name in names]
 
     return restore
@@ -177,14 +236,14 @@ def input_name(index: int, item: BenchItem) -> str:
     return f"{index:05d}_{stem}.png"
 
 
-def _run(name: str, args: list[str], cwd: Path, timeout_s: float | None) -> None:
+def _run(name: str, args: list[str], cwd: Path, timeout_s: float | None, shown: str) -> None:
     """Run a method's program; raise :class:`MethodError` unless it exits 0 in time.
 
     The program gets a session of its own, so that a timeout (or an exception here, such as
     :class:`~girml.process.Terminated`) ends it with every process it started: a leftover child
-    holding its output pipes would otherwise keep this call waiting.
+    holding its output pipes would otherwise keep this call waiting. ``shown`` is the command
+    as ``evaluate.methods`` gives it (``{in}``, ``{out}``), for messages.
     """
-    shown = shlex.join(args)
     try:
         proc = subprocess.Popen(
             args,
@@ -195,20 +254,22 @@ def _run(name: str, args: list[str], cwd: Path, timeout_s: float | None) -> None
             start_new_session=True,
         )
     except OSError as exc:
-        raise MethodError(f"method {name!r}: cannot run `{shown}`: {exc}") from None
+        raise MethodError(f"method {name!r}: cannot run `{shown}`: {exc}", EX_BAD_INPUT) from None
     try:
         _, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         _kill_session(proc)
-        raise MethodError(f"method {name!r}: `{shown}` ran past {timeout_s} s") from None
+        message = f"method {name!r}: `{shown}` ran past its timeout_s of {timeout_s} s"
+        raise MethodError(message) from None
     except BaseException:
         _kill_session(proc)
         raise
     if proc.returncode != 0:
         tail = stderr.decode("utf-8", errors="replace")[-STDERR_TAIL_CHARS:].rstrip()
-        raise MethodError(
-            f"method {name!r}: `{shown}` exited with {proc.returncode}; stderr:\n{tail}"
-        )
+        log.debug("method %r: stderr of `%s`:\n%s", name, shown, tail)
+        last = next((line.strip() for line in reversed(tail.splitlines()) if line.strip()), "")
+        said = f"; its last stderr line: {last}" if last else "; its stderr is empty"
+        raise MethodError(f"method {name!r}: `{shown}` exited with {proc.returncode}{said}")
     log.debug("method %r: `%s` done", name, shown)
 
 
@@ -222,6 +283,8 @@ def _kill_session(proc: subprocess.Popen[bytes]) -> None:
 def _read_output(path: Path) -> np.ndarray | ImageReadError:
     """The pixels of an output file, or the error saying it is missing or unreadable (naming
     it ``{out}/<name>``: the temporary folder differs from run to run)."""
+    if not path.exists():
+        return ImageReadError(f"{{out}}/{path.name}", "no output file: the program wrote none")
     try:
         return read_image(path)
     except ImageReadError as exc:
@@ -254,6 +317,6 @@ def evaluate_outside(
     if result.failures:
         log.warning("method %r: %d image(s) not scored", name, len(result.failures))
         if not result.rows:
-            first = result.failures[0].describe()
+            first = result.failures[0].describe().strip().splitlines()[0]
             raise MethodError(f"method {name!r} failed on every image; the first: {first}")
     return result

@@ -523,14 +523,14 @@ def evaluate_and_promote(
         KeyError: an unknown baseline name (before anything runs).
         ValueError: a model folder without registry information, specialists switched on
             without ``specialists`` inputs, or an unloadable champion.
-        MethodError: an outside method that cannot be loaded (before anything runs) or fails
-            as a whole (:mod:`girml.evaluation.methods`).
+        MethodError: an outside method that cannot be loaded or fails on the bench's first
+            image (before any scoring) or as a whole (:mod:`girml.evaluation.methods`).
     """
     restorers = {name: BASELINES.get(name) for name in cfg.baselines}
     if cfg.specialists and specialists is None:
         raise ValueError("evaluate.specialists is on: pass the SpecialistInputs")
     registered = registered_model(model_dir, train_metrics)
-    outside = load_methods(cfg.methods, cfg.tile, project_root)
+    outside = load_methods(cfg.methods, cfg.tile, project_root, Bench(bench_dir))
     evaluated = _evaluate_all(
         model_dir,
         bench_dir,

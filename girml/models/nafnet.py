@@ -63,12 +63,6 @@ class SCA(nn.Module):
             nn.init.zeros_(self.max_conv.weight)
             nn.init.zeros_(self.max_conv.bias)
 
-    def __setstate__(self, state: dict) -> None:
-        # registered models are pickled modules: those saved before max_pool existed lack it
-        super().__setstate__(state)
-        if not hasattr(self, "max_conv"):
-            self.max_conv = None
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # over the whole photo under tiled inference (girml.pooling), else over ``x``
         mean, peak = global_pool(self, x, with_max=self.max_conv is not None)

@@ -13,8 +13,8 @@ photos with no training. Its format:
   ``benchmarks/real_photos.py`` on these very weights (:class:`RealPhotos`).
 
 Loading (:func:`load_release`) reads tensors with ``safetensors`` and YAML with ``safe_load``,
-builds the network with :func:`~girml.models.build_model` and loads the tensors strictly: nothing
-is unpickled, unlike registry versions (pickled modules) and ``weights.pt``.
+checks the header's shapes against the config, builds the network with
+:func:`~girml.models.build_model` and loads the tensors strictly: nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ def load_release(path: str | os.PathLike) -> nn.Module:
     config = read_model_config(folder)
     if config.get("format") != FORMAT:
         raise ValueError(f"{config_path}: format must be {FORMAT!r}, got {config.get('format')!r}")
-    model = build_from_config(config["model"], config_path)
     weights = folder / WEIGHTS_FILE
+    model = build_from_config(config["model"], config_path, weights)  # its header checked first
     try:
         tensors = load_file(weights, device="cpu")
         reference = model.state_dict()
@@ -759,7 +759,7 @@ def _open_source(source: str, project_root: Path, train_metrics: Path | None = N
                 "models/release): there is nothing new to release; release a trained version"
             )
         record = tracking.run_record(run_id)
-        model = tracking.load_logged_model(source)  # a pickled module: only its tensors go on
+        model = tracking.load_logged_model(source)  # weights plus config; pickles are refused
         model_cfg = model_config_from_params(record.params, source)
         return _Source(
             model, model_cfg, version, run_id, record.tags, record.params, record.metrics, {}, notes

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import re
 import shutil
 import uuid
@@ -29,14 +28,19 @@ import yaml
 from pydantic import BaseModel
 from torch import nn
 
-from girml.config import ModelConfig, parse_section
+from girml.config import ConfigError, ModelConfig, parse_section
+from girml.errors import ServiceUnreachable, UnsafeModelError, probe_mlflow
 from girml.hashing import file_digest
 from girml.imageio import swap_dir
 from girml.models import build_model
+from girml.models.shapes import check_shapes, planned_shapes, read_torch_weights, weight_shapes
 from girml.paths import MODEL_DIR, RELEASE_DIR
+from girml.urls import mask_text, mask_url
 
 WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "config.yaml"
+# files that torch.save or pickle wrote: what load_model refuses as a bare file
+PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"})
 # config.yaml keys written by save_model_dir itself
 _RESERVED = ("model", "weights_sha256")
 DEFAULT_DIR = MODEL_DIR
@@ -204,18 +208,45 @@ def read_model_config(path: str | os.PathLike) -> dict[str, Any]:
     return raw
 
 
-def build_from_config(model_section: Mapping[str, Any], config_path: Path) -> nn.Module:
-    """Build the network a folder's ``model:`` section describes (weights not loaded).
+def parse_model_config(model_section: Mapping[str, Any], config_path: Path) -> ModelConfig:
+    """Validate a folder's ``model:`` section, its bounds included (:mod:`girml.config_model`).
 
     Raises:
-        girml.config.ConfigError: the section does not validate (the message names the file).
-        ValueError: an unknown architecture (the message names ``config_path``).
+        girml.config.ConfigError: one line naming the file and every bad key, e.g.
+            ``m/config.yaml: invalid config: model.width: Input should be less than or equal
+            to 256 (got 12000)``.
     """
-    model_cfg = parse_section(model_section, "model", ModelConfig, source=str(config_path))
     try:
-        return build_model(model_cfg)
+        return parse_section(model_section, "model", ModelConfig, source=str(config_path))
+    except ConfigError as exc:  # parse_section's "<file>: invalid config\n  <key>: ..." lines
+        head, *keys = str(exc).split("\n  ")
+        raise ConfigError(f"{head}: {'; '.join(keys)}" if keys else head) from None
+
+
+def build_from_config(
+    model_section: Mapping[str, Any], config_path: Path, weights: Path | None = None
+) -> nn.Module:
+    """Build the network a folder's ``model:`` section describes (weights not loaded).
+
+    Nothing large is allocated before three checks (:mod:`girml.models.shapes`): the section's
+    bounds, the size of the network built on the ``meta`` device, and, with ``weights``, the
+    shape of every tensor the file declares (a safetensors header; a mapped ``weights.pt``).
+
+    Raises:
+        girml.config.ConfigError: the section does not validate, or the network would be too
+            large (one line naming the file).
+        ValueError: an unknown architecture, or weights that do not fit the config (one line
+            naming ``config_path`` and the weights file).
+        girml.errors.UnsafeModelError: a ``weights.pt`` that holds pickled Python objects.
+    """
+    model_cfg = parse_model_config(model_section, config_path)
+    try:
+        planned = planned_shapes(model_cfg, config_path)
     except KeyError as exc:
         raise ValueError(f"{config_path}: {exc.args[0]}") from None
+    if weights is not None:
+        check_shapes(weight_shapes(weights), planned, weights, config_path)
+    return build_model(model_cfg)
 
 
 def weights_mismatch(weights: Path, config_path: Path, exc: BaseException) -> ValueError:
@@ -227,12 +258,18 @@ def weights_mismatch(weights: Path, config_path: Path, exc: BaseException) -> Va
 def load_model_dir(path: str | os.PathLike) -> nn.Module:
     """Build the network described by a model folder and load its weights (CPU, eval mode).
 
+    ``weights.pt`` is read with torch's weights-only unpickler: tensors and plain containers,
+    never code. Its shapes are checked against the config before the network is built.
+
     Raises:
         FileNotFoundError: the folder, ``weights.pt`` or ``config.yaml`` is missing; the message
             names the path.
         ValueError: the config is invalid or the weights are corrupt or do not fit it.
+        girml.errors.UnsafeModelError: ``weights.pt`` holds pickled Python objects.
     """
     folder = Path(path)
+    if folder.is_file() and folder.suffix in PICKLE_SUFFIXES:
+        raise UnsafeModelError(str(folder), "a PyTorch file (torch.save pickles Python objects)")
     if not folder.is_dir():
         raise FileNotFoundError(
             f"model folder {folder} not found: run `dvc repro train` or pass --model"
@@ -241,40 +278,51 @@ def load_model_dir(path: str | os.PathLike) -> nn.Module:
     if missing:
         raise FileNotFoundError(f"model folder {folder} is missing {', '.join(missing)}")
     config_path = folder / CONFIG_FILE
-    model = build_from_config(read_model_config(folder)["model"], config_path)
     weights = folder / WEIGHTS_FILE
+    model = build_from_config(read_model_config(folder)["model"], config_path, weights)
     try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-    except (RuntimeError, OSError, EOFError, TypeError, ValueError, pickle.UnpicklingError) as exc:
+        model.load_state_dict(read_torch_weights(weights))
+    except RuntimeError as exc:
         raise weights_mismatch(weights, config_path, exc) from None
     return model.eval()
 
 
-def load_model(uri_or_path: str) -> nn.Module:
+def load_model(uri_or_path: str, name: str | None = None) -> nn.Module:
     """Load a model from a folder, a local MLflow model or a registry URI (CPU, eval mode).
+
+    Nothing is ever unpickled: tensors are read with ``safetensors`` or torch's weights-only
+    unpickler, configs with ``yaml.safe_load``, and the network is rebuilt from its config.
 
     Args:
         uri_or_path: a model folder (:func:`save_model_dir`), a release folder
-            (``model.safetensors`` + ``config.yaml``, loaded without unpickling anything, see
-            :mod:`girml.models.release`), a folder holding an ``MLmodel`` file, or an MLflow
-            URI: ``models:/<name>@<alias>``, ``models:/<name>/<version>``,
-            ``runs:/<run id>/<artifact name>``.
+            (``model.safetensors`` + ``config.yaml``, see :mod:`girml.models.release`), a folder
+            holding an ``MLmodel`` file, or an MLflow URI: ``models:/<name>@<alias>``,
+            ``models:/<name>/<version>``, ``runs:/<run id>/<artifact name>``.
+        name: what a refusal calls the model (default ``uri_or_path``), e.g. the URI that a
+            temporary folder was downloaded from.
 
     Raises:
         FileNotFoundError: a folder that does not exist or lacks files (the message names it).
         ValueError: an unloadable URI or a corrupt folder.
+        girml.errors.UnsafeModelError: a pickled model (an MLflow ``pytorch`` flavour model, a
+            ``.pt``/``.pth`` file, a ``weights.pt`` holding Python objects): refused in one line
+            that says how to convert it (``girml convert-model``).
     """
     from girml.models.release import is_release_dir, load_release
 
     path = Path(uri_or_path)
-    if URI_PATTERN.match(uri_or_path) or (path / "MLmodel").is_file():
-        from girml.tracking.mlflow import load_logged_model
+    try:
+        if URI_PATTERN.match(uri_or_path) or (path / "MLmodel").is_file():
+            from girml.tracking.mlflow import load_logged_model
 
-        return load_logged_model(uri_or_path)
-    if is_release_dir(path):
-        return load_release(path)
-    return load_model_dir(path)
+            return load_logged_model(uri_or_path)
+        if is_release_dir(path):
+            return load_release(path)
+        return load_model_dir(path)
+    except UnsafeModelError as exc:
+        if name is None:
+            raise
+        raise UnsafeModelError(name, exc.what) from None
 
 
 def weights_file(uri_or_path: str) -> Path | None:
@@ -282,7 +330,7 @@ def weights_file(uri_or_path: str) -> Path | None:
 
     Returns:
         A release folder's ``model.safetensors`` or a model folder's ``weights.pt``; None for
-        MLflow URIs and ``MLmodel`` folders (a pickled module, no single weights file).
+        MLflow URIs and ``MLmodel`` folders (their weights are downloaded or nested).
     """
     from girml.models.release import WEIGHTS_FILE as RELEASE_WEIGHTS
     from girml.models.release import is_release_dir
@@ -317,20 +365,35 @@ class ModelChoice:
 
 def _champion(project_root: Path) -> tuple[str | None, str]:
     """The champion URI and which version it is and why it is champion; or None and why there
-    is none: no store, no alias, or a store that cannot be read."""
+    is none: no store, no alias, a tracking server that does not answer, or a store that cannot
+    be read. Every URL in the reason is masked.
+
+    A tracking server is first asked for ``/health`` as the stages do
+    (:func:`girml.errors.probe_mlflow`: two tries, 3 s each), so one that accepts connections
+    but never answers costs seconds, not MLflow's minutes of retries.
+    """
     try:
-        from girml.tracking.mlflow import CHAMPION, REGISTERED_MODEL, alias_uri, store_exists
+        from girml.tracking.mlflow import (
+            CHAMPION,
+            REGISTERED_MODEL,
+            alias_uri,
+            store_exists,
+            tracking_uri,
+        )
         from girml.tracking.registry import champion_info
 
         if not store_exists(project_root):
             return None, "no MLflow store, so no champion"
+        probe_mlflow(tracking_uri(project_root))
         uri = alias_uri(project_root)
         info = champion_info() if uri else None
+    except ServiceUnreachable as exc:  # already one line, masked
+        return None, f"{exc}, so no champion"
     # Restoring must work without a usable registry (a fresh clone, a broken or unreachable
     # store): whatever MLflow raises, fall back and say why.
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return None, f"MLflow registry unreadable ({reason}), so no champion"
+        return None, mask_text(f"MLflow registry unreadable ({reason}), so no champion")
     if uri is None:
         return None, f"no {REGISTERED_MODEL}@{CHAMPION} in the registry"
     return uri, info.describe() if info is not None else ""
@@ -367,7 +430,7 @@ def choose_default_model(
     from girml.tracking.mlflow import tracking_uri
 
     raise FileNotFoundError(
-        f"no model: {why_not} (tracking store {tracking_uri(project_root)}); {local_dir} "
+        f"no model: {why_not} (tracking store {mask_url(tracking_uri(project_root))}); {local_dir} "
         f"holds no {WEIGHTS_FILE}; {release_dir} is not a release folder. Run `dvc repro "
         "train` or pass --model"
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from girml.evaluation.methods import MethodError
 from girml.evaluation.promotion import SpecialistInputs, evaluate_and_promote
 from girml.paths import (
     BENCH_DIR,
@@ -18,7 +19,7 @@ from girml.paths import (
     SPECIALIST_DIR,
     TRAIN_METRICS,
 )
-from girml.stages.contract import Echo, StageParams
+from girml.stages.contract import Echo, StageFailed, StageParams
 
 
 def run(params: Path, echo: Echo) -> None:
@@ -29,15 +30,18 @@ def run(params: Path, echo: Echo) -> None:
     if cfg.specialists:
         spec = reads.section("degradations")
         specialists = SpecialistInputs(spec, PAIRS_DIR, SPECIALIST_DIR)
-    result = evaluate_and_promote(
-        MODEL_DIR,
-        BENCH_DIR,
-        CLEAN_DIR,
-        cfg,
-        METRICS_DIR,
-        PLOTS_DIR,
-        Path.cwd(),
-        specialists,
-        train_metrics=TRAIN_METRICS,
-    )
+    try:
+        result = evaluate_and_promote(
+            MODEL_DIR,
+            BENCH_DIR,
+            CLEAN_DIR,
+            cfg,
+            METRICS_DIR,
+            PLOTS_DIR,
+            Path.cwd(),
+            specialists,
+            train_metrics=TRAIN_METRICS,
+        )
+    except MethodError as exc:  # an outside method: one line naming it, and its exit code
+        raise StageFailed(str(exc), exc.code) from None
     echo(result.summary())

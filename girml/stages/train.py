@@ -25,6 +25,7 @@ from girml.models.store import WEIGHTS_FILE, save_model_dir
 from girml.paths import CHECKPOINT_DIR, MODEL_DIR, PAIRS_DIR, TRAIN_METRICS, TUNED_PARAMS
 from girml.stages.contract import EXPERIMENT, Echo, StageParams
 from girml.tracking import mlflow as tracking
+from girml.training.data import read_pair_records
 from girml.training.loop import TrainResult, process_state, train
 
 TRAIN_METRIC_KEYS = (
@@ -39,6 +40,7 @@ TRAIN_METRIC_KEYS = (
 def run(params: Path, echo: Echo) -> None:
     """Train; on rank 0 also track, register, save models/latest and write train.json."""
     model_cfg, cfg, spec = _configs(StageParams(params, "train"), echo)
+    check_pairs(PAIRS_DIR)  # before the MLflow run, which a missing file would end FAILED
     ranks = process_state()
     if ranks.num_processes > 1:  # torchrun starts ranks in sessions of their own: end with it
         from girml.process import end_with_parent
@@ -56,6 +58,19 @@ def run(params: Path, echo: Echo) -> None:
         f"(gain {metrics['val.psnr_gain']:+.2f}) after {int(metrics['steps'])} steps, "
         f"{metrics['train_seconds']:.0f} s; registered gir-restorer version {version}"
     )
+
+
+def check_pairs(pairs_dir: Path) -> None:
+    """Check that the pairs training reads are there (``train/`` and ``val/pairs.jsonl``, each
+    with at least one valid record) before anything starts.
+
+    Raises:
+        FileNotFoundError: a ``pairs.jsonl`` is missing (the message names it and says to run
+            ``girml synthesize``).
+        ValueError: a bad record or an empty file (the message names the file and line).
+    """
+    for split in ("train", "val"):
+        read_pair_records(pairs_dir / split / "pairs.jsonl")
 
 
 def _configs(

@@ -17,10 +17,12 @@ Registered versions are weights plus config: the run's ``model`` artifact is an 
 model whose ``model`` artifact is a model folder (``weights.pt`` + ``config.yaml``, see
 :mod:`girml.models.store`) and whose code is :mod:`girml.tracking.restorer_model` (MLflow's
 models from code). Loading rebuilds the network with ``build_model(config)``; nothing is
-unpickled. Versions registered before that (MLflow's ``pytorch`` flavour, a pickled module)
-still load through :func:`load_logged_model`, which opts in to unpickling for them alone.
-(MLflow's ``pt2`` format is no option: an exported graph is specialised to the example's batch
-size and to H, W multiples of the padding multiple.)
+unpickled. Versions registered before that (MLflow's ``pytorch`` flavour, a pickled module) are
+refused by :func:`load_logged_model` (:class:`~girml.errors.UnsafeModelError`): unpickling runs
+whatever code the file holds. ``girml convert-model`` (:mod:`girml.models.convert`) turns one
+that the user trusts into a model folder, once. (MLflow's ``pt2`` format is no option: an
+exported graph is specialised to the example's batch size and to H, W multiples of the padding
+multiple, and MLflow loads it with ``weights_only=False`` too.)
 """
 
 from __future__ import annotations
@@ -35,8 +37,7 @@ import os
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -46,7 +47,6 @@ from urllib.parse import unquote
 import mlflow
 import mlflow.artifacts
 import mlflow.pyfunc
-import mlflow.pytorch
 import numpy as np
 import psutil
 import torch
@@ -63,6 +63,7 @@ from torch import nn
 
 import girml
 from girml.config import ModelConfig
+from girml.tracking.runs import SUPPRESS_URL_PRINT, TrackedRun
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +116,13 @@ def _sqlite_file(uri: str) -> Path | None:
 def configure(project_root: Path) -> str:
     """Point MLflow at the project's tracking store, offline; returns the tracking URI.
 
-    Sets MLflow's global tracking URI, ``MLFLOW_ENABLE_ASYNC_LOGGING=false`` and, unless the
-    user set them, ``MLFLOW_DISABLE_TELEMETRY=true`` and :data:`HTTP_DEFAULTS` (a tracking server
-    that is down fails in seconds, not after MLflow's 7 retries with backoff). Creates the
-    SQLite file's folder if needed.
+    Sets MLflow's global tracking URI, ``MLFLOW_ENABLE_ASYNC_LOGGING=false``, MLflow's own
+    "View run" print off (it shows the URI's password; :mod:`girml.tracking.runs` logs masked
+    links instead) and, unless the user set them, ``MLFLOW_DISABLE_TELEMETRY=true`` and
+    :data:`HTTP_DEFAULTS` (a tracking server that is down fails in seconds, not after MLflow's 7
+    retries with backoff). Creates the SQLite file's folder if needed.
     """
-    os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
+    os.environ.update({"MLFLOW_ENABLE_ASYNC_LOGGING": "false", SUPPRESS_URL_PRINT: "true"})
     for name, value in HTTP_DEFAULTS.items():
         os.environ.setdefault(name, value)
     if "MLFLOW_DISABLE_TELEMETRY" not in os.environ:
@@ -202,7 +204,7 @@ def start_run(
         nested=nested,
         log_system_metrics=log_system_metrics,
     )
-    return _Run(run)
+    return TrackedRun(run)
 
 
 # Tags that name the process behind a run, so that a later start can tell a dead run from a
@@ -211,24 +213,6 @@ PID_TAG = "girml.pid"
 HOST_TAG = "girml.host"
 PID_STARTED_TAG = "girml.pid_started"  # the process's creation time (epoch seconds)
 NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
-
-
-class _Run(mlflow.ActiveRun):
-    """An ``ActiveRun`` that ends KILLED, not FAILED, when left by a signal or Ctrl-C.
-
-    ``KeyboardInterrupt`` and ``SystemExit`` with a non-zero code (``girml.process.Terminated``
-    on SIGTERM is one) mean the run was stopped; any other exception means it failed.
-    """
-
-    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> bool:
-        stopped = exc_type is not None and (
-            issubclass(exc_type, KeyboardInterrupt)
-            or (issubclass(exc_type, SystemExit) and exc_val.code not in (0, None))
-        )
-        active = mlflow.active_run()
-        if stopped and active is not None and active.info.run_id == self.info.run_id:
-            mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
-        return bool(super().__exit__(exc_type, exc_val, exc_tb))
 
 
 def _process_tags() -> dict[str, str]:
@@ -519,26 +503,12 @@ def model_version_of(uri: str) -> tuple[int, str] | None:
     return int(found.version), str(found.run_id)
 
 
-@contextmanager
-def _pickle_loading_allowed() -> Iterator[None]:
-    name = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
-    previous = os.environ.get(name)
-    os.environ[name] = "true"
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = previous
-
-
 def load_logged_model(uri: str) -> nn.Module:
     """Load a model logged by :func:`log_and_register_model`, on the CPU, in eval mode.
 
-    Versions logged as weights plus config are rebuilt with ``build_model(config)``; versions
-    registered before that format (MLflow's ``pytorch`` flavour, a pickled module) are unpickled,
-    for this call alone: load only models from your own registry.
+    The version's model folder is read directly (``weights.pt`` with torch's weights-only
+    unpickler, ``config.yaml`` with ``safe_load``) and the network rebuilt from its config; the
+    pyfunc's code file is not run. Nothing is unpickled.
 
     Args:
         uri: ``models:/<name>@<alias>``, ``models:/<name>/<version>``, ``runs:/<id>/<name>``,
@@ -546,30 +516,54 @@ def load_logged_model(uri: str) -> nn.Module:
 
     Raises:
         ValueError: the URI does not resolve to a loadable model (the message names it).
+        girml.errors.UnsafeModelError: a pickled model (MLflow's ``pytorch`` flavour, or a
+            ``weights.pt`` holding Python objects): one line naming ``uri`` and how to convert it.
     """
-    from girml.models.store import load_model_dir
-
+    if (Path(uri) / "MLmodel").is_file():  # a local MLflow model: read in place
+        return _load_mlmodel(Path(uri), uri)
+    # a refusal or an error is one line, not under MLflow's download progress bars
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with tempfile.TemporaryDirectory(prefix="girml-model-") as tmp:
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
         except (MlflowException, OSError) as exc:
             message = exc.message if isinstance(exc, MlflowException) else str(exc)
             raise ValueError(f"cannot load model {uri}: {message}") from None
-        flavors = _flavors(local, uri)
-        artifacts = flavors.get("python_function", {}).get("artifacts", {})
-        if MODEL_ARTIFACT in artifacts:
-            folder = local / artifacts[MODEL_ARTIFACT]["path"]
-            try:
-                return load_model_dir(folder)
-            except (FileNotFoundError, ValueError) as exc:
-                raise ValueError(f"cannot load model {uri}: {exc}") from None
-        if "pytorch" in flavors:
-            return _load_pickled(local, uri)
+        return _load_mlmodel(local, uri)
+
+
+def _load_mlmodel(local: Path, uri: str) -> nn.Module:
+    """The network of MLflow model folder ``local`` (``uri`` names it in errors)."""
+    from girml.errors import UnsafeModelError
+    from girml.models.store import load_model_dir
+
+    flavors = model_flavors(local, uri)
+    artifacts = flavors.get("python_function", {}).get("artifacts", {})
+    if MODEL_ARTIFACT in artifacts:
+        try:
+            return load_model_dir(local / artifacts[MODEL_ARTIFACT]["path"])
+        except UnsafeModelError as exc:  # it named the folder inside
+            raise UnsafeModelError(uri, exc.what) from None
+        except (FileNotFoundError, ValueError) as exc:
+            raise ValueError(f"cannot load model {uri}: {exc}") from None
+    if "pytorch" in flavors:
+        raise UnsafeModelError(uri, pickled_flavor(flavors["pytorch"]))
     raise ValueError(f"{uri}: neither a girml model folder nor a pytorch model ({sorted(flavors)})")
 
 
-def _flavors(local: Path, uri: str) -> dict[str, Any]:
-    """The ``flavors`` of the ``MLmodel`` file in downloaded model folder ``local``."""
+def pickled_flavor(pytorch_flavor: Mapping[str, Any]) -> str:
+    """What an ``MLmodel`` file's ``pytorch`` flavour holds, for ``UnsafeModelError``."""
+    form = pytorch_flavor.get("serialization_format") or "pickle"
+    data = pytorch_flavor.get("model_data", "data")
+    return f"a pickled PyTorch model (MLflow's pytorch flavour, {form} format in {data}/)"
+
+
+def model_flavors(local: Path, uri: str) -> dict[str, Any]:
+    """The ``flavors`` of the ``MLmodel`` file in (downloaded) model folder ``local``.
+
+    Raises:
+        ValueError: no ``MLmodel`` file, or one that lists no flavors (names ``uri``).
+    """
     mlmodel = local / "MLmodel"
     if not mlmodel.is_file():
         raise ValueError(f"cannot load model {uri}: no MLmodel file in it")
@@ -577,18 +571,6 @@ def _flavors(local: Path, uri: str) -> dict[str, Any]:
     if not isinstance(flavors, dict):
         raise ValueError(f"cannot load model {uri}: its MLmodel file lists no flavors")
     return flavors
-
-
-def _load_pickled(local: Path, uri: str) -> nn.Module:
-    """A version registered before the weights-plus-config format: a pickled module."""
-    try:
-        with _pickle_loading_allowed():
-            model = mlflow.pytorch.load_model(str(local), map_location="cpu", weights_only=False)
-    except MlflowException as exc:
-        raise ValueError(f"cannot load model {uri}: {exc.message}") from None
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"{uri} is not a PyTorch module, got {type(model).__name__}")
-    return model.eval()
 
 
 # --------------------------------------------------------------------------- provenance

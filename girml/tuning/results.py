@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
 from girml.config import ConfigError, ModelConfig, TrainConfig, deep_merge, parse_section
+from girml.config_base import load_yaml
 from girml.imageio import atomic_path, write_text
 from girml.records import field_path
 from girml.tuning.space import nest
@@ -192,10 +193,7 @@ def load_tuned_overrides(path: Path) -> dict[str, dict[str, Any]]:
     """
     if not path.is_file():
         raise ConfigError(f"{path}: tuned params not found (run `girml tune` first)")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    doc = load_yaml(path.read_text(encoding="utf-8"), str(path))
     try:
         tuned = TunedFile.model_validate(doc)
     except ValidationError as exc:

@@ -23,8 +23,9 @@ import pytest
 from PIL import Image
 
 from girml.config import CollectConfig, ConfigError, SplitFractions
+from girml.data.archives import copy_capped
 from girml.data.collect import BUILTIN_IMAGES, assign_split, collect, image_id
-from girml.data.sources import SourceError, _copy_capped
+from girml.data.sources import SourceError
 from girml.storage import s3
 from tests.factories import REPO, serving, textured_image
 
@@ -413,6 +414,13 @@ def test_s3_source_against_local_endpoint(s3_env: str, tmp_path: Path) -> None:
     assert _rejected(out)[f"{uri}/broken/bad.jpg"].startswith("not an image")
     _check_consistent(out)
 
+    # the byte cap applies to the listed size: an object over it is never downloaded
+    cat = len(objects["photos/animal/cat.png"])
+    capped = _cfg({"type": "s3", "bucket": bucket, "prefix": "photos/"}, max_file_bytes=cat - 1)
+    collect(capped, out, workers=2)
+    reason = f"file too large: {cat} bytes exceeds max_file_bytes={cat - 1}"
+    assert _rejected(out)[f"{uri}/animal/cat.png"] == reason
+
     with pytest.raises(SourceError, match="listing failed"):
         collect(_cfg({"type": "s3", "bucket": "no-such-bucket"}), tmp_path / "none")
 
@@ -532,7 +540,9 @@ def test_urls_source_verifies_extracts_and_resumes(
     rejected = _rejected(out)
     assert rejected[f"{base}/tampered.png"].startswith("sha256 mismatch: expected")
     assert rejected[f"{base}/missing.png"] == "download failed: HTTP 404"
-    assert set(rejected) == {f"{base}/tampered.png", f"{base}/missing.png"}
+    escape = f"{base}/set.zip#../escape.png"  # not extracted, and not in silence
+    assert rejected[escape] == "unsafe member path (goes up with '..'): not extracted"
+    assert set(rejected) == {f"{base}/tampered.png", f"{base}/missing.png", escape}
     first_try, retry = (r for p, r in file_server.requests if p == "/big.png")
     assert first_try is None and retry is not None
     resumed_at = int(retry.removeprefix("bytes=").removesuffix("-"))
@@ -633,9 +643,9 @@ def test_archive_member_over_the_cap_is_rejected_by_name(tmp_path: Path) -> None
 
 def test_capped_copy_counts_the_bytes_read_not_the_declared_size(tmp_path: Path) -> None:
     dest = tmp_path / "member.png"
-    assert not _copy_capped(io.BytesIO(bytes(200_000)), dest, 100_000)
+    assert not copy_capped(io.BytesIO(bytes(200_000)), dest, 100_000)
     assert not dest.exists()
-    assert _copy_capped(io.BytesIO(bytes(100_000)), dest, 100_000)
+    assert copy_capped(io.BytesIO(bytes(100_000)), dest, 100_000)
     assert dest.stat().st_size == 100_000
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +141,43 @@ def test_failure_leaves_previous_outputs_and_no_staging(tmp_path: Path, monkeypa
         synthesize(images, spec, cfg, pairs, bench)
     assert _tree_digest(bench) == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_full_disk_removes_the_partial_output_and_names_the_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """Before: "[Errno 28] No space left on device", naming no path."""
+    import errno
+
+    from PIL import Image
+
+    pairs, bench = _run(tmp_path)
+    before = _tree_digest(bench)
+    written: list[int] = []
+
+    def fills_up(self, fp, *args, **kwargs):  # the PNG writer, under atomic_path
+        written.append(1)
+        if len(written) > 3:  # some pairs are written first: a partial folder exists
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(self, fp, *args, **kwargs)
+
+    real_save = Image.Image.save
+    monkeypatch.setattr(Image.Image, "save", fills_up)  # forked workers inherit it
+    spec, cfg = _configs(workers=workers)
+    images = read_manifest(tmp_path / "clean" / "manifest.csv", tmp_path / "clean" / "images")
+    with pytest.raises(OSError) as info:
+        synthesize(images, spec, cfg, pairs, bench)
+    exc = info.value
+    assert exc.errno == errno.ENOSPC and exc.filename == str(pairs)
+    partial = tmp_path / ".pairs.partial"
+    assert re.fullmatch(
+        rf"No space left on device \(writing {re.escape(str(partial))}/\S+\.png; "
+        rf"the partial output {re.escape(str(partial))} was removed\)",
+        exc.strerror,
+    ), exc.strerror
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert _tree_digest(bench) == before
 
 
 def test_too_few_bench_crops_is_a_clear_error(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Iterator
 
 import pytest
@@ -179,19 +178,6 @@ def test_sca_max_pool_starts_as_plain_sca_and_reads_the_maximum() -> None:
         block.sca.max_conv is not None for block in model.modules() if isinstance(block, NAFBlock)
     )
     assert model(torch.rand(1, 3, 11, 13)).shape == (1, 3, 11, 13)
-
-
-def test_models_pickled_before_sca_max_still_load() -> None:
-    """Registered versions are pickled modules; those from before ``sca_max`` lack the attr."""
-    torch.manual_seed(0)
-    x = torch.rand(1, 3, 11, 13)
-    old = build_model(tiny_cfg("nafnet", sca_max=False))
-    expected = old(x)
-    for module in old.modules():
-        if isinstance(module, SCA):
-            del module.__dict__["max_conv"]
-    loaded = pickle.loads(pickle.dumps(old))
-    torch.testing.assert_close(loaded(x), expected, rtol=0, atol=0)
 
 
 def test_layernorm2d_normalises_each_pixel_over_channels() -> None:

@@ -1,4 +1,5 @@
-"""Registered versions are weights plus config (no pickle), and older pickled versions still load.
+"""Registered versions are weights plus config (no pickle); older pickled versions are refused
+(tests/models/test_model_safety.py) and converted on request (tests/models/test_convert.py).
 
 A real SQLite MLflow store in a temporary folder; no mocks except the pickle modules that a
 weights-plus-config load must never touch.
@@ -12,7 +13,6 @@ from pathlib import Path
 import cloudpickle
 import mlflow
 import mlflow.pyfunc
-import mlflow.pytorch
 import numpy as np
 import pytest
 import torch
@@ -92,26 +92,6 @@ def test_pyfunc_load_model_restores_a_batch(store: Path) -> None:
         expected = model(torch.from_numpy(batch)).clamp(0, 1).numpy()
     assert out.shape == (2, 3, 24, 20) and out.dtype == np.float32
     np.testing.assert_allclose(out, expected, atol=1e-6)
-
-
-def test_versions_registered_as_pickled_modules_still_load(store: Path) -> None:
-    """Versions logged before the weights-plus-config format: MLflow's pickled pytorch flavour."""
-    old = tiny_model(5)
-    with start_run("girml-test", store, log_system_metrics=False):
-        info = mlflow.pytorch.log_model(
-            pytorch_model=old,
-            name="model",
-            registered_model_name=REGISTERED_MODEL,
-            serialization_format="pickle",
-            pip_requirements=["torch"],
-        )
-        new = tiny_model(6)
-        version = log_and_register_model(new, EXAMPLE, model_cfg=TINY)
-    assert (int(info.registered_model_version), version) == (1, 2)
-    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(2))
-    with torch.no_grad():
-        assert torch.equal(load_model(f"models:/{REGISTERED_MODEL}/1")(x), old(x))
-        assert torch.equal(load_model(f"models:/{REGISTERED_MODEL}/2")(x), new(x))
 
 
 def test_a_broken_version_names_the_uri(store: Path, tmp_path: Path) -> None:
