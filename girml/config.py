@@ -259,6 +259,11 @@ class TrainConfig(Frozen):
         default=1, ge=0, description="torch threads while training; 0 = torch's default"
     )
     use_tuned: bool = Field(default=False, description="overlay tune/best.yaml when present")
+    cpu_isa: Literal["avx2", "default"] | None = Field(
+        default="avx2",
+        description="pin the CPU kernels' instruction set (same weights on any x86-64 "
+        "machine, girml.cpu_isa); None: the machine's best",
+    )
     select: Literal["best", "last"] = Field(
         default="best",
         description="weights the run returns: the best-scoring validation (harm counted) or "

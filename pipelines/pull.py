@@ -311,6 +311,7 @@ def pull_model(
 
     from girml.models.store import load_model
 
+    check_out(out, force)  # before the registry is asked anything
     set_s3_env_defaults()
     _require_tracking_store()
     name, version = resolve_model(uri)
@@ -345,6 +346,7 @@ def pull_reports(
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    check_out(out, force)  # before the registry is asked anything
     set_s3_env_defaults()
     _require_tracking_store()
     try:

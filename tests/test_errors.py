@@ -64,6 +64,25 @@ def test_train_fails_fast_when_the_mlflow_server_is_down(
     assert not (tmp_path / "checkpoints").exists()  # stopped before any work
 
 
+def test_girml_debug_shows_the_traceback_and_keeps_the_exit_code(
+    tmp_path: Path, free_tcp_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_params(tmp_path / "params.yaml", tiny_params())
+    env = {
+        "MLFLOW_TRACKING_URI": f"http://alice:{SECRET}@127.0.0.1:{free_tcp_port}",
+        "GIRML_DEBUG": "1",
+    }
+    result = CliRunner().invoke(app, ["train"], env=env)
+    assert result.exit_code == EX_UNAVAILABLE  # 1 before: the traceback replaced the code
+    assert "Traceback (most recent call last)" in result.output and "ServiceUnreachable" in (
+        result.output
+    )
+    assert SECRET not in result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("error: MLflow tracking server at http://***@127.0.0.1:")
+
+
 @pytest.fixture(scope="module")
 def registry_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A SQLite registry whose gir-restorer@champion lives at s3://models/gir (not uploaded)."""

@@ -220,7 +220,7 @@ def command_restorer(
             for file_name, lq in zip(names, lqs, strict=True):
                 write_png(in_dir / file_name, lq)
             args = [arg.replace("{in}", str(in_dir)).replace("{out}", str(out_dir)) for arg in argv]
-            _run(name, args, cwd, timeout_s, shown=shlex.join(argv))
+            _run(name, args, cwd, timeout_s, shown=command)
             return [_read_output(out_dir / file_name) for file_name in names]
 
     return restore

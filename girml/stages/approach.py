@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from girml.config import ApproachConfig
+from girml.cpu_isa import pin_cpu_isa
 from girml.evaluation.approaches import train_approach
 from girml.paths import APPROACH_CHECKPOINTS, APPROACHES_DIR, PAIRS_DIR
 from girml.stages.contract import Echo, StageFailed, StageParams
@@ -30,10 +33,12 @@ def run(params: Path, name: str, echo: Echo) -> None:
     """Train approach ``name`` into models/approaches/<name>/."""
     reads = StageParams(params, "approach", key=name)
     approach = approach_of(reads, name)
+    train_cfg = reads.section("train")
+    pin_cpu_isa(None if torch.cuda.is_available() else train_cfg.cpu_isa)  # before any kernel
     record = train_approach(
         approach,
         reads.section("model"),
-        reads.section("train"),
+        train_cfg,
         reads.section("degradations"),
         PAIRS_DIR,
         APPROACHES_DIR / name,

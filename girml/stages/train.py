@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from girml.config import DegradationsConfig, ModelConfig, TrainConfig
+from girml.cpu_isa import pin_cpu_isa
 from girml.hashing import file_digest
 from girml.imageio import write_text
 from girml.models import model_stats
@@ -40,6 +41,8 @@ TRAIN_METRIC_KEYS = (
 def run(params: Path, echo: Echo) -> None:
     """Train; on rank 0 also track, register, save models/latest and write train.json."""
     model_cfg, cfg, spec = _configs(StageParams(params, "train"), echo)
+    # first, before any kernel runs: the same weights on any x86-64 machine (train.cpu_isa)
+    isa = pin_cpu_isa(None if torch.cuda.is_available() else cfg.cpu_isa)
     check_pairs(PAIRS_DIR)  # before the MLflow run, which a missing file would end FAILED
     ranks = process_state()
     if ranks.num_processes > 1:  # torchrun starts ranks in sessions of their own: end with it
@@ -52,6 +55,7 @@ def run(params: Path, echo: Echo) -> None:
     tags = _run_tags(params, cfg, ranks.num_processes)
     result, run_id, version = _train_tracked(model_cfg, cfg, spec, tags)
     metrics = _train_metrics(result, run_id, version, tags["hardware"])
+    metrics["cpu_isa"] = isa
     write_text(TRAIN_METRICS, json.dumps(metrics, indent=2) + "\n")
     echo(
         f"val PSNR-Y {metrics['val.psnr_y_input']:.2f} -> {metrics['val.psnr_y_model']:.2f} dB "

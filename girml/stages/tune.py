@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
+from girml.cpu_isa import pin_cpu_isa
 from girml.paths import PAIRS_DIR, TRIALS_CSV, TUNE_DIR, TUNED_PARAMS
 from girml.stages.contract import Echo, StageParams
 from girml.tuning.results import write_best, write_trials_csv
@@ -16,6 +19,8 @@ def run(params: Path, echo: Echo) -> None:
     cfg = reads.section("tune")
     model_cfg = reads.section("model")
     train_cfg = reads.section("train")
+    # before any kernel runs; the Ray trials inherit the pinned environment
+    pin_cpu_isa(None if torch.cuda.is_available() else train_cfg.cpu_isa)
     spec = reads.section("degradations") if train_cfg.online_degradation_prob > 0 else None
     result = tune(
         cfg,

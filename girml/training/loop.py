@@ -87,6 +87,7 @@ UNFINGERPRINTED = frozenset(
         "use_tuned",
         "channels_last",
         "compile",
+        "cpu_isa",
     }
 )
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")

@@ -58,6 +58,20 @@ runner = CliRunner()
             "http://h/x?token=***&password=***&sig=***&page=2",
         ),
         (f"postgresql://{USER}:{CANARY}@db/mlflow", "postgresql://***@db/mlflow"),
+        # token fragments (OAuth's implicit flow) and more secret parameter names
+        (
+            f"https://app.example.org/cb#access_token={CANARY}&token_type=bearer&expires_in=60",
+            "https://app.example.org/cb#access_token=***&token_type=***&expires_in=60",
+        ),
+        (f"https://h/cb?state=1#id_token={CANARY}", "https://h/cb?state=1#id_token=***"),
+        (
+            f"https://b.s3.amazonaws.com/k?X-Amz-Security-Token={CANARY}&X-Amz-Date=20250101",
+            "https://b.s3.amazonaws.com/k?X-Amz-Security-Token=***&X-Amz-Date=20250101",
+        ),
+        (
+            f"https://h/x?passphrase={CANARY}&private_key={CANARY}&jwt={CANARY}",
+            "https://h/x?passphrase=***&private_key=***&jwt=***",
+        ),
     ],
 )
 def test_mask_url_masks_userinfo_and_secret_query_values(url: str, masked: str) -> None:
@@ -78,6 +92,8 @@ def test_mask_url_masks_userinfo_and_secret_query_values(url: str, masked: str) 
         "http://[::1]:5000/x?page=1",
         "models:/gir-restorer@champion",
         "not a url at all",
+        "http://127.0.0.1:5000/#/experiments/1/runs/0a1b",  # MLflow's UI links
+        "https://github.com/org/repo/blob/main/README.md#when-things-go-wrong",
     ],
 )
 def test_urls_without_secrets_are_unchanged(url: str) -> None:
@@ -99,6 +115,11 @@ def test_mask_text_masks_every_url_in_a_message() -> None:
     assert "https://***@mlflow.example.org/api" in out
     assert "/x.zip?token=***" in out and "https://example.org/a.png" in out
     assert text_credentials(text) == ["user:password@", "user:password@"]  # full URLs only
+    redirect = f"302 Found: Location: /callback#access_token={CANARY}&state=xyz"
+    assert mask_text(redirect) == "302 Found: Location: /callback#access_token=***&state=xyz"
+    assert url_credentials(f"https://h/cb#access_token={CANARY}") == [
+        "fragment parameter 'access_token'"
+    ]
 
 
 def test_masking_filter_masks_log_records_and_tracebacks() -> None:

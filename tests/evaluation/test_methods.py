@@ -234,9 +234,10 @@ def test_a_failing_command_names_the_method_and_its_stderr(
     tool: str, bench: Bench, pristine: NiqeModel, tmp_path: Path
 ) -> None:
     crash = spec(name="crash", command=f"{tool} --mode crash --in {{in}} --out {{out}}")
-    with pytest.raises(MethodError, match=r"method 'crash': .* exited with 1; stderr:") as info:
+    with pytest.raises(MethodError, match=r"method 'crash': .* exited with 1; its last") as info:
         outside(crash, bench, pristine, tmp_path)
-    assert str(info.value).endswith("FileNotFoundError: weights/restorer.pth")
+    assert str(info.value).endswith("stderr line: FileNotFoundError: weights/restorer.pth")
+    assert "\n" not in str(info.value) and info.value.code == 1
 
     # a program whose child would hold the output pipes open for 60 s: both are ended
     python = shlex.quote(sys.executable)
@@ -244,7 +245,7 @@ def test_a_failing_command_names_the_method_and_its_stderr(
     child += "'import time; time.sleep(60)']); time.sleep(60)"
     slow = spec(name="slow", command=f'{python} -c "{child}" {{in}} {{out}}', timeout_s=0.5)
     start = time.monotonic()
-    with pytest.raises(MethodError, match=r"method 'slow': .* ran past 0.5 s"):
+    with pytest.raises(MethodError, match=r"method 'slow': .* ran past its timeout_s of 0.5 s"):
         outside(slow, bench, pristine, tmp_path)
     assert time.monotonic() - start < 30
 
