@@ -44,8 +44,10 @@ import torch
 from girml.config import DegradationsConfig, ModelConfig, TrainConfig, load_section
 from girml.models import build_model
 from girml.training.data import make_loader
-from girml.training.loop import build_optimizer, compile_or_eager, train, train_dataset
+from girml.training.init import compile_or_eager
+from girml.training.loop import train, train_dataset
 from girml.training.losses import restoration_loss
+from girml.training.schedule import build_optimizer
 
 WARMUP = 10
 LOG_EVERY = 5

@@ -24,7 +24,8 @@ import torch
 from girml.config import DegradationsConfig, ModelConfig, TrainConfig, parse_section, read_params
 from girml.ensemble import with_self_ensemble
 from girml.training.data import load_pairs
-from girml.training.loop import train, validate
+from girml.training.loop import train
+from girml.training.validation import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = ("single-id", "unseen-content", "mixed")

@@ -69,7 +69,8 @@ from girml.config import DegradationsConfig, ModelConfig, SearchDim, TrainConfig
 from girml.errors import ServiceUnreachable
 from girml.process import start_reaper, stop_reaper
 from girml.tracking import mlflow as tracking
-from girml.training.loop import UNFINGERPRINTED, train
+from girml.training.checkpoints import UNFINGERPRINTED
+from girml.training.loop import train
 from girml.tuning.results import METRIC, TuneResult
 from girml.tuning.space import (
     check_space,

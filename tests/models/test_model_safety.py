@@ -221,7 +221,7 @@ def test_girml_pull_model_refuses_and_leaves_nothing(
 
 
 def test_train_init_from_refuses(store: Hostile) -> None:
-    from girml.training.loop import source_weights
+    from girml.training.init import source_weights
 
     for source in (str(store.girml_dir), store.pickled_uris[0], store.tampered_uri):
         with pytest.raises(UnsafeModelError) as caught:

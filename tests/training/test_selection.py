@@ -11,8 +11,9 @@ import torch
 
 from girml.config import ModelConfig, TrainConfig
 from girml.training.data import load_pairs
-from girml.training.loop import train, validate
+from girml.training.loop import train
 from girml.training.selection import BestWeights, selection_score
+from girml.training.validation import validate
 from tests.factories import synthesize_tiny
 
 MODEL = ModelConfig(type="nafnet", width=8, enc_blocks=[1], middle_blocks=1)
