@@ -55,13 +55,20 @@ def pin_cpu_isa(level: str | None) -> dict[str, Any]:
     Raises:
         ValueError: an unknown level.
     """
+    if level is not None and level not in LEVELS:
+        raise ValueError(f"train.cpu_isa: unknown level {level!r}; use one of {list(LEVELS)}")
+    before = {name: os.environ.get(name) for name in LEVELS["avx2"]}
     if level is not None:
-        if level not in LEVELS:
-            raise ValueError(f"train.cpu_isa: unknown level {level!r}; use one of {list(LEVELS)}")
         os.environ.update(LEVELS[level])
     actual = torch.backends.cpu.get_cpu_capability()
     pinned = level is not None and actual == _ATEN_NAMES[level]
     if level is not None and not pinned:
+        # children (loader workers) must run what this process runs: undo the variables
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         log.warning(
             "train.cpu_isa is %r but this process already runs %s kernels, so its weights "
             "depend on the machine; start it afresh with ATEN_CPU_CAPABILITY=%s",

@@ -92,3 +92,17 @@ def test_pinned_training_gives_the_same_weights_whatever_the_machine_would_pick(
     pinned_avx2 = _run(pairs, "avx2", tmp_path / "d", aten="avx2")
     assert pinned_generic["isa"]["aten"] == pinned_avx2["isa"]["aten"] == "AVX2"
     assert pinned_generic["digest"] == pinned_avx2["digest"]
+
+
+def test_an_unpinnable_process_leaves_its_children_the_same_kernels() -> None:
+    code = (
+        "import json, os, torch; torch.ones(4).add_(1)\n"
+        "from girml.cpu_isa import pin_cpu_isa\n"
+        "pin_cpu_isa('default')\n"
+        "print(json.dumps(os.environ.get('ATEN_CPU_CAPABILITY')))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in LEVELS["avx2"]}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout) is None  # not left set for the workers it starts

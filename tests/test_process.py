@@ -176,10 +176,18 @@ def _runs(db: Path) -> list:
 
 
 def test_failed_train_ends_its_run_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import girml.stages.train
+
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     write_params(tmp_path / "params.yaml", _train_params(steps=10))
-    result = CliRunner().invoke(app, ["train", "--params", "params.yaml"])  # no pairs
+    synthesize_tiny(tmp_path / "data")  # the inputs are there (no data fails before the run)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the loop broke")
+
+    monkeypatch.setattr(girml.stages.train, "train", broken)
+    result = CliRunner().invoke(app, ["train", "--params", "params.yaml"])
     assert result.exit_code == 1, result.output
     [run] = _runs(tmp_path / "mlflow.db")
     assert run.info.status == "FAILED"
