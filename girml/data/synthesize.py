@@ -173,6 +173,15 @@ def informative(img: CleanImage, crop: tuple[int, int, int, int]) -> bool:
     return float((pixels @ _LUMA).std()) >= MIN_CROP_STD
 
 
+def _informative_crops(crops: list[tuple]) -> list[tuple]:
+    """``crops`` (round-robin over images) without the flat ones, in the same order; each image
+    is read once (the checks run image by image, not in the round-robin order)."""
+    keep = {}
+    for img, crop in sorted(crops, key=lambda c: c[0].id):
+        keep[(img.id, crop)] = informative(img, crop)
+    return [(img, crop) for img, crop in crops if keep[(img.id, crop)]]
+
+
 def plan_pairs(
     images: Sequence[CleanImage],
     split: str,
@@ -242,11 +251,7 @@ def plan_bench(
     :data:`CLEAN_SUITES` takes the same crops with :func:`clean_recipe`.
     """
     crops = {
-        name: [
-            (img, crop)
-            for img, crop in grid_crops(images, cfg.bench_crop, cfg.max_crops_per_image)
-            if informative(img, crop)
-        ]
+        name: _informative_crops(grid_crops(images, cfg.bench_crop, cfg.max_crops_per_image))
         for name, images in (("test", test_images), ("content", content_images))
     }
     jobs = []
@@ -287,19 +292,29 @@ def plan_whole(
     moves no existing recipe.
     """
     photos = sorted(test_images, key=lambda im: im.id)[: cfg.whole_photos]
-    held = set(spec.held_out.families)
-    families = [f for f in spec.families if f not in held]
     jobs = []
-    for name in [*families, CLEAN_FAMILY]:
+    for name in [*_trained_families(spec), CLEAN_FAMILY]:
         for img in photos:
-            if name == CLEAN_FAMILY:
-                recipe = clean_recipe()
-            else:
-                rng = _rng(cfg.seed, WHOLE_SUITE, name, zlib.crc32(img.id.encode()))
-                recipe = sample_recipe(spec, "single", "id", rng, families=[name])
+            recipe = _whole_photo_recipe(spec, cfg, WHOLE_SUITE, name, img)
             crop = (0, 0, img.height, img.width)
             jobs.append(Job(f"{WHOLE_SUITE}/{name}", img.id, img, crop, recipe, WHOLE_SUITE, name))
     return jobs
+
+
+def _trained_families(spec: DegradationsConfig) -> list[str]:
+    held = set(spec.held_out.families)
+    return [f for f in spec.families if f not in held]
+
+
+def _whole_photo_recipe(
+    spec: DegradationsConfig, cfg: SynthesizeConfig, stream: str, family: str, img: CleanImage
+) -> Recipe:
+    """``family`` at in-distribution levels for one whole photo (:func:`clean_recipe` for
+    ``clean``), from a generator keyed by (stream, family, photo)."""
+    if family == CLEAN_FAMILY:
+        return clean_recipe()
+    rng = _rng(cfg.seed, stream, family, zlib.crc32(img.id.encode()))
+    return sample_recipe(spec, "single", "id", rng, families=[family])
 
 
 def plan_select(
@@ -312,17 +327,11 @@ def plan_select(
     """
     if cfg.select_side == 0:
         return []
-    held = set(spec.held_out.families)
-    families = [f for f in spec.families if f not in held]
     jobs = []
     for img in sorted(val_images, key=lambda im: im.id):
         factor = reduce_factor(img.height, img.width, cfg.select_side)
-        for name in [*families, CLEAN_FAMILY]:
-            if name == CLEAN_FAMILY:
-                recipe = clean_recipe()
-            else:
-                rng = _rng(cfg.seed, SELECT_SET, name, zlib.crc32(img.id.encode()))
-                recipe = sample_recipe(spec, "single", "id", rng, families=[name])
+        for name in [*_trained_families(spec), CLEAN_FAMILY]:
+            recipe = _whole_photo_recipe(spec, cfg, SELECT_SET, name, img)
             crop = (0, 0, img.height, img.width)
             pair_id = f"{SELECT_SET}-{name}-{img.id}"
             jobs.append(Job(SELECT_SET, pair_id, img, crop, recipe, SELECT_SET, name, factor))
