@@ -16,8 +16,8 @@ import time
 
 import torch
 
+from girml.artifacts.loading import load_model
 from girml.ensemble import SelfEnsemble, view
-from girml.models.store import load_model
 
 
 def one_view_at_a_time(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

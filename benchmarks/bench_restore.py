@@ -22,8 +22,8 @@ machine load hits all variants alike. Variants:
 
 The model is the ``model`` section of ``--params`` (seed 0, random init with the zero-initialised
 block scales and output conv given random values, as a trained model has), or ``--model``, any
-folder or URI that :func:`girml.models.store.load_model` reads. Prints one markdown table row per
-run: wall and CPU (user + system, all threads) seconds of the restore, peak RSS, the peak RSS
+folder or URI that :func:`girml.artifacts.loading.load_model` reads. Prints one markdown table row
+per run: wall and CPU (user + system, all threads) seconds of the restore, peak RSS, the peak RSS
 before the restore began, and the largest 8-bit difference of the output PNG from the first
 ``before`` output. On a shared machine the CPU seconds move less with the load than the wall
 time does.
@@ -99,7 +99,7 @@ def worker(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.model:
-        from girml.models.store import load_model
+        from girml.artifacts.loading import load_model
 
         model = load_model(args.model)
     else:

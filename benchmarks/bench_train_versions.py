@@ -31,7 +31,11 @@ DRIVER = """
 import json, statistics, sys, tempfile, torch
 from pathlib import Path
 from girml.config import DegradationsConfig, ModelConfig, TrainConfig, parse_section, read_params
-from girml.training import train
+from girml.training.loop import train
+try:  # this tree: the caller loads the weights of train.init_from
+    from girml.artifacts.loading import source_weights
+except ImportError:  # an older revision: train() loads them itself (or has no init_from)
+    source_weights = None
 
 settings = json.loads(sys.argv[1])
 torch.set_num_threads(settings["threads"])
@@ -45,8 +49,10 @@ speeds = []
 def on_log(step, logged):
     if step > 50:
         speeds.append(logged["samples_per_second"])
+source = getattr(cfg, "init_from", None)
+init = {"init": source_weights(source)} if source is not None and source_weights else {}
 with tempfile.TemporaryDirectory() as ckpt:
-    train(model, cfg, Path("data/pairs"), Path(ckpt), spec=spec, on_log=on_log)
+    train(model, cfg, Path("data/pairs"), Path(ckpt), spec=spec, on_log=on_log, **init)
 print(json.dumps({"samples_per_second": statistics.median(speeds), "windows": len(speeds)}))
 """
 

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import torch
 
+from girml.artifacts.loading import source_weights
 from girml.config import DegradationsConfig, ModelConfig, TrainConfig, load_section
 from girml.models import build_model
 from girml.training.data import make_loader
@@ -116,11 +117,13 @@ def looped(
     spec: DegradationsConfig,
     pairs: Path,
     with_mlflow: bool,
+    init: dict[str, torch.Tensor] | None = None,
 ) -> Timing:
     """``girml.training.train``, timed between its log events at the warm-up and the last step.
 
     The time stamp is taken as a log event arrives, before MLflow sees it, so the MLflow cost of
-    every event but the last falls inside the timed window.
+    every event but the last falls inside the timed window. ``init``: the weights of
+    ``cfg.init_from`` (loaded once by :func:`main`), or None.
     """
     stamps: dict[int, tuple[float, float]] = {}
     in_mlflow = 0.0
@@ -138,20 +141,22 @@ def looped(
                 Path(tmp) / "ckpt",
                 spec=spec,
                 on_log=stamp,
+                init=init,
             )
         else:
-            from girml.tracking import mlflow as tracking
+            from girml.tracking.logs import log_metrics
+            from girml.tracking.runs import start_run
 
             def on_log(step: int, metrics: dict[str, float]) -> None:
                 nonlocal in_mlflow
                 stamp(step, metrics)
-                tracking.log_metrics(step, metrics)
+                log_metrics(step, metrics)
                 if WARMUP <= step < cfg.steps:  # inside the timed window
                     in_mlflow += time.perf_counter() - stamps[step][0]
 
             os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
             try:
-                with tracking.start_run("bench", Path(tmp), run_name="bench"):
+                with start_run("bench", Path(tmp), run_name="bench"):
                     train(
                         model_cfg,
                         cfg,
@@ -159,7 +164,8 @@ def looped(
                         Path(tmp) / "ckpt",
                         spec=spec,
                         on_log=on_log,
-                        on_validate=tracking.log_metrics,
+                        on_validate=log_metrics,
+                        init=init,
                     )
             finally:
                 del os.environ["MLFLOW_TRACKING_URI"]
@@ -175,26 +181,27 @@ def variants(
     spec: DegradationsConfig,
     pairs: Path,
     fast: dict[str, bool],
+    init: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, Callable[[], Timing]]:
-    """Every known variant by name, each a no-argument function running it once."""
+    """Every known variant by name, each a no-argument function running it once; the loop
+    variants start from ``init`` (the weights of ``base.init_from``) when given."""
     off = dict.fromkeys(SWITCHES, False)
 
     def config(**update: object) -> TrainConfig:
         return base.model_copy(update={**off, **update})
 
+    def loop(cfg: TrainConfig, with_mlflow: bool = False) -> Timing:
+        return looped(model_cfg, cfg, spec, pairs, with_mlflow, init)
+
     return {
-        "before": lambda: looped(model_cfg, config(), spec, pairs, False),
-        "cl": lambda: looped(model_cfg, config(channels_last=True), spec, pairs, False),
-        "cl+fused": lambda: looped(
-            model_cfg, config(channels_last=True, fused_optim=True), spec, pairs, False
-        ),
-        "cl+compile": lambda: looped(
-            model_cfg, config(channels_last=True, compile=True), spec, pairs, False
-        ),
+        "before": lambda: loop(config()),
+        "cl": lambda: loop(config(channels_last=True)),
+        "cl+fused": lambda: loop(config(channels_last=True, fused_optim=True)),
+        "cl+compile": lambda: loop(config(channels_last=True, compile=True)),
         "bare": lambda: bare(model_cfg, config(**fast), spec, pairs),
-        "loop": lambda: looped(model_cfg, config(**fast), spec, pairs, False),
-        "loop+mlflow": lambda: looped(model_cfg, config(**fast), spec, pairs, True),
-        "loop-w0": lambda: looped(model_cfg, config(**fast, num_workers=0), spec, pairs, False),
+        "loop": lambda: loop(config(**fast)),
+        "loop+mlflow": lambda: loop(config(**fast), with_mlflow=True),
+        "loop-w0": lambda: loop(config(**fast, num_workers=0)),
         "bare-w0": lambda: bare(model_cfg, config(**fast, num_workers=0), spec, pairs),
     }
 
@@ -242,7 +249,8 @@ def main() -> None:
             "ckpt_every": 10**6,
         }
     )
-    known = variants(model_cfg, base, spec, Path("data/pairs"), parse_fast(args.fast))
+    init = source_weights(base.init_from) if base.init_from is not None else None
+    known = variants(model_cfg, base, spec, Path("data/pairs"), parse_fast(args.fast), init)
     names = [name for name in args.variants.split(",") if name]
     unknown = sorted(set(names) - set(known))
     if unknown:

@@ -3,7 +3,7 @@
 Usage: python benchmarks/budget_curve.py LABEL=MODEL [LABEL=MODEL ...] [--params FILE]
        [--self-ensemble N] [--families]
 Needs `girml synthesize` to have run (reads data/bench/). MODEL is anything
-``girml.models.store.load_model`` accepts (a model folder such as models/latest, a release
+``girml.artifacts.loading.load_model`` accepts (a model folder such as models/latest, a release
 folder, a models:/ URI) or ``ckpt:DIR``: a training checkpoint folder (checkpoints/train/
 checkpoint-<step>), whose EMA weights are scored with the model section of ``--params`` and
 whose step count and training seconds are read from its saved state. Prints one markdown row
@@ -25,11 +25,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from girml.artifacts.loading import load_model
 from girml.config import load_section
-from girml.evaluation.harness import Bench, clipped_psnr, model_restorer
+from girml.evaluation.bench import Bench
 from girml.evaluation.report import headline, summarize
+from girml.evaluation.restorers import model_restorer
+from girml.evaluation.scores import clipped_psnr
 from girml.models import build_model
-from girml.models.store import load_model
 
 SUITES = ("single-id", "single-ood", "mixed", "unseen", "unseen-content")
 COLUMNS = (

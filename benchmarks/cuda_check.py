@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from girml.artifacts.loading import source_weights
 from girml.config import load_section
 from girml.inference import restore_image
 from girml.training.loop import train
@@ -37,9 +38,10 @@ def main() -> None:
     )
     # the quick profile's on-the-fly degradations need the spec (without it train() refuses)
     spec = load_section(args.params, "degradations") if cfg.online_degradation_prob > 0 else None
+    init = source_weights(cfg.init_from) if cfg.init_from is not None else None
     torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory() as ckpt:
-        result = train(model_cfg, cfg, Path("data/pairs"), Path(ckpt), spec=spec)
+        result = train(model_cfg, cfg, Path("data/pairs"), Path(ckpt), spec=spec, init=init)
     train_peak = torch.cuda.max_memory_allocated()
 
     model = result.model.eval()

@@ -36,6 +36,8 @@ from typing import Any
 
 import torch
 
+from girml.artifacts.loading import load_model, source_weights
+from girml.artifacts.store import save_model_dir
 from girml.config import (
     CollectConfig,
     DegradationsConfig,
@@ -48,16 +50,12 @@ from girml.config import (
 )
 from girml.data.collect import collect
 from girml.data.synthesize import read_manifest, synthesize
-from girml.evaluation.harness import (
-    Bench,
-    evaluate_baselines,
-    evaluate_method,
-    fit_pristine_niqe,
-    model_restorer,
-)
+from girml.evaluation.bench import Bench
+from girml.evaluation.harness import evaluate_baselines, evaluate_method
 from girml.evaluation.report import summarize
+from girml.evaluation.restorers import model_restorer
+from girml.evaluation.scores import fit_pristine_niqe
 from girml.evaluation.whole import evaluate_whole, has_whole_suite
-from girml.models.store import load_model, save_model_dir
 from girml.training.loop import train
 
 ARMS = ("packages", "builtin")
@@ -97,7 +95,8 @@ def run_train(arm: str, work: Path, steps: int | None, params: Path) -> dict[str
     cfg = parse_section(train_raw, "train", TrainConfig)
     spec = parse_section(raw["degradations"], "degradations", DegradationsConfig)
     start = time.perf_counter()
-    result = train(model_cfg, cfg, out / "pairs", out / "checkpoints", spec=spec)
+    init = source_weights(cfg.init_from) if cfg.init_from is not None else None
+    result = train(model_cfg, cfg, out / "pairs", out / "checkpoints", spec=spec, init=init)
     save_model_dir(result.model, model_cfg, out / "model", extra={"train": cfg})
     record = {
         "arm": arm,

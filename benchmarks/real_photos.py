@@ -15,8 +15,8 @@ package photos of a collect manifest's test split (``profiles/release.yaml`` col
 ``--max-crops-per-photo`` non-overlapping ``--crop`` x ``--crop`` crops, a grid centred on the
 photo and taken row by row (defaults: 4 + 2 + 2 = 8 crops of 256 px).
 
-Each crop is degraded by :data:`DEGRADATIONS` (12 fixed single-op recipes of the kinds the
-README lists, built from the registered ops with ``params.yaml``'s units, plus ``clean``: no
+Each crop is degraded by :data:`DEGRADATIONS` (12 fixed single-op recipes of the kinds that
+docs/data.md lists, built from the registered ops with ``params.yaml``'s units, plus ``clean``: no
 degradation), quantised to uint8 as a saved PNG would be, and brought back to the crop's size
 with :func:`girml.training.data.match_size` where an op changes it (as the evaluation harness
 does; ``resize`` is the same-size down-up op, so this is a no-op here). The random ops draw from
@@ -24,12 +24,12 @@ a seed fixed by ``--seed``, the photo's file name, the crop position and the deg
 run is repeatable and does not depend on the order of ``--photos``.
 
 Every method of ``--methods`` restores every degraded crop: ``model`` is ``--model`` (a model
-folder, a ``models:/`` URI or a release folder, see :func:`girml.models.store.load_model`) run
+folder, a ``models:/`` URI or a release folder, see :func:`girml.artifacts.loading.load_model`) run
 through :func:`girml.inference.restore_image` with ``--tile`` (overlap tile / 8, as the
 evaluation harness), the other names are classical baselines from
 :data:`girml.baselines.BASELINES`. A baseline that raises is scored NaN on that crop (with a
 warning), so the row's mean is NaN. Scores, as ``girml evaluate`` (BasicSR convention, 8-bit,
-no border crop, Y of BT.601, clipped at 100 dB by :func:`girml.evaluation.harness.clipped_psnr`):
+no border crop, Y of BT.601, clipped at 100 dB by :func:`girml.evaluation.scores.clipped_psnr`):
 
   psnr_y        PSNR-Y of the output against the clean crop
   gain          psnr_y minus the degraded input's PSNR-Y (dB); not defined for ``clean``
@@ -75,13 +75,14 @@ from photo_sets import (
     manifest_photos,
 )
 
+from girml.artifacts.loading import load_model, weights_file
 from girml.baselines import BASELINES
 from girml.degradations import OPS, Recipe, Step, apply_recipe
-from girml.evaluation.harness import clipped_psnr, model_restorer
+from girml.evaluation.restorers import model_restorer
+from girml.evaluation.scores import clipped_psnr
 from girml.evaluation.whole import restore_restorer
 from girml.hashing import file_digest
 from girml.imageio import to_tensor, to_uint8
-from girml.models.store import load_model, weights_file
 from girml.training.data import match_size
 
 log = logging.getLogger("real_photos")

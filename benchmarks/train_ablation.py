@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from girml.artifacts.loading import source_weights
 from girml.config import DegradationsConfig, ModelConfig, TrainConfig, parse_section, read_params
 from girml.ensemble import with_self_ensemble
 from girml.training.data import load_pairs
@@ -43,8 +44,11 @@ def main(name: str, overrides: dict) -> dict:
         TrainConfig,
     )
     spec = parse_section(params["degradations"], "degradations", DegradationsConfig)
+    init = source_weights(train_cfg.init_from) if train_cfg.init_from is not None else None
     with tempfile.TemporaryDirectory() as ckpt_dir:
-        result = train(model_cfg, train_cfg, ROOT / "data" / "pairs", Path(ckpt_dir), spec=spec)
+        result = train(
+            model_cfg, train_cfg, ROOT / "data" / "pairs", Path(ckpt_dir), spec=spec, init=init
+        )
     bench = {}
     for views in (1, 8):
         net = with_self_ensemble(result.model, views)

@@ -40,14 +40,14 @@ import numpy as np
 import torch
 from photo_sets import expand_photos
 
+from girml.artifacts.loading import load_model
 from girml.config import RESTORE_OVERLAP
 from girml.degradations import OPS, Recipe, Step, apply_recipe
-from girml.evaluation.harness import clipped_psnr
+from girml.evaluation.scores import clipped_psnr
 from girml.evaluation.whole import restore_restorer
 from girml.imageio import read_image, to_tensor, to_uint8
 from girml.inference import restore_image, restore_tiled
 from girml.metrics import block_shift
-from girml.models.store import load_model
 
 CLEAN = "clean"
 LUMA = np.array([0.299, 0.587, 0.114])

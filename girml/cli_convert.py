@@ -1,8 +1,8 @@
 """``girml convert-model``: the explicit, trusted-only conversion of a pickled model.
 
-The verb lives here rather than in :mod:`girml.cli`, which it imports (one way); ``python -m
-girml`` (:mod:`girml.__main__`) and the installed ``girml`` (:mod:`pipelines.cli`) register it
-with :func:`register`. The work is :func:`girml.models.convert.convert_model`.
+The verb lives here rather than in :mod:`girml.cli` (it shares :mod:`girml.cli_common`);
+``python -m girml`` (:mod:`girml.__main__`) and the installed ``girml`` (:mod:`pipelines.cli`)
+register it with :func:`register`. The work is :func:`girml.artifacts.convert.convert_model`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from girml.cli import fail, stage
+from girml.cli_common import fail, stage
 
 # paragraphs, each one line for the help's own wrapping
 HELP = "\n\n".join(
@@ -59,7 +59,7 @@ def convert_model_command(
             "--i-trust-this-file only if you trust where it came from",
             2,
         )
-    from girml.models.convert import convert_model
+    from girml.artifacts.convert import convert_model
 
     done = convert_model(source, out, trusted=True, config=config, force=force)
     typer.echo(

@@ -1,6 +1,6 @@
 """Image files in and out: one reader with one conversion rule, atomic writers, tensor helpers.
 
-Conversion rule (also stated in the README): EXIF orientation is applied; palette images are
+Conversion rule (also stated in docs/data.md): EXIF orientation is applied; palette images are
 expanded; images with alpha are composited over white; grayscale is replicated to three
 channels; 16-bit and 32-bit integer images are scaled to 8 bits (``round(v / 257)`` for 16-bit,
 grey or colour); everything ends as RGB, uint8, shape (H, W, 3).

@@ -145,7 +145,7 @@ def restore_files(
     Args:
         inputs: image files and/or folders.
         out_dir: output folder (created).
-        model: restoration network in eval mode (as :func:`girml.models.store.load_model`
+        model: restoration network in eval mode (as :func:`girml.artifacts.loading.load_model`
             returns it).
         tile: tile side in pixels, a multiple of ``model.size_multiple``; None restores whole.
         overlap: pixels shared by neighbouring tiles.

@@ -30,7 +30,7 @@ def is_transient(exc: BaseException) -> bool:
     endpoint, or an incomplete download; not a missing object, a bad name or denied access.
 
     An exception with a boolean ``transient`` attribute decides for itself (e.g.
-    ``pipelines.dvc_run.DvcError``, ``pipelines.pull.IncompleteDownload``).
+    ``pipelines.dvc_run.DvcError``, ``girml.tracking.artifacts.IncompleteDownload``).
     """
     import requests
     from botocore.exceptions import ClientError, HTTPClientError

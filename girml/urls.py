@@ -25,7 +25,12 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
 _AUTHORITY = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<authority>[^/?#]*)")
 # name=value after ? or & (a query, whether or not the URL around it is complete), or after #
 # (a fragment: OAuth's implicit flow returns ``#access_token=...&token_type=bearer``).
-_QUERY_PARAM = re.compile(r"(?P<lead>[?&;#])(?P<name>[^=&#\s'\"<>]+)=(?P<value>[^&#\s'\"<>`]*)")
+# A value already masked keeps the punctuation after it: masking a masked line again (a log
+# filter over a message that holds a masked URL) must not eat the ")" or ";" that follows.
+_QUERY_PARAM = re.compile(
+    r"(?P<lead>[?&;#])(?P<name>[^=&#\s'\"<>]+)="
+    r"(?P<value>\*\*\*(?=[);,.]|$)|[^&#\s'\"<>`]*)"
+)
 # Parameter names that carry secrets: AWS/GCS/Azure signed URLs (X-Amz-Signature,
 # X-Amz-Security-Token, X-Goog-Signature, sig), tokens (access_token, id_token, private_token),
 # passwords and passphrases, API, access and private keys, JWTs, HMACs.

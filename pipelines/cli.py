@@ -1,7 +1,8 @@
 """The ``girml`` command: the library's stage verbs plus the orchestration tools.
 
-`girml/cli.py` holds every verb that needs only the library (`girml/cli_convert.py` one more);
-the verbs that drive Prefect, DVC or a local service stack are added here, so the library never
+`girml/cli.py` holds every verb that needs only the library (the stage verbs of
+`girml/cli_stages.py`, the tools of `girml/cli_tools.py`; `girml/cli_convert.py` one more); the
+verbs that drive Prefect, DVC or a local service stack are added here, so the library never
 imports them. Each module below registers its verbs and imports its heavy dependencies inside
 the command bodies.
 """

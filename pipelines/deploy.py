@@ -5,8 +5,8 @@ set (a ``prefect server start`` or ``girml stack up``), else against a temporary
 that Prefect starts and stops itself. ``girml deploy`` serves the flow as a deployment with the
 schedule of ``params.yaml: orchestration`` (cron and timezone); it needs a running Prefect
 server, where the deployment can also be triggered by hand (UI or ``prefect deployment run``).
-It refuses a name that a work-pool deployment of the flow already has (README: the team's
-``prefect deploy ... --pool``): serving it would take that deployment over, and stopping
+It refuses a name that a work-pool deployment of the flow already has (docs/operations.md: the
+team's ``prefect deploy ... --pool``): serving it would take that deployment over, and stopping
 ``girml deploy`` pauses what it served, so the team's schedule would silently stop.
 Prefect is imported inside the commands only, so other verbs never pay for it.
 """
@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from girml.cli import fail
+from girml.cli_common import fail
 from girml.config import ConfigError, load_section
 
 NO_API = (
@@ -47,7 +47,7 @@ def prefect_api_url() -> str:
     try:
         requests.get(f"{url.rstrip('/')}/health", timeout=5).raise_for_status()
     except requests.RequestException as exc:
-        from pipelines.flows import redact
+        from pipelines.redaction import redact
 
         raise ConnectionError(
             redact(
@@ -96,7 +96,8 @@ def deploy(
         api = prefect_api_url()
         from prefect import serve
 
-        from pipelines.flows import build_deployment, redact
+        from pipelines.flows import build_deployment
+        from pipelines.redaction import redact
 
         deployment = build_deployment(cfg, project_dir, name)
         pool = pool_deployment(deployment.name)
@@ -138,7 +139,8 @@ def flow_run(
     """
     os.environ.setdefault(EPHEMERAL_TIMEOUT_VAR, "120")  # read when Prefect is first imported
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Prefect API call
-    from pipelines.flows import gir_pipeline, parse_override
+    from pipelines.flows import gir_pipeline
+    from pipelines.overrides import parse_override
 
     try:  # before Prefect stores them as the flow run's parameters
         for text in override or []:

@@ -1,4 +1,5 @@
-"""``girml pull``'s errors, and the checks of its arguments that run before anything is fetched.
+"""``girml pull``'s errors, and what runs before anything is fetched: the checks of its
+arguments and the S3 settings a pull relies on.
 
 Every failure is a :class:`PullError`: one line at the command line, with its :attr:`code`.
 Arguments that cannot work (an output folder that would replace the folder the user stands in,
@@ -7,9 +8,13 @@ a data target outside the project) are :class:`PullArgumentError`, exit code 2.
 
 from __future__ import annotations
 
+import os
+from collections.abc import MutableMapping
 from pathlib import Path, PurePosixPath
 
 from girml.errors import EX_BAD_INPUT
+
+S3_MAX_ATTEMPTS = "5"  # botocore's per-request attempts, set when AWS_MAX_ATTEMPTS is unset
 
 
 class PullError(RuntimeError):
@@ -77,3 +82,26 @@ def repo_target(target: str) -> str:
             "and without '..', e.g. data/bench/single-id"
         )
     return target
+
+
+def set_s3_env_defaults(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
+    """Set the S3 settings a pull relies on, where the user has not set them.
+
+    ``AWS_RETRY_MODE=standard`` and ``AWS_MAX_ATTEMPTS`` (botocore's retries of throttling,
+    5xx and dropped connections, for boto3, MLflow and DVC alike), and
+    ``MLFLOW_S3_ENDPOINT_URL`` = ``AWS_ENDPOINT_URL`` (MLflow keys its cached S3 clients on the
+    former, so naming the endpoint keeps a stale client from being reused).
+
+    Args:
+        environ: the environment to update; ``os.environ`` when None.
+
+    Returns:
+        The variables that were set.
+    """
+    env = os.environ if environ is None else environ
+    wanted = {"AWS_RETRY_MODE": "standard", "AWS_MAX_ATTEMPTS": S3_MAX_ATTEMPTS}
+    if env.get("AWS_ENDPOINT_URL"):
+        wanted["MLFLOW_S3_ENDPOINT_URL"] = env["AWS_ENDPOINT_URL"]
+    added = {key: value for key, value in wanted.items() if not env.get(key)}
+    env.update(added)
+    return added

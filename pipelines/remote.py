@@ -2,7 +2,7 @@
 endpoint).
 
 The verb is a thin wrapper over ``dvc remote add`` and ``dvc remote modify <name> endpointurl``;
-the README shows the raw commands too. Credentials are never written: DVC's S3 remote reads
+docs/operations.md shows the raw commands too. Credentials are never written: DVC's S3 remote reads
 ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (or a profile) from the environment and the
 usual AWS files, so an endpoint URL carrying ``user:password@`` is refused.
 """

@@ -16,10 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from scipy.ndimage import gaussian_filter
 
+from girml.config import ModelConfig
 from girml.imageio import write_png
+from girml.models import build_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -257,3 +260,17 @@ def kill_when(
         proc.kill()
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
+
+
+TINY_MODEL = ModelConfig(width=4, enc_blocks=[1], middle_blocks=0)
+
+
+def tiny_model(seed: int) -> torch.nn.Module:
+    """A :data:`TINY_MODEL` NAFNet in eval mode whose outputs differ by ``seed`` (a freshly built
+    NAFNet is close to identity, so its weights are moved by a seeded 0.1-std noise)."""
+    torch.manual_seed(seed)
+    model = build_model(TINY_MODEL)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.1 * torch.randn_like(param))
+    return model.eval()

@@ -13,13 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
+from girml.artifacts.store import save_model_dir
 from girml.config import ModelConfig
 from girml.errors import EX_CANTCREAT, EX_NOPERM, EX_UNAVAILABLE, describe_error
 from girml.models import build_model
-from girml.models.store import save_model_dir
 from pipelines.cli import app
 from tests.factories import REPO, textured_image, tiny_params, write_params
 
@@ -198,25 +197,6 @@ def test_restore_with_no_image_fails(tmp_path: Path, model_dir: Path) -> None:
     line = _one_error_line(result.output.split("\n", 1)[1])
     assert result.exit_code == 1
     assert "nothing restored: no image file" in line and str(tmp_path / "in") in line
-
-
-def test_collect_where_every_source_failed_fails(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    (photos / "empty.png").write_bytes(b"")
-    (photos / "broken.jpg").write_bytes(b"not a jpeg")
-    params = tiny_params()
-    params["collect"]["sources"] = [{"type": "folder", "path": str(photos)}]
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    result = CliRunner().invoke(app, ["collect"])
-    assert result.exit_code == 1, result.output
-    error = [line for line in result.output.splitlines() if line.startswith("error: ")]
-    assert len(error) == 1 and "Traceback" not in result.output
-    assert "no image collected: every source failed (folder: 2 rejected)" in error[0]
-    assert "empty.png: empty file" in error[0]
 
 
 def test_flow_stops_at_once_when_the_prefect_api_is_down(

@@ -16,7 +16,16 @@ from girml.params_check import check_params
 from girml.tuning.space import check_space
 from tests.factories import REPO, write_params
 
-STAGE_VERBS = ["collect", "synthesize", "validate", "tune", "train", "evaluate", "interpret"]
+STAGE_VERBS = [
+    "collect",
+    "synthesize",
+    "validate",
+    "tune",
+    "train",
+    "specialists",
+    "evaluate",
+    "interpret",
+]
 
 
 def project_params() -> dict[str, Any]:

@@ -14,7 +14,8 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from girml.cli import BUSY_EXIT, app
+from girml.cli import app
+from girml.cli_common import BUSY_EXIT
 from girml.process import StageBusy, read_holder, stage_lock
 from tests.factories import (
     TINY_LAYOUT,
@@ -225,7 +226,7 @@ def _start_run_and_wait(db: Path, ready: Path) -> str:
         [
             "import os, time",
             "from pathlib import Path",
-            "from girml.tracking.mlflow import start_run",
+            "from girml.tracking.runs import start_run",
             f"os.environ['MLFLOW_TRACKING_URI'] = 'sqlite:///{db}'",
             "with start_run('gir', Path('.'), run_name='train', log_system_metrics=False):",
             f"    Path({str(ready)!r}).write_text('x')",
@@ -238,7 +239,7 @@ def _start_run_and_wait(db: Path, ready: Path) -> str:
 def test_stale_running_run_is_closed_at_the_next_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reap: list[subprocess.Popen]
 ) -> None:
-    from girml.tracking.mlflow import start_run
+    from girml.tracking.runs import start_run
 
     db = tmp_path / "mlflow.db"
     killed = spawn_python(_start_run_and_wait(db, tmp_path / "a"), cwd=tmp_path)
@@ -271,7 +272,7 @@ def test_killed_ray_driver_leaves_no_ray_process(
             "import time",
             "from pathlib import Path",
             "import ray",
-            "from girml.tuning.search import ray_session",
+            "from girml.tuning.ray_session import ray_session",
             "def one():",
             "    return 1",
             "with ray_session(None):",

@@ -15,12 +15,12 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from girml.artifacts.store import save_model_dir
 from girml.cli import app
 from girml.config import RESTORE_MAX_PIXELS, ModelConfig
 from girml.errors import EX_CANTCREAT
 from girml.imageio import write_png
 from girml.models import build_model
-from girml.models.store import save_model_dir
 from girml.restore import restore_files
 from tests.factories import textured_image
 

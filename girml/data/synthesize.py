@@ -9,7 +9,7 @@ failed or interrupted run leaves the previous outputs untouched and no half-writ
 Layout (relative to the output folders passed in):
     pairs/{train,val,select}/{gt,lq}/<id>.png + pairs/{train,val,select}/pairs.jsonl
     bench/<suite>/<family>/{gt,lq}/<id>.png + bench/<suite>/<family>/recipes.jsonl
-Each JSONL line is a :class:`~girml.records.PairRecord`: ``{"id", "gt", "lq", "source_id",
+Each JSONL line is a :class:`~girml.data.records.PairRecord`: ``{"id", "gt", "lq", "source_id",
 "category", "crop": [y, x, h, w], "suite", "family", "recipe"}`` with paths relative to the
 JSONL's folder.
 
@@ -44,6 +44,7 @@ import torch
 from tqdm import tqdm
 
 from girml.config import CLEAN_FAMILY, DegradationsConfig, SynthesizeConfig
+from girml.data.records import PairRecord, write_jsonl
 from girml.degradations import Recipe, apply_recipe, sample_recipe, sample_train_recipe
 from girml.imageio import (
     atomic_path,
@@ -56,7 +57,6 @@ from girml.imageio import (
     write_png,
 )
 from girml.process import die_with_parent
-from girml.records import PairRecord, write_jsonl
 
 log = logging.getLogger(__name__)
 

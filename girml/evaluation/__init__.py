@@ -1,12 +1,16 @@
-"""GIR evaluation: the benchmark harness, reports, specialists and champion promotion.
+"""GIR evaluation: score restorers on the benchmark, aggregate, gate, and rank the study.
 
-:func:`evaluate_and_promote` is the whole ``evaluate`` stage; the pieces are public for reuse:
-:func:`evaluate_method` scores any ``uint8 -> uint8`` restorer on the bench, :func:`summarize`
-and :func:`headline` aggregate its rows (:func:`harm_metrics`: what it does to clean images and
-how often it makes a degraded one worse), :func:`decide` compares a new version with the
-champion.
+Scoring: :mod:`.bench` reads the benchmark, :mod:`.restorers` wraps what restores it (a network,
+a baseline, an outside method of :mod:`.methods`), :mod:`.harness` runs a restorer over every
+image (:func:`~girml.evaluation.harness.evaluate_method`) and :mod:`.scores` gives each output
+its score columns; :mod:`.whole` does the same for whole photos restored as ``girml restore``
+does. Aggregating: :mod:`.report` (per-family tables, headline and harm metrics),
+:mod:`.uncertainty` (bootstrap intervals), :mod:`.outputs` (the evaluate stage's files) and
+:mod:`.gate` (the promotion rules). The study: :mod:`.approaches` and :mod:`.routing` restore
+with the trained approaches, :mod:`.leaderboard` ranks every method, :mod:`.study` and
+:mod:`.study_files` write and log the leaderboard. Evaluation trains nothing
+(:mod:`girml.training`) and loads no stored model (its callers pass networks or a loader in).
 
-Import from the modules (:mod:`.harness`, :mod:`.promotion`, :mod:`.report`,
-:mod:`.specialists`, :mod:`.uncertainty`): the package re-exports nothing, so importing one part
-never loads the others (and DVC's code deps stay those of the stage that runs them).
+Import from the modules: the package re-exports nothing, so importing one part never loads the
+others (and DVC's code deps stay those of the stage that runs them).
 """

@@ -8,7 +8,8 @@ Each :class:`~girml.config.MethodSpec` names one method and one source:
   write ``<same file name>`` for each input. The command is split like a shell would
   (:func:`shlex.split`) but runs without one, in the project root, for at most ``timeout_s``.
 - ``mlflow``: a registered model (``models:/name@alias``, ``models:/name/3``, ``runs:/...``),
-  loaded by :func:`girml.models.store.load_model` and run like the model (``evaluate.tile``).
+  loaded by the caller's model loader (the evaluate stage passes
+  :func:`girml.artifacts.loading.load_model`) and run like the model (``evaluate.tile``).
 - ``python``: ``package.module:function``, imported. ``kind: restorer`` (the default): the
   function is the restorer, (H,W,3) uint8 -> (H,W,3) uint8. ``kind: module_factory``: the
   function is called once without arguments and returns a torch ``nn.Module``, run like the
@@ -47,20 +48,18 @@ from torch import nn
 
 from girml.config import EvaluateConfig, MethodSpec
 from girml.errors import EX_BAD_INPUT
-from girml.evaluation.harness import (
+from girml.evaluation.bench import Bench, BenchItem
+from girml.evaluation.harness import MethodRows, evaluate_batches
+from girml.evaluation.restorers import (
     BatchRestoreFn,
-    Bench,
-    BenchItem,
-    MethodRows,
-    evaluate_batches,
+    ModelLoader,
     model_restorer,
     per_image,
     usable_output,
 )
 from girml.imageio import ImageReadError, read_image, write_png
 from girml.metrics import LpipsMetric, NiqeModel
-from girml.models.store import load_model
-from girml.tracking import mlflow as tracking
+from girml.tracking.store import configure
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +91,7 @@ def load_methods(
     specs: Sequence[MethodSpec],
     tile: int | None,
     project_root: Path,
+    load_model: ModelLoader,
     bench: Bench | None = None,
 ) -> dict[str, BatchRestoreFn]:
     """Every method's batch restorer, by name: functions imported, models loaded, now.
@@ -100,7 +100,9 @@ def load_methods(
         specs: ``evaluate.methods``.
         tile: ``evaluate.tile``, for models (None: whole-image inference).
         project_root: the command's working folder and the home of the default MLflow store
-            (configured with :func:`girml.tracking.mlflow.configure` when a spec needs it).
+            (configured with :func:`girml.tracking.store.configure` when a spec needs it).
+        load_model: loads an ``mlflow`` method's model by URI, on the CPU in eval mode
+            (:func:`girml.artifacts.loading.load_model`).
         bench: when given, each method is tried on its first image (:func:`check_method`).
 
     Returns:
@@ -112,10 +114,10 @@ def load_methods(
             that fails on its first image.
     """
     if any(spec.mlflow is not None for spec in specs):
-        tracking.configure(project_root)
+        configure(project_root)
     restorers = {}
     for spec in specs:
-        restorers[spec.name] = load_method(spec, tile, project_root)
+        restorers[spec.name] = load_method(spec, tile, project_root, load_model)
         if bench is not None:
             check_method(spec.name, restorers[spec.name], bench)
     return restorers
@@ -143,7 +145,9 @@ def check_method(name: str, restore_batch: BatchRestoreFn, bench: Bench) -> None
         raise MethodError(f"method {name!r} failed on {where}, tried before scoring: {reason}")
 
 
-def load_method(spec: MethodSpec, tile: int | None, project_root: Path) -> BatchRestoreFn:
+def load_method(
+    spec: MethodSpec, tile: int | None, project_root: Path, load_model: ModelLoader
+) -> BatchRestoreFn:
     """One method's batch restorer (see :func:`load_methods`)."""
     if spec.command is not None:
         return command_restorer(spec.name, spec.command, project_root, spec.timeout_s)

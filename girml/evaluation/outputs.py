@@ -14,7 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from girml.evaluation.harness import MODEL_METHOD, REAL_SUITE, WHOLE_SUITE
+from girml.data.synthesize import WHOLE_SUITE
+from girml.evaluation.bench import REAL_SUITE
+from girml.evaluation.harness import MODEL_METHOD
 from girml.evaluation.report import (
     BLOCK_SHIFT,
     FAMILY_COLUMNS,

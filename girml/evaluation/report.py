@@ -8,7 +8,7 @@ Harm (a general restorer must first do no harm), see :func:`harm_metrics`:
 
 - ``harm.clean_psnr_y.<suite>``: mean output PSNR-Y of the ``clean`` family (input = ground
   truth) against that clean input, capped like every PSNR at
-  :data:`~girml.evaluation.harness.MAX_PSNR` dB (an unchanged image scores the cap).
+  :data:`~girml.evaluation.scores.MAX_PSNR` dB (an unchanged image scores the cap).
 - ``harm_rate.<suite>``: over the suite's *degraded* images (``clean`` excluded: their input
   PSNR is the cap, so any change would count; they are judged by the clean PSNR instead), the
   fraction whose output PSNR-Y is more than :data:`HARM_MARGIN_DB` dB below the input's.
@@ -29,7 +29,9 @@ import numpy as np
 
 from girml.config import CLEAN_FAMILY
 from girml.data.synthesize import SUITES
-from girml.evaluation.harness import GIR_SUITES, MODEL_METHOD, REAL_SUITE
+from girml.evaluation.bench import GIR_SUITES, REAL_SUITE
+from girml.evaluation.harness import MODEL_METHOD
+from girml.evaluation.specialists import specialist_method
 
 IDENTITY = "identity"
 # An output this many dB of PSNR-Y below its degraded input counts as harmed (harm_rate).
@@ -325,7 +327,7 @@ def eval_metrics(
     Args:
         per_family: rows of :func:`summarize`, the model's (method ``model``) included.
         baselines: baseline method names present in ``per_family``.
-        champion: the promotion outcome (see :func:`girml.evaluation.promotion.decision_record`).
+        champion: the promotion outcome (see :func:`girml.evaluation.gate.decision_record`).
         specialists: the families of ``specialist:<family>`` methods present.
         methods: the outside methods present (``evaluate.methods``), each with the images it
             left unscored (see :mod:`girml.evaluation.methods`).
@@ -335,7 +337,7 @@ def eval_metrics(
         out["lpips"] = LPIPS_NOT_COMPUTED
     methods = methods or {}
     others = [(f"baselines.{name}", name) for name in baselines]
-    others += [(f"specialists.{family}", f"specialist:{family}") for family in specialists]
+    others += [(f"specialists.{family}", specialist_method(family)) for family in specialists]
     others += [(f"methods.{name}", name) for name in methods]
     for prefix, method in others:
         out[f"{prefix}.gir_score"] = gir_score(per_family, method)

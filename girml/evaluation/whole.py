@@ -1,7 +1,7 @@
 """The whole-photo suite: whole test photos, restored the way ``girml restore`` restores them.
 
 The crop suites (128-256 px) fit in one tile, so they never see what tiling does to a photo.
-The ``whole`` suite (:data:`~girml.evaluation.harness.WHOLE_SUITE`, written by the synthesize
+The ``whole`` suite (:data:`~girml.data.synthesize.WHOLE_SUITE`, written by the synthesize
 stage) holds the test photos at full size, clean and under each trained family. The model and
 the champion restore them through :func:`girml.inference.restore_image` with the settings of
 ``girml restore`` by default (tiles of :data:`~girml.config.RESTORE_TILE` pixels, overlap
@@ -18,13 +18,10 @@ from typing import Any
 from torch import nn
 
 from girml.config import RESTORE_OVERLAP, RESTORE_TILE, EvaluateConfig
-from girml.evaluation.harness import (
-    WHOLE_SUITE,
-    Bench,
-    RestoreFn,
-    evaluate_method,
-    model_restorer,
-)
+from girml.data.synthesize import WHOLE_SUITE
+from girml.evaluation.bench import Bench
+from girml.evaluation.harness import evaluate_method
+from girml.evaluation.restorers import RestoreFn, model_restorer
 from girml.metrics import LpipsMetric, NiqeModel
 
 
@@ -50,7 +47,7 @@ def evaluate_whole(
 
     Args:
         models: the networks to score, by method name (``model``, ``champion``).
-        bench: a :class:`~girml.evaluation.harness.Bench` of the whole suite (``whole=True``).
+        bench: a :class:`~girml.evaluation.bench.Bench` of the whole suite (``whole=True``).
         cfg: the ``evaluate`` section (``crop_border``; its real photos are not scored again).
         niqe_model: the NIQE pristine model.
         lpips: the LPIPS metric, or None.

@@ -20,11 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from girml.data.records import BenchContent, read_jsonl
 from girml.data.synthesize import read_manifest
-from girml.evaluation.harness import Bench, BenchItem, clipped_psnr
+from girml.evaluation.bench import Bench, BenchItem
+from girml.evaluation.scores import clipped_psnr
 from girml.imageio import to_tensor, to_uint8
 from girml.interpret.features import pooled_features
-from girml.records import BenchContent, read_jsonl
 
 FEATURE_BATCH = 16
 UNKNOWN_CATEGORY = "unknown"
@@ -51,7 +52,7 @@ def load_inputs(
 
     Raises:
         FileNotFoundError, ValueError: no or malformed benchmark (see
-            :func:`girml.evaluation.scan_bench`).
+            :func:`girml.evaluation.bench.scan_bench`).
     """
     bench = Bench(bench_dir)
     eval_metrics = None

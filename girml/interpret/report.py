@@ -27,8 +27,8 @@ Sections 3 and 5 use the evaluate stage's outputs when given and say "not availa
 of failing when they are missing. :func:`log_report` attaches the folder to an MLflow run.
 
 The stage reads its inputs (:mod:`.inputs`), builds the sections as plain data
-(:mod:`.sections`), writes the numbers and figures, and renders the page from jinja2 templates
-(:mod:`.render`).
+(:mod:`.sections`, one ``sections_<key>`` module per section), writes the numbers and figures,
+and renders the page from jinja2 templates (:mod:`.render`).
 """
 
 from __future__ import annotations
@@ -57,14 +57,12 @@ from girml.interpret.inputs import (
     select_items,
 )
 from girml.interpret.render import render_html
-from girml.interpret.sections import (
-    Section,
-    comparisons_section,
-    features_section,
-    generalization_section,
-    lam_section,
-    sensitivity_section,
-)
+from girml.interpret.sections import Section
+from girml.interpret.sections_comparisons import comparisons_section
+from girml.interpret.sections_features import features_section
+from girml.interpret.sections_generalization import generalization_section
+from girml.interpret.sections_lam import lam_section
+from girml.interpret.sections_sensitivity import sensitivity_section
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +105,8 @@ def run_interpretation(
 
     Raises:
         FileNotFoundError, ValueError: no or malformed benchmark (see
-            :func:`girml.evaluation.scan_bench`); ValueError also for an unknown ``cfg.layer``.
+            :func:`girml.evaluation.bench.scan_bench`); ValueError also for an unknown
+            ``cfg.layer``.
     """
     clock = _Stopwatch()
     inputs = load_inputs(bench_dir, eval_json, per_family_csv)
@@ -253,22 +252,23 @@ def log_report(out_dir: Path, run_id: str, project_root: Path = Path(".")) -> No
     """Attach a written report to MLflow run ``run_id`` (the model's training run).
 
     The folder goes under the run's ``interpretation/`` artifacts and :func:`summary_metrics`
-    of its ``interpretation.json`` are logged at step 0. MLflow is imported here only.
+    of its ``interpretation.json`` are logged at step 0
+    (:func:`girml.tracking.runs.log_to_run`). MLflow is imported only when this is called.
 
     Args:
         out_dir: a folder written by :func:`run_interpretation`.
         run_id: e.g. ``registered_model(models/latest).run_id``.
         project_root: where the default tracking store lives.
     """
-    import mlflow
-
-    from girml.tracking import mlflow as tracking
+    from girml.tracking.runs import log_to_run
+    from girml.tracking.store import configure
 
     out_dir = Path(out_dir)
     result = json.loads((out_dir / REPORT_JSON).read_text(encoding="utf-8"))
-    tracking.configure(project_root)
-    with mlflow.start_run(run_id=run_id, log_system_metrics=False):
-        mlflow.log_artifacts(str(out_dir), artifact_path=ARTIFACT_PATH)
-        metrics = summary_metrics(result)
-        if metrics:
-            tracking.log_metrics(0, metrics)
+    configure(project_root)
+    log_to_run(
+        run_id,
+        metrics=summary_metrics(result),
+        artifacts_dir=out_dir,
+        artifact_path=ARTIFACT_PATH,
+    )

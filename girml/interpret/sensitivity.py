@@ -22,7 +22,7 @@ from torch import nn
 from girml.config import DegradationsConfig, ParamChoice, ParamRange, ParamSpec
 from girml.degradations import OPS
 from girml.degradations.ops import ParamValue
-from girml.evaluation.harness import clipped_psnr
+from girml.evaluation.scores import clipped_psnr
 from girml.imageio import to_tensor, to_uint8
 from girml.inference import restore_image
 from girml.training.data import match_size

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from girml.imageio import to_tensor
-from girml.metrics import check_rgb_uint8
+from girml.metrics.fidelity import check_rgb_uint8
 
 CHANNELS = (64, 192, 384, 256, 256)
 MIN_SIDE = 31  # smallest input for which the second max-pool still has a 3x3 window

@@ -34,7 +34,7 @@ from scipy.ndimage import correlate1d
 from scipy.special import gamma as gamma_fn
 
 from girml.imageio import atomic_path
-from girml.metrics import check_rgb_uint8, gaussian_window_1d, rgb_to_y
+from girml.metrics.fidelity import check_rgb_uint8, gaussian_window_1d, rgb_to_y
 
 N_FEATURES = 36
 MSCN_WINDOW = 7

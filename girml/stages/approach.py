@@ -1,6 +1,6 @@
 """Stage ``approach@<name>``: train one approach of the study at the budget of the train section.
 
-Writes models/approaches/<name>/ (approach.json beside the weights; girml/evaluation/approaches.py
+Writes models/approaches/<name>/ (approach.json beside the weights; girml/training/approaches.py
 says what each kind trains). Checkpoints go to checkpoints/approaches/<name>/: a killed run
 resumes there.
 """
@@ -11,11 +11,21 @@ from pathlib import Path
 
 import torch
 
+from girml.artifacts.loading import source_weights
+from girml.artifacts.store import save_model_dir
 from girml.config import ApproachConfig
 from girml.cpu_isa import pin_cpu_isa
-from girml.evaluation.approaches import train_approach
+from girml.imageio import staged_dir
 from girml.paths import APPROACH_CHECKPOINTS, APPROACHES_DIR, PAIRS_DIR
 from girml.stages.contract import Echo, StageFailed, StageParams
+from girml.training.approaches import (
+    CLASSIFIER_FILE,
+    NETWORK_KINDS,
+    TrainedApproach,
+    train_approach,
+    write_approach,
+)
+from girml.training.classifier import save_classifier
 
 
 def approach_of(reads: StageParams, name: str) -> ApproachConfig:
@@ -35,15 +45,31 @@ def run(params: Path, name: str, echo: Echo) -> None:
     approach = approach_of(reads, name)
     train_cfg = reads.section("train")
     pin_cpu_isa(None if torch.cuda.is_available() else train_cfg.cpu_isa)  # before any kernel
-    record = train_approach(
+    # its networks start from train.init_from (loaded once, before any checkpoint is touched)
+    fine_tune = train_cfg.init_from is not None and approach.kind in NETWORK_KINDS
+    trained = train_approach(
         approach,
         reads.section("model"),
         train_cfg,
         reads.section("degradations"),
         PAIRS_DIR,
-        APPROACHES_DIR / name,
         APPROACH_CHECKPOINTS / name,
         reads.value("study.classifier_steps"),
+        init=source_weights(train_cfg.init_from) if fine_tune else None,
     )
-    done = ", ".join(f"{k} {v}" for k, v in record.items() if k != "classes")
+    save_approach(trained, APPROACHES_DIR / name)
+    done = ", ".join(f"{k} {v}" for k, v in trained.record.items() if k != "classes")
     echo(f"approach {name} ({approach.kind}): {done}; wrote {APPROACHES_DIR / name}/")
+
+
+def save_approach(trained: TrainedApproach, out_dir: Path) -> None:
+    """Write a trained approach into ``out_dir``, replaced as a whole: one model folder per
+    network (its training run beside it as ``train``), the routed classifier, then
+    ``approach.json``."""
+    with staged_dir(out_dir) as tmp:
+        run = {"train": trained.train_cfg}
+        for folder, model in trained.models.items():
+            save_model_dir(model, trained.model_cfg, tmp / folder, extra=run)
+        if trained.classifier is not None:
+            save_classifier(trained.classifier, tmp / CLASSIFIER_FILE)
+        write_approach(tmp, trained.record)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from girml.artifacts.loading import load_model
 from girml.evaluation.approaches import evaluate_approach, load_restorer, write_approach_outputs
 from girml.paths import (
     APPROACH_COST,
@@ -29,7 +30,14 @@ def run(params: Path, name: str, echo: Echo) -> None:
     approach = approach_of(reads, name)
     cfg = reads.section("evaluate")
     restorer, chosen = load_restorer(
-        approach, APPROACHES_DIR / name, APPROACHES_DIR, RELEASE_DIR, BENCH_DIR, PAIRS_DIR, cfg
+        approach,
+        APPROACHES_DIR / name,
+        APPROACHES_DIR,
+        RELEASE_DIR,
+        BENCH_DIR,
+        PAIRS_DIR,
+        cfg,
+        load_model,
     )
     result, cost = evaluate_approach(name, restorer, BENCH_DIR, CLEAN_DIR, cfg)
     for failure in result.failures:

@@ -32,7 +32,8 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     ),
     "tune": ("degradations", "model", "train", "tune"),
     "train": ("degradations", "model", "train"),
-    "evaluate": ("degradations", "evaluate"),
+    "specialists": ("degradations", "evaluate.specialists", "evaluate.specialist_families"),
+    "evaluate": ("evaluate",),
     "interpret": ("degradations", "interpret"),
     "study": ("study",),
     # one stage per study approach (dvc.yaml `foreach`): ${key} is the approach's name

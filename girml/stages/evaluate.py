@@ -1,35 +1,39 @@
 """Stage ``evaluate``: benchmark models/latest, the baselines and @champion; decide the champion.
 
-Writes metrics/eval.json, metrics/per_family.csv, metrics/per_image.csv and plots/.
+With ``evaluate.specialists`` on it also scores the networks of models/specialists/ (the
+``specialists`` stage trains them). Writes metrics/eval.json, metrics/per_family.csv,
+metrics/per_image.csv and plots/, then records the decision: the registry's alias and the new
+version's MLflow run.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from torch import nn
+
+from girml.artifacts.champion import apply_decision
+from girml.artifacts.promotion import evaluate_and_promote
+from girml.artifacts.specialists import load_specialists
+from girml.config import EvaluateConfig
 from girml.evaluation.methods import MethodError
-from girml.evaluation.promotion import SpecialistInputs, evaluate_and_promote
 from girml.paths import (
     BENCH_DIR,
     CLEAN_DIR,
     METRICS_DIR,
     MODEL_DIR,
-    PAIRS_DIR,
     PLOTS_DIR,
-    SPECIALIST_DIR,
+    SPECIALISTS_DIR,
     TRAIN_METRICS,
 )
 from girml.stages.contract import Echo, StageFailed, StageParams
 
 
 def run(params: Path, echo: Echo) -> None:
-    """Evaluate every suite and let the promotion gate decide."""
+    """Evaluate every suite, let the promotion gate decide and record the decision in MLflow."""
     reads = StageParams(params, "evaluate")
     cfg = reads.section("evaluate")
-    specialists = None
-    if cfg.specialists:
-        spec = reads.section("degradations")
-        specialists = SpecialistInputs(spec, PAIRS_DIR, SPECIALIST_DIR)
+    specialists = _specialists(cfg)
     try:
         result = evaluate_and_promote(
             MODEL_DIR,
@@ -44,4 +48,29 @@ def run(params: Path, echo: Echo) -> None:
         )
     except MethodError as exc:  # an outside method: one line naming it, and its exit code
         raise StageFailed(str(exc), exc.code) from None
+    apply_decision(
+        result.decision,
+        result.registered.version,
+        result.registered.run_id,
+        result.metrics,
+        result.previous,
+        artifacts=result.attachments,
+    )
     echo(result.summary())
+
+
+def _specialists(cfg: EvaluateConfig) -> dict[str, nn.Module] | None:
+    """The specialists stage's networks when ``evaluate.specialists`` is on, else None.
+
+    Raises:
+        StageFailed: it is on and models/specialists/ lists none (written while it was off).
+    """
+    if not cfg.specialists:
+        return None
+    specialists = load_specialists(SPECIALISTS_DIR)
+    if not specialists:
+        raise StageFailed(
+            f"evaluate.specialists is on but {SPECIALISTS_DIR} has no specialists: run "
+            "`girml specialists` first"
+        )
+    return specialists

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from girml.evaluation.promotion import registered_model
+from girml.artifacts.loading import load_model
+from girml.artifacts.training_run import registered_model
 from girml.interpret.report import log_report, run_interpretation
-from girml.models.store import load_model
 from girml.paths import BENCH_DIR, CLEAN_DIR, INTERPRET_DIR, METRICS_DIR, MODEL_DIR, TRAIN_METRICS
 from girml.stages.contract import Echo, StageParams
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from girml.evaluation.study import Cost, log_study, run_study
+from girml.evaluation.leaderboard import Cost
+from girml.evaluation.study import log_study, run_study
 from girml.paths import (
     APPROACH_COST,
     APPROACH_METRICS_DIR,
@@ -22,7 +23,7 @@ from girml.paths import (
     STUDY_PLOT,
 )
 from girml.stages.contract import EXPERIMENT, Echo, StageParams
-from girml.tracking import mlflow as tracking
+from girml.tracking.provenance import provenance_tags
 
 
 def run(params: Path, echo: Echo, log_mlflow: bool = True) -> None:
@@ -41,7 +42,7 @@ def run(params: Path, echo: Echo, log_mlflow: bool = True) -> None:
     )
     echo(f"ranking: {', '.join(board.names())}; wrote {STUDY_JSON}, {STUDY_PLOT}, {STUDY_DIR}/")
     if log_mlflow:
-        tags = tracking.provenance_tags(Path.cwd(), params)
+        tags = provenance_tags(Path.cwd(), params)
         run_id = log_study(board, Path.cwd(), EXPERIMENT, tags=tags)
         echo(f"logged MLflow run {run_id} (study) with one child run per method")
 

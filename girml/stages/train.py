@@ -17,17 +17,22 @@ from typing import Any
 import numpy as np
 import torch
 
+from girml.artifacts.loading import source_weights
+from girml.artifacts.registered import log_and_register_model
+from girml.artifacts.store import WEIGHTS_FILE, save_model_dir
 from girml.config import DegradationsConfig, ModelConfig, TrainConfig
 from girml.cpu_isa import pin_cpu_isa
 from girml.hashing import file_digest
 from girml.imageio import write_text
 from girml.models import model_stats
-from girml.models.store import WEIGHTS_FILE, save_model_dir
 from girml.paths import CHECKPOINT_DIR, MODEL_DIR, PAIRS_DIR, TRAIN_METRICS, TUNED_PARAMS
 from girml.stages.contract import EXPERIMENT, Echo, StageParams
-from girml.tracking import mlflow as tracking
+from girml.tracking.logs import log_metrics
+from girml.tracking.provenance import provenance_tags
+from girml.tracking.runs import start_run
 from girml.training.data import read_pair_records
 from girml.training.loop import TrainResult, process_state, train
+from girml.training.tracked import log_train_result, log_train_start
 
 TRAIN_METRIC_KEYS = (
     "val.psnr_y_input",
@@ -50,7 +55,7 @@ def run(params: Path, echo: Echo) -> None:
 
         end_with_parent(os.getppid())
     if not ranks.is_main_process:  # under a launcher: rank 0 tracks and saves
-        train(model_cfg, cfg, PAIRS_DIR, CHECKPOINT_DIR, spec=spec)
+        train(model_cfg, cfg, PAIRS_DIR, CHECKPOINT_DIR, spec=spec, init=_init(cfg))
         return
     tags = _run_tags(params, cfg, ranks.num_processes)
     result, run_id, version = _train_tracked(model_cfg, cfg, spec, tags)
@@ -93,10 +98,20 @@ def _configs(
     return model_cfg, cfg, spec
 
 
+def _init(cfg: TrainConfig) -> dict[str, torch.Tensor] | None:
+    """The weights ``train.init_from`` names, loaded before the checkpoint folder is touched (a
+    bad source changes nothing), or None to start from scratch.
+
+    Raises:
+        ValueError: the source cannot be loaded (the message names it).
+    """
+    return source_weights(cfg.init_from) if cfg.init_from is not None else None
+
+
 def _run_tags(params: Path, cfg: TrainConfig, world_size: int) -> dict[str, str]:
     """The MLflow run's tags: provenance, hardware, world size and a fine-tune's source."""
     tags = {
-        **tracking.provenance_tags(Path.cwd(), params),
+        **provenance_tags(Path.cwd(), params),
         "stage": "train",
         "hardware": hardware(),
         "world_size": str(world_size),
@@ -114,35 +129,24 @@ def _train_tracked(
 ) -> tuple[TrainResult, str, int]:
     """Train inside an MLflow run, log the final metrics and curves, register the model and
     save models/latest. Returns the result, the run id and the registered version."""
-    with tracking.start_run(EXPERIMENT, Path.cwd(), run_name="train", tags=tags) as run:
-        tracking.log_params_flat({"model": model_cfg, "train": cfg})
+    with start_run(EXPERIMENT, Path.cwd(), run_name="train", tags=tags) as run:
+        log_train_start(model_cfg, cfg)
         result = train(
             model_cfg,
             cfg,
             PAIRS_DIR,
             CHECKPOINT_DIR,
             spec=spec,
-            on_log=tracking.log_metrics,
-            on_validate=tracking.log_metrics,
+            on_log=log_metrics,
+            on_validate=log_metrics,
+            init=_init(cfg),
         )
         stats = model_stats(result.model, 256, 256)
-        per_family = {
-            # MLflow metric names allow no "+": blur+noise -> blur_noise
-            f"val.psnr_gain.{fam.replace('+', '_')}": v["psnr_y_model"] - v["psnr_y_input"]
-            for fam, v in sorted(result.per_family.items())
-        }
-        final = {
-            **result.metrics,
-            **per_family,
-            "params": stats["params"],
-            "flops_256": stats["flops"],
-        }
-        tracking.log_metrics(int(result.metrics["steps"]), final)
-        tracking.log_curves(result.history, "curves")
+        log_train_result(result, stats)
         example = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
-        version = tracking.log_and_register_model(result.model, example, model_cfg=model_cfg)
+        version = log_and_register_model(result.model, example, model_cfg=model_cfg)
         # only what config and data determine, so a rerun elsewhere gives the same bytes;
-        # the run-specific record goes to metrics/train.json's "run" (store.training_run)
+        # the run-specific record goes to metrics/train.json's "run" (artifacts.training_run)
         save_model_dir(result.model, model_cfg, MODEL_DIR, extra={"train": cfg, "stats": stats})
     return result, run.info.run_id, version
 

@@ -1,42 +1,44 @@
 """How the network starts: the weights of ``train.init_from``, and ``torch.compile``.
 
-:func:`source_weights` loads a model folder, a ``models:/`` or ``runs:/`` URI or the shipped
-release model; :func:`init_weights` puts them into the freshly built network;
-:func:`compile_or_eager` compiles it, or falls back to eager mode where no toolchain can.
+The caller loads the weights ``train.init_from`` names (a model folder, a ``models:/`` or
+``runs:/`` URI or the shipped release model: :func:`girml.artifacts.loading.source_weights`,
+a layer above training); :func:`check_init` holds them to the config, :func:`init_weights`
+puts them into the freshly built network; :func:`compile_or_eager` compiles it, or falls back
+to eager mode where no toolchain can.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import torch
 from accelerate.logging import get_logger
 from torch import nn
 
-from girml.paths import RELEASE_DIR
-
 log = get_logger(__name__)  # called inside train(): the main process only
 
 
-def source_weights(source: str) -> dict[str, torch.Tensor]:
-    """The weights to start from for ``train.init_from``.
+def check_init(init_from: str | None, init: Mapping[str, torch.Tensor] | None) -> None:
+    """Refuse starting weights that ``train.init_from`` does not name, and the reverse.
 
-    Args:
-        source: a model folder, a ``models:/`` or ``runs:/`` URI, or ``"release"`` for the
-            shipped release model (``models/release/``).
+    The caller loads the weights of ``init_from`` (a model folder, a URI or ``release``:
+    :func:`girml.artifacts.loading.source_weights`); the run's fingerprint names the source, so
+    the two must go together.
 
     Raises:
-        ValueError: the source cannot be loaded (the message names it).
+        ValueError: ``init_from`` is set and no weights were given, or weights without it.
     """
-    from girml.models.store import load_model  # MLflow only when a URI is given
+    if init_from is not None and init is None:
+        raise ValueError(
+            f"train.init_from={init_from!r}: its weights were not loaded (the caller loads them "
+            "with girml.artifacts.loading.source_weights and passes them as init)"
+        )
+    if init_from is None and init is not None:
+        raise ValueError("starting weights given, but train.init_from does not name them")
 
-    uri = str(RELEASE_DIR) if source == "release" else source
-    try:
-        return load_model(uri).state_dict()
-    except (FileNotFoundError, OSError, ValueError) as exc:
-        raise ValueError(f"train.init_from={source!r}: cannot load it: {exc}") from exc
 
-
-def init_weights(model: nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
-    """Load ``weights`` (from :func:`source_weights`) into ``model``, in place.
+def init_weights(model: nn.Module, weights: Mapping[str, torch.Tensor], source: str) -> None:
+    """Load ``weights`` (the caller's, see :func:`check_init`) into ``model``, in place.
 
     Raises:
         ValueError: the source's architecture differs from ``model``'s.

@@ -37,7 +37,7 @@ from girml.inference import torch_threads
 from girml.models import build_model
 from girml.training.checkpoints import claim_for_run, complete_checkpoints, run_fingerprint
 from girml.training.data import TrainPatches, load_pairs, make_loader
-from girml.training.init import compile_or_eager, init_weights, source_weights
+from girml.training.init import check_init, compile_or_eager, init_weights
 from girml.training.schedule import build_optimizer, build_scheduler
 from girml.training.selection import BestWeights
 from girml.training.state import EMA, TrainState
@@ -128,6 +128,7 @@ def train(
     spec: DegradationsConfig | None = None,
     on_log: LogCallback | None = None,
     on_validate: LogCallback | None = None,
+    init: dict[str, torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train ``model_cfg``'s architecture on ``pairs_dir/train``, validating on ``pairs_dir/val``.
 
@@ -146,6 +147,8 @@ def train(
             steps, on the main process.
         on_validate: ``(step, {"val.psnr_y_input", "val.psnr_y_model", "val.psnr_gain"})``
             every ``cfg.val_every`` steps and at the end, on the main process.
+        init: the weights of ``cfg.init_from``, loaded by the caller
+            (:func:`girml.artifacts.loading.source_weights`); given iff ``cfg.init_from`` is set.
 
     Returns:
         The :class:`TrainResult`.
@@ -154,8 +157,9 @@ def train(
         raise ValueError(
             f"online_degradation_prob={cfg.online_degradation_prob} needs the degradations spec"
         )
+    check_init(cfg.init_from, init)
     with torch_threads(cfg.num_threads):
-        return _train(model_cfg, cfg, pairs_dir, ckpt_dir, spec, on_log, on_validate)
+        return _train(model_cfg, cfg, pairs_dir, ckpt_dir, spec, on_log, on_validate, init)
 
 
 def _train(
@@ -166,13 +170,12 @@ def _train(
     spec: DegradationsConfig | None,
     on_log: LogCallback | None,
     on_validate: LogCallback | None,
+    init: dict[str, torch.Tensor] | None,
 ) -> TrainResult:
     """:func:`train`'s body, at the thread count it chose."""
     pairs_dir, ckpt_dir = Path(pairs_dir), Path(ckpt_dir)
     train_jsonl = pairs_dir / "train" / "pairs.jsonl"
     accelerator = _make_accelerator(cfg)
-    # loaded before the checkpoint folder is touched: a bad source changes nothing
-    init = source_weights(cfg.init_from) if cfg.init_from is not None else None
     fingerprint = run_fingerprint(model_cfg, cfg, train_jsonl, spec, accelerator.num_processes)
     claim_for_run(accelerator, ckpt_dir, fingerprint)
     dataset = train_dataset(cfg, train_jsonl, spec)
@@ -266,7 +269,7 @@ def _prepare_parts(
         accelerator: the run's accelerator.
         model_cfg: architecture and sizes.
         cfg: the run's settings.
-        init: :func:`source_weights` of ``cfg.init_from``, or None.
+        init: the weights of ``cfg.init_from`` (see :func:`train`), or None.
     """
     set_seed(cfg.seed)
     raw_model = build_model(model_cfg)

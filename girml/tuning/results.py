@@ -19,10 +19,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
-from girml.config import ConfigError, ModelConfig, TrainConfig, deep_merge, parse_section
-from girml.config_base import load_yaml
+from girml.config import (
+    ConfigError,
+    ModelConfig,
+    TrainConfig,
+    deep_merge,
+    load_yaml,
+    parse_section,
+)
+from girml.data.records import field_path
 from girml.imageio import atomic_path, write_text
-from girml.records import field_path
 from girml.tuning.space import nest
 
 METRIC = "val.psnr_y_model"

@@ -1,4 +1,4 @@
-"""A stage that fails under a real `dvc repro` loses no output (README: "When things go wrong").
+"""A stage that fails under a real `dvc repro` loses no output (docs/troubleshooting.md).
 
 Each stage gets a params typo in turn. DVC deletes a stage's non-persistent outputs before it
 runs the command; the command then stops on the typo (``check_params``) before writing. The
@@ -28,6 +28,7 @@ TYPOS: dict[str, tuple[str, str, Any]] = {
     "validate": ("validate", "check_decode", "maybe"),
     "tune": ("tune", "num_samples", 0),
     "train": ("model", "type", "unet9000"),
+    "specialists": ("evaluate", "specialist_families", ["fog"]),
     "evaluate": ("evaluate", "baselines", ["identity", "nope"]),
     "interpret": ("interpret", "lam_steps", 1),
 }

@@ -58,6 +58,7 @@ STAGE_OUTPUTS = [
     "reports/validation/docs/index.html", "reports/validation/result.json",  # validate
     "tune/best.yaml", "reports/tune/trials.csv",  # tune
     "models/latest", "metrics/train.json",  # train
+    "models/specialists/specialists.json",  # specialists (off: an empty list)
     "metrics/per_image.csv", "metrics/per_family.csv", "metrics/eval.json",  # evaluate
     "plots/psnr_per_family.csv", "plots/generalization.csv",
     "reports/interpretation/index.html",  # interpret
@@ -84,7 +85,7 @@ def test_dvc_repro_whole_dag_then_nothing_to_do(project: Path) -> None:
 
     from mlflow import MlflowClient
 
-    from girml.tracking.mlflow import CHAMPION, REGISTERED_MODEL
+    from girml.tracking.versions import CHAMPION, REGISTERED_MODEL
 
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     versions = client.search_model_versions(f"name = '{REGISTERED_MODEL}'")

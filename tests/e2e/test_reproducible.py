@@ -12,12 +12,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from girml.artifacts.store import CONFIG_FILE, WEIGHTS_FILE
+from girml.artifacts.training_run import registered_model, training_run
 from girml.cli import app
-from girml.evaluation.promotion import registered_model
 from girml.hashing import file_digest
-from girml.models.store import CONFIG_FILE, WEIGHTS_FILE, training_run
 from girml.paths import MODEL_DIR, TRAIN_METRICS
-from pipelines.flows import _mlflow_section
+from pipelines.summary import _mlflow_section
 from tests.factories import synthesize_tiny, tiny_params, write_params
 
 

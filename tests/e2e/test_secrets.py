@@ -29,7 +29,8 @@ from typer.testing import CliRunner
 from girml.config import CollectConfig, ConfigError, parse_section
 from girml.urls import MaskingFilter, mask_text, mask_url, text_credentials, url_credentials
 from pipelines.cli import app
-from pipelines.flows import parse_override, redact
+from pipelines.overrides import parse_override
+from pipelines.redaction import redact
 from tests.conftest import free_port
 from tests.factories import serving, textured_image
 

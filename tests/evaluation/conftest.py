@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from girml.evaluation.harness import Bench, fit_pristine_niqe
+from girml.evaluation.bench import Bench
+from girml.evaluation.scores import fit_pristine_niqe
 from girml.metrics import NiqeModel
 from tests.factories import synthesize_tiny
 

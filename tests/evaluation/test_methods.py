@@ -2,13 +2,17 @@
 
 Real parts: command-line tools this test writes and runs as programs, a model registered in a
 temporary SQLite MLflow store, Python modules written into ``tmp_path`` and imported. The bench,
-NIQE and store fixtures are in conftest.py; models are registered like test_evaluation.py does.
+NIQE and store fixtures are in conftest.py; models are registered as tests/evaluation/common.py
+does.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -17,23 +21,26 @@ import numpy as np
 import pytest
 import torch
 from scipy.ndimage import median_filter
+from typer.testing import CliRunner
 
+from girml.artifacts.loading import load_model
+from girml.artifacts.promotion import evaluate_and_promote
 from girml.config import ConfigError, EvaluateConfig, MethodSpec, parse_section
-from girml.evaluation.harness import (
-    Bench,
-    evaluate_method,
-    model_restorer,
-)
+from girml.errors import EX_BAD_INPUT
+from girml.evaluation.bench import Bench
+from girml.evaluation.harness import evaluate_method
 from girml.evaluation.methods import (
     MethodError,
     evaluate_outside,
     input_name,
     load_methods,
 )
-from girml.evaluation.promotion import evaluate_and_promote
+from girml.evaluation.restorers import model_restorer
 from girml.metrics import NiqeModel
-from girml.tracking.mlflow import REGISTERED_MODEL, set_alias
-from tests.evaluation.test_evaluation import TRAIN_JSON, read_csv, register, tiny_model
+from girml.tracking.versions import REGISTERED_MODEL, set_alias
+from pipelines.cli import app
+from tests.evaluation.common import TRAIN_JSON, read_csv, register, tiny_model
+from tests.factories import tiny_params, write_params
 
 CFG = EvaluateConfig(niqe_patch_size=16, baselines=["identity"])
 SCORES = ("psnr", "ssim", "psnr_y", "ssim_y", "psnr_y_input", "ssim_y_input", "niqe")
@@ -94,7 +101,7 @@ def outside(
     method: MethodSpec, bench: Bench, pristine: NiqeModel, root: Path, cfg: EvaluateConfig = CFG
 ):
     """Load ``method`` and score it on ``bench``."""
-    restorer = load_methods([method], cfg.tile, root)[method.name]
+    restorer = load_methods([method], cfg.tile, root, load_model)[method.name]
     return evaluate_outside(method.name, restorer, method.batch, bench, cfg, pristine, None)
 
 
@@ -350,7 +357,7 @@ def test_python_methods_that_cannot_load_are_errors(
     ]
     for method, message in cases:
         with pytest.raises(MethodError, match=f"method '{method.name}': .*{message}"):
-            load_methods([method], None, tmp_path)
+            load_methods([method], None, tmp_path, load_model)
 
 
 # --------------------------------------------------------------------------- mlflow
@@ -373,7 +380,7 @@ def test_registered_mlflow_model_is_scored_like_the_model(
     with pytest.raises(
         MethodError, match=f"method 'missing': cannot load models:/{REGISTERED_MODEL}"
     ):
-        load_methods([missing], None, registry)
+        load_methods([missing], None, registry, load_model)
 
 
 # --------------------------------------------------------------------------- evaluate stage
@@ -436,3 +443,67 @@ def test_methods_flow_into_eval_json_and_the_csvs(
     assert header == ["suite_index", "suite", "model", "identity", "med", "flaky", "best_baseline"]
     assert f"method flaky: 1 image(s) not scored, the first {error}" in result.summary()
     assert {"med", "flaky"} <= set(result.seconds)
+
+
+# --------------------------------------------------------------------------- girml evaluate
+# A broken outside method stops `girml evaluate` in one line, before anything is scored: the
+# command in a project folder, programs that crash, hang or write nothing, and a `python:` method
+# whose module does not exist.
+
+PYTHON = shlex.quote(sys.executable)
+CRASH = "import sys; print('loading weights ...', file=sys.stderr); sys.exit('weights: not found')"
+
+# (method, exit code, the error line after "error: ")
+CASES = [
+    (
+        {"name": "crash", "command": f'{PYTHON} -c "{CRASH}" {{in}} {{out}}'},
+        1,
+        r"method 'crash': `.+ \{in\} \{out\}` exited with 1; its last stderr line: "
+        r"weights: not found",
+    ),
+    (
+        {
+            "name": "hangs",
+            "command": f'{PYTHON} -c "import time; time.sleep(60)" {{in}} {{out}}',
+            "timeout_s": 1,
+        },
+        1,
+        r"method 'hangs': `.+` ran past its timeout_s of 1(\.0)? s",
+    ),
+    (
+        {"name": "nothing", "command": f"{PYTHON} -c pass {{in}} {{out}}"},
+        1,
+        r"method 'nothing' failed on single-id/\w+/[^,]+, tried before scoring: ImageReadError: "
+        r"\{out\}/00000_\S+\.png: no output file: the program wrote none",
+    ),
+    (
+        {"name": "gone", "python": "girml_no_such_module:restore"},
+        EX_BAD_INPUT,
+        r"method 'gone': cannot import 'girml_no_such_module': ModuleNotFoundError: "
+        r"No module named 'girml_no_such_module'",
+    ),
+]
+
+
+def test_each_broken_method_is_one_line_with_its_exit_code_before_any_scoring(
+    data: Path, registry: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name in ("bench", "clean"):
+        shutil.copytree(data / name, registry / "data" / name)
+    register(tiny_model(0, 0.0), registry, registry / "models" / "latest")
+    monkeypatch.chdir(registry)
+    caplog.set_level(logging.INFO)
+    for method, code, message in CASES:
+        params = tiny_params()
+        params["evaluate"] = {"niqe_patch_size": 16, "baselines": ["identity"], "methods": [method]}
+        write_params(registry / "params.yaml", params)
+        caplog.clear()
+        result = CliRunner().invoke(app, ["evaluate"])
+        errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+        assert "Traceback" not in result.output, result.output
+        assert len(errors) == 1, result.output
+        assert result.exit_code == code, result.output
+        assert re.fullmatch(f"error: {message}", errors[0]), errors[0]
+        # found on the first image, before the model, the baselines or the method were scored
+        assert "evaluated " not in caplog.text, method["name"]
+        assert not (registry / "metrics" / "eval.json").exists()

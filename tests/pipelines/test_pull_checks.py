@@ -1,4 +1,5 @@
-"""``girml pull`` refuses arguments that cannot work in one line, exit code 2, before fetching.
+"""Before ``girml pull`` fetches anything (pipelines/pull_checks.py): arguments that cannot work
+are refused in one line, exit code 2, and the S3 settings it relies on are set, the user's kept.
 
 Real parts: the ``girml`` command in a folder marked as a DVC project (a ``.dvc`` folder) and in a
 bare folder; nothing is downloaded, no DVC or MLflow call is made.
@@ -13,7 +14,13 @@ from typer.testing import CliRunner
 
 from girml.errors import EX_BAD_INPUT
 from pipelines.cli import app
-from pipelines.pull_checks import PullArgumentError, PullError, check_out, repo_target
+from pipelines.pull_checks import (
+    PullArgumentError,
+    PullError,
+    check_out,
+    repo_target,
+    set_s3_env_defaults,
+)
 
 pytestmark = pytest.mark.usefixtures("restore_environ")  # pull sets S3 defaults
 
@@ -87,3 +94,12 @@ def test_check_out_refuses_a_file_and_a_full_folder_without_force(
     assert info.value.code == 1
     check_out(Path("full"), force=True)
     check_out(Path("new"), force=False)
+
+
+def test_set_s3_env_defaults_keeps_user_settings() -> None:
+    env = {"AWS_ENDPOINT_URL": "http://minio:9000", "AWS_MAX_ATTEMPTS": "9"}
+    added = set_s3_env_defaults(env)
+    assert added == {"AWS_RETRY_MODE": "standard", "MLFLOW_S3_ENDPOINT_URL": "http://minio:9000"}
+    assert env["AWS_MAX_ATTEMPTS"] == "9"
+    assert set_s3_env_defaults(env) == {}
+    assert set_s3_env_defaults({}) == {"AWS_RETRY_MODE": "standard", "AWS_MAX_ATTEMPTS": "5"}

@@ -26,24 +26,20 @@ from mlflow import MlflowClient
 from PIL import Image
 from typer.testing import CliRunner
 
+from girml.artifacts.loading import load_model
+from girml.artifacts.registered import log_and_register_model
 from girml.cli import app as girml_app
 from girml.config import CollectConfig, ModelConfig
 from girml.data.collect import collect
 from girml.imageio import read_image, write_png
 from girml.models import build_model
-from girml.models.store import load_model
 from girml.storage import s3
-from girml.tracking.mlflow import (
-    CHAMPION,
-    REGISTERED_MODEL,
-    configure,
-    log_and_register_model,
-    set_alias,
-    start_run,
-)
+from girml.tracking.runs import start_run
+from girml.tracking.store import configure
+from girml.tracking.versions import CHAMPION, REGISTERED_MODEL, set_alias
 from pipelines.cli import app
 from pipelines.dvc_run import DvcError, run_dvc
-from pipelines.pull import check_sums
+from pipelines.pull_verify import check_sums
 from tests.conftest import s3_client_env
 from tests.factories import kill_when, spawn_python, textured_image, write_params
 from tests.faults import FaultProxy
@@ -190,7 +186,7 @@ def test_pull_reports_persistent_cut_fails_in_one_line_leaving_nothing(
 
     # The same command once the network heals, after a few resets: botocore's retries ride
     # them out (the fail-fast probe would take two resets for a dead endpoint: test_errors.py).
-    monkeypatch.setattr("pipelines.pull.probe_s3", lambda: None)
+    monkeypatch.setattr("pipelines.pull_mlflow.probe_s3", lambda: None)
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "5")
     proxy.pass_through()
     proxy.refuse(3)

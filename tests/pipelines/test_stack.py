@@ -8,81 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psutil
 import pytest
 import requests
 
-from pipelines.stack import (
-    DVC_REMOTE,
-    Ports,
-    StackError,
-    group_members,
-    move_taken_ports,
-    services,
-    stack_env,
-    stack_status,
-    start_stack,
-    stop_group,
-    stop_stack,
-)
+from pipelines.stack import DVC_REMOTE, unpoint_dvc
+from pipelines.stack_processes import group_members
+from pipelines.stack_services import Ports, stack_env
 from tests.conftest import free_port
-
-
-def test_env_and_commands_follow_the_ports(tmp_path: Path) -> None:
-    ports = Ports(s3=1111, mlflow=2222, prefect=3333)
-    env = stack_env(ports)
-    assert env["AWS_ENDPOINT_URL"] == env["MLFLOW_S3_ENDPOINT_URL"] == "http://127.0.0.1:1111"
-    assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:2222"
-    assert env["PREFECT_API_URL"] == "http://127.0.0.1:3333/api"
-    assert env["AWS_SECRET_ACCESS_KEY"] == "testing"  # moto's dummy credentials only
-    s3, mlflow, prefect = services(tmp_path, ports, "bkt")
-    assert (s3.name, mlflow.name, prefect.name) == ("s3", "mlflow", "prefect")
-    assert "1111" in s3.argv and "127.0.0.1" in s3.argv
-    assert "--artifacts-destination=s3://bkt/mlartifacts" in mlflow.argv
-    assert f"--backend-store-uri=sqlite:///{tmp_path.resolve()}/mlflow.db" in mlflow.argv
-    assert mlflow.env["MLFLOW_S3_ENDPOINT_URL"] == "http://127.0.0.1:1111"
-    assert prefect.argv[-4:] == ("--host", "127.0.0.1", "--port", "3333")
-    assert prefect.env["PREFECT_HOME"] == str(tmp_path.resolve() / "prefect")
-    # the UI follows the server's port, whatever PREFECT_API_URL the caller exports
-    assert (
-        prefect.env["PREFECT_UI_API_URL"]
-        == prefect.env["PREFECT_API_URL"]
-        == env["PREFECT_API_URL"]
-    )
-    assert prefect.env["PREFECT_SERVER_API_PORT"] == "3333"
-    assert all(s.marker in " ".join(s.argv) for s in (s3, mlflow, prefect))
-
-
-def test_stop_group_leaves_foreign_processes_alone(tmp_path: Path) -> None:
-    assert stop_group(os.getpid(), "moto.server") is False  # this pytest is no S3 server
-    (tmp_path / "s3.pid").write_text(f"{os.getpid()}\n")  # a stale pid file
-    assert stop_stack(tmp_path) == []
-    assert psutil.pid_exists(os.getpid()) and not (tmp_path / "s3.pid").exists()
-    assert [row[2] for row in stack_status(tmp_path)] == [False, False, False]
-
-
-def test_up_refuses_a_taken_port(tmp_path: Path) -> None:
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        ports = Ports(s3=port, mlflow=free_port(), prefect=free_port())
-        with pytest.raises(StackError, match=f"s3 port {port} already in use"):
-            start_stack(tmp_path, ports, "girml", echo=lambda _: None)
-    assert not list(tmp_path.glob("*.pid"))
-
-
-def test_taken_default_ports_move_chosen_ones_do_not() -> None:
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        taken = busy.getsockname()[1]
-        free = free_port()
-        wanted = Ports(s3=taken, mlflow=taken, prefect=free)
-        ports, notes = move_taken_ports(wanted, movable=["s3", "prefect"])
-        assert ports.mlflow == taken and ports.prefect == free  # chosen by the user; free
-        assert ports.s3 != taken and notes == [f"s3: port {taken} is taken, using {ports.s3}"]
-        assert move_taken_ports(wanted, ["s3"], keep=["s3"])[0].s3 == taken  # already ours
 
 
 def _girml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -161,3 +93,18 @@ def test_stack_up_status_down(tmp_path: Path) -> None:
             assert sock.connect_ex(("127.0.0.1", port)) != 0
     assert not (state / "env").exists() and (state / "mlflow.db").is_file()
     assert _girml("stack", "status", cwd=tmp_path).returncode == 1
+
+
+def test_status_of_a_stack_that_never_ran_is_down(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    result = CliRunner().invoke(app, ["stack", "status", "--dir", str(tmp_path / ".stack")])
+    assert result.exit_code == 1
+    assert [line.split()[:2] for line in result.output.splitlines()] == [
+        ["s3", "down"],
+        ["mlflow", "down"],
+        ["prefect", "down"],
+    ]
+    assert not unpoint_dvc(tmp_path)  # no DVC remote of the stack to remove

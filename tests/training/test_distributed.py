@@ -19,8 +19,8 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
+from girml.artifacts.loading import load_model
 from girml.config import ModelConfig, TrainConfig, parse_section
-from girml.models.store import load_model
 from girml.training.loop import train
 from tests.conftest import free_port
 from tests.factories import REPO, synthesize_tiny, tiny_params, wait_for, write_params
@@ -143,7 +143,7 @@ def test_accelerate_launch_cpu_gives_two_ranks(tmp_path: Path, tiny_data: Path) 
         *("--num_processes", "2", "--main_process_port", str(free_port())),
         *("-m", "girml", "train", "--params", "params.yaml"),
     ]
-    _ok(_run(cmd, root, ACCELERATE_USE_CPU="1"))  # the README's CPU recipe
+    _ok(_run(cmd, root, ACCELERATE_USE_CPU="1"))  # docs/training.md's CPU recipe
     _assert_one_group(root, world_size=2)
 
 

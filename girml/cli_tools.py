@@ -1,0 +1,218 @@
+"""The user's tools beside the stages: ``girml restore`` (photos of any size through a
+model), ``girml release`` (export a model for git, with its card) and ``girml profile`` (switch
+the params file to a profile). :mod:`girml.cli` registers them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from girml.cli_common import ParamsOpt, fail, stage, uses_mlflow
+from girml.config import (
+    RESTORE_MAX_FILE_BYTES,
+    RESTORE_MAX_PIXELS,
+    RESTORE_OVERLAP,
+    RESTORE_TILE,
+    load_section,
+    profile_text,
+)
+from girml.imageio import write_text
+from girml.paths import (
+    BENCH_DIR,
+    CLEAN_DIR,
+    METRICS_DIR,
+    MODEL_DIR,
+    PAIRS_DIR,
+    RELEASE_DIR,
+    TRAIN_METRICS,
+)
+from girml.urls import mask_text
+
+
+@stage
+def restore(
+    inputs: Annotated[list[Path], typer.Argument(help="image files or folders (recursive)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder for the PNGs")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="model folder, release folder, models:/name@alias or models:/name/version; "
+            "default: models:/gir-restorer@champion if registered, else models/latest, else "
+            "the shipped models/release"
+        ),
+    ] = None,
+    tile: Annotated[
+        int, typer.Option(help="tile side for bounded memory; 0 = whole image")
+    ] = RESTORE_TILE,
+    overlap: Annotated[int, typer.Option(help="tile overlap, pixels")] = RESTORE_OVERLAP,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...; default: auto")] = None,
+    batch_tiles: Annotated[
+        int,
+        typer.Option(min=1, help="tiles per forward pass (more help on GPUs; 1 is fastest on CPU)"),
+    ] = 1,
+    self_ensemble: Annotated[
+        int,
+        typer.Option(
+            help="average 1, 2, 4 or 8 flips/transposes per image (8: the quality evaluate "
+            "reports with evaluate.self_ensemble 8, at 8x the time)"
+        ),
+    ] = 1,
+    max_pixels: Annotated[
+        int, typer.Option(min=1, help="larger images fail (from their header, before decoding)")
+    ] = RESTORE_MAX_PIXELS,
+    max_file_bytes: Annotated[
+        int, typer.Option(min=1, help="larger files fail (from their size, before reading)")
+    ] = RESTORE_MAX_FILE_BYTES,
+) -> None:
+    """Restore photos of any size (tiled) into OUT as same-size PNGs named after the inputs.
+
+    A file that fails (unreadable, over a cap, a link loop, a name too long) is named with its
+    reason at the end and the others are restored; the exit code is then 1.
+    """
+    from girml.artifacts.default_model import choose_default_model
+    from girml.artifacts.loading import load_model
+    from girml.ensemble import SELF_ENSEMBLE_SIZES, with_self_ensemble
+    from girml.restore import pick_device, restore_files
+
+    if self_ensemble not in SELF_ENSEMBLE_SIZES:
+        fail(f"--self-ensemble must be one of {SELF_ENSEMBLE_SIZES}, got {self_ensemble}", 2)
+    try:
+        dev = pick_device(device)
+    except ValueError as exc:
+        fail(f"--device {exc}", 2)
+
+    try:
+        if model is None:
+            choice = choose_default_model()
+            uri, which = choice.uri, choice.describe()
+        else:
+            uri = which = model
+        net = load_model(uri)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc), 2)
+    net = with_self_ensemble(net, self_ensemble)
+    views = f", self-ensemble x{self_ensemble}" if self_ensemble > 1 else ""
+    typer.echo(f"model: {which} on {dev}{views}", err=True)
+    caps = {"max_pixels": max_pixels, "max_bytes": max_file_bytes}
+    report = restore_files(list(inputs), out, net, tile or None, overlap, dev, batch_tiles, **caps)
+    errors, count = report.summary(list(inputs), out)
+    for line in errors:
+        typer.secho(f"error: {mask_text(line)}", fg=typer.colors.RED, err=True)
+    if count is not None:
+        typer.echo(count)
+    if errors:
+        raise typer.Exit(1)
+
+
+@stage
+@uses_mlflow
+def release(
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="models:/gir-restorer@champion (default), models:/gir-restorer/<version> or a "
+            "model folder written by `girml train`"
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="release folder")] = RELEASE_DIR,
+    fp16: Annotated[
+        bool,
+        typer.Option(
+            help="store float16 weights; refused unless no benchmark suite's mean PSNR-Y "
+            "changes by more than 0.01 dB (needs data/bench)"
+        ),
+    ] = False,
+    real_photos: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON of `python benchmarks/real_photos.py --model <out> --json FILE` run on "
+            "a previous release of the same model: adds its scores on real photos to the "
+            "card; refused unless it scored these very weights (same sha256)"
+        ),
+    ] = None,
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Export a model as safetensors + config.yaml + MODEL_CARD.md (at most 8 MiB, for git).
+
+    The card's metrics come from metrics/eval.json and metrics/per_family.csv, which must
+    describe this model's registered version; loading a release never unpickles anything.
+    """
+    from girml.artifacts.make_release import make_release
+    from girml.artifacts.real_photos import read_real_photos
+
+    real = read_real_photos(real_photos) if real_photos is not None else None
+    root = Path.cwd()
+    model = model if model is not None else _champion_uri(root)
+    inputs = _release_inputs(params)
+    command = f"girml release --model {model} -o {out}" + (" --fp16" if fp16 else "")
+    command += f" --real-photos {real_photos}" if real_photos is not None else ""
+    result, provenance, metrics = make_release(
+        str(model), out, inputs, root, fp16=fp16, real_photos=real, command=command
+    )
+    version = provenance.registered_version
+    typer.echo(
+        f"released {model}"
+        + (f" (version {version})" if version is not None else "")
+        + f" into {result.out_dir}: {result.dtype} weights, {result.bytes / 2**20:.2f} MiB, "
+        f"card metrics from method {metrics.method!r} of {inputs.per_family_csv}"
+    )
+
+
+def _champion_uri(root: Path) -> str:
+    """``models:/gir-restorer@champion``; exit 2 naming the alternatives when there is none."""
+    from girml.tracking.store import tracking_uri
+    from girml.tracking.versions import CHAMPION, REGISTERED_MODEL, alias_uri
+
+    uri = alias_uri(root)
+    if uri is None:
+        fail(
+            f"no {REGISTERED_MODEL}@{CHAMPION} in the MLflow registry ({tracking_uri(root)}): "
+            f"pass --model {MODEL_DIR} or --model models:/{REGISTERED_MODEL}/<version>",
+            2,
+        )
+    return uri
+
+
+def _release_inputs(params: Path) -> Any:
+    """The project files a release reads (the stage outputs) and the params it needs."""
+    from girml.artifacts.make_release import ReleaseInputs
+
+    spec = load_section(params, "degradations")
+    evaluate_cfg = load_section(params, "evaluate")
+    return ReleaseInputs(
+        eval_json=METRICS_DIR / "eval.json",
+        per_family_csv=METRICS_DIR / "per_family.csv",
+        manifest=CLEAN_DIR / "manifest.csv",
+        pairs_jsonl=PAIRS_DIR / "train" / "pairs.jsonl",
+        bench_dir=BENCH_DIR,
+        dvc_lock=Path("dvc.lock"),
+        spec=spec,
+        spec_source=f"{params}: degradations",
+        unseen_content_category=load_section(params, "synthesize").unseen_content_category,
+        crop_border=evaluate_cfg.crop_border,
+        tile=evaluate_cfg.tile,
+        train_metrics=TRAIN_METRICS,
+    )
+
+
+@stage
+def profile(
+    profile_path: Annotated[
+        Path, typer.Argument(help="partial params file, e.g. profiles/smoke.yaml")
+    ],
+    base: Annotated[Path, typer.Option(help="params file to start from")] = Path("params.yaml"),
+    out: Annotated[Path, typer.Option(help="where to write the merged params")] = Path(
+        "params.yaml"
+    ),
+) -> None:
+    """Switch profile: lay a partial params file over the base and write the result.
+
+    The base's comments and key order are kept (the same overlay as the flow's overrides,
+    :func:`girml.config.overlay_params`); the profile's values replace the base's.
+    """
+    text, _ = profile_text(base, profile_path)
+    write_text(out, text)
+    typer.echo(f"wrote {out} ({base} + {profile_path})")

@@ -1,0 +1,63 @@
+"""The user's tools (girml/cli_tools.py): ``girml profile`` and what ``girml release`` reads
+(``girml restore``: tests/test_restore_failures.py, tests/test_inference.py; the release
+itself: tests/artifacts/test_make_release.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from girml.cli import app
+from girml.cli_tools import _release_inputs
+from girml.config import deep_merge, load_section, profile_text, read_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_girml_profile_keeps_the_base_comments_and_lays_the_profile_over_it(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "params.yaml"
+    base = ROOT / "params.yaml"
+    profile = ROOT / "profiles" / "long.yaml"
+    result = CliRunner().invoke(
+        app, ["profile", str(profile), "--base", str(base), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output == f"wrote {out} ({base} + {profile})\n"
+    text = out.read_text()
+    comments = [line.strip() for line in base.read_text().splitlines() if line.strip()[:1] == "#"]
+    assert comments and all(line in text for line in comments)  # every comment line kept
+    assert "# identity samples (input = clean crop)" in text  # and the inline ones
+    merged = yaml.safe_load(text)
+    assert (
+        merged
+        == profile_text(base, profile)[1]
+        == deep_merge(read_params(base), read_params(profile))
+    )
+    assert merged["model"]["width"] == 24 and merged["train"]["steps"] == 7000
+
+
+def test_an_invalid_profile_writes_nothing_and_names_the_key(tmp_path: Path) -> None:
+    profile = tmp_path / "bad.yaml"
+    profile.write_text("model:\n  width: 2\n")
+    out = tmp_path / "params.yaml"
+    args = ["profile", str(profile), "--base", str(ROOT / "params.yaml"), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "model.width" in result.output
+    assert not out.exists()
+
+
+def test_a_release_reads_the_stage_outputs_and_the_params_it_describes() -> None:
+    params = ROOT / "params.yaml"
+    inputs = _release_inputs(params)
+    assert inputs.eval_json == Path("metrics/eval.json")
+    assert inputs.per_family_csv == Path("metrics/per_family.csv")
+    assert inputs.dvc_lock == Path("dvc.lock") and inputs.spec_source == f"{params}: degradations"
+    assert inputs.spec == load_section(params, "degradations")
+    evaluate = load_section(params, "evaluate")
+    assert (inputs.crop_border, inputs.tile) == (evaluate.crop_border, evaluate.tile)
+    synthesize = load_section(params, "synthesize")
+    assert inputs.unseen_content_category == synthesize.unseen_content_category
