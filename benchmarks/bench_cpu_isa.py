@@ -5,7 +5,7 @@ Usage: python benchmarks/bench_cpu_isa.py [--levels machine,avx2] [--steps 60] [
        [--variant bare] [--threads 1]
 Needs `girml synthesize` to have run (reads data/pairs/). Each library reads its instruction-set
 variable once, on first use, so every run is a fresh process: ``benchmarks/bench_training.py
---rounds 1`` with the level's environment (``girml.cpu_isa.LEVELS``; ``machine`` sets nothing).
+--rounds 1`` with the level's environment (``girml.core.cpu_isa.LEVELS``; ``machine`` sets nothing).
 The levels alternate within each round (round 1: machine, avx2; round 2: machine, avx2, ...), so
 a change of load on the machine hits both alike. Prints the samples/s and CPU ms/step of every
 run and a markdown table of medians with paired ratios to the first level (bench_training's
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_training import Timing, report
 
-from girml.cpu_isa import LEVELS
+from girml.core.cpu_isa import LEVELS
 
 LINE = re.compile(
     r"round 1 (?P<name>\S+): (?P<speed>[\d.]+) samples/s, (?P<cpu>[\d.]+) CPU ms/step, "
@@ -72,7 +72,7 @@ def main() -> None:
     )
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument(
-        "--levels", default="machine,avx2", help="machine and/or girml.cpu_isa levels"
+        "--levels", default="machine,avx2", help="machine and/or girml.core.cpu_isa levels"
     )
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=3)

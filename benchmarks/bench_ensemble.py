@@ -3,7 +3,7 @@
 Usage: python benchmarks/bench_ensemble.py [--model models/release] [--size 128] [--repeats 10]
 
 Both ways run in the same process, alternating, so the shared machine's drift hits both; the
-batched way is :class:`girml.ensemble.SelfEnsemble` (views of one shape in one batch), the
+batched way is :class:`girml.core.ensemble.SelfEnsemble` (views of one shape in one batch), the
 other maps each view through the network alone. Prints seconds per crop and the largest
 difference between the two outputs.
 """
@@ -17,7 +17,7 @@ import time
 import torch
 
 from girml.artifacts.loading import load_model
-from girml.ensemble import SelfEnsemble, view
+from girml.core.ensemble import SelfEnsemble, view
 
 
 def one_view_at_a_time(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

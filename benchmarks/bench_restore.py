@@ -10,10 +10,10 @@ a fresh subprocess so that the peak RSS (``VmHWM``, see :func:`_peak_rss_mib`) i
 variant's own. Repeats are interleaved (before, after, before, after ...) so that a change in
 machine load hits all variants alike. Variants:
 
-  before        ``girml/inference.py`` as of ``--before-rev`` (default: the last commit before
+  before        ``girml/core/inference.py`` as of ``--before-rev`` (default: the last commit before
                 batched, channels_last tiling), loaded from git into a temporary module and
                 put in place of ``restore_image`` inside ``girml.restore``
-  after         the current ``girml/inference.py`` with its defaults
+  after         the current ``girml/core/inference.py`` with its defaults
   after-nchw    the current code with ``channels_last=False``
   after-batchN  the current code with ``batch_tiles=N``
   after-tileN   the current code with tiles of side N (``--tile`` for the others)
@@ -91,7 +91,7 @@ def worker(args: argparse.Namespace) -> None:
     """Run one variant in this (fresh) process and print its numbers as JSON."""
     import torch
 
-    import girml.inference
+    import girml.core.inference
     import girml.restore
     from girml.config import ModelConfig, load_section, parse_section
     from girml.models import build_model
@@ -117,7 +117,7 @@ def worker(args: argparse.Namespace) -> None:
         girml.restore.restore_image = before.restore_image
     elif name.startswith("after-workers"):
         girml.restore.restore_image = functools.partial(
-            girml.inference.restore_image, workers=int(name.removeprefix("after-workers"))
+            girml.core.inference.restore_image, workers=int(name.removeprefix("after-workers"))
         )
     elif name == "after-nchw":
         girml.restore.restore_image = functools.partial(
@@ -164,7 +164,7 @@ def prepare(args: argparse.Namespace, workdir: Path) -> None:
     width, height = (int(v) for v in args.size.lower().split("x"))
     Image.fromarray(photo_like(width, height)).save(workdir / "photo.jpg", quality=90)
     old = subprocess.run(
-        ["git", "show", f"{args.before_rev}:girml/inference.py"],
+        ["git", "show", f"{args.before_rev}:girml/core/inference.py"],
         cwd=REPO,
         check=True,
         capture_output=True,

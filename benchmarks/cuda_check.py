@@ -20,7 +20,7 @@ import torch
 
 from girml.artifacts.loading import source_weights
 from girml.config import load_section
-from girml.inference import restore_image
+from girml.core.inference import restore_image
 from girml.training.loop import train
 
 

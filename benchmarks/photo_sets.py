@@ -19,7 +19,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from girml.imageio import IMAGE_SUFFIXES, read_image
+from girml.core.imageio import IMAGE_SUFFIXES, read_image
 
 log = logging.getLogger("real_photos")
 

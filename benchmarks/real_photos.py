@@ -25,7 +25,7 @@ run is repeatable and does not depend on the order of ``--photos``.
 
 Every method of ``--methods`` restores every degraded crop: ``model`` is ``--model`` (a model
 folder, a ``models:/`` URI or a release folder, see :func:`girml.artifacts.loading.load_model`) run
-through :func:`girml.inference.restore_image` with ``--tile`` (overlap tile / 8, as the
+through :func:`girml.core.inference.restore_image` with ``--tile`` (overlap tile / 8, as the
 evaluation harness), the other names are classical baselines from
 :data:`girml.baselines.BASELINES`. A baseline that raises is scored NaN on that crop (with a
 warning), so the row's mean is NaN. Scores, as ``girml evaluate`` (BasicSR convention, 8-bit,
@@ -77,12 +77,12 @@ from photo_sets import (
 
 from girml.artifacts.loading import load_model, weights_file
 from girml.baselines import BASELINES
+from girml.core.hashing import file_digest
+from girml.core.imageio import to_tensor, to_uint8
 from girml.degradations import OPS, Recipe, Step, apply_recipe
 from girml.evaluation.restorers import model_restorer
 from girml.evaluation.scores import clipped_psnr
 from girml.evaluation.whole import restore_restorer
-from girml.hashing import file_digest
-from girml.imageio import to_tensor, to_uint8
 from girml.training.data import match_size
 
 log = logging.getLogger("real_photos")

@@ -23,7 +23,7 @@ import torch
 
 from girml.artifacts.loading import source_weights
 from girml.config import DegradationsConfig, ModelConfig, TrainConfig, parse_section, read_params
-from girml.ensemble import with_self_ensemble
+from girml.core.ensemble import with_self_ensemble
 from girml.training.data import load_pairs
 from girml.training.loop import train
 from girml.training.validation import validate

@@ -6,7 +6,7 @@ Usage: python benchmarks/whole_photos.py --model MODEL [--model MODEL2 ...] --ph
 Each photo (files, or image files directly inside folders) is degraded whole by
 :data:`DEGRADATIONS` (the rows of the whole-photo issue: clean, Gaussian noise sigma 25, JPEG
 q20, Gaussian blur sigma 2, darkened by gamma 2.5), quantised to uint8, and restored by each
-``--model`` through :func:`girml.inference.restore_image` with ``girml restore``'s defaults
+``--model`` through :func:`girml.core.inference.restore_image` with ``girml restore``'s defaults
 (tiles of :data:`~girml.config.RESTORE_TILE`, overlap :data:`~girml.config.RESTORE_OVERLAP`,
 photo-level pooling, no self-ensemble). Scores per degradation (mean over the photos):
 
@@ -42,11 +42,11 @@ from photo_sets import expand_photos
 
 from girml.artifacts.loading import load_model
 from girml.config import RESTORE_OVERLAP
+from girml.core.imageio import read_image, to_tensor, to_uint8
+from girml.core.inference import restore_image, restore_tiled
 from girml.degradations import OPS, Recipe, Step, apply_recipe
 from girml.evaluation.scores import clipped_psnr
 from girml.evaluation.whole import restore_restorer
-from girml.imageio import read_image, to_tensor, to_uint8
-from girml.inference import restore_image, restore_tiled
 from girml.metrics import block_shift
 
 CLEAN = "clean"

@@ -32,7 +32,7 @@ from girml.cli_stages import (
     validate,
 )
 from girml.cli_tools import profile, release, restore
-from girml.urls import MaskingFilter, mask_text
+from girml.core.urls import MaskingFilter, mask_text
 
 app = typer.Typer(
     name="girml",

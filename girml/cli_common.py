@@ -19,9 +19,9 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from girml.config import ConfigError
-from girml.process import StageBusy
+from girml.core.process import StageBusy
+from girml.core.urls import mask_text
 from girml.stages.contract import StageFailed
-from girml.urls import mask_text
 
 # One lock file per long stage (train, tune, synthesize): one run of each per folder.
 LOCK_DIR = Path(".girml/locks")
@@ -47,7 +47,7 @@ def fail(message: str, code: int) -> NoReturn:
 
 
 def fail_known(exc: Exception) -> None:
-    """:func:`fail` with :func:`girml.errors.describe_error`'s line and exit code.
+    """:func:`fail` with :func:`girml.core.errors.describe_error`'s line and exit code.
 
     Re-raises ``exc`` (a traceback, URLs masked) when it is of no known family or a CLI exit
     (``typer.Exit``, click's exceptions). With ``GIRML_DEBUG=1`` a known failure prints its
@@ -57,7 +57,7 @@ def fail_known(exc: Exception) -> None:
 
     import click
 
-    from girml.errors import describe_error
+    from girml.core.errors import describe_error
 
     exits = (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException, click.Abort)
     described = None if isinstance(exc, exits) else describe_error(exc)
@@ -71,7 +71,7 @@ def fail_known(exc: Exception) -> None:
 def uses_mlflow(func: F) -> F:
     """Check, before the verb starts work, that its MLflow tracking server (an ``http(s)://``
     ``MLFLOW_TRACKING_URI``) and an ``s3://`` artifact root's S3 endpoint
-    (``GIRML_ARTIFACT_ROOT``) answer; :class:`girml.errors.ServiceUnreachable` otherwise.
+    (``GIRML_ARTIFACT_ROOT``) answer; :class:`girml.core.errors.ServiceUnreachable` otherwise.
 
     Put it under :func:`stage`, which turns that error into one line and exit code 69.
     """
@@ -80,7 +80,7 @@ def uses_mlflow(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         import os
 
-        from girml.errors import probe_mlflow, probe_s3
+        from girml.core.errors import probe_mlflow, probe_s3
 
         probe_mlflow(os.environ.get("MLFLOW_TRACKING_URI", ""))
         if os.environ.get("GIRML_ARTIFACT_ROOT", "").startswith("s3://"):
@@ -126,7 +126,7 @@ def locked(name: str) -> Callable[[F], F]:
     """Run the verb holding the folder's lock for stage ``name``, with SIGTERM unwinding it.
 
     A second run of the stage in the same folder fails at once naming the holder's PID (or
-    waits, with ``--wait``); SIGTERM/SIGHUP raise :class:`girml.process.Terminated`, so open
+    waits, with ``--wait``); SIGTERM/SIGHUP raise :class:`girml.core.process.Terminated`, so open
     MLflow runs end KILLED and staging folders are removed. Under ``accelerate launch`` each
     rank takes its own lock.
     """
@@ -136,7 +136,7 @@ def locked(name: str) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             import os
 
-            from girml.process import sigterm_raises, stage_lock
+            from girml.core.process import sigterm_raises, stage_lock
 
             rank = os.environ.get("RANK", "0")
             lock_file = LOCK_DIR / (f"{name}.lock" if rank == "0" else f"{name}.rank{rank}.lock")

@@ -2,7 +2,7 @@
 once.
 
 Versions registered by older girml versions are pickled modules (MLflow's ``pytorch`` flavour),
-which girml refuses to load (:class:`~girml.errors.UnsafeModelError`). This command finds them,
+which girml refuses to load (:class:`~girml.core.errors.UnsafeModelError`). This command finds them,
 converts each with :func:`girml.artifacts.convert.convert_model` (it unpickles them: THIS RUNS
 CODE FROM THE FILES, hence ``--i-trust-these-files``), and registers the model folder as a new
 version, logged into the old version's run so that its params and metrics stay with it. The new
@@ -54,7 +54,7 @@ def pickled_versions(name: str) -> list[VersionRecord]:
     """
     import tempfile
 
-    from girml.errors import UnsafeModelError
+    from girml.core.errors import UnsafeModelError
     from girml.tracking.logged_models import download_model
     from girml.tracking.versions import model_versions
 
@@ -195,9 +195,9 @@ def migrate_registry_command(
     Use it only on a registry that you or your team filled. --dry-run lists what it would
     migrate without unpickling anything.
     """
+    from girml.core.urls import mask_url
     from girml.tracking.store import store_exists, tracking_uri
     from girml.tracking.versions import REGISTERED_MODEL
-    from girml.urls import mask_url
 
     name = registered_model or REGISTERED_MODEL
     if not (i_trust_these_files or dry_run):

@@ -19,8 +19,8 @@ from girml.config import (
     load_section,
     profile_text,
 )
-from girml.imageio import write_text
-from girml.paths import (
+from girml.core.imageio import write_text
+from girml.core.paths import (
     BENCH_DIR,
     CLEAN_DIR,
     METRICS_DIR,
@@ -29,7 +29,7 @@ from girml.paths import (
     RELEASE_DIR,
     TRAIN_METRICS,
 )
-from girml.urls import mask_text
+from girml.core.urls import mask_text
 
 
 @stage
@@ -66,16 +66,31 @@ def restore(
     max_file_bytes: Annotated[
         int, typer.Option(min=1, help="larger files fail (from their size, before reading)")
     ] = RESTORE_MAX_FILE_BYTES,
+    json_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--json",
+            help="also write a JSON summary here: per image the input, output, model, seconds "
+            "and status (ok/error and why), then the totals; written even when some fail",
+        ),
+    ] = None,
 ) -> None:
     """Restore photos of any size (tiled) into OUT as same-size PNGs named after the inputs.
 
-    A file that fails (unreadable, over a cap, a link loop, a name too long) is named with its
-    reason at the end and the others are restored; the exit code is then 1.
+    OUT mirrors the inputs: files found in a folder keep their path relative to it (under a
+    sub-folder named after each folder when several are given); files named directly go to
+    OUT itself. Two inputs that would share an output are an error before any work. Inputs are
+    checked before the model loads; a file that fails (missing, unreadable, over a cap, a link
+    loop, a name too long) is named once with its reason at the end and the others are
+    restored; the exit code is then 1. A progress bar shows on stderr when it is a terminal.
     """
-    from girml.artifacts.default_model import choose_default_model
+    import sys
+
     from girml.artifacts.loading import load_model
-    from girml.ensemble import SELF_ENSEMBLE_SIZES, with_self_ensemble
-    from girml.restore import pick_device, restore_files
+    from girml.core.ensemble import SELF_ENSEMBLE_SIZES, with_self_ensemble
+    from girml.restore import RestoreReport, pick_device, restore_plan, write_summary
+    from girml.restore_inputs import plan_restore
+    from girml.restore_model import resolve_restore_model
 
     if self_ensemble not in SELF_ENSEMBLE_SIZES:
         fail(f"--self-ensemble must be one of {SELF_ENSEMBLE_SIZES}, got {self_ensemble}", 2)
@@ -83,21 +98,33 @@ def restore(
         dev = pick_device(device)
     except ValueError as exc:
         fail(f"--device {exc}", 2)
+    if json_path is not None and json_path.is_dir():
+        fail(f"--json {json_path} is a folder; name the JSON file to write", 2)
 
     try:
-        if model is None:
-            choice = choose_default_model()
-            uri, which = choice.uri, choice.describe()
-        else:
-            uri = which = model
-        net = load_model(uri)
+        chosen = resolve_restore_model(model)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc), 2)
-    net = with_self_ensemble(net, self_ensemble)
     views = f", self-ensemble x{self_ensemble}" if self_ensemble > 1 else ""
-    typer.echo(f"model: {which} on {dev}{views}", err=True)
-    caps = {"max_pixels": max_pixels, "max_bytes": max_file_bytes}
-    report = restore_files(list(inputs), out, net, tile or None, overlap, dev, batch_tiles, **caps)
+    typer.echo(f"model: {chosen.description} on {dev}{views}", err=True)
+    plan = plan_restore(list(inputs), out, max_file_bytes)  # before the model loads
+    if plan.jobs:
+        try:
+            net = load_model(chosen.load, name=chosen.requested)
+        except (FileNotFoundError, ValueError) as exc:
+            fail(str(exc), 2)
+        net = with_self_ensemble(net, self_ensemble)
+        caps = {"max_pixels": max_pixels, "max_bytes": max_file_bytes}
+        bar = sys.stderr.isatty()
+        report = restore_plan(
+            plan, net, tile or None, overlap, dev, batch_tiles, **caps, progress=bar
+        )
+    else:  # nothing to restore: the model is not loaded
+        report = RestoreReport.refused(plan)
+    if json_path is not None:
+        write_summary(json_path, report, chosen.as_json(), dev, out)
+    if report.stopped is not None:
+        raise report.stopped
     errors, count = report.summary(list(inputs), out)
     for line in errors:
         typer.secho(f"error: {mask_text(line)}", fg=typer.colors.RED, err=True)
@@ -133,24 +160,45 @@ def release(
             "card; refused unless it scored these very weights (same sha256)"
         ),
     ] = None,
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            help="the profile the model was trained with (`girml profile FILE`, e.g. "
+            "profiles/long.yaml), a file in the project: the card's reproduction commands "
+            "name it; default: the training run's `profile` tag, else params.yaml as committed"
+        ),
+    ] = None,
     params: ParamsOpt = Path("params.yaml"),
 ) -> None:
     """Export a model as safetensors + config.yaml + MODEL_CARD.md (at most 8 MiB, for git).
 
     The card's metrics come from metrics/eval.json and metrics/per_family.csv, which must
     describe this model's registered version; loading a release never unpickles anything.
+    Paths of this machine are recorded relative to the project, or as path/to/<name>.
     """
-    from girml.artifacts.make_release import make_release
+    from girml.artifacts.make_release import make_release, profile_name, release_command
     from girml.artifacts.real_photos import read_real_photos
 
     real = read_real_photos(real_photos) if real_photos is not None else None
     root = Path.cwd()
+    try:
+        trained_with = profile_name(profile, root) if profile is not None else None
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc), 2)
     model = model if model is not None else _champion_uri(root)
     inputs = _release_inputs(params)
-    command = f"girml release --model {model} -o {out}" + (" --fp16" if fp16 else "")
-    command += f" --real-photos {real_photos}" if real_photos is not None else ""
+    command = release_command(
+        model, out, root, fp16=fp16, real_photos=real_photos, profile=trained_with
+    )
     result, provenance, metrics = make_release(
-        str(model), out, inputs, root, fp16=fp16, real_photos=real, command=command
+        str(model),
+        out,
+        inputs,
+        root,
+        fp16=fp16,
+        real_photos=real,
+        command=command,
+        profile=trained_with,
     )
     version = provenance.registered_version
     typer.echo(

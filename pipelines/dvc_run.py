@@ -2,7 +2,7 @@
 
 :func:`run_dvc` captures the output (``girml remote``, ``girml pull``, ``girml stack``);
 :func:`stream_dvc` yields it line by line as it comes (the Prefect flow's stages). Both fail
-with :class:`DvcError`, which tells :func:`girml.retry.is_transient` whether DVC's failure is
+with :class:`DvcError`, which tells :func:`girml.core.retry.is_transient` whether DVC's failure is
 worth another attempt.
 """
 

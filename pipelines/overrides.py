@@ -12,8 +12,8 @@ from typing import Any
 import yaml
 
 from girml.config import ConfigError, overlay_params, read_params
-from girml.imageio import write_text
-from girml.urls import mask_text, text_credentials
+from girml.core.imageio import write_text
+from girml.core.urls import mask_text, text_credentials
 
 _OVERRIDE = re.compile(r"^(?P<key>[A-Za-z_][\w-]*(?:\.[\w-]+)+)=(?P<value>.*)$", re.S)
 

@@ -18,7 +18,7 @@ Works from a clean folder with only ``MLFLOW_TRACKING_URI`` and the S3 settings
 (``AWS_ENDPOINT_URL`` or ``MLFLOW_S3_ENDPOINT_URL``, credentials in the environment or the AWS
 files). Transient failures are retried twice over: botocore's ``standard`` retry mode
 (``AWS_RETRY_MODE`` / ``AWS_MAX_ATTEMPTS`` are set when unset) and an outer loop with
-exponential backoff around each whole download (:func:`girml.retry.with_retries`).
+exponential backoff around each whole download (:func:`girml.core.retry.with_retries`).
 
 This module holds the verbs; the work is in :mod:`pipelines.pull_mlflow` and
 :mod:`pipelines.pull_dvc`, the checks in :mod:`pipelines.pull_verify` and
@@ -35,8 +35,8 @@ from typing import Annotated
 import typer
 
 from girml.cli_common import fail, fail_known
-from girml.retry import DEFAULT_ATTEMPTS
-from girml.urls import mask_text
+from girml.core.retry import DEFAULT_ATTEMPTS
+from girml.core.urls import mask_text
 from pipelines.dvc_run import DvcError
 from pipelines.pull_checks import PullError
 from pipelines.pull_dvc import pull_data

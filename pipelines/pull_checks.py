@@ -12,7 +12,7 @@ import os
 from collections.abc import MutableMapping
 from pathlib import Path, PurePosixPath
 
-from girml.errors import EX_BAD_INPUT
+from girml.core.errors import EX_BAD_INPUT
 
 S3_MAX_ATTEMPTS = "5"  # botocore's per-request attempts, set when AWS_MAX_ATTEMPTS is unset
 

@@ -9,7 +9,7 @@ import json
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from girml.retry import DEFAULT_ATTEMPTS, with_retries
+from girml.core.retry import DEFAULT_ATTEMPTS, with_retries
 from pipelines.dvc_run import run_dvc
 from pipelines.pull_checks import PullError, project_target, repo_target, set_s3_env_defaults
 from pipelines.pull_verify import Pulled, verify_md5

@@ -5,7 +5,7 @@ The files are checked against the artifact store's listing (every file present, 
 and against a ``SHA256SUMS`` the artifacts carry; the result is written into ``DIR/SHA256SUMS``
 and the folder replaces ``DIR`` only once complete, so ``DIR`` is never half-written. A pulled
 model is loaded once before it is moved into place. Each whole download is retried with
-exponential backoff (:func:`girml.retry.with_retries`).
+exponential backoff (:func:`girml.core.retry.with_retries`).
 
 This module decides what to pull and where; the MLflow requests (the registry, runs, listing
 and downloading) are :mod:`girml.tracking.versions` and :mod:`girml.tracking.artifacts`,
@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from girml.errors import probe_mlflow, probe_s3
-from girml.retry import DEFAULT_ATTEMPTS
-from girml.urls import mask_text
+from girml.core.errors import probe_mlflow, probe_s3
+from girml.core.retry import DEFAULT_ATTEMPTS
+from girml.core.urls import mask_text
 from pipelines.pull_checks import PullError, check_out, set_s3_env_defaults
 from pipelines.pull_verify import SUMS_FILE, Pulled, check_sums, write_sums
 
@@ -63,7 +63,7 @@ def fetch_artifacts(
     Raises:
         PullError: nothing there, ``out`` not replaceable, a size or checksum mismatch.
     """
-    from girml.imageio import staged_dir
+    from girml.core.imageio import staged_dir
     from girml.tracking.artifacts import ArtifactStore, IncompleteDownload
     from girml.tracking.store import NotInStore
 
@@ -90,7 +90,7 @@ def fetch_artifacts(
 
 def _require_tracking_store() -> str:
     """Configure MLflow from ``MLFLOW_TRACKING_URI`` (or the project's ``mlflow.db`` here);
-    a tracking server that does not answer raises :class:`girml.errors.ServiceUnreachable`."""
+    a tracking server that does not answer raises :class:`girml.core.errors.ServiceUnreachable`."""
     from girml.tracking.store import DB_FILE, configure
 
     if not os.environ.get("MLFLOW_TRACKING_URI") and not (Path.cwd() / DB_FILE).is_file():

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from girml.hashing import file_digest
+from girml.core.hashing import file_digest
 from pipelines.pull_checks import PullError
 
 SUMS_FILE = "SHA256SUMS"

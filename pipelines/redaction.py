@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Mapping
 
-from girml.urls import mask_text
+from girml.core.urls import mask_text
 
 MASK = "***"
 _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|API_?KEY|_KEY$", re.I)
@@ -26,7 +26,7 @@ def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
 
     Returns:
         ``text`` with every secret value replaced by ``***`` and every URL masked by
-        :func:`girml.urls.mask_text` (``scheme://user:pass@`` -> ``scheme://***@``, secret
+        :func:`girml.core.urls.mask_text` (``scheme://user:pass@`` -> ``scheme://***@``, secret
         query values such as ``X-Amz-Signature`` -> ``***``).
     """
     env = os.environ if environ is None else environ

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from girml.urls import mask_text, mask_url, url_credentials
+from girml.core.urls import mask_text, mask_url, url_credentials
 from pipelines.dvc_run import DvcError, run_dvc
 
 # Bucket naming rules (AWS): 3-63 characters, lower-case letters, digits, dots and hyphens,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from girml.imageio import write_text
+from girml.core.imageio import write_text
 from pipelines.stack_processes import (
     answers,
     log_tail,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from girml.paths import METRICS_DIR, MODEL_DIR, STUDY_DIR, TRAIN_METRICS, VALIDATION_DIR
+from girml.core.paths import METRICS_DIR, MODEL_DIR, STUDY_DIR, TRAIN_METRICS, VALIDATION_DIR
 from pipelines.redaction import redact
 
 EVAL_METRICS = METRICS_DIR / "eval.json"  # evaluate stage outputs (girml.evaluation)

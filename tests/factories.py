@@ -21,7 +21,7 @@ import yaml
 from scipy.ndimage import gaussian_filter
 
 from girml.config import ModelConfig
-from girml.imageio import write_png
+from girml.core.imageio import write_png
 from girml.models import build_model
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ from girml.cli_common import (
     uses_mlflow,
 )
 from girml.config import ConfigError
-from girml.errors import EX_CANTCREAT, EX_UNAVAILABLE
+from girml.core.errors import EX_CANTCREAT, EX_UNAVAILABLE
 from girml.stages.contract import StageFailed
 
 ROOT = Path(__file__).resolve().parents[1]

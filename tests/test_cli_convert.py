@@ -17,7 +17,7 @@ import torch
 from typer.testing import CliRunner
 
 from girml.artifacts.store import WEIGHTS_FILE, read_model_config
-from girml.errors import EX_BAD_INPUT
+from girml.core.errors import EX_BAD_INPUT
 from pipelines.cli import app
 from tests.artifacts.test_convert import same_outputs, write_config
 from tests.artifacts.test_loading import hostile_module, one_error_line

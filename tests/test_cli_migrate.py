@@ -24,7 +24,7 @@ from girml.artifacts.registered import log_and_register_model
 from girml.artifacts.store import read_model_config
 from girml.cli import app
 from girml.cli_migrate import MIGRATED_FROM_TAG
-from girml.errors import EX_BAD_INPUT, UnsafeModelError
+from girml.core.errors import EX_BAD_INPUT, UnsafeModelError
 from girml.tracking.logged_models import download_model
 from girml.tracking.logs import log_params_flat
 from girml.tracking.runs import start_run

@@ -28,19 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "__init__",
             "config",
-            "errors",
-            "paths",
-            "hashing",
-            "imageio",
-            "urls",
-            "files",
-            "registry",
-            "pooling",
-            "inference",
-            "ensemble",
-            "cpu_isa",
-            "process",
-            "retry",
+            "core",
             "storage",
         ),
     ),
@@ -48,7 +36,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("data, training, tracking", ("data", "training", "tracking")),
     ("evaluation", ("evaluation", "tuning", "interpret")),
     ("artifacts", ("artifacts",)),
-    ("entry points", ("stages", "cli", "cli_*", "restore", "params_check", "__main__")),
+    (
+        "entry points",
+        ("stages", "cli", "cli_*", "restore", "restore_*", "params_check", "__main__"),
+    ),
 )
 PIPELINES = "pipelines"  # above every girml unit
 # what the library never imports: the orchestration that runs it

@@ -1,4 +1,5 @@
-"""``restore_files``: odd image modes and sizes, broken inputs, folders and output naming."""
+"""``restore_files``: odd image modes and sizes, broken inputs, folders mirrored into the output,
+the progress bar."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import torch
 from PIL import Image
 
 from girml.config import ModelConfig
-from girml.imageio import read_image, to_tensor, to_uint8
-from girml.inference import restore_image
+from girml.core.imageio import read_image, to_tensor, to_uint8
+from girml.core.inference import restore_image
 from girml.models import build_model
 from girml.restore import restore_files
 from tests.factories import textured_image
@@ -97,48 +98,91 @@ def test_broken_file_is_reported_and_the_rest_restored(
     missing = tmp_path / "missing.png"
 
     out_dir = tmp_path / "out"
-    with caplog.at_level(logging.ERROR, logger="girml.restore"):
+    with caplog.at_level(logging.DEBUG, logger="girml.restore"):
         report = restore_files([folder, missing], out_dir, model, tile=TILE, overlap=OVERLAP)
 
     assert [src.name for src, _ in report.restored] == ["good1.png", "good2.png"]
     failed = dict(report.failed)
     assert set(failed) == {folder / "broken.jpg", truncated, missing}
     assert "truncated" in failed[truncated]
+    assert failed[missing] == "no such file or folder"
     assert not report.ok
-    logged = "\n".join(r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    # the caller names each failure once (girml restore: at the end); the log only at DEBUG
+    assert not [r for r in caplog.records if r.levelno > logging.DEBUG]
+    debug = "\n".join(r.getMessage() for r in caplog.records)
     for path in failed:
-        assert str(path) in logged
+        assert str(path) in debug
     assert sorted(p.name for p in out_dir.iterdir()) == ["good1.png", "good2.png"]
+    # the missing input was refused before any image was read; each restored one was timed
+    assert report.results[0].input == missing and report.results[0].seconds == 0
+    assert all(r.seconds > 0 for r in report.results[1:])
+    assert report.seconds >= sum(r.seconds for r in report.results)
 
 
-def test_folders_are_recursive_and_clashing_names_are_kept_apart(
+def test_folders_are_mirrored_and_clashing_names_are_refused_before_any_work(
     tmp_path: Path, model: torch.nn.Module
 ) -> None:
+    """Before: in/d.jpg and loose/d.png came out as d.jpg.png and d.png.png, and two a.png from
+    two folders as a.png.png and a.png-1.png."""
     folder = tmp_path / "in"
     image = textured_image(4, 24, 32)
-    for rel in ["a.jpg", "a.png", "sub/b.PNG", "sub/deeper/c.bmp", ".hidden/x.png", "other/a.tif"]:
+    tree = ["a.jpg", "a.png", "d.jpg", "sub/b.PNG", "sub/deeper/c.bmp", ".hidden/x.png"]
+    for rel in [*tree, "other/a.tif"]:
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(folder / rel)
     (folder / "notes.txt").write_text("not an image", encoding="utf-8")
     loose = tmp_path / "loose"
     loose.mkdir()
-    Image.fromarray(image).save(loose / "a.png")
+    for name in ("a.png", "d.png", "f.png"):
+        Image.fromarray(image).save(loose / name)
 
     out_dir = tmp_path / "out"
-    report = restore_files([folder, loose / "a.png"], out_dir, model, tile=TILE, overlap=OVERLAP)
+    with pytest.raises(ValueError) as info:
+        restore_files([folder, loose / "d.png"], out_dir, model, tile=TILE, overlap=OVERLAP)
+    assert str(info.value).startswith(
+        f"{folder / 'd.jpg'} and {loose / 'd.png'} would both be restored to {out_dir / 'd.png'}"
+    )
+    assert not out_dir.exists()
+
+    # one folder: its tree at the top; a file named directly: at the top too
+    report = restore_files([folder, loose / "f.png"], out_dir, model, tile=TILE, overlap=OVERLAP)
     assert report.ok
     written = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file())
     assert written == [
-        "a.jpg.png",
-        "a.png-1.png",
+        "a.jpg.png",  # a.jpg and a.png share a folder and a stem: named after their full names
         "a.png.png",
+        "d.png",
+        "f.png",
         "other/a.png",
         "sub/b.png",
         "sub/deeper/c.png",
     ]
-    outputs = {src: out for src, out in report.restored}
-    assert outputs[folder / "a.png"] == out_dir / "a.png.png"
-    assert outputs[loose / "a.png"] == out_dir / "a.png-1.png"
+    # several folders: each under a sub-folder named after it, so nothing clashes
+    both = tmp_path / "both"
+    report = restore_files([folder, loose], both, model, tile=TILE, overlap=OVERLAP)
+    outputs = {src: out.relative_to(both).as_posix() for src, out in report.restored}
+    assert outputs[folder / "a.png"] == "in/a.png.png"
+    assert outputs[folder / "d.jpg"] == "in/d.png"
+    assert outputs[folder / "sub" / "b.PNG"] == "in/sub/b.png"
+    assert outputs[loose / "a.png"] == "loose/a.png"
+    assert outputs[loose / "d.png"] == "loose/d.png"
+    assert len(outputs) == 9
+
+
+def test_a_progress_bar_over_the_images_only_when_asked(
+    tmp_path: Path, model: torch.nn.Module, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        Image.fromarray(textured_image(10 + i, 24, 32)).save(tmp_path / "in" / f"{i}.png")
+    (tmp_path / "in" / "broken.png").write_bytes(b"not a png")
+    restore_files([tmp_path / "in"], tmp_path / "out", model, tile=TILE, overlap=OVERLAP)
+    assert capsys.readouterr().err == ""
+    restore_files(
+        [tmp_path / "in"], tmp_path / "out", model, tile=TILE, overlap=OVERLAP, progress=True
+    )
+    err = capsys.readouterr().err
+    assert "restore: 100%" in err and "4/4" in err and "failed=1" in err
 
 
 def test_refuses_to_overwrite_inputs_and_checks_tiling(

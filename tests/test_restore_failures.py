@@ -1,13 +1,22 @@
-"""``girml restore`` on hostile inputs: every file is reported with its reason, the batch goes on.
+"""``girml restore`` on hostile inputs: every file is reported once with its reason, the batch
+goes on, and the ``--json`` summary says what became of each.
 
 Linked folders, link loops, names at the file system's limit, a 40 GB sparse file, a cap on
-pixels, memory running out, a full disk, a device this torch does not have.
+pixels, memory running out, a full disk, a device this torch does not have, missing inputs and
+two inputs for one output; a real terminal for the progress bar.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
+import json
 import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -18,8 +27,8 @@ from typer.testing import CliRunner
 from girml.artifacts.store import save_model_dir
 from girml.cli import app
 from girml.config import RESTORE_MAX_PIXELS, ModelConfig
-from girml.errors import EX_CANTCREAT
-from girml.imageio import write_png
+from girml.core.errors import EX_CANTCREAT
+from girml.core.imageio import write_png
 from girml.models import build_model
 from girml.restore import restore_files
 from tests.factories import textured_image
@@ -209,3 +218,158 @@ def test_the_cli_restores_the_rest_names_each_failure_and_exits_1(
     assert sorted(p.name for p in out.rglob("*.png")) == sorted(
         ["a.png", "b.png", "p" * 242 + ".png"]
     )
+
+
+def test_bad_inputs_are_found_before_the_model_loads_and_named_once(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    """Before: a missing file was found after the model loaded, and its error printed twice."""
+    good = _photo(tmp_path / "good.png", 70)
+    missing = tmp_path / "missing.png"
+    out = tmp_path / "out"
+    args = ["restore", str(missing), str(good), "-o", str(out), "--model", str(model_dir)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert result.output.count(str(missing)) == 1
+    assert f"error: {missing}: no such file or folder" in result.output.splitlines()
+    assert f"restored 1 image(s) into {out}, 1 failed" in result.output
+    assert [p.name for p in out.iterdir()] == ["good.png"]
+
+    # nothing usable: the model is never loaded (this folder holds no weights, so loading it
+    # would fail with exit code 2), and the input's error is the one line after the model's
+    empty = tmp_path / "not-a-model"
+    empty.mkdir()
+    args = ["restore", str(missing), "-o", str(tmp_path / "out2"), "--model", str(empty)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == f"model: {empty} (folder) on cpu"
+    assert lines[1:] == [
+        f"error: {missing}: no such file or folder",
+        f"restored 0 image(s) into {tmp_path / 'out2'}, 1 failed",
+    ]
+
+
+def test_two_inputs_for_one_output_stop_before_any_work(tmp_path: Path, model_dir: Path) -> None:
+    first, second = _photo(tmp_path / "a" / "x.png", 71), _photo(tmp_path / "b" / "x.jpg", 72)
+    out = tmp_path / "out"
+    args = ["restore", str(first), str(second), "-o", str(out), "--model", str(model_dir)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[-1] == (
+        f"error: {first} and {second} would both be restored to {out / 'x.png'}; restore them "
+        "into different -o folders, or pass the folders that hold them"
+    )
+    assert not out.exists()
+    # their folders instead: mirrored under a sub-folder each
+    args = ["restore", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(out)]
+    result = CliRunner().invoke(app, [*args, "--model", str(model_dir)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
+        "a/x.png",
+        "b/x.png",
+    ]
+
+
+def test_the_json_summary_names_each_image_its_model_time_and_status(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    folder = tmp_path / "in"
+    _photo(folder / "a.png", 80)
+    _photo(folder / "sub" / "b.png", 81)
+    (folder / "broken.png").write_bytes(b"not a png")
+    _sparse(folder / "huge.jpg", 1 << 20)
+    summary = tmp_path / "reports" / "restore.json"
+    out = tmp_path / "out"
+    args = ["restore", str(folder), "-o", str(out), "--model", str(model_dir)]
+    result = CliRunner().invoke(app, [*args, "--json", str(summary), "--max-file-bytes", "9999"])
+    assert result.exit_code == 1, result.output
+    assert result.output.count("huge.jpg") == 1 and result.output.count("broken.png") == 1
+
+    doc = json.loads(summary.read_text())
+    model = {"uri": str(model_dir), "version": None, "folder": str(model_dir.resolve())}
+    assert doc["model"] == {
+        **model,
+        "requested": str(model_dir),
+        "alias": None,
+        "description": f"{model_dir} (model folder)",
+    }
+    assert doc["device"] == "cpu" and doc["out_dir"] == str(out)
+    by_input = {image["input"]: image for image in doc["images"]}
+    assert list(by_input) == [str(folder / n) for n in ("huge.jpg", "a.png", "broken.png")] + [
+        str(folder / "sub" / "b.png")
+    ]
+    for image in doc["images"]:
+        assert image["model"] == model
+    ok = by_input[str(folder / "sub" / "b.png")]
+    assert ok["status"] == "ok" and ok["error"] is None and ok["seconds"] > 0
+    assert ok["output"] == str(out / "sub" / "b.png") and Path(ok["output"]).is_file()
+    huge = by_input[str(folder / "huge.jpg")]
+    assert huge["status"] == "error" and huge["output"] is None and huge["seconds"] == 0
+    assert huge["error"].startswith(f"file too large: {1 << 20} bytes exceeds max_file_bytes=9999")
+    assert by_input[str(folder / "broken.png")]["status"] == "error"
+    totals = doc["totals"]
+    assert (totals["images"], totals["ok"], totals["failed"]) == (4, 2, 2)
+    assert totals["seconds"] >= ok["seconds"] and doc["stopped"] is None
+    assert [p.name for p in summary.parent.iterdir()] == ["restore.json"]  # no temporary left
+
+    result = CliRunner().invoke(app, [*args, "--json", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        f"error: --json {tmp_path} is a folder; name the JSON file to write"
+    ]
+
+
+def test_a_full_disk_still_writes_the_json_summary(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(3):
+        write_png(tmp_path / "in" / f"a{i}.png", textured_image(90 + i, 24, 32))
+    summary = tmp_path / "summary.json"
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Image.Image, "save", full)
+    out = tmp_path / "out"
+    args = ["restore", str(tmp_path / "in"), "-o", str(out), "--model", str(model_dir)]
+    result = CliRunner().invoke(app, [*args, "--json", str(summary)])
+    assert result.exit_code == EX_CANTCREAT, result.output
+    doc = json.loads(summary.read_text())
+    assert doc["stopped"] == f"{out / 'a0.png'}: No space left on device"
+    assert [(image["status"], image["error"]) for image in doc["images"]] == [
+        ("error", f"cannot write {out / 'a0.png'}: No space left on device"),
+        ("error", f"not attempted: the batch stopped at {out / 'a0.png'}"),
+        ("error", f"not attempted: the batch stopped at {out / 'a0.png'}"),
+    ]
+    assert doc["totals"]["failed"] == 3
+
+
+def test_a_terminal_gets_a_progress_bar(tmp_path: Path, model_dir: Path) -> None:
+    """Before: one log line per image. A real process whose stderr is a terminal (a pty)."""
+    for i in range(3):
+        _photo(tmp_path / "in" / f"a{i}.png", 100 + i)
+    out = tmp_path / "out"
+    args = ["restore", str(tmp_path / "in"), "-o", str(out), "--model", str(model_dir)]
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    with open(os.devnull, "wb") as quiet:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "girml", *args], stdout=quiet, stderr=secondary
+        )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    assert proc.wait(timeout=120) == 0
+    screen = b"".join(chunks).decode()
+    assert "restore: 100%" in screen and "3/3" in screen
+    assert "INFO" not in screen  # no log line per image
+    assert sorted(p.name for p in out.iterdir()) == ["a0.png", "a1.png", "a2.png"]

@@ -8,7 +8,8 @@ The layer above evaluation (``tests/test_layers.py``); the architectures themsel
   :mod:`.default_model` (what ``girml restore`` uses without ``--model``), :mod:`.convert`
   (a trusted pickle into a folder, once).
 - Registered versions, through :mod:`girml.tracking` by URI: :mod:`.registered` (log, load,
-  register the release) and :mod:`.restorer_model` (the code MLflow runs to serve one).
+  register the release), :mod:`.restorer_model` (the code MLflow runs to serve one) and
+  :mod:`.image_payload` (what it takes and answers: arrays, or PNG/JPEG images).
 - The release: :mod:`.release` (the folder), :mod:`.make_release` (``girml release``),
   :mod:`.provenance` with :mod:`.dvc_lock`, :mod:`.fp16`, :mod:`.card` with
   :mod:`.card_metrics`, and :mod:`.real_photos`.

@@ -1,7 +1,7 @@
 """``girml convert-model``: turn a pickled model that the user trusts into a model folder, once.
 
 girml never unpickles a model when it loads one: :func:`girml.artifacts.loading.load_model` refuses
-pickles with :class:`~girml.errors.UnsafeModelError`, because unpickling runs whatever code the
+pickles with :class:`~girml.core.errors.UnsafeModelError`, because unpickling runs whatever code the
 file's author put in it. Models registered by older girml versions are pickled modules
 (MLflow's ``pytorch`` flavour), and checkpoints often come as ``torch.save`` files. This module
 is the one place that unpickles, on explicit request only (``trusted=True``, the command's
@@ -44,10 +44,10 @@ from girml.artifacts.store import (
     save_model_dir,
 )
 from girml.config import ModelConfig
-from girml.hashing import file_digest
+from girml.core.hashing import file_digest
+from girml.core.urls import mask_text
 from girml.models import build_model
 from girml.models.shapes import check_shapes, planned_shapes
-from girml.urls import mask_text
 
 MLMODEL_FILE = "MLmodel"
 PYTORCH_MODEL_FILE = "model.pth"  # what MLflow's pytorch flavour pickles into its data folder

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from girml.artifacts.release import is_release_dir
 from girml.artifacts.store import WEIGHTS_FILE
-from girml.errors import ServiceUnreachable, probe_mlflow
-from girml.paths import MODEL_DIR, RELEASE_DIR
-from girml.urls import mask_text, mask_url
+from girml.core.errors import ServiceUnreachable, probe_mlflow
+from girml.core.paths import MODEL_DIR, RELEASE_DIR
+from girml.core.urls import mask_text, mask_url
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def _champion(project_root: Path) -> tuple[str | None, str]:
     be read. Every URL in the reason is masked.
 
     A tracking server is first asked for ``/health`` as the stages do
-    (:func:`girml.errors.probe_mlflow`: two tries, 3 s each), so one that accepts connections
+    (:func:`girml.core.errors.probe_mlflow`: two tries, 3 s each), so one that accepts connections
     but never answers costs seconds, not MLflow's minutes of retries.
     """
     try:

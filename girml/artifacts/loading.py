@@ -18,8 +18,8 @@ from torch import nn
 from girml.artifacts.release import WEIGHTS_FILE as RELEASE_WEIGHTS
 from girml.artifacts.release import is_release_dir, load_release
 from girml.artifacts.store import WEIGHTS_FILE, load_model_dir
-from girml.errors import UnsafeModelError
-from girml.paths import RELEASE_DIR
+from girml.core.errors import UnsafeModelError
+from girml.core.paths import RELEASE_DIR
 
 # a scheme of 2+ letters, so that a Windows drive letter is not a URI
 URI_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
@@ -42,7 +42,7 @@ def load_model(uri_or_path: str, name: str | None = None) -> nn.Module:
     Raises:
         FileNotFoundError: a folder that does not exist or lacks files (the message names it).
         ValueError: an unloadable URI or a corrupt folder.
-        girml.errors.UnsafeModelError: a pickled model (an MLflow ``pytorch`` flavour model, a
+        girml.core.errors.UnsafeModelError: a pickled model (an MLflow ``pytorch`` flavour model, a
             ``.pt``/``.pth`` file, a ``weights.pt`` holding Python objects): refused in one line
             that says how to convert it (``girml convert-model``).
     """

@@ -9,13 +9,19 @@ when asked (:mod:`.fp16`) and writes the release folder (:func:`.release.export_
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from girml.artifacts.fp16 import Fp16Check, measure_fp16
-from girml.artifacts.provenance import Provenance, ReleaseSource, release_provenance
+from girml.artifacts.provenance import (
+    Provenance,
+    ReleaseSource,
+    portable_text,
+    release_provenance,
+)
 from girml.artifacts.release import (
     MAX_RELEASE_BYTES,
     ReleaseResult,
@@ -197,6 +203,43 @@ def _checked_fp16(src: ReleaseSource, inputs: ReleaseInputs) -> Fp16Check:
     return check
 
 
+def profile_name(profile: Path, project_root: Path) -> str:
+    """The profile a release names, relative to the project (``profiles/release.yaml``).
+
+    Raises:
+        FileNotFoundError: no such file (a reproduction command must name one that exists).
+        ValueError: a file outside the project (a clone would not have it).
+    """
+    path = profile if profile.is_absolute() else project_root / profile
+    if not path.is_file():
+        raise FileNotFoundError(f"--profile {profile}: no such file (e.g. profiles/long.yaml)")
+    try:
+        return path.resolve().relative_to(project_root.resolve()).as_posix()
+    except ValueError:
+        raise ValueError(
+            f"--profile {profile} is outside the project {project_root}: a clone would not "
+            "have it; commit it under profiles/"
+        ) from None
+
+
+def release_command(
+    model: str,
+    out: Path,
+    project_root: Path,
+    *,
+    fp16: bool = False,
+    real_photos: Path | None = None,
+    profile: str | None = None,
+) -> str:
+    """The ``girml release`` command line as the provenance records it: no path of this
+    machine (:func:`~girml.artifacts.provenance.portable_text`)."""
+    args = ["girml", "release", "--model", model, "-o", str(out)]
+    args += ["--fp16"] if fp16 else []
+    args += ["--real-photos", str(real_photos)] if real_photos is not None else []
+    args += ["--profile", profile] if profile else []
+    return portable_text(shlex.join(args), project_root)
+
+
 def make_release(
     source: str,
     out_dir: Path,
@@ -206,6 +249,7 @@ def make_release(
     fp16: bool = False,
     real_photos: RealPhotos | None = None,
     command: str = "girml release",
+    profile: str | None = None,
     max_bytes: int = MAX_RELEASE_BYTES,
 ) -> tuple[ReleaseResult, Provenance, CardMetrics]:
     """The ``girml release`` verb: load a model, collect provenance and metrics, export it.
@@ -219,7 +263,9 @@ def make_release(
         fp16: store float16 weights if :func:`~girml.artifacts.fp16.measure_fp16` allows it.
         real_photos: :func:`~girml.artifacts.real_photos.read_real_photos` of the released
             weights, for the card.
-        command: the command line, recorded in the provenance.
+        command: the command line, recorded in the provenance (:func:`release_command`).
+        profile: the profile the model was trained with (:func:`profile_name`), for the
+            card's reproduction commands; else the training run's ``profile`` tag, if any.
         max_bytes: the largest allowed release folder.
 
     Returns:
@@ -247,7 +293,12 @@ def make_release(
         manifest=inputs.manifest,
         pairs_jsonl=inputs.pairs_jsonl,
         command=command,
+        profile=profile,
+        project_root=project_root,
     )
+    if real_photos is not None and real_photos.command:  # the card shows it: no machine paths
+        portable = portable_text(real_photos.command, project_root)
+        real_photos = real_photos.model_copy(update={"command": portable})
     coverage = _coverage(src, inputs)
     check = _checked_fp16(src, inputs) if fp16 else None
     result = export_release(

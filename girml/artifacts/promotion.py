@@ -26,6 +26,7 @@ from girml.artifacts.store import load_model_dir
 from girml.artifacts.training_run import RegisteredModel, registered_model
 from girml.baselines import BASELINES
 from girml.config import EvaluateConfig, MethodSpec
+from girml.core.paths import RELEASE_DIR
 from girml.data.synthesize import WHOLE_SUITE
 from girml.evaluation.bench import Bench
 from girml.evaluation.gate import CHAMPION_METHOD, Decision, champion_decision, decision_record
@@ -39,7 +40,6 @@ from girml.evaluation.specialists import specialist_method
 from girml.evaluation.uncertainty import gain_intervals
 from girml.evaluation.whole import evaluate_whole, has_whole_suite
 from girml.metrics import LpipsMetric, NiqeModel, load_lpips
-from girml.paths import RELEASE_DIR
 from girml.tracking.versions import REGISTERED_MODEL
 
 log = logging.getLogger(__name__)

@@ -3,14 +3,20 @@
 :func:`release_provenance` gathers what the MLflow run (tags, params, metrics), the model
 folder's training record, ``dvc.lock`` (:mod:`.dvc_lock`) and the working tree's data say about
 how a model was made, into the :class:`Provenance` that the release's ``config.yaml`` and card
-show, with a note wherever they disagree (data or spec changed since training).
+show, with a note wherever they disagree (data or spec changed since training). Both are
+committed to git, so paths in them are made portable (:func:`portable_text`): relative to the
+project, or a ``path/to/<name>`` placeholder for a file outside it.
 """
 
 from __future__ import annotations
 
+import csv
+import functools
 import hashlib
 import json
 import math
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +28,7 @@ from torch import nn
 from girml.artifacts.dvc_lock import lock_out_md5, lock_stage, read_lock
 from girml.artifacts.training_run import TrainingRun
 from girml.config import DegradationsConfig, ModelConfig
-from girml.hashing import file_digest
+from girml.core.hashing import file_digest
 
 
 def spec_sha256(spec: DegradationsConfig) -> str:
@@ -34,6 +40,33 @@ def spec_sha256(spec: DegradationsConfig) -> str:
         spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# An absolute path in free text: a "/" that starts the text or follows a space, quote, "=" or
+# "(", up to the next space, quote or ")"
+_ABSOLUTE_PATH = re.compile(r"(?<![^\s'\"`(=])/[^\s'\"`)]+")
+PLACEHOLDER_DIR = "path/to"  # where a file outside the project is said to be
+
+
+def portable_text(text: str, project_root: Path) -> str:
+    """``text`` (a command line, a note) with no path of this machine in it.
+
+    Paths under ``project_root`` become relative to it (``sqlite:////home/me/girml/mlflow.db``
+    -> ``sqlite:///mlflow.db``); any other absolute path becomes ``path/to/<its name>``
+    (``--real-photos /work/long/real.json`` -> ``--real-photos path/to/real.json``).
+    """
+    root = str(Path(os.path.abspath(project_root))).rstrip("/")
+    if root:
+        text = text.replace(root + "/", "")
+
+    def placeholder(match: re.Match[str]) -> str:
+        path = match.group(0)
+        if path.rstrip("/") == root:
+            return "."
+        name = Path(path).name
+        return f"{PLACEHOLDER_DIR}/{name}" if name else PLACEHOLDER_DIR
+
+    return _ABSOLUTE_PATH.sub(placeholder, text)
 
 
 class _Record(BaseModel):
@@ -54,6 +87,8 @@ class TrainingData(_Record):
             images (``girml/data/package_photos.csv``).
         photo_credits: author and licence of each package image of the manifest
             (:func:`girml.data.packages.package_credits`).
+        sources: photos per split of each named photo set (:func:`photo_set`), e.g.
+            ``{"skimage.data": {"train": 8, "test": 3}}``.
     """
 
     manifest: str
@@ -66,6 +101,38 @@ class TrainingData(_Record):
     n_train_pairs: int | None = None
     package_pins_sha256: str | None = None
     photo_credits: list[dict[str, str]] = []
+    sources: dict[str, dict[str, int]] = {}
+
+
+BUILTIN_SETS = {"skimage": "skimage.data", "sklearn": "sklearn.datasets.images"}
+
+
+def photo_set(source: str, origin: str) -> str:
+    """The name of the photo set a manifest row comes from.
+
+    ``skimage.data`` and ``sklearn.datasets.images`` (the ``builtin`` photos that
+    scikit-image and scikit-learn ship), ``debian:<package>`` (a ``packages`` image), or the
+    source type itself for the user's own photos (``folder``, ``s3``, ``urls``).
+    """
+    from girml.data.sources import BUILTIN_IMAGES
+
+    if source == "builtin" and origin in BUILTIN_IMAGES:
+        package = BUILTIN_IMAGES[origin].package
+        return BUILTIN_SETS.get(package, package)
+    if source == "packages":
+        return f"debian:{origin.partition(':')[0]}"
+    return source
+
+
+def _photo_sets(manifest: Path) -> dict[str, dict[str, int]]:
+    """Photos per split of each :func:`photo_set` in ``manifest``, sets and splits sorted."""
+    counts: dict[str, dict[str, int]] = {}
+    with manifest.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            name = photo_set(row.get("source") or "", row.get("origin") or "")
+            split = counts.setdefault(name, {})
+            split[row["split"]] = split.get(row["split"], 0) + 1
+    return {name: dict(sorted(splits.items())) for name, splits in sorted(counts.items())}
 
 
 def training_data(manifest: Path, pairs_jsonl: Path) -> TrainingData:
@@ -93,6 +160,7 @@ def training_data(manifest: Path, pairs_jsonl: Path) -> TrainingData:
             "n_clean_train": len(ids),
             "clean_train_ids": ids,
             "clean_train_ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+            "sources": _photo_sets(manifest),
         }
         credits = package_credits(manifest)
         if credits:
@@ -116,6 +184,9 @@ class Provenance(_Record):
         registered_model, registered_version, run_id: its registry entry and training run.
         git_commit, git_dirty, params_hash: the training run's provenance tags.
         train_command: how it was trained; ``init_from``: the model it was fine-tuned from.
+        profile: the profile laid over ``params.yaml`` for the training (``girml profile
+            <profile>``), from ``girml release --profile`` or the run's ``profile`` tag; None
+            when neither says (the card then points to ``params.yaml`` as committed).
         release_command: the command that wrote this release.
         steps, train_seconds, hardware: from the training run (or ``metrics/train.json``,
             or, for older folders, the model folder).
@@ -135,6 +206,7 @@ class Provenance(_Record):
     params_hash: str | None = None
     train_command: str = "not recorded"
     init_from: str | None = None
+    profile: str | None = None
     release_command: str
     steps: int | None = None
     train_seconds: float | None = None
@@ -191,7 +263,7 @@ def _data_drift_notes(dvc_hashes: Mapping[str, str], lock: Mapping[str, Any]) ->
         if now is not None and now != trained_md5:
             notes.append(
                 f"{path} in this working tree (dvc.lock md5 {now}) is not the data the model was "
-                f"trained on (md5 {trained_md5}): the training data listed below describes the "
+                f"trained on (md5 {trained_md5}): the training data summary describes the "
                 "working tree"
             )
     return notes
@@ -232,6 +304,8 @@ def release_provenance(
     manifest: Path,
     pairs_jsonl: Path,
     command: str,
+    profile: str | None = None,
+    project_root: Path | None = None,
 ) -> Provenance:
     """Everything known of how ``src`` was made, with notes where the working tree drifted.
 
@@ -242,6 +316,10 @@ def release_provenance(
         spec, spec_source: the ``degradations`` section and the file it came from.
         manifest, pairs_jsonl: the clean set's manifest and the training pairs.
         command: the command line writing the release.
+        profile: the profile the model was trained with, as ``girml release --profile`` gave
+            it; else the run's ``profile`` tag (a note when the two differ).
+        project_root: when given, paths in the source, the command, the notes and the data
+            files are made portable (:func:`portable_text`).
     """
     from girml.tracking.versions import REGISTERED_MODEL
 
@@ -257,9 +335,15 @@ def release_provenance(
         *_data_drift_notes(dvc_hashes, lock),
         *_spec_drift_notes(lock, spec_hash, spec_source),
     ]
+    tagged = src.tags.get("profile") or None
+    if profile and tagged and profile != tagged:
+        notes.append(
+            f"--profile {profile} differs from the training run's profile tag {tagged}: "
+            "the card shows the former"
+        )
     run = src.run or TrainingRun(source=Path(source))
     steps = _number(src.metrics.get("steps"), run.steps)
-    return Provenance(
+    provenance = Provenance(
         source=source,
         registered_model=REGISTERED_MODEL if src.version is not None else None,
         registered_version=src.version,
@@ -270,6 +354,7 @@ def release_provenance(
         train_command=_train_command(lock, src),
         init_from=src.tags.get("init_from")
         or (src.folder_config.get("train") or {}).get("init_from"),
+        profile=profile or tagged,
         release_command=command,
         steps=None if steps is None else int(steps),
         train_seconds=_number(src.metrics.get("train_seconds"), run.train_seconds),
@@ -279,4 +364,23 @@ def release_provenance(
         dvc_hashes=dvc_hashes,
         data=training_data(manifest, pairs_jsonl),
         notes=notes,
+    )
+    return provenance if project_root is None else _portable(provenance, project_root)
+
+
+def _portable(provenance: Provenance, project_root: Path) -> Provenance:
+    """``provenance`` with :func:`portable_text` paths in its commands, notes and file names."""
+    portable = functools.partial(portable_text, project_root=project_root)
+    data = provenance.data
+    return provenance.model_copy(
+        update={
+            "source": portable(provenance.source),
+            "release_command": portable(provenance.release_command),
+            "train_command": portable(provenance.train_command),
+            "init_from": None if provenance.init_from is None else portable(provenance.init_from),
+            "notes": [portable(note) for note in provenance.notes],
+            "data": data.model_copy(
+                update={"manifest": portable(data.manifest), "pairs": portable(data.pairs)}
+            ),
+        }
     )

@@ -24,12 +24,13 @@ import numpy as np
 import torch
 from torch import nn
 
+import girml
 from girml.artifacts.release import WEIGHTS_FILE as RELEASE_WEIGHTS
 from girml.artifacts.release import is_release_dir, load_release
 from girml.artifacts.store import load_model_dir, read_model_config, save_model_dir
 from girml.config import ModelConfig, parse_section
-from girml.errors import UnsafeModelError
-from girml.hashing import file_digest
+from girml.core.errors import UnsafeModelError
+from girml.core.hashing import file_digest
 from girml.tracking.logged_models import (
     MODEL_ARTIFACT,
     check_example,
@@ -57,6 +58,9 @@ log = logging.getLogger(__name__)
 
 # the models-from-code file MLflow runs to serve a version (never imported here)
 RESTORER_CODE = Path(__file__).with_name("restorer_model.py")
+# the package it imports, shipped with each version so that it serves where girml is not
+# installed (and keeps the code it was logged with)
+GIRML_PACKAGE = Path(girml.__file__).parent
 
 
 def log_and_register_model(
@@ -72,9 +76,10 @@ def log_and_register_model(
     The logged model is a pyfunc (:mod:`girml.artifacts.restorer_model`) holding the model
     folder :func:`~girml.artifacts.store.save_model_dir` writes, with a tensor signature
     inferred from ``input_example`` and the model's output on it, relaxed to (-1,3,-1,-1) since
-    the networks accept any size (:func:`girml.tracking.logged_models.log_model_dir`). Loading
-    it back needs the ``girml`` package importable (its version is stored in the model's
-    metadata).
+    the networks accept any size (:func:`girml.tracking.logged_models.log_model_dir`). The
+    girml package is copied into the model as code (``code/girml/``) and the packages it needs
+    are its pip requirements, so ``mlflow.pyfunc.load_model`` and ``mlflow models serve`` load
+    it where girml is not installed (the girml version is in the model's metadata).
 
     Args:
         model: restoration network built from ``model_cfg``, on any device; not modified.
@@ -103,6 +108,7 @@ def log_and_register_model(
             output_example=output,
             name=artifact_name,
             registered_name=registered_name,
+            code_paths=[GIRML_PACKAGE],
         )
 
 
@@ -119,7 +125,7 @@ def load_logged_model(uri: str) -> nn.Module:
 
     Raises:
         ValueError: the URI does not resolve to a loadable model (the message names it).
-        girml.errors.UnsafeModelError: a pickled model (MLflow's ``pytorch`` flavour, or a
+        girml.core.errors.UnsafeModelError: a pickled model (MLflow's ``pytorch`` flavour, or a
             ``weights.pt`` holding Python objects): one line naming ``uri`` and how to convert it.
     """
     with tempfile.TemporaryDirectory(prefix="girml-model-") as tmp:

@@ -43,8 +43,8 @@ from girml.artifacts.store import (
     weights_mismatch,
 )
 from girml.config import ModelConfig
-from girml.hashing import file_digest
-from girml.imageio import staged_dir
+from girml.core.hashing import file_digest
+from girml.core.imageio import staged_dir
 
 if TYPE_CHECKING:
     from girml.artifacts.card import Coverage

@@ -16,7 +16,7 @@ from torch import nn
 
 from girml.artifacts.store import load_model_dir, save_model_dir
 from girml.config import ModelConfig, TrainConfig
-from girml.imageio import staged_dir, write_text
+from girml.core.imageio import staged_dir, write_text
 
 SPECIALISTS_FILE = "specialists.json"
 

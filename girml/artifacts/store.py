@@ -25,9 +25,9 @@ from pydantic import BaseModel
 from torch import nn
 
 from girml.config import ConfigError, ModelConfig, parse_section
-from girml.errors import UnsafeModelError
-from girml.hashing import file_digest
-from girml.imageio import swap_dir
+from girml.core.errors import UnsafeModelError
+from girml.core.hashing import file_digest
+from girml.core.imageio import swap_dir
 from girml.models import build_model
 from girml.models.shapes import check_shapes, planned_shapes, read_torch_weights, weight_shapes
 
@@ -146,7 +146,7 @@ def build_from_config(
             large (one line naming the file).
         ValueError: an unknown architecture, or weights that do not fit the config (one line
             naming ``config_path`` and the weights file).
-        girml.errors.UnsafeModelError: a ``weights.pt`` that holds pickled Python objects.
+        girml.core.errors.UnsafeModelError: a ``weights.pt`` that holds pickled Python objects.
     """
     model_cfg = parse_model_config(model_section, config_path)
     try:
@@ -174,7 +174,7 @@ def load_model_dir(path: str | os.PathLike) -> nn.Module:
         FileNotFoundError: the folder, ``weights.pt`` or ``config.yaml`` is missing; the message
             names the path.
         ValueError: the config is invalid or the weights are corrupt or do not fit it.
-        girml.errors.UnsafeModelError: ``weights.pt`` holds pickled Python objects.
+        girml.core.errors.UnsafeModelError: ``weights.pt`` holds pickled Python objects.
     """
     folder = Path(path)
     if folder.is_file() and folder.suffix in PICKLE_SUFFIXES:

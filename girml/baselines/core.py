@@ -13,9 +13,9 @@ from collections.abc import Callable
 import numpy as np
 from scipy.ndimage import uniform_filter
 
-from girml.imageio import BT601_LUMA
+from girml.core.imageio import BT601_LUMA
+from girml.core.registry import Registry
 from girml.metrics import check_rgb_uint8
-from girml.registry import Registry
 
 Baseline = Callable[[np.ndarray], np.ndarray]
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from girml.config.base import Frozen
-from girml.urls import url_credentials
+from girml.core.urls import url_credentials
 
 
 class BuiltinSource(Frozen):

@@ -18,7 +18,7 @@ from girml.config.orchestration import OrchestrationConfig
 from girml.config.study import StudyConfig
 from girml.config.synthesize import SynthesizeConfig, ValidateConfig
 from girml.config.train import TrainConfig, TuneConfig
-from girml.urls import mask_text
+from girml.core.urls import mask_text
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -74,7 +74,7 @@ def _key_path(section: str, loc: tuple[int | str, ...], raw: Any) -> str:
 def parse_section(raw: Any, section: str, model: type[T], source: str = "params") -> T:
     """Validate one section's raw mapping into ``model``; errors name the dotted key.
 
-    The bad value is shown with any URL credentials masked (:func:`girml.urls.mask_text`).
+    The bad value is shown with any URL credentials masked (:func:`girml.core.urls.mask_text`).
     """
     try:
         return model.model_validate(raw if raw is not None else {})

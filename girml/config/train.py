@@ -65,7 +65,7 @@ class TrainConfig(Frozen):
     cpu_isa: Literal["avx2", "default"] | None = Field(
         default="avx2",
         description="pin the CPU kernels' instruction set (same weights on any x86-64 "
-        "machine, girml.cpu_isa); None: the machine's best",
+        "machine, girml.core.cpu_isa); None: the machine's best",
     )
     select: Literal["best", "last"] = Field(
         default="best",

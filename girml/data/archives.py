@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from girml.files import is_image_name
+from girml.core.files import is_image_name
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def extract_images(
     """Extract the image members of a verified archive once, into the folder ``target``.
 
     Members are filtered by name before anything is read: only image names (see
-    :func:`girml.files.is_image_name`) are opened, and each is streamed to disk, so memory
+    :func:`girml.core.files.is_image_name`) are opened, and each is streamed to disk, so memory
     stays small whatever the archive holds. An image member over ``max_member_bytes``
     (declared, or actually read) is left out and reported, and so is any member with an
     absolute or ``..`` path (whatever its name: it marks a hostile archive). The folder appears

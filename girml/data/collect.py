@@ -2,7 +2,7 @@
 
 Outputs under ``out_dir``:
 
-- ``images/<id>.png``: RGB 8-bit PNG of each kept image (read with :mod:`girml.imageio`'s
+- ``images/<id>.png``: RGB 8-bit PNG of each kept image (read with :mod:`girml.core.imageio`'s
   conversion rule);
 - ``manifest.csv``: ``id,source,origin,width,height,category,split``, sorted by id;
 - ``rejected.csv``: ``source,origin,reason`` for every refused item (header even when empty).
@@ -30,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from girml.config import CollectConfig, SplitFractions
+from girml.core.imageio import ImageReadError, write_png, write_text
 from girml.data import packages  # noqa: F401  (registers the ``packages`` source)
 from girml.data.sources import (
     BUILTIN_IMAGES,
@@ -38,7 +39,6 @@ from girml.data.sources import (
     list_source,
     printable_name,
 )
-from girml.imageio import ImageReadError, write_png, write_text
 
 __all__ = ["BUILTIN_IMAGES", "CollectResult", "assign_split", "collect", "image_id"]
 

@@ -29,9 +29,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from girml.config import PackageSource
+from girml.core.hashing import file_digest
+from girml.core.imageio import DEFAULT_MAX_FILE_BYTES, box_reduce, read_image, reduce_factor
 from girml.data.sources import SOURCES, Entry, SourceError, SourceItem
-from girml.hashing import file_digest
-from girml.imageio import DEFAULT_MAX_FILE_BYTES, box_reduce, read_image, reduce_factor
 
 DEFAULT_PIN_FILE = Path(__file__).with_name("package_photos.csv")
 PIN_COLUMNS = ("package", "path", "sha256", "category", "author", "license")

@@ -41,19 +41,19 @@ from girml.config import (
     UrlItem,
     UrlSource,
 )
-from girml.data.archives import DEFAULT_MAX_MEMBER_BYTES, EXTRACT_INFO, archive_kind, extract_images
-from girml.files import WalkProblem, is_image_name, walk_files
-from girml.hashing import file_digest
-from girml.imageio import (
+from girml.core.files import WalkProblem, is_image_name, walk_files
+from girml.core.hashing import file_digest
+from girml.core.imageio import (
     DEFAULT_MAX_FILE_BYTES,
     ImageReadError,
     ImageTooLarge,
     decode_image,
     read_image,
 )
-from girml.registry import Registry
+from girml.core.registry import Registry
+from girml.core.urls import mask_text, mask_url
+from girml.data.archives import DEFAULT_MAX_MEMBER_BYTES, EXTRACT_INFO, archive_kind, extract_images
 from girml.storage import s3
-from girml.urls import mask_text, mask_url
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class SourceItem:
         origin: where it came from: builtin name, file path, ``s3://`` URI or ``URL[#member]``.
         category: content category for the manifest.
         load: ``load(max_pixels, max_bytes)`` returns the pixels, (H, W, 3) uint8 in
-            [0, 255], or raises :class:`girml.imageio.ImageReadError` with the reason; a file
+            [0, 255], or raises :class:`girml.core.imageio.ImageReadError` with the reason; a file
             over ``max_bytes`` is refused before it is read (``max_bytes`` has a default).
         split: the source's own split fractions, or None for ``collect.split``.
     """
@@ -346,7 +346,7 @@ def download(
     times with exponential backoff (``backoff_s * 2**attempt``, capped); each retry resumes
     the ``.part`` file with an HTTP Range request. The result is not verified here. Logins come
     from ``~/.netrc`` (or ``$NETRC``), which ``requests`` reads for the URL's host; messages
-    show the URL masked (:func:`girml.urls.mask_url`).
+    show the URL masked (:func:`girml.core.urls.mask_url`).
 
     Args:
         url: ``http://`` or ``https://`` URL.

@@ -44,9 +44,7 @@ import torch
 from tqdm import tqdm
 
 from girml.config import CLEAN_FAMILY, DegradationsConfig, SynthesizeConfig
-from girml.data.records import PairRecord, write_jsonl
-from girml.degradations import Recipe, apply_recipe, sample_recipe, sample_train_recipe
-from girml.imageio import (
+from girml.core.imageio import (
     atomic_path,
     box_reduce,
     read_image,
@@ -56,7 +54,9 @@ from girml.imageio import (
     to_uint8,
     write_png,
 )
-from girml.process import die_with_parent
+from girml.core.process import die_with_parent
+from girml.data.records import PairRecord, write_jsonl
+from girml.degradations import Recipe, apply_recipe, sample_recipe, sample_train_recipe
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class Job:
     recipe: Recipe
     suite: str
     family: str
-    reduce: int = 1  # box-reduction factor applied to the crop (girml.imageio.box_reduce)
+    reduce: int = 1  # box-reduction factor applied to the crop (girml.core.imageio.box_reduce)
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ from PIL import Image
 
 from girml.config import CLEAN_FAMILY, DegradationsConfig, ValidateConfig
 from girml.config import held_categories as config_held_categories
+from girml.core.imageio import ImageReadError, read_image, write_text
 from girml.data.records import PairRecord, read_jsonl
 from girml.degradations import Recipe, param_bounds
-from girml.imageio import ImageReadError, read_image, write_text
 from girml.metrics import psnr
 
 log = logging.getLogger(__name__)

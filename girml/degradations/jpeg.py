@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from girml.core.imageio import to_tensor, to_uint8
 from girml.degradations.ops import register_op
-from girml.imageio import to_tensor, to_uint8
 
 
 def _jpeg_round_trip(pixels: np.ndarray, quality: int) -> np.ndarray:

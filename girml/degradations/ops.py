@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from girml.imageio import BT601_LUMA
-from girml.registry import Registry
+from girml.core.imageio import BT601_LUMA
+from girml.core.registry import Registry
 
 OpFn = Callable[..., Tensor]
 ParamValue = float | int | bool | str

@@ -22,6 +22,7 @@ import numpy as np
 from torch import nn
 
 from girml.config import ApproachConfig, EvaluateConfig
+from girml.core.imageio import staged_dir, write_text
 from girml.evaluation.bench import Bench, BenchItem
 from girml.evaluation.harness import MethodRows, evaluate_batches
 from girml.evaluation.outputs import per_image_csv
@@ -29,7 +30,6 @@ from girml.evaluation.restorers import BatchRestoreFn, ModelLoader, RestoreFn, m
 from girml.evaluation.routing import each, oracle_restorer, routed_restorer
 from girml.evaluation.scores import fit_pristine_niqe
 from girml.evaluation.specialists import specialist_method
-from girml.imageio import staged_dir, write_text
 from girml.metrics import load_lpips
 from girml.training.approaches import CLASSIFIER_FILE, param_count, read_approach
 from girml.training.classifier import load_classifier

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from girml.core.imageio import IMAGE_SUFFIXES, read_image, to_tensor, to_uint8
 from girml.data.records import BenchPair, read_jsonl
 from girml.data.synthesize import SUITES, WHOLE_SUITE
 from girml.evaluation.scores import clipped_psnr
-from girml.imageio import IMAGE_SUFFIXES, read_image, to_tensor, to_uint8
 from girml.metrics import ssim
 from girml.training.data import match_size
 

@@ -25,11 +25,11 @@ from tqdm import tqdm
 
 from girml.baselines import BASELINES
 from girml.config import EvaluateConfig
+from girml.core.imageio import ImageReadError, read_image
 from girml.data.synthesize import WHOLE_SUITE
 from girml.evaluation.bench import Bench, BenchItem, scan_real
 from girml.evaluation.restorers import BatchRestoreFn, RestoreFn, checked_output, usable_output
 from girml.evaluation.scores import gt_scores, real_scores
-from girml.imageio import ImageReadError, read_image
 from girml.metrics import LpipsMetric, NiqeModel
 
 log = logging.getLogger(__name__)

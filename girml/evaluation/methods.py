@@ -47,7 +47,8 @@ import numpy as np
 from torch import nn
 
 from girml.config import EvaluateConfig, MethodSpec
-from girml.errors import EX_BAD_INPUT
+from girml.core.errors import EX_BAD_INPUT
+from girml.core.imageio import ImageReadError, read_image, write_png
 from girml.evaluation.bench import Bench, BenchItem
 from girml.evaluation.harness import MethodRows, evaluate_batches
 from girml.evaluation.restorers import (
@@ -57,7 +58,6 @@ from girml.evaluation.restorers import (
     per_image,
     usable_output,
 )
-from girml.imageio import ImageReadError, read_image, write_png
 from girml.metrics import LpipsMetric, NiqeModel
 from girml.tracking.store import configure
 
@@ -71,7 +71,7 @@ class MethodError(RuntimeError):
     """An outside method cannot be evaluated at all: one line that names it and what failed.
 
     Attributes:
-        code: the exit code for the command line: :data:`girml.errors.EX_BAD_INPUT` (2) when
+        code: the exit code for the command line: :data:`girml.core.errors.EX_BAD_INPUT` (2) when
             ``evaluate.methods`` names something that is not there or cannot start (a module,
             a function, a model, a program), 1 when the method ran and failed.
     """
@@ -208,7 +208,7 @@ def command_restorer(
 
     Returns:
         ``fn(items, lqs)``: per input, the pixels of ``{out}/<its file name>``, or the
-        :class:`~girml.imageio.ImageReadError` saying why there are none.
+        :class:`~girml.core.imageio.ImageReadError` saying why there are none.
 
     Raises:
         MethodError: (when called) the program cannot start, times out or exits non-zero.
@@ -244,7 +244,7 @@ def _run(name: str, args: list[str], cwd: Path, timeout_s: float | None, shown: 
     """Run a method's program; raise :class:`MethodError` unless it exits 0 in time.
 
     The program gets a session of its own, so that a timeout (or an exception here, such as
-    :class:`~girml.process.Terminated`) ends it with every process it started: a leftover child
+    :class:`~girml.core.process.Terminated`) ends it with every process it started: a leftover child
     holding its output pipes would otherwise keep this call waiting. ``shown`` is the command
     as ``evaluate.methods`` gives it (``{in}``, ``{out}``), for messages.
     """

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from girml.core.imageio import write_text
 from girml.data.synthesize import WHOLE_SUITE
 from girml.evaluation.bench import REAL_SUITE
 from girml.evaluation.harness import MODEL_METHOD
@@ -29,7 +30,6 @@ from girml.evaluation.report import (
     _suite_key,
     _suite_mean,
 )
-from girml.imageio import write_text
 
 
 def _cell(value: Any) -> str:

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from girml.ensemble import with_self_ensemble
+from girml.core.ensemble import with_self_ensemble
+from girml.core.imageio import to_tensor, to_uint8
+from girml.core.inference import restore_image
 from girml.evaluation.bench import BenchItem
-from girml.imageio import to_tensor, to_uint8
-from girml.inference import restore_image
 from girml.metrics import check_rgb_uint8
 
 RestoreFn = Callable[[np.ndarray], np.ndarray]
@@ -39,7 +39,8 @@ def model_restorer(
     Args:
         model: (B,3,H,W) float in [0,1] -> same, in eval mode.
         tile: tile side, or None for whole-image inference.
-        self_ensemble: views averaged per image (:class:`girml.ensemble.SelfEnsemble`; 1: none).
+        self_ensemble: views averaged per image (:class:`girml.core.ensemble.SelfEnsemble`;
+            1: none).
         overlap: tile overlap in pixels; None: ``tile // 8``.
 
     Returns:

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from girml.core.imageio import read_image
 from girml.data.synthesize import read_manifest
-from girml.imageio import read_image
 from girml.metrics import LpipsMetric, NiqeModel, block_shift, fit_niqe, niqe, psnr, ssim
 
 log = logging.getLogger(__name__)

@@ -17,12 +17,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from girml.core.imageio import write_text
 from girml.evaluation.harness import MODEL_METHOD
 from girml.evaluation.leaderboard import Cost, Leaderboard, leaderboard
 from girml.evaluation.report import ROW_COLUMNS
 from girml.evaluation.study_files import method_metrics, plot_csv, render_html, study_json
 from girml.evaluation.uncertainty import BOOTSTRAP_SAMPLES
-from girml.imageio import write_text
 from girml.tracking.logs import log_metrics, log_params_flat
 from girml.tracking.runs import start_run
 

@@ -3,7 +3,7 @@
 The crop suites (128-256 px) fit in one tile, so they never see what tiling does to a photo.
 The ``whole`` suite (:data:`~girml.data.synthesize.WHOLE_SUITE`, written by the synthesize
 stage) holds the test photos at full size, clean and under each trained family. The model and
-the champion restore them through :func:`girml.inference.restore_image` with the settings of
+the champion restore them through :func:`girml.core.inference.restore_image` with the settings of
 ``girml restore`` by default (tiles of :data:`~girml.config.RESTORE_TILE` pixels, overlap
 :data:`~girml.config.RESTORE_OVERLAP`, no self-ensemble). Their rows carry the patch metric
 ``block_shift`` (:func:`girml.metrics.block_shift`); the report turns it into

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from girml.core.inference import model_device
 from girml.degradations.ops import apply_kernel, kernel_grid, kernel_size
-from girml.inference import model_device
 from girml.metrics import rgb_to_y
 
 LAM_SIGMA = 4.0  # pixels: blur of the path's baseline; strong enough to remove 128px textures

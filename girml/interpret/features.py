@@ -23,7 +23,7 @@ from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from girml.inference import model_device
+from girml.core.inference import model_device
 from girml.models import NAFNet, PlainCNN
 
 BOTTLENECK = "bottleneck"

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from girml.core.imageio import to_tensor, to_uint8
 from girml.data.records import BenchContent, read_jsonl
 from girml.data.synthesize import read_manifest
 from girml.evaluation.bench import Bench, BenchItem
 from girml.evaluation.scores import clipped_psnr
-from girml.imageio import to_tensor, to_uint8
 from girml.interpret.features import pooled_features
 
 FEATURE_BATCH = 16

@@ -47,7 +47,7 @@ import numpy as np
 from torch import nn
 
 from girml.config import DegradationsConfig, InterpretConfig
-from girml.imageio import atomic_path, write_text
+from girml.core.imageio import atomic_path, write_text
 from girml.interpret.inputs import (
     Sample,
     StageInputs,

@@ -13,7 +13,7 @@ import numpy as np
 from torch import nn
 
 from girml.config import CLEAN_FAMILY, InterpretConfig
-from girml.imageio import to_tensor
+from girml.core.imageio import to_tensor
 from girml.interpret import figures
 from girml.interpret.attribution import LAM_SIGMA, diffusion_index, lam, textured_window
 from girml.interpret.inputs import Sample

@@ -17,9 +17,9 @@ from torch import nn
 
 from girml.baselines import BASELINES
 from girml.config import DegradationsConfig, InterpretConfig
+from girml.core.imageio import read_image
 from girml.evaluation.bench import Bench
 from girml.evaluation.harness import MODEL_METHOD
-from girml.imageio import read_image
 from girml.interpret import figures, sensitivity
 from girml.interpret.sections import Section
 

@@ -20,11 +20,11 @@ import torch
 from torch import nn
 
 from girml.config import DegradationsConfig, ParamChoice, ParamRange, ParamSpec
+from girml.core.imageio import to_tensor, to_uint8
+from girml.core.inference import restore_image
 from girml.degradations import OPS
 from girml.degradations.ops import ParamValue
 from girml.evaluation.scores import clipped_psnr
-from girml.imageio import to_tensor, to_uint8
-from girml.inference import restore_image
 from girml.training.data import match_size
 
 BatchRestorer = Callable[[Sequence[np.ndarray]], list[np.ndarray]]

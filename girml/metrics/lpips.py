@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from girml.imageio import to_tensor
+from girml.core.imageio import to_tensor
 from girml.metrics.fidelity import check_rgb_uint8
 
 CHANNELS = (64, 192, 384, 256, 256)

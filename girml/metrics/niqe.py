@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from scipy.ndimage import correlate1d
 from scipy.special import gamma as gamma_fn
 
-from girml.imageio import atomic_path
+from girml.core.imageio import atomic_path
 from girml.metrics.fidelity import check_rgb_uint8, gaussian_window_1d, rgb_to_y
 
 N_FEATURES = 36

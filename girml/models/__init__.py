@@ -11,11 +11,11 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from girml.config import ModelConfig
-from girml.inference import model_device
+from girml.core.inference import model_device
+from girml.core.registry import Registry
 from girml.models.nafnet import NAFNet
 from girml.models.plain import PlainCNN
 from girml.models.prompt import PromptNAFNet
-from girml.registry import Registry
 
 ARCHS: Registry[type[nn.Module]] = Registry("architecture")
 ARCHS.register("nafnet", paper="Chen et al., ECCV 2022, arXiv 2204.04676")(NAFNet)

@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 import torch
 from torch import nn
 
-from girml.inference import crop_to, pad_to_multiple
+from girml.core.inference import crop_to, pad_to_multiple
 
 
 class RestorationNet(nn.Module, ABC):

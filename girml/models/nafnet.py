@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from girml.config import ModelConfig
+from girml.core.pooling import global_pool
 from girml.models.blocks import RestorationNet
-from girml.pooling import global_pool
 
 
 class LayerNorm2d(nn.Module):
@@ -53,7 +53,7 @@ class SCA(nn.Module):
     starts at zero, so a fresh block computes what the plain one does.
     """
 
-    photo_pooling = True  # girml.pooling: under tiling, pools over the whole photo
+    photo_pooling = True  # girml.core.pooling: under tiling, pools over the whole photo
 
     def __init__(self, channels: int, max_pool: bool = False) -> None:
         super().__init__()
@@ -64,7 +64,7 @@ class SCA(nn.Module):
             nn.init.zeros_(self.max_conv.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # over the whole photo under tiled inference (girml.pooling), else over ``x``
+        # over the whole photo under tiled inference (girml.core.pooling), else over ``x``
         mean, peak = global_pool(self, x, with_max=self.max_conv is not None)
         attention = self.conv(mean)
         if self.max_conv is not None:

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from girml.config import ModelConfig
+from girml.core.pooling import global_pool
 from girml.models.nafnet import NAFNet
-from girml.pooling import global_pool
 
 
 class PromptBlock(nn.Module):
@@ -35,7 +35,7 @@ class PromptBlock(nn.Module):
     full prompt; the mixing weights, not the spatial layout, carry the degradation information.
     """
 
-    photo_pooling = True  # girml.pooling: under tiling, the weights pool over the whole photo
+    photo_pooling = True  # girml.core.pooling: under tiling, the weights pool over the whole photo
 
     def __init__(self, channels: int, prompt_len: int, prompt_size: int = 16) -> None:
         super().__init__()

@@ -10,7 +10,7 @@ hand-edited or downloaded folder cannot make girml allocate gigabytes before it 
 - :func:`weight_shapes`: the shapes a weights file declares, read without reading its tensors:
   a ``.safetensors`` header only (:func:`safetensors_shapes`), or a ``weights.pt`` mapped into
   memory with torch's weights-only unpickler (:func:`read_torch_weights`), which refuses any
-  pickled object that is not a tensor (:class:`~girml.errors.UnsafeModelError`);
+  pickled object that is not a tensor (:class:`~girml.core.errors.UnsafeModelError`);
 - :func:`check_shapes`: the file's tensors against the planned ones, naming the first that
   differs.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from girml.config import ConfigError, ModelConfig
-from girml.errors import UnsafeModelError
+from girml.core.errors import UnsafeModelError
 from girml.models import build_model
 
 # 1.2 GB of float32; NAFNet-width64 with the paper's 4 levels and 12 middle blocks has 129 M

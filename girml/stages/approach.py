@@ -14,9 +14,9 @@ import torch
 from girml.artifacts.loading import source_weights
 from girml.artifacts.store import save_model_dir
 from girml.config import ApproachConfig
-from girml.cpu_isa import pin_cpu_isa
-from girml.imageio import staged_dir
-from girml.paths import APPROACH_CHECKPOINTS, APPROACHES_DIR, PAIRS_DIR
+from girml.core.cpu_isa import pin_cpu_isa
+from girml.core.imageio import staged_dir
+from girml.core.paths import APPROACH_CHECKPOINTS, APPROACHES_DIR, PAIRS_DIR
 from girml.stages.contract import Echo, StageFailed, StageParams
 from girml.training.approaches import (
     CLASSIFIER_FILE,

@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from girml.artifacts.loading import load_model
-from girml.evaluation.approaches import evaluate_approach, load_restorer, write_approach_outputs
-from girml.paths import (
+from girml.core.paths import (
     APPROACH_COST,
     APPROACH_METRICS_DIR,
     APPROACH_ROWS,
@@ -20,6 +19,7 @@ from girml.paths import (
     PAIRS_DIR,
     RELEASE_DIR,
 )
+from girml.evaluation.approaches import evaluate_approach, load_restorer, write_approach_outputs
 from girml.stages.approach import approach_of
 from girml.stages.contract import Echo, StageFailed, StageParams
 

@@ -8,7 +8,7 @@ readable it declares them by folder:
 
 - each package ``girml/<package>/`` the stage reads any module of, as one folder (a change
   anywhere in a package the stage uses reruns it: conservative, never stale);
-- top-level modules (``girml/errors.py``) and the stage plumbing in ``girml/stages/`` as files,
+- top-level modules (``girml/__init__.py``) and the stage plumbing in ``girml/stages/`` as files,
   so editing one stage's module does not rerun the others.
 
 ``python -m girml.stages.code_deps`` prints what each stage should declare; ``--write`` rewrites

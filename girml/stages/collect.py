@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from girml.core.paths import CLEAN_DIR
 from girml.data.collect import collect, nothing_collected
-from girml.paths import CLEAN_DIR
 from girml.stages.contract import Echo, StageFailed, StageParams
 
 

@@ -16,8 +16,7 @@ from girml.artifacts.champion import apply_decision
 from girml.artifacts.promotion import evaluate_and_promote
 from girml.artifacts.specialists import load_specialists
 from girml.config import EvaluateConfig
-from girml.evaluation.methods import MethodError
-from girml.paths import (
+from girml.core.paths import (
     BENCH_DIR,
     CLEAN_DIR,
     METRICS_DIR,
@@ -26,6 +25,7 @@ from girml.paths import (
     SPECIALISTS_DIR,
     TRAIN_METRICS,
 )
+from girml.evaluation.methods import MethodError
 from girml.stages.contract import Echo, StageFailed, StageParams
 
 

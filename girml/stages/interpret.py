@@ -11,8 +11,15 @@ from pathlib import Path
 
 from girml.artifacts.loading import load_model
 from girml.artifacts.training_run import registered_model
+from girml.core.paths import (
+    BENCH_DIR,
+    CLEAN_DIR,
+    INTERPRET_DIR,
+    METRICS_DIR,
+    MODEL_DIR,
+    TRAIN_METRICS,
+)
 from girml.interpret.report import log_report, run_interpretation
-from girml.paths import BENCH_DIR, CLEAN_DIR, INTERPRET_DIR, METRICS_DIR, MODEL_DIR, TRAIN_METRICS
 from girml.stages.contract import Echo, StageParams
 
 

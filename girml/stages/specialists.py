@@ -16,7 +16,7 @@ from girml.artifacts.loading import source_weights
 from girml.artifacts.specialists import save_no_specialists, save_specialists
 from girml.artifacts.store import CONFIG_FILE, read_model_config
 from girml.config import ModelConfig, TrainConfig, parse_section
-from girml.paths import MODEL_DIR, PAIRS_DIR, SPECIALIST_DIR, SPECIALISTS_DIR
+from girml.core.paths import MODEL_DIR, PAIRS_DIR, SPECIALIST_DIR, SPECIALISTS_DIR
 from girml.stages.contract import Echo, StageParams
 from girml.training.specialists import (
     default_specialist_families,

@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from girml.evaluation.leaderboard import Cost
-from girml.evaluation.study import log_study, run_study
-from girml.paths import (
+from girml.core.paths import (
     APPROACH_COST,
     APPROACH_METRICS_DIR,
     APPROACH_ROWS,
@@ -22,6 +20,8 @@ from girml.paths import (
     STUDY_JSON,
     STUDY_PLOT,
 )
+from girml.evaluation.leaderboard import Cost
+from girml.evaluation.study import log_study, run_study
 from girml.stages.contract import EXPERIMENT, Echo, StageParams
 from girml.tracking.provenance import provenance_tags
 

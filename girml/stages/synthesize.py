@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from girml.config import ConfigError
+from girml.core.paths import BENCH_DIR, CLEAN_DIR, PAIRS_DIR
 from girml.data.synthesize import read_manifest, synthesize
 from girml.degradations import check_spec
-from girml.paths import BENCH_DIR, CLEAN_DIR, PAIRS_DIR
 from girml.stages.contract import Echo, StageParams
 
 

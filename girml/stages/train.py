@@ -21,11 +21,11 @@ from girml.artifacts.loading import source_weights
 from girml.artifacts.registered import log_and_register_model
 from girml.artifacts.store import WEIGHTS_FILE, save_model_dir
 from girml.config import DegradationsConfig, ModelConfig, TrainConfig
-from girml.cpu_isa import pin_cpu_isa
-from girml.hashing import file_digest
-from girml.imageio import write_text
+from girml.core.cpu_isa import pin_cpu_isa
+from girml.core.hashing import file_digest
+from girml.core.imageio import write_text
+from girml.core.paths import CHECKPOINT_DIR, MODEL_DIR, PAIRS_DIR, TRAIN_METRICS, TUNED_PARAMS
 from girml.models import model_stats
-from girml.paths import CHECKPOINT_DIR, MODEL_DIR, PAIRS_DIR, TRAIN_METRICS, TUNED_PARAMS
 from girml.stages.contract import EXPERIMENT, Echo, StageParams
 from girml.tracking.logs import log_metrics
 from girml.tracking.provenance import provenance_tags
@@ -51,7 +51,7 @@ def run(params: Path, echo: Echo) -> None:
     check_pairs(PAIRS_DIR)  # before the MLflow run, which a missing file would end FAILED
     ranks = process_state()
     if ranks.num_processes > 1:  # torchrun starts ranks in sessions of their own: end with it
-        from girml.process import end_with_parent
+        from girml.core.process import end_with_parent
 
         end_with_parent(os.getppid())
     if not ranks.is_main_process:  # under a launcher: rank 0 tracks and saves

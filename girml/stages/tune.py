@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 
 from girml.artifacts.loading import source_weights
-from girml.cpu_isa import pin_cpu_isa
-from girml.paths import PAIRS_DIR, TRIALS_CSV, TUNE_DIR, TUNED_PARAMS
+from girml.core.cpu_isa import pin_cpu_isa
+from girml.core.paths import PAIRS_DIR, TRIALS_CSV, TUNE_DIR, TUNED_PARAMS
 from girml.stages.contract import EXPERIMENT, Echo, StageParams
 from girml.tuning.outcome import log_search
 from girml.tuning.results import write_best, write_trials_csv

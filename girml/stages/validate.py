@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from girml.core.paths import BENCH_DIR, CLEAN_DIR, PAIRS_DIR, VALIDATION_DIR
 from girml.data.validate import validate_data
-from girml.paths import BENCH_DIR, CLEAN_DIR, PAIRS_DIR, VALIDATION_DIR
 from girml.stages.contract import Echo, StageFailed, StageParams
 
 

@@ -16,7 +16,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from girml.urls import mask_text
+from girml.core.urls import mask_text
 
 DEFAULT_MAX_ATTEMPTS = 5
 

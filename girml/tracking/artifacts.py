@@ -1,6 +1,6 @@
 """Stored artifacts: where a run's or a registered version's files are, what is there (paths and
 sizes), and a whole download into a folder, checked against that listing and retried while it
-fails for a transient reason (:func:`girml.retry.with_retries`).
+fails for a transient reason (:func:`girml.core.retry.with_retries`).
 
 The store must be configured first (:func:`girml.tracking.store.configure`). Staging folders,
 checksums and messages are the caller's (``girml pull``: :mod:`pipelines.pull_mlflow`).
@@ -16,14 +16,14 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-from girml.retry import DEFAULT_ATTEMPTS, with_retries
+from girml.core.retry import DEFAULT_ATTEMPTS, with_retries
 from girml.tracking.store import NotInStore
 
 
 class IncompleteDownload(RuntimeError):
     """Files are missing or have the wrong size after a download (retried: likely transient)."""
 
-    transient = True  # read by girml.retry.is_transient
+    transient = True  # read by girml.core.retry.is_transient
 
 
 def run_artifact_uri(run_id: str) -> str:

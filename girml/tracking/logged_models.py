@@ -3,13 +3,14 @@
 Registered versions are weights plus config: the run's ``model`` artifact is an MLflow pyfunc
 model whose :data:`MODEL_ARTIFACT` artifact is a model folder (``weights.pt`` +
 ``config.yaml``, written by the caller) and whose code is a "models from code" file the caller
-names (``girml/artifacts/restorer_model.py``). This module never builds or loads a network:
+names (``girml/artifacts/restorer_model.py``), with the code folders it imports (the girml
+package) when the caller names them. This module never builds or loads a network:
 :func:`log_model_dir` logs a folder that already exists and :func:`download_model` returns the
-folder that a URI names. Models are logged with explicit pip requirements, so MLflow never
-infers them (nothing reaches the network).
+folder that a URI names. Models are logged with explicit pip requirements (what the girml code
+needs to load and serve a model), so MLflow never infers them (nothing reaches the network).
 
 Versions registered by older girml versions are pickled modules (MLflow's ``pytorch``
-flavour): :func:`download_model` refuses them with :class:`~girml.errors.UnsafeModelError`,
+flavour): :func:`download_model` refuses them with :class:`~girml.core.errors.UnsafeModelError`,
 since unpickling runs whatever code the file holds; ``girml migrate-registry`` rewrites them
 once as weights plus config. (MLflow's ``pt2`` format is no option: an exported graph is
 specialised to the example's batch size and to H, W multiples of the padding multiple, and
@@ -18,8 +19,9 @@ MLflow loads it with ``weights_only=False`` too.)
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,27 +36,36 @@ from mlflow.models import ModelSignature, infer_signature
 from mlflow.types.schema import Schema, TensorSpec
 
 import girml
-from girml.errors import UnsafeModelError
+from girml.core.errors import UnsafeModelError
 from girml.tracking.versions import REGISTERED_MODEL
 
 # registered versions: a pyfunc from code whose MODEL_ARTIFACT is a model folder
 MODEL_FORMAT = "girml-weights-config"
 MODEL_ARTIFACT = "model"
 MLMODEL_FILE = "MLmodel"
-_PIP_REQUIREMENTS = [
-    f"torch=={torch.__version__.split('+')[0]}",
-    f"numpy=={np.__version__}",
-    "pyyaml",
-]
+# what the girml code a model runs imports when MLflow loads it (besides mlflow), pinned to the
+# versions here; torch without its local tag (+cpu, +cu121)
+_SERVING_DISTRIBUTIONS = ("numpy", "pandas", "pillow", "pydantic", "pyyaml", "ruamel.yaml")
 
 
-def _any_size(signature: ModelSignature) -> ModelSignature:
-    """Free the batch, height and width of (B,C,H,W) tensor specs: the networks take any size."""
+def pip_requirements() -> list[str]:
+    """The pip requirements logged with a model: torch and the distributions that the girml
+    code it carries imports at load time, at the versions installed here."""
+    pinned = [f"{name}=={importlib.metadata.version(name)}" for name in _SERVING_DISTRIBUTIONS]
+    return [f"torch=={torch.__version__.split('+')[0]}", *pinned]
 
-    def free(schema: Schema) -> Schema:
-        return Schema([TensorSpec(s.type, (-1, s.shape[1], -1, -1), s.name) for s in schema.inputs])
 
-    return ModelSignature(inputs=free(signature.inputs), outputs=free(signature.outputs))
+def _output_signature(signature: ModelSignature) -> ModelSignature:
+    """Only the output tensor spec of ``signature``, with its batch, height and width freed.
+
+    No input schema: the models take arrays or encoded images, which no one MLflow schema
+    describes, and MLflow would refuse the other form before the model's own checks run (with a
+    message that quotes the data). The output spec is that of an array input.
+    """
+    outputs = Schema(
+        [TensorSpec(s.type, (-1, s.shape[1], -1, -1), s.name) for s in signature.outputs.inputs]
+    )
+    return ModelSignature(inputs=None, outputs=outputs)
 
 
 def check_example(input_example: np.ndarray) -> None:
@@ -77,13 +88,17 @@ def log_model_dir(
     output_example: np.ndarray,
     name: str = "model",
     registered_name: str = REGISTERED_MODEL,
+    code_paths: Sequence[Path] = (),
 ) -> int:
     """Log model folder ``folder`` to the active run and register it as a new version.
 
     The logged model is a pyfunc from code (``code``) holding ``folder`` as its
-    :data:`MODEL_ARTIFACT` artifact, with a tensor signature inferred from the examples,
-    relaxed to (-1,3,-1,-1) since the networks accept any size. The girml version and
-    :data:`MODEL_FORMAT` are stored in the model's metadata.
+    :data:`MODEL_ARTIFACT` artifact, ``code_paths`` under ``code/`` (MLflow puts that folder
+    first on ``sys.path`` when it loads the model), :func:`pip_requirements`, the input example
+    (MLflow checks that it serves before the version is registered), and an output signature
+    inferred from the examples, relaxed to (-1,3,-1,-1) since the networks accept any size; no
+    input schema (see :func:`_output_signature`). The girml version and :data:`MODEL_FORMAT` are
+    stored in the model's metadata.
 
     Args:
         folder: a model folder (``weights.pt`` + ``config.yaml``); copied, not modified.
@@ -92,6 +107,7 @@ def log_model_dir(
         output_example: what the network returns for ``input_example``.
         name: name of the logged model within the run.
         registered_name: registered model name.
+        code_paths: files or folders (a package) that ``code`` imports, copied into the model.
 
     Returns:
         The new version number.
@@ -107,10 +123,11 @@ def log_model_dir(
         name=name,
         python_model=str(code),
         artifacts={MODEL_ARTIFACT: str(folder)},
-        signature=_any_size(infer_signature(input_example, output_example)),
+        signature=_output_signature(infer_signature(input_example, output_example)),
         input_example=input_example,
         registered_model_name=registered_name,
-        pip_requirements=_PIP_REQUIREMENTS,
+        pip_requirements=pip_requirements(),
+        code_paths=[str(path) for path in code_paths] or None,
         metadata={"girml_version": girml.__version__, "format": MODEL_FORMAT},
     )
     return int(info.registered_model_version)
@@ -152,7 +169,7 @@ def download_model(uri: str, dst: Path | None = None) -> Path:
 
     Raises:
         ValueError: the URI does not resolve to a girml model (the message names it).
-        girml.errors.UnsafeModelError: a pickled model (MLflow's ``pytorch`` flavour): one line
+        girml.core.errors.UnsafeModelError: a pickled model (MLflow's ``pytorch`` flavour): one line
             naming ``uri`` and how to convert it.
     """
     local = Path(uri)

@@ -31,9 +31,9 @@ from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 
+from girml.core.urls import mask_url
 from girml.tracking.logs import flatten_params, log_metrics
 from girml.tracking.store import ensure_experiment
-from girml.urls import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
 
 def server_url(tracking_uri: str) -> str | None:
     """The web address of an ``http(s)://`` tracking server, for links: its userinfo dropped,
-    secret query values masked (:func:`girml.urls.mask_url`). None for other stores (SQLite,
+    secret query values masked (:func:`girml.core.urls.mask_url`). None for other stores (SQLite,
     files), which have no web page."""
     if not tracking_uri.startswith(("http://", "https://")):
         return None
@@ -97,7 +97,7 @@ class TrackedRun(mlflow.ActiveRun):
     """An ``ActiveRun`` that ends KILLED, not FAILED, when left by a signal or Ctrl-C, and logs
     its masked links (:func:`run_links`) when it ends.
 
-    ``KeyboardInterrupt`` and ``SystemExit`` with a non-zero code (``girml.process.Terminated``
+    ``KeyboardInterrupt`` and ``SystemExit`` with a non-zero code (``girml.core.process.Terminated``
     on SIGTERM is one) mean the run was stopped; any other exception means it failed.
     """
 
@@ -127,7 +127,7 @@ def start_run(
     """Start a run in ``experiment`` (created if needed); use it as a context manager.
 
     The run ends when the ``with`` block does: FINISHED, FAILED if the block raised, KILLED if
-    it was left by Ctrl-C or a signal turned into ``SystemExit`` (``girml.process``). The run
+    it was left by Ctrl-C or a signal turned into ``SystemExit`` (``girml.core.process``). The run
     records its process (PID, host, start time) as tags, and runs of the experiment left
     RUNNING by a process that is gone are first closed as KILLED (:func:`close_stale_runs`).
 

@@ -45,7 +45,7 @@ from girml.config import (
     ModelConfig,
     TrainConfig,
 )
-from girml.imageio import write_text
+from girml.core.imageio import write_text
 from girml.models import build_model, model_stats
 from girml.models.classifier import DegradationClassifier
 from girml.training.classifier import train_classifier

@@ -27,7 +27,7 @@ from typing import Any
 from accelerate import Accelerator
 
 from girml.config import DegradationsConfig, ModelConfig, TrainConfig
-from girml.imageio import write_text
+from girml.core.imageio import write_text
 
 # the folder helpers run before (or without) an accelerate state: a plain logger
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from girml.config import CLEAN_FAMILY, DegradationsConfig, TrainConfig
-from girml.imageio import to_tensor
+from girml.core.imageio import to_tensor
 from girml.models.classifier import DegradationClassifier
 from girml.training.data import TrainPatches, load_pairs
 from girml.training.specialists import default_specialist_families, specialist_spec

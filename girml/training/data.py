@@ -21,9 +21,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from girml.config import DegradationsConfig
+from girml.core.imageio import read_image, to_tensor, to_uint8
 from girml.data.records import TrainPair, read_jsonl
 from girml.degradations import apply_recipe, sample_train_recipe
-from girml.imageio import read_image, to_tensor, to_uint8
 
 # black regions are not drawn into under-exposed samples: there a dark input must brighten
 EXPOSURE_FAMILY = "lowlight"

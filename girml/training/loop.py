@@ -33,7 +33,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from girml.config import DegradationsConfig, ModelConfig, TrainConfig
-from girml.inference import torch_threads
+from girml.core.inference import torch_threads
 from girml.models import build_model
 from girml.training.checkpoints import claim_for_run, complete_checkpoints, run_fingerprint
 from girml.training.data import TrainPatches, load_pairs, make_loader

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from girml.registry import Registry
+from girml.core.registry import Registry
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 LOSSES: Registry[LossFn] = Registry("loss")

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from girml.imageio import to_tensor, to_uint8
-from girml.inference import restore_image
+from girml.core.imageio import to_tensor, to_uint8
+from girml.core.inference import restore_image
 from girml.metrics import psnr
 from girml.training.data import PairSet
 

@@ -3,7 +3,7 @@
 - ``RAY_ADDRESS`` (else ``tune.address``) joins an existing cluster at its GCS address
   (``host:port``); a cluster with token authentication (what ``ray start`` does by default
   since Ray 2.59) also needs ``RAY_AUTH_MODE=token`` and its token (``RAY_AUTH_TOKEN`` or
-  ``RAY_AUTH_TOKEN_PATH``), else the join fails with :class:`girml.errors.ServiceUnreachable`
+  ``RAY_AUTH_TOKEN_PATH``), else the join fails with :class:`girml.core.errors.ServiceUnreachable`
   saying so. Otherwise a local Ray is started on every core and shut down at the end.
 - Ray's usage statistics are disabled (``RAY_USAGE_STATS_ENABLED=0``, unless set) since the
   pipeline runs offline, and Ray saves its experiment state at most every
@@ -24,8 +24,8 @@ from typing import Any
 
 import ray
 
-from girml.errors import ServiceUnreachable
-from girml.process import start_reaper, stop_reaper
+from girml.core.errors import ServiceUnreachable
+from girml.core.process import start_reaper, stop_reaper
 
 RAY_ENV_DEFAULTS = {"RAY_USAGE_STATS_ENABLED": "0", "TUNE_GLOBAL_CHECKPOINT_S": "2"}
 
@@ -48,8 +48,8 @@ def ray_session(address: str | None) -> Iterator[None]:
     """Use the running Ray, else join ``RAY_ADDRESS``/``address``, else start a local one.
 
     A session started here is shut down (or disconnected from the cluster) on exit, also on an
-    exception or a signal turned into one (``girml.process.sigterm_raises``). A local Ray also
-    gets a watchdog (:func:`girml.process.start_reaper`): Ray's own fate sharing ends the
+    exception or a signal turned into one (``girml.core.process.sigterm_raises``). A local Ray also
+    gets a watchdog (:func:`girml.core.process.start_reaper`): Ray's own fate sharing ends the
     raylet and workers with a driver killed by ``kill -9``, but its dashboard and runtime-env
     agents would live on.
     """

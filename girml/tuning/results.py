@@ -27,8 +27,8 @@ from girml.config import (
     load_yaml,
     parse_section,
 )
+from girml.core.imageio import atomic_path, write_text
 from girml.data.records import field_path
-from girml.imageio import atomic_path, write_text
 from girml.tuning.space import nest
 
 METRIC = "val.psnr_y_model"

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from girml.artifacts.default_model import choose_default_model
 from girml.artifacts.store import save_model_dir
 from girml.config import DegradationsConfig, ModelConfig
-from girml.imageio import write_png
+from girml.core.imageio import write_png
 from girml.models import build_model
 from pipelines.cli import app
 from tests.artifacts.common import TINY, export, tiny_model

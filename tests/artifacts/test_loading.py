@@ -33,7 +33,7 @@ from girml.artifacts.registered import log_and_register_model
 from girml.artifacts.release import WEIGHTS_FILE as RELEASE_WEIGHTS
 from girml.artifacts.store import WEIGHTS_FILE, save_model_dir
 from girml.config import DegradationsConfig, MethodSpec
-from girml.errors import EX_BAD_INPUT, UnsafeModelError
+from girml.core.errors import EX_BAD_INPUT, UnsafeModelError
 from girml.tracking.runs import start_run
 from girml.tracking.versions import REGISTERED_MODEL, set_alias
 from pipelines.cli import app
@@ -202,7 +202,10 @@ def test_girml_restore_refuses_with_one_line(store: Hostile, tmp_path: Path) -> 
     for source in (str(store.mlflow_dir), str(store.girml_dir), store.pickled_uris[0]):
         out = tmp_path / "out"
         result = CliRunner().invoke(app, ["restore", str(photo), "-o", str(out), "--model", source])
-        line = one_error_line(result.output)
+        # restore names the model it is about to load (girml/restore_model.py), then refuses it
+        named, rest = result.output.split("\n", 1)
+        assert named.startswith(f"model: {source} "), result.output
+        line = one_error_line(rest)
         assert result.exit_code == EX_BAD_INPUT, result.output
         assert f"{source} is " in line and "girml convert-model" in line
         assert not out.exists() and not store.marker.exists()

@@ -1,6 +1,7 @@
-"""``girml release`` (girml/artifacts/make_release.py): a model folder without a store, and a
-registered champion released from the CLI, then restored from in a fresh clone (real MLflow
-store)."""
+"""``girml release`` (girml/artifacts/make_release.py): a model folder without a store, one
+released with real-photo scores and a profile from paths outside the project (no path of this
+machine on the card), and a registered champion released from the CLI, then restored from in a
+fresh clone (real MLflow store)."""
 
 from __future__ import annotations
 
@@ -19,20 +20,19 @@ from girml.artifacts.release import CARD_FILE, WEIGHTS_FILE, load_release
 from girml.artifacts.store import read_model_config, save_model_dir
 from girml.cli import app
 from girml.config import DegradationsConfig, TrainConfig
-from girml.imageio import write_png
+from girml.core.imageio import write_png
 from girml.tracking.logs import log_metrics, log_params_flat
 from girml.tracking.runs import start_run
 from girml.tracking.versions import CHAMPION, REGISTERED_MODEL, set_alias
-from tests.artifacts.common import TINY, project_files, tiny_model, write_metrics
+from tests.artifacts.common import TINY, project_files, real_record, tiny_model, write_metrics
 from tests.factories import synthesize_tiny, textured_image
 
 
-def test_release_of_a_model_folder_without_a_store(offline: Path, spec: DegradationsConfig) -> None:
-    """metrics/train.json names the run of models/latest, but there is no store."""
-    root = synthesize_tiny(offline / "data")
-    model = tiny_model(12)
+def trained_folder() -> None:
+    """models/latest with metrics/train.json naming its run (version 5, no store), the
+    evaluate stage's metrics of version 5 and a dvc.lock, in the working directory."""
     folder = save_model_dir(
-        model, TINY, Path("models/latest"), extra={"train": TrainConfig(patch_size=48)}
+        tiny_model(12), TINY, Path("models/latest"), extra={"train": TrainConfig(patch_size=48)}
     )
     run = {
         "weights_sha256": read_model_config(folder)["weights_sha256"],
@@ -46,6 +46,12 @@ def test_release_of_a_model_folder_without_a_store(offline: Path, spec: Degradat
     write_metrics(Path("metrics"), 5)
     lock = {"stages": {"train": {"cmd": "girml train --params params.yaml"}}}
     Path("dvc.lock").write_text(yaml.safe_dump(lock))
+
+
+def test_release_of_a_model_folder_without_a_store(offline: Path, spec: DegradationsConfig) -> None:
+    """metrics/train.json names the run of models/latest, but there is no store."""
+    root = synthesize_tiny(offline / "data")
+    trained_folder()
     inputs = ReleaseInputs(
         eval_json=Path("metrics/eval.json"),
         per_family_csv=Path("metrics/per_family.csv"),
@@ -71,6 +77,56 @@ def test_release_of_a_model_folder_without_a_store(offline: Path, spec: Degradat
     assert "| git commit | not recorded |" in card
     with pytest.raises(ValueError, match="already a release"):
         make_release("models/release", Path("models/other"), inputs, offline)
+
+
+def test_cli_release_records_no_path_of_this_machine(offline: Path, tmp_path: Path) -> None:
+    """--real-photos and a scoring command from outside the project, --profile inside it."""
+    project_files(offline)
+    trained_folder()
+    runner = CliRunner()
+    first = runner.invoke(app, ["release", "--model", "models/latest"])
+    assert first.exit_code == 0, first.output
+    out = offline / "models" / "release"
+    sha = yaml.safe_load((out / "config.yaml").read_text())["weights"]["sha256"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    record = real_record(sha)
+    record["command"] = (
+        f"python benchmarks/real_photos.py --model {out} --json {elsewhere}/real_photos.json"
+    )
+    (elsewhere / "real_photos.json").write_text(json.dumps(record))
+    Path("profiles").mkdir()
+    Path("profiles/long.yaml").write_text("train:\n  steps: 7000\n")
+
+    args = ["release", "--model", "models/latest", "--real-photos"]
+    args += [str(elsewhere / "real_photos.json"), "--profile", str(offline / "profiles/long.yaml")]
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    card = (out / CARD_FILE).read_text()
+    config = (out / "config.yaml").read_text()
+    for text in (card, config):
+        assert str(tmp_path) not in text and "/elsewhere/" not in text
+    command = (
+        "girml release --model models/latest -o models/release "
+        "--real-photos path/to/real_photos.json --profile profiles/long.yaml"
+    )
+    assert yaml.safe_load(config)["provenance"]["release_command"] == command
+    assert yaml.safe_load(config)["provenance"]["profile"] == "profiles/long.yaml"
+    assert f"| release command | `{command}` |" in card
+    scored = (
+        "python benchmarks/real_photos.py --model models/release --json path/to/real_photos.json"
+    )
+    assert f"`{scored}` scored these very weights" in card
+    procedure = card[card.index("## Training procedure") : card.index("### Provenance")]
+    assert "\ngirml profile profiles/long.yaml\n" in procedure and f"\n{scored}\n" in procedure
+    assert "Note: no MLflow store (sqlite:///mlflow.db)" in card
+
+    for profile, says in (
+        ("profiles/nothing.yaml", "--profile profiles/nothing.yaml: no such file"),
+        (str(elsewhere / "real_photos.json"), "is outside the project"),
+    ):
+        refused = runner.invoke(app, ["release", "--model", "models/latest", "--profile", profile])
+        assert refused.exit_code == 2 and says in refused.output, refused.output
 
 
 def test_cli_release_from_the_champion_then_restore_without_training(

@@ -1,5 +1,6 @@
 """Where a release comes from (girml/artifacts/provenance.py): the spec hash, the training data,
-and the notes where the working tree no longer matches the training run."""
+the profile, the notes where the working tree no longer matches the training run, and no path
+of the release machine."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import yaml
 
 from girml.artifacts.provenance import (
     ReleaseSource,
+    photo_set,
+    portable_text,
     release_provenance,
     spec_sha256,
     training_data,
@@ -39,6 +42,29 @@ def test_training_data_lists_train_ids_and_hashes(tmp_path: Path) -> None:
     missing = training_data(tmp_path / "no.csv", tmp_path / "no.jsonl")
     assert missing.n_clean_train is None and missing.pairs_sha256 is None
     assert data.photo_credits == [] and data.package_pins_sha256 is None  # builtin only
+    assert data.sources == {"folder": {"test": 2, "train": 3, "val": 1}}
+
+
+def test_photo_sets_are_named() -> None:
+    assert photo_set("builtin", "astronaut") == "skimage.data"
+    assert photo_set("builtin", "china") == "sklearn.datasets.images"
+    assert photo_set("packages", "gnome-backgrounds:/usr/share/x.jpg") == "debian:gnome-backgrounds"
+    assert photo_set("s3", "s3://bucket/a.png") == "s3"
+
+
+def test_portable_text_leaves_no_path_of_this_machine(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    text = (
+        f"girml release --model {root}/models/latest -o {root} --real-photos "
+        f"{tmp_path}/elsewhere/real.json --json={tmp_path}/x.json; store "
+        f"sqlite:///{root}/mlflow.db ('{tmp_path}/q.csv')"
+    )
+    assert portable_text(text, root) == (
+        "girml release --model models/latest -o . --real-photos path/to/real.json "
+        "--json=path/to/x.json; store sqlite:///mlflow.db ('path/to/q.csv')"
+    )
+    plain = "girml release --model models:/gir-restorer@champion -o models/release"
+    assert portable_text(plain, root) == plain
 
 
 def source(**fields: object) -> ReleaseSource:
@@ -128,3 +154,41 @@ def test_provenance_without_a_run_or_a_lock(tmp_path: Path, spec: DegradationsCo
     assert (prov.init_from, prov.steps, prov.hardware) == ("models/old", 5, "Test CPU")
     assert prov.train_seconds is None and prov.notes == [] and prov.dvc_hashes == {}
     assert prov.data.n_clean_train is None
+
+
+def test_profile_from_the_release_or_the_run_and_portable_paths(
+    tmp_path: Path, spec: DegradationsConfig
+) -> None:
+    root = tmp_path / "project"
+    common = dict(
+        dvc_lock=tmp_path / "dvc.lock",
+        spec=spec,
+        spec_source="params.yaml: degradations",
+        manifest=root / "data" / "clean" / "manifest.csv",
+        pairs_jsonl=root / "data" / "pairs" / "train" / "pairs.jsonl",
+    )
+    tagged = source(tags={"profile": "profiles/long.yaml"}, notes=[f"no store at {root}/x.db"])
+    prov = release_provenance(
+        tagged, f"{root}/models/latest", command=f"girml release -o {root}/r", **common
+    )
+    assert prov.profile == "profiles/long.yaml"  # the run's tag
+    assert f"{root}/models/latest" == prov.source  # no project root: kept as given
+    prov = release_provenance(
+        tagged,
+        f"{root}/models/latest",
+        command=f"girml release -o {root}/r --real-photos /abs/real.json",
+        profile="profiles/release.yaml",
+        project_root=root,
+        **common,
+    )
+    assert prov.profile == "profiles/release.yaml"  # girml release --profile wins, noted
+    assert prov.notes[-1].startswith("--profile profiles/release.yaml differs from the training")
+    assert (prov.source, prov.notes[0]) == ("models/latest", "no store at x.db")
+    assert prov.release_command == "girml release -o r --real-photos path/to/real.json"
+    assert (prov.data.manifest, prov.data.pairs) == (
+        "data/clean/manifest.csv",
+        "data/pairs/train/pairs.jsonl",
+    )
+    assert str(tmp_path) not in prov.model_dump_json()
+    untagged = release_provenance(source(), "models/latest", command="girml release", **common)
+    assert untagged.profile is None

@@ -14,7 +14,7 @@ from girml.artifacts.real_photos import read_real_photos
 from girml.artifacts.release import CARD_FILE, WEIGHTS_FILE
 from girml.cli import app
 from girml.config import DegradationsConfig
-from girml.imageio import write_png
+from girml.core.imageio import write_png
 from tests.artifacts.common import export, real_record, tiny_model
 from tests.factories import textured_image, tiny_params, write_params
 

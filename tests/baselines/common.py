@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from girml.baselines import BASELINES
+from girml.core.imageio import to_tensor, to_uint8
 from girml.degradations import OPS
-from girml.imageio import to_tensor, to_uint8
 from girml.metrics import psnr
 
 

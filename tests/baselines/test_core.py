@@ -7,7 +7,7 @@ import pytest
 
 from girml.baselines import BASELINES, core, guided_filter, register_baseline
 from girml.baselines.core import box_mean, from_unit, luma, to_unit
-from girml.registry import Registry
+from girml.core.registry import Registry
 
 
 def test_identity_returns_a_copy(gt: np.ndarray) -> None:

@@ -15,11 +15,11 @@ from PIL import Image
 
 from girml.config import CollectConfig, PackageSource, SplitFractions
 from girml.config import parse_section as parse
+from girml.core.imageio import box_reduce, reduce_factor
 from girml.data import packages
 from girml.data.collect import assign_split, collect
 from girml.data.packages import DEFAULT_PIN_FILE, PIN_COLUMNS, read_pin_file
 from girml.data.sources import SourceError, SourceItem, list_source
-from girml.imageio import box_reduce, reduce_factor
 from tests.factories import textured_image
 
 PHOTO = "/usr/share/backgrounds/lake_by_someone.jpg"

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from girml.config import ConfigError, DegradationsConfig, SynthesizeConfig, parse_section
+from girml.core.imageio import read_image, to_tensor, to_uint8, write_png
 from girml.data.records import PairRecord, read_jsonl, write_jsonl
 from girml.data.synthesize import CLEAN_SUITES, grid_crops, read_manifest, synthesize
 from girml.degradations import Recipe, apply_recipe
-from girml.imageio import read_image, to_tensor, to_uint8, write_png
 from tests.factories import TINY_LAYOUT, make_clean_set, tiny_params
 
 

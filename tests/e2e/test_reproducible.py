@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from girml.artifacts.store import CONFIG_FILE, WEIGHTS_FILE
 from girml.artifacts.training_run import registered_model, training_run
 from girml.cli import app
-from girml.hashing import file_digest
-from girml.paths import MODEL_DIR, TRAIN_METRICS
+from girml.core.hashing import file_digest
+from girml.core.paths import MODEL_DIR, TRAIN_METRICS
 from pipelines.summary import _mlflow_section
 from tests.factories import synthesize_tiny, tiny_params, write_params
 

@@ -27,7 +27,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from girml.config import CollectConfig, ConfigError, parse_section
-from girml.urls import MaskingFilter, mask_text, mask_url, text_credentials, url_credentials
+from girml.core.urls import MaskingFilter, mask_text, mask_url, text_credentials, url_credentials
 from pipelines.cli import app
 from pipelines.overrides import parse_override
 from pipelines.redaction import redact

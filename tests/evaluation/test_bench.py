@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from girml.core.imageio import ImageReadError, write_png
 from girml.evaluation import scores
 from girml.evaluation.bench import GIR_SUITES, REAL_SUITE, Bench, scan_bench, scan_real
 from girml.evaluation.harness import evaluate_method
 from girml.evaluation.scores import MAX_PSNR, fit_pristine_niqe
-from girml.imageio import ImageReadError, write_png
 from girml.metrics import NiqeModel
 from tests.evaluation.common import CFG, TINY_GROUPS, identity
 from tests.factories import textured_image

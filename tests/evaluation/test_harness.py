@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import torch
 
+from girml.core.imageio import write_png
 from girml.evaluation.bench import Bench, BenchItem
 from girml.evaluation.harness import evaluate_baselines, evaluate_batches, evaluate_method
 from girml.evaluation.report import best_baselines, headline, summarize
 from girml.evaluation.restorers import per_image
 from girml.evaluation.scores import MAX_PSNR
-from girml.imageio import write_png
 from girml.metrics import LpipsMetric, NiqeModel, load_lpips, psnr
 from tests.evaluation.common import CFG, ROW_KEYS, TINY_GROUPS, identity
 from tests.factories import textured_image

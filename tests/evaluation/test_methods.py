@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from girml.artifacts.loading import load_model
 from girml.artifacts.promotion import evaluate_and_promote
 from girml.config import ConfigError, EvaluateConfig, MethodSpec, parse_section
-from girml.errors import EX_BAD_INPUT
+from girml.core.errors import EX_BAD_INPUT
 from girml.evaluation.bench import Bench
 from girml.evaluation.harness import evaluate_method
 from girml.evaluation.methods import (

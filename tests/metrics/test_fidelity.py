@@ -9,8 +9,8 @@ import pytest
 from skimage import data
 from skimage.metrics import structural_similarity
 
+from girml.core.imageio import to_tensor, to_uint8
 from girml.degradations import OPS
-from girml.imageio import to_tensor, to_uint8
 from girml.metrics import block_shift, psnr, rgb_to_y, ssim
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from skimage import data
 
+from girml.core.imageio import to_tensor, to_uint8
 from girml.degradations import OPS
-from girml.imageio import to_tensor, to_uint8
 from girml.metrics.lpips import LpipsMetric, load_lpips
 
 

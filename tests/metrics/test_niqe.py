@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from skimage import data
 
+from girml.core.imageio import to_tensor, to_uint8
 from girml.degradations import OPS
-from girml.imageio import to_tensor, to_uint8
 from girml.metrics.niqe import NiqeModel, fit_niqe, niqe
 
 

@@ -28,7 +28,7 @@ from girml.artifacts.release import FORMAT, WEIGHTS_FILE, load_release
 from girml.artifacts.store import save_model_dir
 from girml.config import ConfigError, ModelConfig, parse_section
 from girml.config.model import MAX_BLOCKS, MAX_LEVELS, MAX_PROMPT_LEN, MAX_WIDTH
-from girml.errors import EX_BAD_INPUT
+from girml.core.errors import EX_BAD_INPUT
 from girml.models import build_model
 from girml.models.shapes import MAX_PARAMETERS, planned_shapes, safetensors_shapes
 from girml.params_check import cross_section_errors

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from girml.retry import is_transient
+from girml.core.retry import is_transient
 from pipelines.dvc_run import DvcError, run_dvc, stream_dvc
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from girml.errors import EX_BAD_INPUT
+from girml.core.errors import EX_BAD_INPUT
 from pipelines.cli import app
 from pipelines.pull_checks import (
     PullArgumentError,

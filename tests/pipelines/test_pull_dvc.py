@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from girml.imageio import write_png
+from girml.core.imageio import write_png
 from girml.storage import s3
 from pipelines.cli import app
 from pipelines.dvc_run import run_dvc

@@ -30,9 +30,9 @@ from torch import nn
 from girml.artifacts.loading import load_model
 from girml.artifacts.registered import log_and_register_model
 from girml.config import ModelConfig
-from girml.imageio import read_image, write_png
+from girml.core.imageio import read_image, write_png
+from girml.core.retry import is_transient, with_retries
 from girml.models import build_model
-from girml.retry import is_transient, with_retries
 from girml.storage import s3
 from girml.tracking.logs import log_curves, log_metrics, log_params_flat
 from girml.tracking.provenance import provenance_tags
@@ -220,7 +220,7 @@ def test_pull_retries_until_the_endpoint_answers(
     # goes down between the probe and the download, which the download's retries must ride out.
     monkeypatch.setattr("pipelines.pull_mlflow.probe_s3", lambda: None)
     handler = _StartServerOnRetry(free_tcp_port)
-    logger = logging.getLogger("girml.retry")
+    logger = logging.getLogger("girml.core.retry")
     logger.addHandler(handler)
     try:
         uri = f"models:/{REGISTERED_MODEL}/{registry.version}"

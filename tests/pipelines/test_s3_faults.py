@@ -30,8 +30,8 @@ from girml.artifacts.loading import load_model
 from girml.artifacts.registered import log_and_register_model
 from girml.cli import app as girml_app
 from girml.config import CollectConfig, ModelConfig
+from girml.core.imageio import read_image, write_png
 from girml.data.collect import collect
-from girml.imageio import read_image, write_png
 from girml.models import build_model
 from girml.storage import s3
 from girml.tracking.runs import start_run
@@ -154,7 +154,7 @@ def test_pull_model_cut_mid_transfer_is_retried_and_verified(
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # no botocore retries: the outer loop's job
     proxy.cut(CUT_AT)  # every response cut after 4 kB until the first retry warning
     handler = _HealOnRetry(proxy)
-    logger = logging.getLogger("girml.retry")
+    logger = logging.getLogger("girml.core.retry")
     logger.addHandler(handler)
     try:
         out = tmp_path / "m"

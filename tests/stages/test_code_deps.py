@@ -45,14 +45,16 @@ def test_packages_are_declared_as_folders_and_top_level_modules_as_files() -> No
         ROOT / "girml/data/collect.py",
         ROOT / "girml/data/sources.py",
         ROOT / "girml/config/base.py",
-        ROOT / "girml/errors.py",
+        ROOT / "girml/core/errors.py",
+        ROOT / "girml/__init__.py",
         ROOT / "girml/stages/collect.py",
         ROOT / "girml/stages/contract.py",
     }
     assert code_deps(closure) == [
+        "girml/__init__.py",
         "girml/config",
+        "girml/core",
         "girml/data",
-        "girml/errors.py",
         "girml/stages/collect.py",
         "girml/stages/contract.py",
     ]
@@ -83,7 +85,7 @@ def test_rewrite_replaces_only_the_code_lines_of_each_stage() -> None:
             "      - girml/x.py",
         ]
     )
-    new = rewrite(text, {"collect": ["girml/data", "girml/errors.py"], "train": ["girml/y"]})
+    new = rewrite(text, {"collect": ["girml/data", "girml/core/errors.py"], "train": ["girml/y"]})
     assert new.split("\n") == [
         "stages:",
         "  collect:",
@@ -91,7 +93,7 @@ def test_rewrite_replaces_only_the_code_lines_of_each_stage() -> None:
         "    deps:",
         "      - data/raw",
         "      - girml/data",
-        "      - girml/errors.py",
+        "      - girml/core/errors.py",
         "      - girml/data/package_photos.csv   # pinned images",
         "    outs:",
         "      - data/clean",
@@ -99,4 +101,7 @@ def test_rewrite_replaces_only_the_code_lines_of_each_stage() -> None:
         "    deps:",
         "      - girml/y",
     ]
-    assert rewrite(new, {"collect": ["girml/data", "girml/errors.py"], "train": ["girml/y"]}) == new
+    assert (
+        rewrite(new, {"collect": ["girml/data", "girml/core/errors.py"], "train": ["girml/y"]})
+        == new
+    )

@@ -15,7 +15,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 
-from girml.retry import is_transient
+from girml.core.retry import is_transient
 from girml.tracking.artifacts import (
     ArtifactStore,
     IncompleteDownload,
@@ -101,7 +101,7 @@ def test_a_short_or_missing_file_is_retried_then_reported(
 ) -> None:
     store = ArtifactStore(run_artifact_uri(_run(mlflow_store)))
     waits: list[float] = []
-    monkeypatch.setattr("girml.retry.time.sleep", waits.append)
+    monkeypatch.setattr("girml.core.retry.time.sleep", waits.append)
     real = LocalArtifactRepository.download_artifacts
     faults: list[str] = ["cut"]  # what the next downloads do to summary.txt, one each
 
@@ -117,10 +117,10 @@ def test_a_short_or_missing_file_is_retried_then_reported(
     monkeypatch.setattr(LocalArtifactRepository, "download_artifacts", faulty)
     dst = tmp_path / "dst"
     dst.mkdir()
-    with caplog.at_level(logging.WARNING, logger="girml.retry"):
+    with caplog.at_level(logging.WARNING, logger="girml.core.retry"):
         assert store.download("reports", dst, "download r", attempts=2) == (2, 2)
     assert (dst / "reports/summary.txt").read_text() == REPORT and waits == [1.0]
-    [retried] = [r.getMessage() for r in caplog.records if r.name == "girml.retry"]
+    [retried] = [r.getMessage() for r in caplog.records if r.name == "girml.core.retry"]
     assert retried == (
         "download r: attempt 1/2 failed (IncompleteDownload: incomplete download:); "
         "retrying in 1.0 s"

@@ -19,7 +19,7 @@ import pytest
 import torch
 import yaml
 
-from girml.errors import UnsafeModelError
+from girml.core.errors import UnsafeModelError
 from girml.tracking.logged_models import (
     MODEL_ARTIFACT,
     MODEL_FORMAT,
@@ -27,6 +27,7 @@ from girml.tracking.logged_models import (
     download_artifacts,
     download_model,
     log_model_dir,
+    pip_requirements,
 )
 from girml.tracking.runs import start_run
 from girml.tracking.store import configure
@@ -88,8 +89,12 @@ def test_a_logged_folder_comes_back_byte_for_byte(
     mlmodel = yaml.safe_load((local.parents[1] / "MLmodel").read_text(encoding="utf-8"))
     assert mlmodel["metadata"]["format"] == MODEL_FORMAT
     assert "pytorch" not in mlmodel["flavors"]
-    signature = yaml.safe_load(mlmodel["signature"]["inputs"])
-    assert signature[0]["tensor-spec"]["shape"] == [-1, 3, -1, -1]  # any size
+    # no input schema (the code checks its inputs); the output tensor of any size
+    assert mlmodel["signature"]["inputs"] is None
+    signature = yaml.safe_load(mlmodel["signature"]["outputs"])
+    assert signature[0]["tensor-spec"]["shape"] == [-1, 3, -1, -1]
+    requirements = (local.parents[1] / "requirements.txt").read_text(encoding="utf-8").split()
+    assert requirements[1:] == pip_requirements()  # after the mlflow line MLflow adds
     # what `mlflow models serve` loads runs the code file over the same folder
     served = mlflow.pyfunc.load_model(uri)
     batch = np.ones((2, 3, 5, 7), dtype=np.float32)

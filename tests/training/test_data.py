@@ -12,7 +12,7 @@ import torch
 
 from girml.config import DegradationsConfig
 from girml.config import parse_section as parse
-from girml.imageio import write_png
+from girml.core.imageio import write_png
 from girml.metrics import psnr
 from girml.training.data import (
     PatchParams,

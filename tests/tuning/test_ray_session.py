@@ -107,7 +107,7 @@ def test_tune_joins_a_token_authenticated_cluster_by_address(
 def test_a_refused_join_says_how_to_authenticate(monkeypatch: pytest.MonkeyPatch) -> None:
     import ray
 
-    from girml.errors import ServiceUnreachable
+    from girml.core.errors import ServiceUnreachable
     from girml.tuning.ray_session import ray_session
 
     def refuse(**_: object) -> None:

@@ -1,4 +1,5 @@
-"""girml.ensemble: the geometric self-ensemble (flips and transposes, mapped back, averaged)."""
+"""girml.core.ensemble: the geometric self-ensemble (flips and transposes, mapped back,
+averaged)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import torch
 from torch import nn
 
 from girml.config import ModelConfig
-from girml.ensemble import SELF_ENSEMBLE_SIZES, SelfEnsemble, view, with_self_ensemble
-from girml.inference import restore_image
+from girml.core.ensemble import SELF_ENSEMBLE_SIZES, SelfEnsemble, view, with_self_ensemble
+from girml.core.inference import restore_image
 from girml.models import build_model
 from tests.factories import textured_image
 

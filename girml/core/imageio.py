@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from girml.files import IMAGE_SUFFIXES  # noqa: F401  (re-exported: the suffixes read)
+from girml.core.files import IMAGE_SUFFIXES  # noqa: F401  (re-exported: the suffixes read)
 
 # ITU-R BT.601 luma weights (RGB -> gray), as BasicSR and OpenCV use them
 BT601_LUMA = (0.299, 0.587, 0.114)

@@ -1,4 +1,4 @@
-"""girml.hashing: the file digest helper."""
+"""girml.core.hashing: the file digest helper."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from girml.hashing import file_digest
+from girml.core.hashing import file_digest
 
 
 def test_digest_matches_hashlib_on_the_bytes(tmp_path: Path) -> None:

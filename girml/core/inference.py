@@ -19,13 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from girml.ensemble import SelfEnsemble, view
-from girml.pooling import PhotoStats, pools_globally, tile_pooling
+from girml.core.ensemble import SelfEnsemble, view
+from girml.core.pooling import PhotoStats, pools_globally, tile_pooling
 
 PAD_MODES = ("reflect", "replicate", "constant")
 # Default tile workers on the CPU at most: memory grows with the tiles in flight.
 MAX_DEFAULT_WORKERS = 4
-# Statistics passes of tiled inference for a model that pools over its input (girml.pooling):
+# Statistics passes of tiled inference for a model that pools over its input (girml.core.pooling):
 # BENCHMARKS.md, "Whole photos: tiling", measures 1-3 against whole-image inference.
 POOLING_PASSES = 3
 
@@ -163,9 +163,9 @@ def restore_tiled(
     ``batch_tiles`` at a time, and are blended on the CPU with a separable smoothstep window
     (:func:`_ramp`, :func:`_blend_tiles`). An image no larger than the tile is run once, whole.
 
-    A model that pools over its input (:func:`girml.pooling.pools_globally`) pools over the
+    A model that pools over its input (:func:`girml.core.pooling.pools_globally`) pools over the
     whole photo instead of each tile: ``pooling_passes`` passes over the tiles record the
-    photo's statistics (:mod:`girml.pooling`), then the output pass uses them. A
+    photo's statistics (:mod:`girml.core.pooling`), then the output pass uses them. A
     :class:`SelfEnsemble` is restored view by view, each view a whole photo. The model is not
     modified (its train/eval mode is left as the caller set it).
 
@@ -325,7 +325,7 @@ def _predict_tiles(
 ) -> torch.Tensor:
     """The model's (N,C,tile_h,tile_w) float32 CPU outputs for the tiles ``chunk`` indexes, run
     as one batch of ``memory_format`` on ``run_on``; its pooling layers use the photo's
-    statistics ``use`` and add to ``record`` (:func:`girml.pooling.tile_pooling`). Safe to call
+    statistics ``use`` and add to ``record`` (:func:`girml.core.pooling.tile_pooling`). Safe to call
     from worker threads."""
     with torch.inference_mode():  # thread-local: entered in each worker thread
         batch = torch.empty(

@@ -1,4 +1,5 @@
-"""Image files in and out (girml.imageio): the one conversion rule, atomic writes, clear errors."""
+"""Image files in and out (girml.core.imageio): the one conversion rule, atomic writes, clear
+errors."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from girml.imageio import (
+from girml.core.imageio import (
     ImageReadError,
     ImageTooLarge,
     atomic_path,

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from girml.cpu_isa import LEVELS, pin_cpu_isa
+from girml.core.cpu_isa import LEVELS, pin_cpu_isa
 from tests.factories import REPO, synthesize_tiny
 
 # A tiny training in a fresh process; prints the weights' digest and the pin's record.
 TRAIN = """
 import json, sys
 from pathlib import Path
-from girml.cpu_isa import pin_cpu_isa
+from girml.core.cpu_isa import pin_cpu_isa
 level = sys.argv[2] if sys.argv[2] != "none" else None
 record = pin_cpu_isa(level)
 from girml.config import ModelConfig, TrainConfig
@@ -49,7 +49,7 @@ def _run(pairs: Path, level: str | None, ckpt: Path, aten: str | None) -> dict:
 
 def test_pinning_sets_every_library_and_says_what_runs() -> None:
     code = (
-        "import os, json; from girml.cpu_isa import pin_cpu_isa; r = pin_cpu_isa('avx2'); "
+        "import os, json; from girml.core.cpu_isa import pin_cpu_isa; r = pin_cpu_isa('avx2'); "
         "print(json.dumps([r, {k: os.environ.get(k) for k in "
         "('ATEN_CPU_CAPABILITY', 'DNNL_MAX_CPU_ISA', 'MKL_CBWR')}]))"
     )
@@ -64,7 +64,7 @@ def test_pinning_sets_every_library_and_says_what_runs() -> None:
 def test_a_process_that_already_chose_its_kernels_says_so() -> None:
     code = (
         "import json, torch; torch.ones(4).add_(1)\n"  # the machine's kernels are chosen here
-        "from girml.cpu_isa import pin_cpu_isa\n"
+        "from girml.core.cpu_isa import pin_cpu_isa\n"
         "print(json.dumps(pin_cpu_isa('default')))"
     )
     out = subprocess.run(
@@ -97,7 +97,7 @@ def test_pinned_training_gives_the_same_weights_whatever_the_machine_would_pick(
 def test_an_unpinnable_process_leaves_its_children_the_same_kernels() -> None:
     code = (
         "import json, os, torch; torch.ones(4).add_(1)\n"
-        "from girml.cpu_isa import pin_cpu_isa\n"
+        "from girml.core.cpu_isa import pin_cpu_isa\n"
         "pin_cpu_isa('default')\n"
         "print(json.dumps(os.environ.get('ATEN_CPU_CAPABILITY')))"
     )

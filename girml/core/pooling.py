@@ -7,7 +7,7 @@ Exposure, haze and noise level are properties of the photo, so when a photo is r
 tile each tile must not decide them from its own pixels (TLC, Chu et al., ECCV 2022, measured
 what that train/test mismatch costs; house style rule 12). Every layer that pools calls
 :func:`global_pool`. Outside a :func:`tile_pooling` block it pools over its input, as in
-training. Inside one (set by :func:`girml.inference.restore_tiled` around each batch of
+training. Inside one (set by :func:`girml.core.inference.restore_tiled` around each batch of
 tiles) it can
 
 - **record**: add its input's sum, pixel count and maximum over each tile's *owned* region to a
@@ -16,7 +16,7 @@ tiles) it can
 - **use**: return the photo's mean and maximum from a :class:`PhotoStats` instead of the tile's.
 
 The whole-photo statistics of a deep layer depend on the statistics used by the layers before
-it, so :func:`girml.inference.restore_tiled` iterates: a first pass over the tiles records with
+it, so :func:`girml.core.inference.restore_tiled` iterates: a first pass over the tiles records with
 each tile pooling over itself, each further pass records while using the previous pass's
 statistics, and the last pass (the one whose output is kept) uses the last statistics. Each
 pass makes one more layer exact; in practice two passes agree with whole-image inference to a
@@ -48,7 +48,7 @@ class PhotoStats:
     """Pooled statistics of every pooling layer over one whole photo (thread-safe).
 
     Keyed by the pooling module itself, so one object serves one network; the tile workers of
-    :func:`girml.inference.restore_tiled` add to it from several threads.
+    :func:`girml.core.inference.restore_tiled` add to it from several threads.
     """
 
     def __init__(self) -> None:

@@ -1,10 +1,10 @@
-"""The name -> object registries (girml.registry) behind every ``type:`` of params.yaml."""
+"""The name -> object registries (girml.core.registry) behind every ``type:`` of params.yaml."""
 
 from __future__ import annotations
 
 import pytest
 
-from girml.registry import Registry
+from girml.core.registry import Registry
 
 
 def _losses() -> Registry[object]:

@@ -223,7 +223,11 @@ def start_reaper() -> subprocess.Popen[bytes]:
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen(
-        [sys.executable, "-c", "from girml.process import reap_after_parent; reap_after_parent()"],
+        [
+            sys.executable,
+            "-c",
+            "from girml.core.process import reap_after_parent; reap_after_parent()",
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

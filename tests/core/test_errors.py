@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from girml.artifacts.store import save_model_dir
 from girml.config import ModelConfig
-from girml.errors import EX_CANTCREAT, EX_NOPERM, EX_UNAVAILABLE, describe_error
+from girml.core.errors import EX_CANTCREAT, EX_NOPERM, EX_UNAVAILABLE, describe_error
 from girml.models import build_model
 from pipelines.cli import app
 from tests.factories import REPO, textured_image, tiny_params, write_params
@@ -167,7 +167,7 @@ def _unwritable(tmp_path: Path) -> Path:
 def test_restore_into_an_unwritable_folder(
     tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from girml.imageio import write_png
+    from girml.core.imageio import write_png
 
     monkeypatch.chdir(tmp_path)
     write_png(tmp_path / "in" / "a.png", textured_image(0, 32, 32))
@@ -180,7 +180,7 @@ def test_restore_into_an_unwritable_folder(
 
 
 def test_restore_into_its_input_folder(tmp_path: Path, model_dir: Path) -> None:
-    from girml.imageio import write_png
+    from girml.core.imageio import write_png
 
     write_png(tmp_path / "in" / "a.png", textured_image(0, 32, 32))
     args = ["restore", str(tmp_path / "in"), "-o", str(tmp_path / "in"), "--model", str(model_dir)]

@@ -1,4 +1,4 @@
-"""``girml.files``: image names, and the folder walk that follows links and reports loops."""
+"""``girml.core.files``: image names, and the folder walk that follows links and reports loops."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from girml.files import WalkProblem, is_image_name, walk_files
+from girml.core.files import WalkProblem, is_image_name, walk_files
 
 
 def _touch(path: Path) -> Path:

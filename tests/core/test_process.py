@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from girml.cli import app
 from girml.cli_common import BUSY_EXIT
-from girml.process import StageBusy, read_holder, stage_lock
+from girml.core.process import StageBusy, read_holder, stage_lock
 from tests.factories import (
     TINY_LAYOUT,
     make_clean_set,
@@ -56,7 +56,7 @@ def _hold_lock(seconds: float) -> str:
         [
             "import time",
             "from pathlib import Path",
-            "from girml.process import stage_lock",
+            "from girml.core.process import stage_lock",
             f"with stage_lock(Path({str(TRAIN_LOCK)!r}), 'train'):",
             "    Path('held').write_text('x')",
             f"    time.sleep({seconds})",

@@ -2,7 +2,7 @@
 
 - :func:`probe_http` checks, before any work starts, that a service (an MLflow tracking server,
   an S3 endpoint, the Prefect API) answers at all: a couple of quick attempts
-  (:func:`girml.retry.with_retries`), under 15 s in all, then :class:`ServiceUnreachable`.
+  (:func:`girml.core.retry.with_retries`), under 15 s in all, then :class:`ServiceUnreachable`.
 - :func:`describe_error` turns the exception families that a user can cause (a service down,
   wrong credentials, a folder that cannot be written, a model file that would run code:
   :class:`UnsafeModelError`) into ``(one line, exit code)``, every URL masked; anything else is
@@ -17,8 +17,8 @@ import os
 import re
 import sys
 
-from girml.retry import with_retries
-from girml.urls import mask_text, mask_url
+from girml.core.retry import with_retries
+from girml.core.urls import mask_text, mask_url
 
 # Exit codes (sysexits.h) for the families below; 1 for everything else.
 EX_BAD_INPUT = 2  # input girml refuses as it is: a bad config, a pickled model (not sysexits)

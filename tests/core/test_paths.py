@@ -1,4 +1,5 @@
-"""girml.paths: the one place for each pipeline path, and dvc.yaml's outputs live under them."""
+"""girml.core.paths: the one place for each pipeline path, and dvc.yaml's outputs live under
+them."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from girml import paths
+from girml.core import paths
 from tests.factories import REPO
 
 PATHS = {name: value for name, value in vars(paths).items() if isinstance(value, Path)}

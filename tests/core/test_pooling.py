@@ -1,4 +1,5 @@
-"""Photo-level pooling (girml/pooling.py): a tiled photo is restored as the whole photo would be."""
+"""Photo-level pooling (girml/core/pooling.py): a tiled photo is restored as the whole photo
+would be."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import torch
 from torch import nn
 
 from girml.config import ModelConfig
-from girml.ensemble import SelfEnsemble, with_self_ensemble
-from girml.inference import (
+from girml.core.ensemble import SelfEnsemble, with_self_ensemble
+from girml.core.inference import (
     POOLING_PASSES,
     _starts,
     _tile_grid,
@@ -16,9 +17,9 @@ from girml.inference import (
     restore_image,
     restore_tiled,
 )
+from girml.core.pooling import PhotoStats, global_pool, pools_globally, tile_pooling
 from girml.models import build_model
 from girml.models.blocks import RestorationNet
-from girml.pooling import PhotoStats, global_pool, pools_globally, tile_pooling
 
 
 class ExposureShift(RestorationNet):

@@ -1,4 +1,4 @@
-"""girml.urls: masking credentials in URLs and text, and naming the ones a URL carries.
+"""girml.core.urls: masking credentials in URLs and text, and naming the ones a URL carries.
 
 The broad catalogue of secret-bearing URLs and the end-to-end checks (CLI output, logs, MLflow,
 S3 endpoints) are in ``tests/e2e/test_secrets.py``; these are the helpers' own edge cases.
@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import logging
 
-from girml.urls import MASK, MaskingFilter, mask_text, mask_url, text_credentials, url_credentials
+from girml.core.urls import (
+    MASK,
+    MaskingFilter,
+    mask_text,
+    mask_url,
+    text_credentials,
+    url_credentials,
+)
 
 
 def test_each_secret_parameter_is_named_once_and_empty_values_are_not_secrets() -> None:

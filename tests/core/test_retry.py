@@ -1,4 +1,4 @@
-"""girml.retry: which failures are transient, and the retry loop's backoff and log.
+"""girml.core.retry: which failures are transient, and the retry loop's backoff and log.
 
 The classification of the pull command's own errors (DVC, incomplete downloads, S3) is tested
 with them in ``tests/pipelines/test_s3.py``; these are the helper's own rules.
@@ -13,8 +13,8 @@ import requests
 from botocore.exceptions import ClientError
 from mlflow.exceptions import MlflowException
 
-from girml import retry
-from girml.retry import is_transient, with_retries
+from girml.core import retry
+from girml.core.retry import is_transient, with_retries
 
 
 class _Flaky(Exception):
@@ -57,7 +57,7 @@ def test_backoff_doubles_and_each_retry_is_logged_masked(
             raise error
         return "done"
 
-    with caplog.at_level(logging.INFO, logger="girml.retry"):
+    with caplog.at_level(logging.INFO, logger="girml.core.retry"):
         assert with_retries(
             action, "download x", attempts=4, backoff_s=0.5, log_level=logging.INFO
         ) == (

@@ -1,7 +1,7 @@
 """The one retry helper: which failures are transient, and a loop with exponential backoff.
 
 Used by ``girml pull`` (whole downloads, DVC commands) and by the reachability probes of
-:mod:`girml.errors`. Per-request retries inside boto3 and MLflow are those libraries' own
+:mod:`girml.core.errors`. Per-request retries inside boto3 and MLflow are those libraries' own
 (botocore's ``standard`` mode, ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``); URL downloads that resume
 a ``.part`` file keep their loop in :mod:`girml.data.sources`.
 """
@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from girml.urls import mask_text
+from girml.core.urls import mask_text
 
 log = logging.getLogger(__name__)
 

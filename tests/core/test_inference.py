@@ -1,4 +1,4 @@
-"""Inference helpers (girml/inference.py): padding to a multiple and cropping back, the tiling
+"""Inference helpers (girml/core/inference.py): padding to a multiple and cropping back, the tiling
 geometry, the tiled-vs-whole comparison, and the batching, memory layout and inference mode of
 ``restore_tiled``."""
 
@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from girml.cli import app
 from girml.config import ModelConfig
-from girml.imageio import write_png
-from girml.inference import (
+from girml.core.imageio import write_png
+from girml.core.inference import (
     MAX_DEFAULT_WORKERS,
     POOLING_PASSES,
     _owned,
@@ -26,8 +26,8 @@ from girml.inference import (
     restore_image,
     restore_tiled,
 )
+from girml.core.pooling import PhotoStats, tile_pooling
 from girml.models import build_model
-from girml.pooling import PhotoStats, tile_pooling
 from girml.restore import restore_files
 from tests.factories import textured_image
 from tests.models.common import activate_blocks, smooth_images, tiny_cfg
