@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,8 +26,8 @@ import torch
 from torch import nn
 
 import girml
+from girml.artifacts.release import CARD_FILE, is_release_dir, load_release
 from girml.artifacts.release import WEIGHTS_FILE as RELEASE_WEIGHTS
-from girml.artifacts.release import is_release_dir, load_release
 from girml.artifacts.store import load_model_dir, read_model_config, save_model_dir
 from girml.config import ModelConfig, parse_section
 from girml.core.errors import UnsafeModelError
@@ -49,6 +50,7 @@ from girml.tracking.store import configure
 from girml.tracking.versions import (
     CHAMPION,
     REGISTERED_MODEL,
+    describe_registered_model,
     get_alias_version,
     set_version_description,
     set_version_tags,
@@ -61,6 +63,18 @@ RESTORER_CODE = Path(__file__).with_name("restorer_model.py")
 # the package it imports, shipped with each version so that it serves where girml is not
 # installed (and keeps the code it was logged with)
 GIRML_PACKAGE = Path(girml.__file__).parent
+# the registered model's own description, set once when it is created (link-free text)
+MODEL_DESCRIPTION = (
+    "girml's general image restorer: one network (NAFNet by default) that removes blur, "
+    "noise, JPEG artefacts, haze, low light and downscaling, alone or mixed, from RGB photos. "
+    "It takes PNG/JPEG images (bytes or base64) or float32 arrays (batch, 3, H, W) in [0, 1] "
+    "and returns PNG or arrays of the same size. Versions are trained by the `train` stage "
+    "(each describes its data, steps and validation gains and harm, tagged with the git "
+    "commit, params hash and data hashes) or are the shipped release (tagged "
+    "girml.release = true, with MODEL_CARD.md among its artifacts). @champion is the "
+    "version that passed the promotion gate on the benchmark suites; @challenger a trained "
+    "version that did not."
+)
 
 
 def log_and_register_model(
@@ -70,6 +84,7 @@ def log_and_register_model(
     model_cfg: ModelConfig,
     registered_name: str = REGISTERED_MODEL,
     artifact_name: str = "model",
+    card: Path | None = None,
 ) -> int:
     """Log ``model`` to the active run as weights plus config and register it as a new version.
 
@@ -79,7 +94,8 @@ def log_and_register_model(
     the networks accept any size (:func:`girml.tracking.logged_models.log_model_dir`). The
     girml package is copied into the model as code (``code/girml/``) and the packages it needs
     are its pip requirements, so ``mlflow.pyfunc.load_model`` and ``mlflow models serve`` load
-    it where girml is not installed (the girml version is in the model's metadata).
+    it where girml is not installed (the girml version is in the model's metadata). A registered
+    model created by this call gets :data:`MODEL_DESCRIPTION`.
 
     Args:
         model: restoration network built from ``model_cfg``, on any device; not modified.
@@ -87,21 +103,28 @@ def log_and_register_model(
         model_cfg: the architecture config ``build_model`` rebuilds the network from.
         registered_name: registered model name.
         artifact_name: name of the logged model within the run.
+        card: a model card, shipped in the model folder as ``MODEL_CARD.md`` (so it is among
+            the version's artifacts); None for none.
 
     Returns:
         The new version number.
 
     Raises:
         ValueError: ``input_example`` is not (1,3,H,W) float32.
+        FileNotFoundError: ``card`` is given and is not a file.
         RuntimeError: no active run.
     """
     check_example(input_example)
+    if card is not None and not card.is_file():
+        raise FileNotFoundError(f"model card {card} not found")
     cpu_model = copy.deepcopy(model).cpu().eval()
     with torch.inference_mode():
         output = cpu_model(torch.from_numpy(input_example)).clamp(0, 1).numpy()
     with tempfile.TemporaryDirectory(prefix="girml-log-model-") as tmp:
         folder = save_model_dir(cpu_model, model_cfg, Path(tmp) / MODEL_ARTIFACT)
-        return log_model_dir(
+        if card is not None:
+            shutil.copyfile(card, folder / CARD_FILE)
+        version = log_model_dir(
             folder,
             code=RESTORER_CODE,
             input_example=input_example,
@@ -110,6 +133,8 @@ def log_and_register_model(
             registered_name=registered_name,
             code_paths=[GIRML_PACKAGE],
         )
+    describe_registered_model(registered_name, MODEL_DESCRIPTION)
+    return version
 
 
 def load_logged_model(uri: str) -> nn.Module:
@@ -182,8 +207,10 @@ def register_release(release_dir: Path, project_root: Path) -> ReleaseVersion:
     """Register ``release_dir`` as a version of its own, unless its weights already are.
 
     The version is logged like a trained model (a pyfunc over a girml model folder, so
-    ``mlflow models serve`` and ``girml restore`` load it the same way) and tagged
-    ``girml.release = true`` with the weights' sha256.
+    ``mlflow models serve`` and ``girml restore`` load it the same way), with the folder's
+    ``MODEL_CARD.md`` among its artifacts when there is one, and tagged ``girml.release =
+    true`` with the weights' sha256 and the ``git_commit``, ``params_hash`` and ``profile`` its
+    ``config.yaml`` records.
 
     Args:
         release_dir: a release folder (``model.safetensors``, ``config.yaml``).
@@ -214,14 +241,23 @@ def register_release(release_dir: Path, project_root: Path) -> ReleaseVersion:
         log_system_metrics=False,
     ):
         example = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
-        version = log_and_register_model(model, example, model_cfg=model_cfg)
-    set_version_tags(REGISTERED_MODEL, version, tags)
+        card = Path(release_dir) / CARD_FILE
+        version = log_and_register_model(
+            model, example, model_cfg=model_cfg, card=card if card.is_file() else None
+        )
+    known = {
+        key: str(provenance[key])
+        for key in ("git_commit", "params_hash", "profile")
+        if provenance.get(key)
+    }
+    set_version_tags(REGISTERED_MODEL, version, {**tags, **known})
     set_version_description(
         REGISTERED_MODEL,
         version,
         f"The shipped release model ({release_dir}, weights sha256 {sha256[:12]}...), "
         "registered so that a trained model replaces it as @champion only by passing the "
-        "promotion gate against it. Its card: MODEL_CARD.md in the release folder.",
+        "promotion gate against it. Its card: MODEL_CARD.md among this version's artifacts"
+        + ("." if card.is_file() else " (the release folder had none)."),
     )
     log.info("registered the release %s as version %d", release_dir, version)
     return ReleaseVersion(version, sha256, registered=True)

@@ -18,7 +18,8 @@ first), then per method ``methods.<m>.``:
 
 ``plots/study.csv`` (:func:`plot_rows`): ``method, suite, psnr_gain, low, high``, one row per
 method (rank order) and suite. ``reports/study/index.html``: the same numbers as one
-self-contained page rendered from ``templates/study.html.j2``.
+self-contained page rendered from ``templates/study.html.j2``, with the gain plot (an embedded
+PNG) and the takeaway of :mod:`girml.evaluation.study_page`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 import jinja2
 
 from girml.evaluation.leaderboard import Estimate, Leaderboard, MethodResult
+from girml.evaluation.study_page import gain_plot_png, png_data_uri, takeaway
 from girml.evaluation.uncertainty import LEVEL
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -133,7 +135,8 @@ def _fmt(value: Any) -> str:
 
 
 def render_html(board: Leaderboard, meta: Mapping[str, Any]) -> str:
-    """The self-contained study page (inline CSS, no scripts, every value HTML-escaped).
+    """The self-contained study page (inline CSS, no scripts, every value HTML-escaped): the
+    takeaway, the gain plot as a PNG data URI, then the tables.
 
     Args:
         board: the leaderboard.
@@ -155,7 +158,13 @@ def render_html(board: Leaderboard, meta: Mapping[str, Any]) -> str:
         raise FileNotFoundError(
             f"study template {exc.name!r} not found in {TEMPLATES_DIR}"
         ) from exc
-    return template.render(board=board, meta=meta, level=LEVEL)
+    return template.render(
+        board=board,
+        meta=meta,
+        level=LEVEL,
+        takeaway=takeaway(board),
+        plot_uri=png_data_uri(gain_plot_png(board)),
+    )
 
 
 def method_metrics(result: MethodResult, reference: str) -> dict[str, float]:

@@ -25,6 +25,7 @@ from girml.data.records import BenchContent, read_jsonl
 from girml.data.synthesize import read_manifest
 from girml.evaluation.bench import Bench, BenchItem
 from girml.evaluation.scores import clipped_psnr
+from girml.evaluation.study import read_per_image
 from girml.interpret.features import pooled_features
 
 FEATURE_BATCH = 16
@@ -38,21 +39,27 @@ class StageInputs:
     bench: Bench
     eval_metrics: dict[str, Any] | None
     per_family: list[dict[str, Any]] | None
+    per_image: list[dict[str, Any]] | None = None
 
 
 def load_inputs(
-    bench_dir: Path, eval_json: Path | None, per_family_csv: Path | None
+    bench_dir: Path,
+    eval_json: Path | None,
+    per_family_csv: Path | None,
+    per_image_csv: Path | None = None,
 ) -> StageInputs:
-    """Read the benchmark, ``eval.json`` and ``per_family.csv``.
+    """Read the benchmark, ``eval.json``, ``per_family.csv`` and ``per_image.csv``.
 
     Args:
         bench_dir: the benchmark (``<suite>/<family>/recipes.jsonl``).
         eval_json: ``metrics/eval.json``; None or a missing file gives None.
         per_family_csv: ``metrics/per_family.csv``; None or a missing file gives None.
+        per_image_csv: ``metrics/per_image.csv``; None or a missing file gives None.
 
     Raises:
         FileNotFoundError, ValueError: no or malformed benchmark (see
-            :func:`girml.evaluation.bench.scan_bench`).
+            :func:`girml.evaluation.bench.scan_bench`); ValueError also for a malformed
+            ``per_image.csv`` (see :func:`girml.evaluation.study.read_per_image`).
     """
     bench = Bench(bench_dir)
     eval_metrics = None
@@ -61,7 +68,10 @@ def load_inputs(
     per_family = None
     if per_family_csv is not None and Path(per_family_csv).is_file():
         per_family = read_per_family(per_family_csv)
-    return StageInputs(bench, eval_metrics, per_family)
+    per_image = None
+    if per_image_csv is not None and Path(per_image_csv).is_file():
+        per_image = read_per_image(Path(per_image_csv))
+    return StageInputs(bench, eval_metrics, per_family, per_image)
 
 
 def read_per_family(path: Path) -> list[dict[str, Any]]:

@@ -17,13 +17,16 @@ embedded PNG data URI, no external CSS, script or link), the same figures as PNG
 4. Visual comparisons: the worst and best ``comparisons_per_family`` images of every
    (suite, family), by PSNR gain, among the images of section 1.
 5. The generalization and harm tables of ``metrics/eval.json``.
+6. Cases to look at: the worst harms on clean and ``single-id`` crops (from
+   ``metrics/per_image.csv`` when given, else from the images of section 1), one generated
+   sentence each (:mod:`.sections_cases`).
 
 The benchmark's ``clean`` family (input = ground truth) appears in the representation map and
 the comparisons (its worst image is the model's worst harm), but not where a degradation is
 needed: LAM, the nearest-seen-family analysis (it compares degradations) and the sensitivity
 sweep (which degrades the clean crops itself).
 
-Sections 3 and 5 use the evaluate stage's outputs when given and say "not available" instead
+Sections 3, 5 and 6 use the evaluate stage's outputs when given and say "not available" instead
 of failing when they are missing. :func:`log_report` attaches the folder to an MLflow run.
 
 The stage reads its inputs (:mod:`.inputs`), builds the sections as plain data
@@ -58,6 +61,7 @@ from girml.interpret.inputs import (
 )
 from girml.interpret.render import render_html
 from girml.interpret.sections import Section
+from girml.interpret.sections_cases import cases_section
 from girml.interpret.sections_comparisons import comparisons_section
 from girml.interpret.sections_features import features_section
 from girml.interpret.sections_generalization import generalization_section
@@ -83,6 +87,7 @@ def run_interpretation(
     eval_json: Path | None = None,
     per_family_csv: Path | None = None,
     clean_dir: Path | None = None,
+    per_image_csv: Path | None = None,
 ) -> dict[str, Any]:
     """Compute the interpretation report and write it to ``out_dir``.
 
@@ -97,10 +102,13 @@ def run_interpretation(
             sections that need them say "not available".
         clean_dir: the collect stage's folder, only used for the content category of
             benchmark records that lack one.
+        per_image_csv: the evaluate stage's per-image rows (section 6 ranks all the model's
+            images); missing, section 6 ranks the report's own images.
 
     Returns:
         Everything written to ``interpretation.json``: one key per section (``features``,
-        ``lam``, ``sensitivity``, ``comparisons``, ``generalization``), ``meta``, ``config``,
+        ``lam``, ``sensitivity``, ``comparisons``, ``generalization``, ``cases``), ``meta``,
+        ``config``,
         ``timings_s`` (wall clock) and ``cpu_s`` (CPU time of all threads) per step.
 
     Raises:
@@ -109,7 +117,7 @@ def run_interpretation(
             ``cfg.layer``.
     """
     clock = _Stopwatch()
-    inputs = load_inputs(bench_dir, eval_json, per_family_csv)
+    inputs = load_inputs(bench_dir, eval_json, per_family_csv, per_image_csv)
     model.eval()
     with clock.step("restore_and_features"):
         items = select_items(inputs.bench.items, cfg.images_per_group)
@@ -124,6 +132,7 @@ def run_interpretation(
         "benchmark images used": len(samples),
         "eval.json": str(eval_json) if inputs.eval_metrics is not None else "not available",
         "per_family.csv": str(per_family_csv) if inputs.per_family is not None else "not available",
+        "per_image.csv": str(per_image_csv) if inputs.per_image is not None else "not available",
         "seconds": round(clock.wall["total"], 1),
     }
     result = _json_safe(
@@ -171,7 +180,7 @@ def _build_sections(
     samples: Sequence[Sample],
     clock: _Stopwatch,
 ) -> list[Section]:
-    """The five sections in page order, each timed as its own step."""
+    """The six sections in page order, each timed as its own step."""
     eval_metrics, per_family = inputs.eval_metrics, inputs.per_family
     builders: list[tuple[str, Callable[[], Section]]] = [
         ("features", lambda: features_section(samples, feats, cfg)),
@@ -182,6 +191,7 @@ def _build_sections(
         ),
         ("comparisons", lambda: comparisons_section(samples, cfg)),
         ("generalization", lambda: generalization_section(eval_metrics)),
+        ("cases", lambda: cases_section(inputs.per_image, samples)),
     ]
     sections = []
     for name, build in builders:

@@ -3,9 +3,9 @@
 A :class:`Section` holds its numbers (``data``, written to ``interpretation.json`` under the
 section's key) and its blocks (:class:`Paragraph`, :class:`Unavailable`, :class:`Figure`,
 :class:`Table`), which :mod:`girml.interpret.render` turns into HTML. Nothing here writes HTML.
-The five sections are built by ``sections_<key>.py``: :mod:`.sections_features`,
-:mod:`.sections_lam`, :mod:`.sections_sensitivity`, :mod:`.sections_comparisons` and
-:mod:`.sections_generalization`.
+The six sections are built by ``sections_<key>.py``: :mod:`.sections_features`,
+:mod:`.sections_lam`, :mod:`.sections_sensitivity`, :mod:`.sections_comparisons`,
+:mod:`.sections_generalization` and :mod:`.sections_cases`.
 """
 
 from __future__ import annotations

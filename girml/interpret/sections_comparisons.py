@@ -31,7 +31,7 @@ def comparisons_section(samples: Sequence[Sample], cfg: InterpretConfig) -> Sect
         picks = [("worst", s) for s in worst] + [("best", s) for s in best]
         sec.data[group] = [{"case": c, "id": s.item.id, "gain": s.gain} for c, s in picks]
         by_suite.setdefault(members[0].item.suite, []).extend(
-            _comparison_row(f"{group} {case} (#{s.item.id})", s) for case, s in picks
+            comparison_row(f"{group} {case} (#{s.item.id})", s) for case, s in picks
         )
     sec.para(
         f"Per suite/family, the {k} worst and {k} best images by PSNR-Y gain among the images "
@@ -43,7 +43,8 @@ def comparisons_section(samples: Sequence[Sample], cfg: InterpretConfig) -> Sect
     return sec
 
 
-def _comparison_row(label: str, s: Sample) -> figures.ComparisonRow:
+def comparison_row(label: str, s: Sample) -> figures.ComparisonRow:
+    """A comparison figure's row of one sample, cropped to its most textured square."""
     y, x, size = textured_window(s.gt, min(COMPARISON_CROP, *s.gt.shape[:2]))
     crop = (slice(y, y + size), slice(x, x + size))
     return figures.ComparisonRow(

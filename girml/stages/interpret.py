@@ -48,6 +48,7 @@ def run(params: Path, echo: Echo, model: str | None = None, out: Path | None = N
         eval_json=METRICS_DIR / "eval.json",
         per_family_csv=METRICS_DIR / "per_family.csv",
         clean_dir=CLEAN_DIR,
+        per_image_csv=METRICS_DIR / "per_image.csv",
     )
     try:
         log_report(INTERPRET_DIR, registered_model(MODEL_DIR, TRAIN_METRICS).run_id, Path.cwd())

@@ -1,7 +1,8 @@
 """Stage ``study``: the leaderboard of every evaluated method, with 95% bootstrap intervals.
 
 Reads the evaluate stage's per-image rows and, for each approach of ``study.approaches``, the
-approach-eval stage's (metrics/approaches/<name>/: rows and costs); writes metrics/study.json,
+approach-eval stage's (metrics/approaches/<name>/: rows and costs), and the unified model's
+parameter count from models/latest/config.yaml (``stats``); writes metrics/study.json,
 plots/study.csv and reports/study/index.html, and logs one MLflow parent run with a child run
 per method.
 """
@@ -11,15 +12,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from girml.artifacts.store import read_model_config
 from girml.core.paths import (
     APPROACH_COST,
     APPROACH_METRICS_DIR,
     APPROACH_ROWS,
     METRICS_DIR,
+    MODEL_DIR,
     STUDY_DIR,
     STUDY_JSON,
     STUDY_PLOT,
 )
+from girml.evaluation.harness import MODEL_METHOD
 from girml.evaluation.leaderboard import Cost
 from girml.evaluation.study import log_study, run_study
 from girml.stages.contract import EXPERIMENT, Echo, StageParams
@@ -29,6 +33,9 @@ from girml.tracking.provenance import provenance_tags
 def run(params: Path, echo: Echo, log_mlflow: bool = True) -> None:
     """Build and write the leaderboard; log it to MLflow unless ``log_mlflow`` is False."""
     cfg = StageParams(params, "study").section("study")
+    costs = {name: _cost(APPROACH_METRICS_DIR / name / APPROACH_COST) for name in cfg.approaches}
+    if (mine := model_cost(MODEL_DIR)) != Cost():
+        costs.setdefault(MODEL_METHOD, mine)
     board = run_study(
         METRICS_DIR / "per_image.csv",
         STUDY_JSON,
@@ -37,7 +44,7 @@ def run(params: Path, echo: Echo, log_mlflow: bool = True) -> None:
         cfg.reference,
         cfg.seed,
         n_boot=cfg.n_boot,
-        costs={name: _cost(APPROACH_METRICS_DIR / name / APPROACH_COST) for name in cfg.approaches},
+        costs=costs,
         more=[APPROACH_METRICS_DIR / name / APPROACH_ROWS for name in cfg.approaches],
     )
     echo(f"ranking: {', '.join(board.names())}; wrote {STUDY_JSON}, {STUDY_PLOT}, {STUDY_DIR}/")
@@ -54,3 +61,15 @@ def _cost(path: Path) -> Cost:
         raise FileNotFoundError(f"{path} not found: run `dvc repro {stage}`")
     data = json.loads(path.read_text(encoding="utf-8"))
     return Cost(data.get("seconds_per_megapixel"), data.get("params"))
+
+
+def model_cost(model_dir: Path) -> Cost:
+    """The unified model's cost: its parameter count from ``<model_dir>/config.yaml``
+    (``stats.params``, written by the train stage); its time per megapixel is not measured
+    (the evaluate stage does not time its methods). Unknown without the folder or the key."""
+    try:
+        stats = read_model_config(model_dir).get("stats")
+    except FileNotFoundError:
+        return Cost()
+    params = stats.get("params") if isinstance(stats, dict) else None
+    return Cost(params=int(params)) if isinstance(params, int) else Cost()

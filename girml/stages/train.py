@@ -30,9 +30,10 @@ from girml.stages.contract import EXPERIMENT, Echo, StageParams
 from girml.tracking.logs import log_metrics
 from girml.tracking.provenance import provenance_tags
 from girml.tracking.runs import start_run
+from girml.tracking.versions import REGISTERED_MODEL, set_version_description, set_version_tags
 from girml.training.data import read_pair_records
 from girml.training.loop import TrainResult, process_state, train
-from girml.training.tracked import log_train_result, log_train_start
+from girml.training.tracked import log_train_result, log_train_start, version_description
 
 TRAIN_METRIC_KEYS = (
     "val.psnr_y_input",
@@ -41,6 +42,8 @@ TRAIN_METRIC_KEYS = (
     "steps",
     "train_seconds",
 )
+# the run tags a registered version carries too (with the dvc.data/* hashes)
+VERSION_TAG_KEYS = ("git_commit", "git_dirty", "params_hash", "profile", "stage", "init_from")
 
 
 def run(params: Path, echo: Echo) -> None:
@@ -48,7 +51,7 @@ def run(params: Path, echo: Echo) -> None:
     model_cfg, cfg, spec = _configs(StageParams(params, "train"), echo)
     # first, before any kernel runs: the same weights on any x86-64 machine (train.cpu_isa)
     isa = pin_cpu_isa(None if torch.cuda.is_available() else cfg.cpu_isa)
-    check_pairs(PAIRS_DIR)  # before the MLflow run, which a missing file would end FAILED
+    data = check_pairs(PAIRS_DIR)  # before the MLflow run, which a missing file would end FAILED
     ranks = process_state()
     if ranks.num_processes > 1:  # torchrun starts ranks in sessions of their own: end with it
         from girml.core.process import end_with_parent
@@ -59,6 +62,7 @@ def run(params: Path, echo: Echo) -> None:
         return
     tags = _run_tags(params, cfg, ranks.num_processes)
     result, run_id, version = _train_tracked(model_cfg, cfg, spec, tags)
+    describe_version(version, result, tags, data)
     metrics = _train_metrics(result, run_id, version, tags["hardware"])
     metrics["cpu_isa"] = isa
     write_text(TRAIN_METRICS, json.dumps(metrics, indent=2) + "\n")
@@ -69,17 +73,48 @@ def run(params: Path, echo: Echo) -> None:
     )
 
 
-def check_pairs(pairs_dir: Path) -> None:
+def check_pairs(pairs_dir: Path) -> dict[str, tuple[int, int]]:
     """Check that the pairs training reads are there (``train/`` and ``val/pairs.jsonl``, each
     with at least one valid record) before anything starts.
+
+    Returns:
+        split -> ``(pairs, source photos)``: the number of records and of distinct
+        ``source_id`` values (0 when the records do not name their photo).
 
     Raises:
         FileNotFoundError: a ``pairs.jsonl`` is missing (the message names it and says to run
             ``girml synthesize``).
         ValueError: a bad record or an empty file (the message names the file and line).
     """
+    counts: dict[str, tuple[int, int]] = {}
     for split in ("train", "val"):
-        read_pair_records(pairs_dir / split / "pairs.jsonl")
+        jsonl = pairs_dir / split / "pairs.jsonl"
+        pairs = len(read_pair_records(jsonl))
+        with jsonl.open(encoding="utf-8") as lines:  # valid JSON: read_pair_records checked
+            sources = {json.loads(line).get("source_id") for line in lines if line.strip()}
+        counts[split] = (pairs, len(sources - {None}))
+    return counts
+
+
+def describe_version(
+    version: int, result: TrainResult, tags: dict[str, str], data: dict[str, tuple[int, int]]
+) -> None:
+    """Give the registered version the run's provenance tags (:data:`VERSION_TAG_KEYS` and the
+    ``dvc.data/*`` hashes) and a description (:func:`~girml.training.tracked.version_description`).
+    """
+    set_version_tags(
+        REGISTERED_MODEL,
+        version,
+        {k: v for k, v in tags.items() if k in VERSION_TAG_KEYS or k.startswith("dvc.data/")},
+    )
+    description = version_description(
+        result,
+        data,
+        hardware=tags["hardware"],
+        profile=tags.get("profile"),
+        init_from=tags.get("init_from"),
+    )
+    set_version_description(REGISTERED_MODEL, version, description)
 
 
 def _configs(

@@ -89,6 +89,32 @@ def set_version_description(name: str, version: int, description: str) -> None:
     MlflowClient().update_model_version(name, str(version), description=description)
 
 
+def registered_model_description(name: str = REGISTERED_MODEL) -> str:
+    """The description of registered model ``name`` ("" when it has none or does not exist)."""
+    try:
+        return str(MlflowClient().get_registered_model(name).description or "")
+    except MlflowException as exc:
+        if exc.error_code in _NOT_FOUND:
+            return ""
+        raise
+
+
+def describe_registered_model(name: str, description: str) -> bool:
+    """Give registered model ``name`` ``description`` when it has none (set once, never
+    replaced: a description edited in the MLflow UI stays).
+
+    Returns:
+        True when this call set it.
+
+    Raises:
+        mlflow.exceptions.MlflowException: the registry has no model ``name``.
+    """
+    if registered_model_description(name):
+        return False
+    MlflowClient().update_registered_model(name, description=description)
+    return True
+
+
 def aliases(name: str = REGISTERED_MODEL) -> dict[str, int]:
     """``{alias: version}`` of registered model ``name``; empty when it does not exist.
 

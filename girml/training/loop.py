@@ -59,7 +59,8 @@ class TrainResult:
             validation), ``steps``, ``train_seconds`` (wall time of the loop, validation and
             checkpoints included, summed over resumed runs) and ``samples_per_second``.
         per_family: family -> ``{"psnr_y_input", "psnr_y_model", "n"}`` at the final validation.
-        history: one row per log event (``step``, ``loss``, ``lr``, ``samples_per_second``)
+        history: one row per log event (``step``, the loss under
+            :func:`~girml.training.steps.loss_metric_name`, ``lr``, ``samples_per_second``)
             and per validation (``step`` and the ``val.*`` metrics), resumed runs included.
         resumed_from: the step of the checkpoint this run resumed from, or None.
         rank_digests: :func:`weights_digest` of the final weights on each rank, in rank order
@@ -143,7 +144,7 @@ def train(
         pairs_dir: holds ``train/pairs.jsonl`` and ``val/pairs.jsonl`` (synthesize layout).
         ckpt_dir: checkpoint folder (created; checkpoints of other configs are set aside).
         spec: the degradation spec, needed iff ``cfg.online_degradation_prob > 0``.
-        on_log: ``(step, {"loss", "lr", "samples_per_second"})`` every ``cfg.log_every``
+        on_log: ``(step, {loss_metric_name, "lr", "samples_per_second"})`` every ``cfg.log_every``
             steps, on the main process.
         on_validate: ``(step, {"val.psnr_y_input", "val.psnr_y_model", "val.psnr_gain"})``
             every ``cfg.val_every`` steps and at the end, on the main process.

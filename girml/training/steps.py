@@ -30,6 +30,23 @@ from girml.training.state import EMA, TrainState
 from girml.training.validation import validate
 
 LogCallback = Callable[[int, dict[str, float]], None]
+# what each train.loss measures, in the metric's name: the psnr loss is minus a PSNR in dB
+_LOSS_NAMES = {"l1": "l1", "charbonnier": "charbonnier", "l2": "mse", "psnr": "neg_psnr_db"}
+
+
+def loss_metric_name(kind: str, freq_weight: float = 0.0) -> str:
+    """The name the training loss is logged under, saying what it is.
+
+    ``loss_neg_psnr_db`` for ``psnr`` (minus the mean per-image PSNR: -25 is 25 dB),
+    ``loss_l1``, ``loss_charbonnier``, ``loss_mse``; ``_plus_fft`` when the FFT L1 term is
+    added (``freq_weight`` > 0).
+
+    Raises:
+        ValueError: an unknown loss (the message lists the known ones).
+    """
+    if kind not in _LOSS_NAMES:
+        raise ValueError(f"unknown loss {kind!r}; known: {', '.join(_LOSS_NAMES)}")
+    return f"loss_{_LOSS_NAMES[kind]}" + ("_plus_fft" if freq_weight > 0 else "")
 
 
 @dataclass
@@ -177,13 +194,15 @@ def _after_optimizer_step(loop: Loop, lr: float) -> None:
 
 
 def _log_event(loop: Loop, step: int, lr: float) -> None:
-    """Record the mean loss (over processes and micro-batches), ``lr`` and samples/s since the
-    last event in the history, the progress bar and ``on_log``; restart the loss sum."""
+    """Record the mean loss (over processes and micro-batches, named by
+    :func:`loss_metric_name`), ``lr`` and samples/s since the last event in the history, the
+    progress bar and ``on_log``; restart the loss sum."""
     mean_loss = (
         loop.parts.accelerator.reduce(loop.loss_sum, reduction="mean").item() / loop.micro_batches
     )
     speed = loop.window_samples / max(time.perf_counter() - loop.window_start, 1e-9)
-    logged = {"loss": mean_loss, "lr": lr, "samples_per_second": speed}
+    name = loss_metric_name(loop.cfg.loss, loop.cfg.freq_weight)
+    logged = {name: mean_loss, "lr": lr, "samples_per_second": speed}
     loop.parts.state.history.append({"step": step, **logged})
     loop.bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", refresh=False)
     if loop.on_log is not None:

@@ -29,6 +29,7 @@ from girml.artifacts.loading import load_model
 from girml.artifacts.make_release import open_source
 from girml.artifacts.promotion import EvaluationResult, evaluate_and_promote
 from girml.artifacts.registered import (
+    MODEL_DESCRIPTION,
     champion_or_release,
     load_logged_model,
     log_and_register_model,
@@ -177,13 +178,30 @@ def test_versions_and_aliases_load_and_pick_the_default_model(store: Path, tmp_p
 
 def test_register_release_once_per_weights_file(mlflow_store: Path) -> None:
     folder = write_release(mlflow_store / "models" / "release", noisy_model(0, 0.05))
+    config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+    config["provenance"] = {"git_commit": "abc123", "params_hash": "d753", "profile": None}
+    (folder / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    (folder / "MODEL_CARD.md").write_text("# the release's card\n", encoding="utf-8")
     first = register_release(folder, mlflow_store)
     assert first.registered
     again = register_release(folder, mlflow_store)
     assert again == type(first)(first.version, first.sha256, registered=False)
     mv = MlflowClient().get_model_version(REGISTERED_MODEL, str(first.version))
     assert mv.tags[RELEASE_TAG] == "true" and mv.tags[RELEASE_SHA_TAG] == first.sha256
-    assert "shipped release" in mv.description
+    assert mv.tags["git_commit"] == "abc123" and mv.tags["params_hash"] == "d753"
+    assert "profile" not in mv.tags  # not known: no tag rather than "None"
+    assert "shipped release" in mv.description and "MODEL_CARD.md among" in mv.description
+    # the card is among the version's artifacts; the registered model describes itself
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{REGISTERED_MODEL}/{first.version}",
+            dst_path=str(mlflow_store / "dl"),
+        )
+    )
+    (card,) = local.rglob("MODEL_CARD.md")
+    assert card.read_text(encoding="utf-8") == "# the release's card\n"
+    registered = MlflowClient().get_registered_model(REGISTERED_MODEL)
+    assert registered.description == MODEL_DESCRIPTION
     # the registered version serves the release's own network
     x = torch.rand(1, 3, 24, 24)
     with torch.inference_mode():

@@ -4,10 +4,12 @@ metrics."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import fnmatch
 import io
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -33,8 +35,10 @@ def test_the_page_escapes_method_names() -> None:
     page = render_html(board, {"source": evil})
     assert "<script" not in page and "alert('x')" not in page
     escaped = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
-    # meta (2), note, 2 headings, ranking, 3 per-suite tables and harm: each once
-    assert page.count(escaped) == 10
+    takeaway = page.split('<p class="takeaway">', 1)[1].split("</p>", 1)[0]
+    assert escaped in takeaway
+    # meta (2), plot caption, note, 2 headings, ranking, 3 per-suite tables and harm: each once
+    assert page.count(escaped) - takeaway.count(escaped) == 11
     assert f'<tr class="ref"><td>{escaped}</td>' in page
 
 
@@ -102,3 +106,18 @@ def test_method_metrics_are_the_defined_numbers_flattened() -> None:
     assert "clean.unseen-content.clean_psnr_y" in flat
     assert "params" not in flat and "seconds_per_megapixel" not in flat  # unknown: left out
     assert all(isinstance(value, float) for value in flat.values())
+
+
+def test_the_page_embeds_the_gain_plot_says_the_takeaway_and_shows_costs() -> None:
+    rows = study_rows("model") + study_rows("nlm", seed=0, shift=0.5)
+    board = leaderboard(rows, n_boot=50, costs={"nlm": Cost(0.25, 1234), "model": Cost(None, 99)})
+    page = render_html(board, {})
+    payloads = re.findall(r'<img src="data:image/png;base64,([^"]+)"', page)
+    assert len(payloads) == 1
+    assert base64.b64decode(payloads[0]).startswith(b"\x89PNG\r\n\x1a\n")
+    takeaway = page.split('<p class="takeaway">', 1)[1].split("</p>", 1)[0]
+    assert takeaway.startswith("nlm ranks first") and board.names()[0] == "nlm"
+    nlm_row = page.split("<tr><td>nlm</td><td>1</td>", 1)[1].split("</tr>", 1)[0]
+    assert "<td>0.250</td><td>1234</td>" in nlm_row
+    model_row = page.split('<tr class="ref"><td>model</td><td>2</td>', 1)[1].split("</tr>")[0]
+    assert model_row.endswith("<td>-</td><td>99</td>")  # params known, time not measured

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from girml.config import DegradationsConfig
+from girml.evaluation.bench import Bench
+from girml.evaluation.report import ROW_COLUMNS
 from girml.interpret.report import run_interpretation
 from tests.factories import synthesize_tiny
 from tests.interpret.common import CFG, nonlinear_tiny_model
@@ -54,10 +56,34 @@ def evaluated(data: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="package")
+def per_image(data: Path) -> Path:
+    """A fake ``per_image.csv``: the first clean crop of single-id turned to 14 dB, the first
+    noise crop 3 dB worse, and another method's rows (ignored by the report)."""
+    items = Bench(data / "bench").items
+    clean = next(i for i in items if (i.suite, i.family) == ("single-id", "clean"))
+    noise = next(i for i in items if (i.suite, i.family) == ("single-id", "noise"))
+    path = data / "metrics" / "per_image.csv"
+    path.parent.mkdir(exist_ok=True)
+    lines = [",".join(ROW_COLUMNS)]
+    for method, item, out, inp in (
+        ("model", clean, 14.0, 100.0),
+        ("model", noise, 22.0, 25.0),
+        ("nlm", clean, 10.0, 100.0),
+    ):
+        lines.append(
+            f"{method},{item.suite},{item.family},{item.id},src,{item.level},"
+            f"{out},0.9,{out},0.9,{inp},0.9,"
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="package")
 def report(
     data: Path,
     spec: DegradationsConfig,
     evaluated: tuple[Path, Path],
+    per_image: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Path, dict]:
     """The report folder written by :func:`run_interpretation` and the result it returned."""
@@ -71,5 +97,6 @@ def report(
         eval_json=evaluated[0],
         per_family_csv=evaluated[1],
         clean_dir=data / "clean",
+        per_image_csv=per_image,
     )
     return out, result

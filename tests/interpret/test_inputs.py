@@ -73,6 +73,7 @@ def test_load_inputs_reads_what_exists(
     assert len(inputs.bench.items) > 0
     missing = load_inputs(data / "bench", tmp_path / "eval.json", None)
     assert missing.eval_metrics is None and missing.per_family is None
+    assert missing.per_image is None
     with pytest.raises(FileNotFoundError):
         load_inputs(tmp_path / "no-bench", None, None)
 
@@ -110,3 +111,13 @@ def test_run_samples_restores_each_item_once_with_its_features(data: Path) -> No
     np.testing.assert_array_equal(feats, again)
     with pytest.raises(ValueError, match="no benchmark image"):
         run_samples(model, bench, [], {}, "bottleneck")
+
+
+def test_load_inputs_reads_the_per_image_rows(data: Path, per_image: Path, tmp_path: Path) -> None:
+    inputs = load_inputs(data / "bench", None, None, per_image)
+    assert inputs.per_image is not None and len(inputs.per_image) == 3
+    assert inputs.per_image[0]["psnr_y"] == 14.0 and inputs.per_image[0]["method"] == "model"
+    bad = tmp_path / "per_image.csv"
+    bad.write_text("method,suite\nmodel,single-id\n")
+    with pytest.raises(ValueError, match="missing column"):
+        load_inputs(data / "bench", None, None, bad)

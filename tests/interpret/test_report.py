@@ -24,6 +24,7 @@ SECTION_TITLES = {
     "sensitivity": "Degradation sensitivity",
     "comparisons": "Visual comparisons",
     "generalization": "Generalization",
+    "cases": "Cases to look at",
 }
 
 

@@ -14,6 +14,8 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from girml.cli import app
+from girml.evaluation.leaderboard import Cost
+from girml.stages.study import model_cost
 from tests.evaluation.common import study_rows, write_per_image
 
 
@@ -75,3 +77,18 @@ def test_an_approach_not_yet_scored_names_the_stage_to_run(project: Path) -> Non
         "`dvc repro approach-eval@unified`"
     ]
     assert not (project / "metrics/study.json").exists()
+
+
+def test_the_unified_model_s_params_come_from_its_model_folder(project: Path) -> None:
+    assert model_cost(project / "models/latest") == Cost()  # no folder: unknown
+    folder = project / "models/latest"
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(
+        yaml.safe_dump({"model": {"type": "nafnet"}, "stats": {"params": 4321, "flops": 9}})
+    )
+    result = CliRunner().invoke(app, ["study", "--params", "params.yaml", "--no-mlflow"])
+    assert result.exit_code == 0, result.output
+    methods = json.loads((project / "metrics/study.json").read_text())["methods"]
+    assert methods["model"]["params"] == 4321 and methods["model"]["seconds_per_megapixel"] is None
+    assert methods["nlm"]["params"] is None
+    assert "<td>4321</td>" in (project / "reports/study/index.html").read_text()

@@ -44,6 +44,13 @@ def test_train_without_pairs_fails_in_one_line_and_logs_no_run(
     assert not (mlflow_store / "checkpoints").exists()
 
 
+def test_check_pairs_counts_pairs_and_photos(tmp_path: Path) -> None:
+    synthesize_tiny(tmp_path / "data")
+    counts = check_pairs(tmp_path / "data" / "pairs")
+    assert set(counts) == {"train", "val"}
+    assert all(pairs >= photos >= 1 for pairs, photos in counts.values())
+
+
 def test_check_pairs_names_an_empty_or_missing_split(tmp_path: Path) -> None:
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "pairs.jsonl").write_text("", encoding="utf-8")
@@ -62,7 +69,7 @@ def test_train_loads_init_from_itself_and_names_a_bad_source(
     model = {"type": "nafnet", "width": 8, "enc_blocks": [1], "middle_blocks": 1}
     params["model"] = model
     params["train"] = {"steps": 2, "batch_size": 2, "patch_size": 16, "num_workers": 0}
-    params["train"] |= {"val_every": 2, "ckpt_every": 2, "init_from": "nowhere"}
+    params["train"] |= {"val_every": 2, "ckpt_every": 2, "log_every": 1, "init_from": "nowhere"}
     write_params(mlflow_store / "params.yaml", params)
     result = CliRunner().invoke(app, ["train"])
     assert result.exit_code == 1, result.output
@@ -88,3 +95,13 @@ def test_train_loads_init_from_itself_and_names_a_bad_source(
     assert {"val.psnr_gain", "steps", "params", "flops_256"} <= set(data.metrics)
     artifacts = {a.path for a in MlflowClient().list_artifacts(run[0].info.run_id)}
     assert {"curves.csv", "curves.png"} <= artifacts
+    assert any(key.startswith("loss_") for key in data.metrics)  # named for what it is
+    # the registered version explains itself: provenance tags and a description
+    (version,) = MlflowClient().search_model_versions(f"run_id='{run[0].info.run_id}'")
+    assert version.tags["git_commit"] == data.tags["git_commit"]
+    assert version.tags["params_hash"] == data.tags["params_hash"]
+    assert version.tags["init_from"] == "src" and version.tags["stage"] == "train"
+    assert "fine-tuned from `src`" in version.description
+    assert "- **Validation** (PSNR-Y, kept weights):" in version.description
+    registered = MlflowClient().get_registered_model(version.name)
+    assert "general image restorer" in registered.description

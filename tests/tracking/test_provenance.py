@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from girml.tracking.provenance import dvc_output_hashes, provenance_tags
+from girml.tracking.provenance import dvc_output_hashes, pipeline_paths, provenance_tags
 
 LOCK = {
     "schema": "2.0",
@@ -23,6 +23,20 @@ LOCK = {
         },
         "synthesize": {"cmd": "girml synthesize", "deps": [{"path": "data/clean/images"}]},
     },
+}
+DVC_YAML = {
+    "stages": {
+        "train": {
+            "cmd": "girml train",
+            "outs": ["models/latest"],
+            "metrics": [{"metrics/train.json": {"cache": False, "persist": True}}],
+        },
+        "approach": {
+            "foreach": "${study.approaches}",
+            "do": {"cmd": "girml approach ${key}", "outs": ["models/approaches/${key}"]},
+        },
+        "evaluate": {"cmd": "girml evaluate", "plots": [{"plots/psnr.csv": {"cache": False}}]},
+    }
 }
 
 
@@ -39,6 +53,9 @@ def project(tmp_path: Path) -> Path:
     root.mkdir()
     (root / "params.yaml").write_text("train:\n  steps: 3\n", encoding="utf-8")
     (root / "dvc.lock").write_text(yaml.safe_dump(LOCK), encoding="utf-8")
+    (root / "code.py").write_text("x = 1\n", encoding="utf-8")
+    (root / "metrics").mkdir()
+    (root / "metrics" / "train.json").write_text("{}\n", encoding="utf-8")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=0"]
     subprocess.run([*git, "init", "-q"], cwd=root, check=True)
     subprocess.run([*git, "add", "."], cwd=root, check=True)
@@ -66,8 +83,55 @@ def test_tags_pin_commit_outputs_and_params(project: Path) -> None:
     }
 
 
+def test_pipeline_outputs_leave_the_tree_clean(project: Path) -> None:
+    """What dvc repro and MLflow write does not make a run dirty; code and params do."""
+    (project / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML), encoding="utf-8")
+    subprocess.run(["git", "add", "dvc.yaml"], cwd=project, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "dvc"],
+        cwd=project,
+        check=True,
+    )
+    assert pipeline_paths(project)[:3] == [".girml", "checkpoints", "dvc.lock"]
+    assert {"models/approaches", "models/.gitignore", "plots/psnr.csv"} <= set(
+        pipeline_paths(project)
+    )
+    (project / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n", encoding="utf-8")
+    (project / "metrics" / "train.json").write_text('{"steps": 3}\n', encoding="utf-8")
+    for written in (
+        "mlflow.db",
+        "mlartifacts/1/a/artifacts/model.bin",
+        "models/latest/weights.pt",
+        "models/approaches/plain/weights.pt",
+        "models/.gitignore",
+        "plots/psnr.csv",
+        "checkpoints/train/checkpoint-3/state.pt",
+    ):
+        (project / written).parent.mkdir(parents=True, exist_ok=True)
+        (project / written).write_text("x\n", encoding="utf-8")
+    assert provenance_tags(project, Path("params.yaml"))["git_dirty"] == "false"
+    (project / "models" / "notes.txt").write_text("mine\n", encoding="utf-8")  # not an output
+    assert provenance_tags(project, Path("params.yaml"))["git_dirty"] == "true"
+    (project / "models" / "notes.txt").unlink()
+    subprocess.run(["git", "mv", "code.py", "renamed.py"], cwd=project, check=True)
+    assert provenance_tags(project, Path("params.yaml"))["git_dirty"] == "true"
+
+
+def test_bad_dvc_yaml_is_named(project: Path) -> None:
+    (project / "dvc.yaml").write_text("stages: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"dvc\.yaml: not valid YAML"):
+        pipeline_paths(project)
+    (project / "dvc.yaml").write_text("stages: [1, 2]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"dvc\.yaml: unexpected"):
+        pipeline_paths(project)
+
+
 def test_provenance_marks_dirty_tree(project: Path) -> None:
     (project / "params.yaml").write_text("train:\n  steps: 4\n", encoding="utf-8")
+    assert provenance_tags(project, Path("params.yaml"))["git_dirty"] == "true"
+    (project / "params.yaml").write_text("train:\n  steps: 3\n", encoding="utf-8")
+    assert provenance_tags(project, Path("params.yaml"))["git_dirty"] == "false"
+    (project / "new_module.py").write_text("y = 2\n", encoding="utf-8")  # untracked code
     assert provenance_tags(project, Path("params.yaml"))["git_dirty"] == "true"
 
 

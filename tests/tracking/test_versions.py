@@ -20,11 +20,13 @@ from girml.tracking.versions import (
     REGISTERED_MODEL,
     alias_uri,
     aliases,
+    describe_registered_model,
     get_alias_version,
     model_version,
     model_version_of,
     model_versions,
     pin_version,
+    registered_model_description,
     set_alias,
     set_version_description,
     set_version_tags,
@@ -62,6 +64,17 @@ def test_versions_tags_and_descriptions(mlflow_store: Path) -> None:
     assert one.source.endswith("/m")
     with pytest.raises(MlflowException):
         model_version(REGISTERED_MODEL, 9)
+
+
+def test_the_registered_model_is_described_once(mlflow_store: Path) -> None:
+    configure(mlflow_store)
+    assert registered_model_description() == ""  # no registered model yet
+    with pytest.raises(MlflowException):
+        describe_registered_model(REGISTERED_MODEL, "what it is")
+    register(mlflow_store)
+    assert describe_registered_model(REGISTERED_MODEL, "what it is")
+    assert not describe_registered_model(REGISTERED_MODEL, "something else")  # kept as set
+    assert registered_model_description() == "what it is"
 
 
 def test_aliases_move_and_resolve(mlflow_store: Path) -> None:

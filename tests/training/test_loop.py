@@ -27,7 +27,7 @@ def test_loss_falls_and_ema_is_validated(
     baseline: tuple[TrainResult, Path], pairs_dir: Path
 ) -> None:
     result, ckpt = baseline
-    losses = [row["loss"] for row in result.history if "loss" in row]
+    losses = [row["loss_charbonnier"] for row in result.history if "loss_charbonnier" in row]
     assert len(losses) == 4 and losses[-1] < losses[0]
     assert [row["step"] for row in result.history if "val.psnr_y_model" in row] == [20, 40]
     assert result.resumed_from is None
@@ -115,7 +115,7 @@ def test_resume_after_kill_matches_an_uninterrupted_run(
     assert resumed.per_family == expected.per_family
 
     def trace(history: list[dict[str, float]]) -> list[tuple]:
-        return [(r["step"], r.get("loss"), r.get("val.psnr_y_model")) for r in history]
+        return [(r["step"], r.get("loss_charbonnier"), r.get("val.psnr_y_model")) for r in history]
 
     assert trace(resumed.history) == trace(expected.history)
 

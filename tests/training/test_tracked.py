@@ -12,7 +12,12 @@ from torch import nn
 
 from girml.tracking.runs import start_run
 from girml.training.loop import TrainResult
-from girml.training.tracked import final_metrics, log_train_result, log_train_start
+from girml.training.tracked import (
+    final_metrics,
+    log_train_result,
+    log_train_start,
+    version_description,
+)
 from tests.training.common import BASE, MODEL
 
 STATS = {"params": 1234, "flops": 5.0e6}
@@ -29,8 +34,8 @@ def _result() -> TrainResult:
             "blur+noise": {"psnr_y_input": 26.0, "psnr_y_model": 26.5, "n": 3},
         },
         history=[
-            {"step": 10.0, "loss": 0.1, "lr": 1e-3},
-            {"step": 20.0, "loss": 0.05, "lr": 5e-4, "val.psnr_y_model": 27.5},
+            {"step": 10.0, "loss_neg_psnr_db": -20.5, "lr": 1e-3},
+            {"step": 20.0, "loss_neg_psnr_db": -22.0, "lr": 5e-4, "val.psnr_y_model": 27.5},
         ],
         resumed_from=None,
         rank_digests=["d"],
@@ -66,4 +71,20 @@ def test_a_training_run_logs_its_configs_its_result_and_curves(mlflow_store: Pat
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert artifacts == {"curves.csv", "curves.png"}
     csv = Path(client.download_artifacts(run.info.run_id, "curves.csv", str(mlflow_store)))
-    assert csv.read_text().splitlines()[0] == "step,loss,lr,val.psnr_y_model"
+    assert csv.read_text().splitlines()[0] == "step,loss_neg_psnr_db,lr,val.psnr_y_model"
+
+
+def test_version_description_says_data_profile_steps_gains_and_harm() -> None:
+    result = _result()
+    result.per_family["jpeg"] = {"psnr_y_input": 30.0, "psnr_y_model": 29.8, "n": 2}
+    text = version_description(
+        result, {"train": (120, 12), "val": (6, 3)}, hardware="a CPU", init_from="models/x"
+    )
+    assert text.startswith("Trained by the `train` stage (fine-tuned from `models/x`): 40 steps")
+    assert "120 train pairs from 12 photos, 6 val pairs from 3 photos" in text
+    assert "- **Profile**: not recorded." in text
+    assert "25.00 -> 27.50 dB (+2.50)" in text
+    assert "- **Largest gains**: noise +3.00, blur+noise +0.50 dB." in text
+    assert "- **Harm**: jpeg -0.20 dB." in text
+    clean = version_description(_result(), {"train": (1, 1)}, hardware="h", profile="gpu")
+    assert "- **Profile**: `gpu`." in clean and "no family loses more than 0.05 dB" in clean
