@@ -31,7 +31,7 @@ from girml.evaluation.routing import each, oracle_restorer, routed_restorer
 from girml.evaluation.scores import fit_pristine_niqe
 from girml.evaluation.specialists import specialist_method
 from girml.metrics import load_lpips
-from girml.training.approaches import CLASSIFIER_FILE, param_count, read_approach
+from girml.training.approaches import APPROACH_FILE, CLASSIFIER_FILE, param_count, read_approach
 from girml.training.classifier import load_classifier
 
 
@@ -79,7 +79,7 @@ def load_restorer(
         fns, params = _specialists(folder, cfg, load_model)
         return Restorer(each(oracle_restorer(fns, bench_dir)), sum(params.values())), {}
     classes = list(read_approach(folder)["classes"])
-    classifier = load_classifier(folder / CLASSIFIER_FILE, len(classes))
+    classifier = load_classifier(folder / CLASSIFIER_FILE, len(classes), folder / APPROACH_FILE)
     fns, params = _specialists(approaches_dir / approach.specialists, cfg, load_model)
     missing = [family for family in classes[1:] if family not in fns]
     if missing:

@@ -20,6 +20,7 @@ from torch import nn
 from girml.config import CLEAN_FAMILY, DegradationsConfig, TrainConfig
 from girml.core.imageio import to_tensor
 from girml.models.classifier import DegradationClassifier
+from girml.models.shapes import check_shapes, safetensors_shapes
 from girml.training.data import TrainPatches, load_pairs
 from girml.training.specialists import default_specialist_families, specialist_spec
 
@@ -107,9 +108,27 @@ def save_classifier(model: DegradationClassifier, path: Path) -> None:
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
 
 
-def load_classifier(path: Path, num_classes: int) -> DegradationClassifier:
+def load_classifier(
+    path: Path, num_classes: int, classes_from: Path | None = None
+) -> DegradationClassifier:
     """A classifier of ``num_classes`` classes with the weights of ``path`` (never unpickles),
-    in eval mode."""
+    in eval mode.
+
+    The shapes the file's header declares are checked against the network's before any tensor
+    is read (:func:`girml.models.shapes.safetensors_shapes`), as for restoration models.
+
+    Args:
+        path: the ``.safetensors`` file.
+        num_classes: classes the classifier must have.
+        classes_from: the file ``num_classes`` was read from, named in the error.
+
+    Raises:
+        ValueError: an unreadable header, or tensors that are not those of a classifier of
+            ``num_classes`` classes (one line naming the file and the first tensor that differs).
+    """
     model = DegradationClassifier(num_classes)
+    planned = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    where = classes_from if classes_from is not None else Path(f"{num_classes} classes")
+    check_shapes(safetensors_shapes(Path(path)), planned, Path(path), where)
     model.load_state_dict(load_file(path))
     return model.eval()

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from girml.config import DegradationsConfig, TrainConfig
 from girml.models.classifier import DegradationClassifier
@@ -86,5 +87,16 @@ def test_weights_round_trip_as_safetensors_without_unpickling(
     x = torch.rand(2, 3, 40, 56)
     with torch.no_grad():
         assert torch.equal(loaded(x), model(x))
-    with pytest.raises(RuntimeError, match="size mismatch"):
-        load_classifier(path, len(classes) + 1)
+    with pytest.raises(ValueError, match=r"does not match .*approach\.json.*'head\.weight'"):
+        load_classifier(path, len(classes) + 1, tmp_path / "approach.json")
+
+
+def test_a_classifier_file_that_declares_huge_tensors_is_refused_before_reading(
+    tmp_path: Path,
+) -> None:
+    """Bounds before allocation: the header is checked first, so a file whose tensors are not a
+    classifier's is refused in one line and nothing is allocated for them."""
+    path = tmp_path / "classifier.safetensors"
+    save_file({"features.0.weight": torch.zeros(4096, 3, 3, 3)}, path)
+    with pytest.raises(ValueError, match=r"classifier\.safetensors: corrupt or does not match"):
+        load_classifier(path, 3)
