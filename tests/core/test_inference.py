@@ -33,23 +33,6 @@ from tests.factories import textured_image
 from tests.models.common import activate_blocks, smooth_images, tiny_cfg
 
 
-@pytest.fixture(scope="module")
-def nafnet() -> nn.Module:
-    """A small NAFNet moved away from identity, so tiles change and their blending matters."""
-    torch.manual_seed(0)
-    net = build_model(ModelConfig(width=8, enc_blocks=[1, 1], middle_blocks=1))
-    with torch.no_grad():
-        for param in net.parameters():
-            param.add_(0.05 * torch.randn_like(param))
-    return net.eval()
-
-
-@pytest.fixture(scope="module")
-def image() -> torch.Tensor:
-    """(1,3,75,101): not a multiple of the tile, so the last tiles shift inward on both axes."""
-    return torch.from_numpy(textured_image(3, 75, 101)).permute(2, 0, 1)[None].float() / 255
-
-
 class Probe(nn.Module):
     """Wraps a model and records, per call, the input layout and whether inference mode was on."""
 
