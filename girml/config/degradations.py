@@ -53,6 +53,12 @@ class OpSpec(Frozen):
 
 class FamilySpec(Frozen):
     ops: dict[str, OpSpec] = Field(min_length=1)
+    weight: float = Field(
+        default=1.0,
+        gt=0,
+        description="how often training recipes draw this family, relative to the others "
+        "(single and mixed recipes; 1 everywhere: uniform, as before)",
+    )
 
 
 class HeldOut(Frozen):

@@ -188,6 +188,22 @@ def _training_families(spec: DegradationsConfig) -> list[str]:
     return [f for f in spec.families if f not in spec.held_out.families]
 
 
+def _pick(
+    spec: DegradationsConfig, candidates: Sequence[Sequence[str]], rng: np.random.Generator
+) -> int:
+    """Index of one candidate family set, drawn by the product of its families' weights.
+
+    With every weight at 1 this is the uniform draw it always was (the same random numbers, so
+    the same data), and the weights change nothing else.
+    """
+    weights = np.array(
+        [np.prod([spec.families[f].weight for f in c]) for c in candidates], dtype=np.float64
+    )
+    if np.all(weights == weights[0]):
+        return int(rng.integers(len(candidates)))
+    return int(rng.choice(len(candidates), p=weights / weights.sum()))
+
+
 def _single(
     spec: DegradationsConfig, level: str, rng: np.random.Generator, families: Sequence[str] | None
 ) -> tuple[Step, ...]:
@@ -195,7 +211,7 @@ def _single(
         pool = [f for f in _training_families(spec) if _allowed(spec, [f])]
         if not pool:
             raise ValueError("no training family is left for a 'single' recipe")
-        family = pool[int(rng.integers(len(pool)))]
+        family = pool[_pick(spec, [(f,) for f in pool], rng)]
     elif len(families) == 1:
         family = families[0]
     else:
@@ -219,7 +235,7 @@ def _mixed(
         candidates = [c for c in combinations(train, k) if _allowed(spec, c)]
         if not candidates:
             raise ValueError(f"every set of {k} training families is a held-out combination")
-        families = candidates[int(rng.integers(len(candidates)))]
+        families = candidates[_pick(spec, candidates, rng)]
     order = [families[i] for i in rng.permutation(len(families))]  # the BSRGAN shuffle
     return tuple(sample_step(spec, family, level, rng) for family in order)
 

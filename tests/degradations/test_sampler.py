@@ -175,3 +175,35 @@ def test_sampler_is_reproducible_for_a_seed() -> None:
 
     assert draw(11) == draw(11)
     assert draw(11) != draw(12)
+
+
+def test_family_weights_shift_single_and_mixed_draws() -> None:
+    families = make_spec().model_dump()["families"]
+    train = [f for f in families if f != "haze"]
+    families[train[0]]["weight"] = 4.0
+    weighted = make_spec(families=families)
+    rng = np.random.default_rng(9)
+    singles = [sample_recipe(weighted, "single", "id", rng).family_key for _ in range(900)]
+    uniform = 1 / (len(train) - len([f for f in train if f in weighted.held_out.families]))
+    pool = [f for f in train if f not in weighted.held_out.families]
+    expected = 4.0 / (4.0 + len(pool) - 1)
+    assert singles.count(train[0]) / len(singles) == pytest.approx(expected, abs=0.05)
+    assert expected > uniform + 0.2
+    mixed = [sample_recipe(weighted, "mixed", "id", rng).families for _ in range(600)]
+    with_heavy = sum(train[0] in f for f in mixed) / len(mixed)
+    plain = [sample_recipe(make_spec(), "mixed", "id", rng).families for _ in range(600)]
+    assert with_heavy > sum(train[0] in f for f in plain) / len(plain) + 0.1
+
+
+def test_unit_family_weights_draw_the_same_recipes_as_before() -> None:
+    # the weights must not move a seeded data set when they are all 1 (or all equal)
+    families = make_spec().model_dump()["families"]
+    for family in families.values():
+        family["weight"] = 2.5
+    equal = make_spec(families=families)
+    for composer in ("single", "mixed"):
+        a = np.random.default_rng(3)
+        b = np.random.default_rng(3)
+        first = [sample_recipe(make_spec(), composer, "id", a).to_json() for _ in range(30)]
+        second = [sample_recipe(equal, composer, "id", b).to_json() for _ in range(30)]
+        assert first == second
