@@ -115,11 +115,20 @@ def stage(func: F) -> F:
         except StageBusy as exc:
             fail(str(exc), BUSY_EXIT)
         except (FileNotFoundError, ValueError, KeyError) as exc:
-            fail(str(exc).strip("'\""), 1)
+            fail(_plain_message(exc), 1)
         except Exception as exc:  # services down, wrong credentials, unwritable outputs
             fail_known(exc)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _plain_message(exc: FileNotFoundError | ValueError | KeyError) -> str:
+    """One line for a missing file, a bad value or a missing key, without Python's quoting."""
+    if isinstance(exc, FileNotFoundError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or 'no such file or directory'}"
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        return str(exc.args[0])
+    return str(exc)
 
 
 def locked(name: str) -> Callable[[F], F]:

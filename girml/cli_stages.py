@@ -1,6 +1,6 @@
 """The verbs that run the DVC stages: ``girml collect``, ``synthesize``, ``validate``,
-``train``, ``tune``, ``specialists``, ``evaluate``, ``interpret``, ``study``, ``approach`` and
-``approach-eval``.
+``train``, ``tune``, ``specialists``, ``evaluate``, ``interpret``, ``study``, ``approach``,
+``approach-eval``, ``testset`` and ``protocols``.
 
 Each verb runs its module in :mod:`girml.stages` (which reads the stage's params keys, calls the
 library and writes the outputs ``dvc.yaml`` declares, at the paths in
@@ -164,5 +164,34 @@ def approach_eval(name: ApproachArg, params: ParamsOpt = Path("params.yaml")) ->
     parameters). DVC stage approach-eval@NAME.
     """
     from girml.stages import approach_eval as this
+
+    this.run(params, name, typer.echo)
+
+
+@stage
+def testset(
+    name: Annotated[str, typer.Argument(help="a test set named in protocols.sets")],
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Fetch one test set (protocols.sets.NAME) through its source, in its usual layout.
+
+    Writes data/protocols/NAME/ ({lq,gt}/<id>.png and set.json). DVC stage testset@NAME.
+    """
+    from girml.stages import testset as this
+
+    this.run(params, name, typer.echo)
+
+
+@stage
+def protocols(
+    name: Annotated[str, typer.Argument(help="a protocol: built in or in protocols.custom")],
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Score the model, the degraded input and evaluate.methods on one protocol (allinone-3 ...)
+    by the metric convention of the paper that defined it.
+
+    Writes metrics/protocols/NAME.json. DVC stage protocols@NAME (docs/protocols.md).
+    """
+    from girml.stages import protocols as this
 
     this.run(params, name, typer.echo)

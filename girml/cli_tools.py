@@ -39,9 +39,9 @@ def restore(
     model: Annotated[
         str | None,
         typer.Option(
-            help="model folder, release folder, models:/name@alias or models:/name/version; "
-            "default: models:/gir-restorer@champion if registered, else models/latest, else "
-            "the shipped models/release"
+            help="model folder, release folder, models:/name@alias, models:/name/version or "
+            "an .onnx file (girml export); default: models:/gir-restorer@champion if "
+            "registered, else models/latest, else the shipped models/release"
         ),
     ] = None,
     tile: Annotated[
@@ -87,6 +87,7 @@ def restore(
     import sys
 
     from girml.artifacts.loading import load_model
+    from girml.artifacts.onnx_runtime import is_onnx_file
     from girml.core.ensemble import SELF_ENSEMBLE_SIZES, with_self_ensemble
     from girml.restore import RestoreReport, pick_device, restore_plan, write_summary
     from girml.restore_inputs import plan_restore
@@ -94,6 +95,10 @@ def restore(
 
     if self_ensemble not in SELF_ENSEMBLE_SIZES:
         fail(f"--self-ensemble must be one of {SELF_ENSEMBLE_SIZES}, got {self_ensemble}", 2)
+    if model is not None and is_onnx_file(model):  # onnxruntime's CPU provider runs it
+        if device not in (None, "cpu"):
+            fail(f"--device {device}: an ONNX model runs on the CPU; leave --device out", 2)
+        device = "cpu"
     try:
         dev = pick_device(device)
     except ValueError as exc:

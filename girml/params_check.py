@@ -157,6 +157,40 @@ def _study(cfgs: dict[str, Any]) -> list[str]:
     return errors
 
 
+def _protocols(cfgs: dict[str, Any]) -> list[str]:
+    """Each protocol's metric conventions exist, and each set a protocol of ``protocols.run``
+    needs is listed in ``protocols.sets`` (the message says where to get it)."""
+    if "protocols" not in cfgs or not (cfgs["protocols"].run or cfgs["protocols"].custom):
+        return []  # off (the quick profile): nothing to import
+    from girml.config import BUILTIN_PROTOCOLS
+    from girml.data.testsets import how_to_get
+    from girml.metrics.conventions import CONVENTIONS
+
+    cfg = cfgs["protocols"]
+    errors = []
+    for name, spec in {**BUILTIN_PROTOCOLS, **cfg.custom}.items():
+        unknown = sorted(
+            {c for c in (spec.convention, *(t.convention for t in spec.tasks)) if c}
+            - set(CONVENTIONS)
+        )
+        if unknown:
+            errors.append(
+                f"protocols.custom.{name}: unknown convention(s) {unknown}; known: "
+                f"{sorted(CONVENTIONS)}"
+            )
+    missing: dict[str, list[str]] = {}
+    for name in cfg.run:
+        for task in cfg.protocol(name).tasks:
+            if task.set not in cfg.sets and not task.optional:
+                missing.setdefault(task.set, []).append(name)
+    for set_name, needs in missing.items():
+        errors.append(
+            f"protocols.run: {', '.join(dict.fromkeys(needs))} need(s) test set {set_name!r}, "
+            f"which protocols.sets does not list. {how_to_get(set_name)}"
+        )
+    return errors
+
+
 # Run in this order; a check that needs valid base sections comes after the ones that check them.
 CROSS_CHECKS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (
     _collect,
@@ -165,6 +199,7 @@ CROSS_CHECKS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (
     _patch_sizes,
     _evaluate,
     _study,
+    _protocols,
     _tune,
 )
 

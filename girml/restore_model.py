@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from girml.artifacts.onnx_runtime import is_onnx_file
 from girml.artifacts.release import is_release_dir
 from girml.artifacts.store import WEIGHTS_FILE
 from girml.core.urls import mask_text
@@ -60,11 +61,12 @@ def resolve_restore_model(model: str | None) -> RestoreModel:
     champion, ``models/latest`` or the shipped release; the description says which and why).
     A ``models:/<name>@<alias>`` or ``models:/<name>/<version>`` is looked up in the project's
     registry (``MLFLOW_TRACKING_URI``, else ``./mlflow.db``) and pinned to its version. A
-    folder is named with its kind (model, release or MLflow model folder). Other URIs
-    (``runs:/...``) are passed on as given.
+    folder is named with its kind (model, release or MLflow model folder), an ``.onnx`` file
+    as an ONNX model. Other URIs (``runs:/...``) are passed on as given.
 
     Raises:
-        FileNotFoundError: no default model exists (the message says why each was skipped).
+        FileNotFoundError: no default model exists (the message says why each was skipped), or
+            the ``.onnx`` file named does not.
         ValueError: a ``models:/`` URI that the registry does not have, or no registry to ask
             (URLs masked).
     """
@@ -90,6 +92,10 @@ def resolve_restore_model(model: str | None) -> RestoreModel:
         alias = model.rsplit("@", 1)[-1] if "@" in model else None
         said = f"{model} (version {version})" if alias is not None else model
         return RestoreModel(load, model, said, version, alias)
+    if is_onnx_file(model) and not URI_PATTERN.match(model):
+        if not Path(model).is_file():
+            raise FileNotFoundError(f"ONNX model {model} not found")
+        return RestoreModel(model, model, f"{model} (ONNX model, onnxruntime on the CPU)")
     if URI_PATTERN.match(model) or not Path(model).is_dir():
         return RestoreModel(model, model, model)
     return RestoreModel(model, model, f"{model} ({_folder_kind(Path(model))})", folder=_abs(model))

@@ -129,9 +129,13 @@ def _lookup(data: Any, dotted: str, where: str) -> Any:
 
 
 def _substitute(value: Any, key: str, item: Any, where: str) -> Any:
-    """``value`` with ``${key}``, ``${item}`` and ``${item.a.b}`` replaced in every string."""
+    """``value`` with ``${key}``, ``${item}`` and ``${item.a.b}`` replaced in every string, mapping
+    keys included (``metrics: [{metrics/${item}.json: {cache: false}}]``)."""
     if isinstance(value, Mapping):
-        return {k: _substitute(v, key, item, where) for k, v in value.items()}
+        return {
+            _substitute(k, key, item, where): _substitute(v, key, item, where)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_substitute(v, key, item, where) for v in value]
     if not isinstance(value, str):

@@ -3,7 +3,8 @@
 Each task runs ``dvc repro --single-item <stage>`` in the project folder, so DVC's cache and
 ``dvc.lock`` stay the source of truth (an unchanged stage is skipped by DVC, not by Prefect);
 its output streams line by line into the Prefect run log (:mod:`pipelines.dvc_log`). Stages
-named in ``params.yaml: orchestration.io_stages`` get Prefect retries, as does the final
+named in ``params.yaml: orchestration.io_stages`` (a ``foreach`` stage by its name before the
+``@``: ``testset`` covers every ``testset@<set>``) get Prefect retries, as does the final
 ``dvc push``. Overrides are written into ``params.yaml`` first (:mod:`pipelines.overrides`). At
 the end the flow publishes two artifacts (:mod:`pipelines.summary`): a markdown summary (key
 ``gir-summary``) and the per-family table (key ``gir-per-family``).
@@ -38,6 +39,13 @@ SUMMARY_KEY = "gir-summary"
 TABLE_KEY = "gir-per-family"
 PARAMS_FILE = "params.yaml"
 SKIPPED_MARK = "didn't change, skipping"  # DVC's message for an up-to-date stage
+
+
+def stage_retries(stage: str, cfg: OrchestrationConfig) -> int:
+    """Prefect retries of ``stage``: ``cfg.retries`` for an I/O stage (``io_stages`` names it,
+    or names the ``foreach`` stage ``name`` of ``name@item``), else 0."""
+    io = stage in cfg.io_stages or stage.split("@", 1)[0] in cfg.io_stages
+    return cfg.retries if io else 0
 
 
 @task(name="apply-overrides", cache_policy=NO_CACHE)
@@ -106,7 +114,7 @@ def gir_pipeline(
     cfg = parse_section(raw, "orchestration", OrchestrationConfig)
     results: dict[str, str] = {}
     for stage in stage_order(Path(root) / "dvc.yaml"):
-        retries = cfg.retries if stage in cfg.io_stages else 0
+        retries = stage_retries(stage, cfg)
         results[stage] = run_stage.with_options(
             task_run_name=stage, retries=retries, retry_delay_seconds=cfg.retry_delay_s
         )(stage, root)

@@ -1,24 +1,75 @@
-"""Shared pytest fixtures: the tiny degradation spec and local stand-ins for network services."""
+"""Shared pytest fixtures: the tiny degradation spec, local stand-ins for network services and a
+headless browser with the network blocked."""
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import socket
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 import pytest
+from _pytest.logging import LogCaptureHandler
 
 from girml.config import DegradationsConfig, parse_section
 from tests.factories import tiny_params
 
+if TYPE_CHECKING:
+    from tests.browser import Browser
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """Give the root logger its handlers and level back after each test.
+
+    A library that configures logging in-process changes the root logger for every later test:
+    Prefect, when first imported (``prefect.main``, e.g. by ``girml flow`` under ``CliRunner``),
+    replaces the root's handlers with a console handler bound to that moment's ``sys.stderr``,
+    a ``CliRunner`` stream that is closed once the call returns. A later test's warning then
+    prints "--- Logging error ---" and a traceback into its own output. pytest's per-phase
+    capture handlers (:class:`LogCaptureHandler`) are pytest's to add and remove.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    if root.level != level:
+        root.setLevel(level)
+    captured = [h for h in root.handlers if isinstance(h, LogCaptureHandler)]
+    kept = [h for h in handlers if not isinstance(h, LogCaptureHandler)]
+    if root.handlers != kept + captured:
+        root.handlers[:] = kept + captured
+
+
+@pytest.fixture(scope="session")
+def mlflow_schema(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite MLflow store with every table made and no experiment yet, for copying.
+
+    A new SQLite store runs all of MLflow's schema migrations (2-4 s on 2 cores), once per
+    store; a copy of this one opens at once. MLflow adds the Default experiment at the copy's
+    first use, under that process's artifact root, as it does in a new store.
+    """
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    path = tmp_path_factory.mktemp("mlflow-schema") / "mlflow.db"
+    SqlAlchemyStore(f"sqlite:///{path}", str(path.parent / "mlruns")).engine.dispose()
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("DELETE FROM experiments")  # the Default one: made again where it is used
+    return path
+
 
 @pytest.fixture
-def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def mlflow_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_schema: Path
+) -> Iterator[Path]:
     """A fresh SQLite MLflow store for one test (offline, version numbers start at 1), in
-    ``tmp_path/mlflow.db``; yields ``tmp_path``."""
+    ``tmp_path/mlflow.db`` (a copy of :func:`mlflow_schema`); yields ``tmp_path``."""
+    shutil.copyfile(mlflow_schema, tmp_path / "mlflow.db")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     before = mlflow.get_tracking_uri()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
@@ -110,3 +161,13 @@ def restore_environ() -> Iterator[None]:
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """One headless Chromium for the session, network blocked (:mod:`tests.browser`); the test
+    skips where Chromium is missing, or fails when ``CI`` is set."""
+    from tests.browser import chromium_executable, launch
+
+    with launch(chromium_executable(), tmp_path_factory.mktemp("chromium")) as started:
+        yield started

@@ -24,6 +24,8 @@ VERBS = [
     "study",
     "approach",
     "approach-eval",
+    "testset",
+    "protocols",
     "release",
     "profile",
     "migrate-registry",

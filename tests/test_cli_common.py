@@ -40,6 +40,12 @@ def _run(verb, *args: str, env: dict[str, str] | None = None):
         (ConfigError("train.lr: bad"), 2, "error: train.lr: bad"),
         (FileNotFoundError("data/pairs missing"), 1, "error: data/pairs missing"),
         (KeyError("no such key"), 1, "error: no such key"),
+        (
+            FileNotFoundError(2, "No such file or directory", "data/clean/manifest.csv"),
+            1,
+            "error: data/clean/manifest.csv: No such file or directory\n",
+        ),
+        (ValueError("'quoted' at both ends'"), 1, "error: 'quoted' at both ends'\n"),
         (StageFailed("validation FAILED", 3), 3, "error: validation FAILED"),
         (PermissionError(13, "Permission denied", "out/x"), EX_CANTCREAT, "error: "),
     ],

@@ -1,17 +1,21 @@
-"""The user's tools (girml/cli_tools.py): ``girml profile`` and what ``girml release`` reads
-(``girml restore``: tests/test_restore_failures.py, tests/test_inference.py; the release
-itself: tests/artifacts/test_make_release.py)."""
+"""The user's tools (girml/cli_tools.py): ``girml profile``, what ``girml release`` reads and
+``girml restore`` with a bad ONNX model (``girml restore``: tests/test_restore_failures.py,
+tests/test_inference.py, tests/test_cli_export.py; the release itself:
+tests/artifacts/test_make_release.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
 from girml.cli import app
 from girml.cli_tools import _release_inputs
 from girml.config import deep_merge, load_section, profile_text, read_params
+from girml.core.imageio import write_png
+from tests.factories import textured_image
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,3 +65,20 @@ def test_a_release_reads_the_stage_outputs_and_the_params_it_describes() -> None
     assert (inputs.crop_border, inputs.tile) == (evaluate.crop_border, evaluate.tile)
     synthesize = load_section(params, "synthesize")
     assert inputs.unseen_content_category == synthesize.unseen_content_category
+
+
+def test_restore_with_a_corrupt_onnx_file_names_it_once_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "in" / "a.png", textured_image(0, 24, 32))
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x07 not a model")
+    result = CliRunner().invoke(app, ["restore", "in", "-o", "out", "--model", "bad.onnx"])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("error: bad.onnx: not a loadable ONNX model (") == 1
+    assert not (tmp_path / "out").exists()
+    # onnxruntime runs it on the CPU: another device is refused before anything loads
+    args = ["restore", "in", "-o", "out", "--model", "bad.onnx", "--device", "cuda"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "error: --device cuda: an ONNX model runs on the CPU" in result.output

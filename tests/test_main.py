@@ -1,5 +1,6 @@
 """``python -m girml`` (girml/__main__.py): the library CLI runs as a module, under the name
-``girml``, with every library verb plus ``convert-model`` and none of :mod:`pipelines`' verbs.
+``girml``, with every library verb plus ``convert-model`` and ``export`` and none of
+:mod:`pipelines`' verbs.
 
 Real parts: a fresh interpreter (this virtual environment's Python) in the repository.
 """
@@ -36,11 +37,11 @@ def listed_verbs(help_text: str) -> list[str]:
     return re.findall(r"^\W*([a-z][a-z-]*)\s{2,}\S", commands, flags=re.MULTILINE)
 
 
-def test_help_lists_the_library_verbs_in_order_then_convert_model() -> None:
+def test_help_lists_the_library_verbs_in_order_then_convert_model_and_export() -> None:
     proc = girml("--help")
     assert proc.returncode == 0, proc.stderr
     assert "Usage: girml [OPTIONS] COMMAND [ARGS]..." in proc.stdout
-    assert listed_verbs(proc.stdout) == [*VERBS, "convert-model"]
+    assert listed_verbs(proc.stdout) == [*VERBS, "convert-model", "export"]
     assert not set(PIPELINE_VERBS) & set(listed_verbs(proc.stdout))
 
 

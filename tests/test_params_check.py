@@ -78,6 +78,19 @@ def test_project_params_pass() -> None:
             {"median": {"kind": "release"}},
             "study.approaches.median: the name of an evaluate method or baseline",
         ),
+        (
+            "protocols",
+            "run",
+            ["allinone-3"],
+            "protocols.run: allinone-3 need(s) test set 'rain100l', which protocols.sets does "
+            "not list. Get Rain100L from https://github.com/XLearning-SCU/2022-CVPR-AirNet",
+        ),
+        (
+            "protocols",
+            "custom",
+            {"mine": {"tasks": [{"set": "cbsd68"}], "convention": "psnr-rgb"}},
+            "protocols.custom.mine: unknown convention(s) ['psnr-rgb']; known: ['airnet'",
+        ),
     ],
 )
 def test_bad_value_names_its_key(

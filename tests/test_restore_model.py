@@ -113,3 +113,16 @@ def test_an_alias_is_pinned_to_its_version_and_named(
         "folder": None,
     }
     assert (mlflow_store / "out" / "a.png").is_file()
+
+
+def test_an_onnx_file_is_named_as_one_and_a_missing_one_fails_before_loading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.onnx").write_bytes(b"")
+    described = "model.onnx (ONNX model, onnxruntime on the CPU)"
+    assert resolve_restore_model("model.onnx") == RestoreModel(
+        "model.onnx", "model.onnx", described
+    )
+    with pytest.raises(FileNotFoundError, match=r"^ONNX model gone\.onnx not found$"):
+        resolve_restore_model("gone.onnx")

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from girml.artifacts.onnx_runtime import is_onnx_file, load_onnx_model
 from girml.artifacts.release import WEIGHTS_FILE as RELEASE_WEIGHTS
 from girml.artifacts.release import is_release_dir, load_release
 from girml.artifacts.store import WEIGHTS_FILE, load_model_dir
@@ -26,7 +27,8 @@ URI_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 
 
 def load_model(uri_or_path: str, name: str | None = None) -> nn.Module:
-    """Load a model from a folder, a local MLflow model or a registry URI (CPU, eval mode).
+    """Load a model from a folder, a local MLflow model, a registry URI or an ``.onnx`` file
+    (CPU, eval mode).
 
     Nothing is ever unpickled: tensors are read with ``safetensors`` or torch's weights-only
     unpickler, configs with ``yaml.safe_load``, and the network is rebuilt from its config.
@@ -35,18 +37,23 @@ def load_model(uri_or_path: str, name: str | None = None) -> nn.Module:
         uri_or_path: a model folder (:func:`~girml.artifacts.store.save_model_dir`), a release
             folder (``model.safetensors`` + ``config.yaml``, see :mod:`girml.artifacts.release`),
             a folder holding an ``MLmodel`` file, or an MLflow URI: ``models:/<name>@<alias>``,
-            ``models:/<name>/<version>``, ``runs:/<run id>/<artifact name>``.
+            ``models:/<name>/<version>``, ``runs:/<run id>/<artifact name>``; or an ``.onnx``
+            file written by ``girml export --format onnx``, run by onnxruntime
+            (:class:`~girml.artifacts.onnx_runtime.OnnxRestorer`).
         name: what a refusal calls the model (default ``uri_or_path``), e.g. the URI that a
             temporary folder was downloaded from.
 
     Raises:
-        FileNotFoundError: a folder that does not exist or lacks files (the message names it).
-        ValueError: an unloadable URI or a corrupt folder.
+        FileNotFoundError: a folder or ``.onnx`` file that does not exist, or a folder that
+            lacks files (the message names it).
+        ValueError: an unloadable URI, a corrupt folder or a bad ``.onnx`` file.
         girml.core.errors.UnsafeModelError: a pickled model (an MLflow ``pytorch`` flavour model, a
             ``.pt``/``.pth`` file, a ``weights.pt`` holding Python objects): refused in one line
             that says how to convert it (``girml convert-model``).
     """
     path = Path(uri_or_path)
+    if is_onnx_file(path) and not URI_PATTERN.match(uri_or_path):
+        return load_onnx_model(path)  # imports onnxruntime
     try:
         if URI_PATTERN.match(uri_or_path) or (path / "MLmodel").is_file():
             from girml.artifacts.registered import load_logged_model  # imports MLflow

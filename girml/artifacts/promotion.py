@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,16 @@ from girml.artifacts.registered import champion_or_release, load_logged_model
 from girml.artifacts.store import load_model_dir
 from girml.artifacts.training_run import RegisteredModel, registered_model
 from girml.baselines import BASELINES
-from girml.config import EvaluateConfig, MethodSpec
+from girml.config import RESTORE_OVERLAP, RESTORE_TILE, EvaluateConfig, MethodSpec
 from girml.core.paths import RELEASE_DIR
 from girml.data.synthesize import WHOLE_SUITE
 from girml.evaluation.bench import Bench
+from girml.evaluation.costs import (
+    METHOD_COSTS_FILE,
+    MethodCost,
+    RestoreCost,
+    write_method_costs,
+)
 from girml.evaluation.gate import CHAMPION_METHOD, Decision, champion_decision, decision_record
 from girml.evaluation.harness import MODEL_METHOD, MethodRows, evaluate_method
 from girml.evaluation.methods import evaluate_outside, load_methods
@@ -41,6 +47,7 @@ from girml.evaluation.uncertainty import gain_intervals
 from girml.evaluation.whole import evaluate_whole, has_whole_suite
 from girml.metrics import LpipsMetric, NiqeModel, load_lpips
 from girml.tracking.versions import REGISTERED_MODEL
+from girml.training.approaches import param_count
 
 log = logging.getLogger(__name__)
 
@@ -133,15 +140,18 @@ def evaluate_and_promote(
     (method ``specialist:<family>``) and every outside method of ``cfg.methods``
     (:mod:`girml.evaluation.methods`); evaluate the registry's ``@champion`` (method
     ``champion``) unless it is this very version; :func:`~girml.evaluation.gate.decide`; write
-    the outputs (:func:`~girml.evaluation.outputs.write_outputs`). It records nothing in MLflow:
-    the caller passes the result to :func:`~girml.artifacts.champion.apply_decision`.
+    the outputs (:func:`~girml.evaluation.outputs.write_outputs`) and each method's restoring
+    time and parameter count (``method_costs.json``, :mod:`girml.evaluation.costs`). It records
+    nothing in MLflow: the caller passes the result to
+    :func:`~girml.artifacts.champion.apply_decision`.
 
     Args:
         model_dir: the train stage's model folder.
         bench_dir: the benchmark folder.
         clean_dir: the collect stage's folder (NIQE reference photos).
         cfg: the ``evaluate`` section.
-        metrics_dir: where ``per_image.csv``, ``per_family.csv`` and ``eval.json`` go.
+        metrics_dir: where ``per_image.csv``, ``per_family.csv``, ``eval.json`` and
+            ``method_costs.json`` go.
         plots_dir: where ``psnr_per_family.csv`` and ``generalization.csv`` go.
         project_root: where the default MLflow store lives; outside programs run there.
         specialists: family -> specialist network (the ``specialists`` stage's, in its
@@ -188,7 +198,10 @@ class _MethodRunner:
         lpips: the LPIPS network, or None.
         bench: the benchmark.
         cfg: the ``evaluate`` section.
-        seconds: method -> wall seconds of its evaluation, filled by :meth:`run`.
+        seconds: method -> wall seconds of its evaluation (scoring included), filled by
+            :meth:`run`, :meth:`run_network` and :meth:`run_outside`.
+        costs: method -> its restoring time (scoring left out) and parameter count, filled by
+            the same.
     """
 
     niqe_model: NiqeModel
@@ -196,9 +209,25 @@ class _MethodRunner:
     bench: Bench
     cfg: EvaluateConfig
     seconds: dict[str, float] = field(default_factory=dict)
+    costs: dict[str, MethodCost] = field(default_factory=dict)
 
     def run(self, method: str, fn: RestoreFn) -> list[dict[str, Any]]:
-        """:func:`~girml.evaluation.harness.evaluate_method` rows of ``fn`` as ``method``."""
+        """:func:`~girml.evaluation.harness.evaluate_method` rows of a classical ``fn`` as
+        ``method`` (no learned parameters: ``params`` 0)."""
+        spent = RestoreCost()
+        rows = self._rows(method, spent.timed(fn))
+        self.costs[method] = MethodCost(spent, params=0)
+        return rows
+
+    def run_network(self, method: str, network: nn.Module) -> list[dict[str, Any]]:
+        """The rows of ``network`` as ``method``, run with ``cfg``'s tile and self-ensemble."""
+        cfg, spent = self.cfg, RestoreCost()
+        fn = model_restorer(network, cfg.tile, cfg.self_ensemble)
+        rows = self._rows(method, spent.timed(fn))
+        self.costs[method] = MethodCost(spent, param_count(network), cfg.self_ensemble, cfg.tile)
+        return rows
+
+    def _rows(self, method: str, fn: RestoreFn) -> list[dict[str, Any]]:
         start = time.perf_counter()
         rows = evaluate_method(fn, self.bench, self.cfg, self.niqe_model, self.lpips, method=method)
         self.seconds[method] = time.perf_counter() - start
@@ -206,12 +235,21 @@ class _MethodRunner:
         return rows
 
     def run_outside(self, spec: MethodSpec, fn: BatchRestoreFn) -> MethodRows:
-        """:func:`~girml.evaluation.methods.evaluate_outside` of an outside method."""
-        start = time.perf_counter()
+        """:func:`~girml.evaluation.methods.evaluate_outside` of an outside method (its
+        parameters are not counted)."""
+        start, spent = time.perf_counter(), RestoreCost()
         result = evaluate_outside(
-            spec.name, fn, spec.batch, self.bench, self.cfg, self.niqe_model, self.lpips
+            spec.name,
+            spent.timed_batch(fn),
+            spec.batch,
+            self.bench,
+            self.cfg,
+            self.niqe_model,
+            self.lpips,
         )
         self.seconds[spec.name] = time.perf_counter() - start
+        network = spec.mlflow is not None or spec.kind == "module_factory"
+        self.costs[spec.name] = MethodCost(spent, None, tile=self.cfg.tile if network else None)
         log.info("evaluated %s in %.1f s", spec.name, self.seconds[spec.name])
         return result
 
@@ -227,6 +265,7 @@ class _Evaluated:
         seconds: wall time of each method's evaluation.
         failures: per outside method (``cfg.methods`` order), the images it left unscored
             (:meth:`~girml.evaluation.harness.ImageFailure.describe`).
+        costs: each method's restoring time and parameter count.
     """
 
     rows: list[dict[str, Any]]
@@ -234,6 +273,7 @@ class _Evaluated:
     previous: int | None
     seconds: dict[str, float]
     failures: dict[str, list[str]]
+    costs: dict[str, MethodCost]
 
 
 def _evaluate_all(
@@ -260,7 +300,7 @@ def _evaluate_all(
         bench=Bench(bench_dir),
         cfg=cfg,
     )
-    rows = methods.run(MODEL_METHOD, model_restorer(model, cfg.tile, cfg.self_ensemble))
+    rows = methods.run_network(MODEL_METHOD, model)
     for name, fn in restorers.items():
         rows += methods.run(name, fn)
     families: list[str] = []
@@ -279,17 +319,23 @@ def _evaluate_all(
     if previous is not None and previous != registered.version:
         uri = f"models:/{REGISTERED_MODEL}/{previous}"
         networks[CHAMPION_METHOD] = load_logged_model(uri)
-        champion_fn = model_restorer(networks[CHAMPION_METHOD], cfg.tile, cfg.self_ensemble)
-        rows += methods.run(CHAMPION_METHOD, champion_fn)
+        rows += methods.run_network(CHAMPION_METHOD, networks[CHAMPION_METHOD])
     if has_whole_suite(bench_dir):
-        start = time.perf_counter()
+        start, whole = time.perf_counter(), {method: RestoreCost() for method in networks}
         rows += evaluate_whole(
-            networks, Bench(bench_dir, whole=True), cfg, methods.niqe_model, methods.lpips
+            networks, Bench(bench_dir, whole=True), cfg, methods.niqe_model, methods.lpips, whole
         )
         methods.seconds[f"{WHOLE_SUITE} photos ({', '.join(networks)})"] = (
             time.perf_counter() - start
         )
-    return _Evaluated(rows, families, previous, methods.seconds, failures)
+        for method, spent in whole.items():
+            methods.costs[method] = replace(
+                methods.costs[method],
+                whole=spent,
+                whole_tile=RESTORE_TILE,
+                whole_overlap=RESTORE_OVERLAP,
+            )
+    return _Evaluated(rows, families, previous, methods.seconds, failures, methods.costs)
 
 
 def _specialists(
@@ -300,11 +346,9 @@ def _specialists(
     Returns:
         The families and the specialists' rows.
     """
-    cfg = methods.cfg
     rows: list[dict[str, Any]] = []
     for family, net in specialists.items():
-        fn = model_restorer(net, cfg.tile, cfg.self_ensemble)
-        rows += methods.run(specialist_method(family), fn)
+        rows += methods.run_network(specialist_method(family), net)
     return list(specialists), rows
 
 
@@ -336,6 +380,8 @@ def _decide_and_write(
     files = write_outputs(
         rows, per_family, metrics, cfg.baselines, plot_methods, metrics_dir, plots_dir
     )
+    costs_file = metrics_dir / METHOD_COSTS_FILE  # apart: timings differ from run to run
+    files.append(write_method_costs(costs_file, evaluated.costs, metrics_dir / "per_image.csv"))
     return EvaluationResult(
         rows,
         per_family,

@@ -11,7 +11,7 @@ TrainConfig`` is the one way in:
 - one module per section: :mod:`.collect`, :mod:`.degradations`, :mod:`.synthesize` (with
   ``validate``), :mod:`.model`, :mod:`.train` (with ``tune``), :mod:`.evaluate` (with the
   promotion rules and restore's defaults), :mod:`.interpret`, :mod:`.study`,
-  :mod:`.orchestration`;
+  :mod:`.orchestration`, :mod:`.protocols`;
 - :mod:`.params`: the table of sections, reading a params file and parsing a section;
 - :mod:`.profiles`: laying a profile or overrides over a params file, comments kept.
 """
@@ -63,12 +63,24 @@ from girml.config.profiles import (
     profile_text,
     set_leaves,
 )
+from girml.config.protocols import (
+    BUILTIN_PROTOCOLS,
+    GENERIC_LAYOUTS,
+    KNOWN_SETS,
+    ProtocolsConfig,
+    ProtocolSpec,
+    ProtocolTask,
+    TestSetConfig,
+)
 from girml.config.study import ApproachConfig, StudyConfig
 from girml.config.synthesize import SynthesizeConfig, ValidateConfig, held_categories
 from girml.config.train import SearchDim, TrainConfig, TuneConfig
 
 __all__ = [
+    "BUILTIN_PROTOCOLS",
     "CLEAN_FAMILY",
+    "GENERIC_LAYOUTS",
+    "KNOWN_SETS",
     "RESERVED_METHODS",
     "RESTORE_MAX_FILE_BYTES",
     "RESTORE_MAX_PIXELS",
@@ -98,6 +110,9 @@ __all__ = [
     "ParamRange",
     "ParamSpec",
     "PromotionConfig",
+    "ProtocolSpec",
+    "ProtocolTask",
+    "ProtocolsConfig",
     "S3Source",
     "SearchDim",
     "SecondOrderSpec",
@@ -105,6 +120,7 @@ __all__ = [
     "SplitFractions",
     "StudyConfig",
     "SynthesizeConfig",
+    "TestSetConfig",
     "TrainConfig",
     "TuneConfig",
     "UrlItem",

@@ -17,4 +17,4 @@ class OrchestrationConfig(Frozen):
     push: bool = Field(default=False, description="dvc push (and report upload) at the end")
     retries: int = Field(default=2, ge=0, description="retries of I/O-bound stages")
     retry_delay_s: float = Field(default=10.0, ge=0)
-    io_stages: list[str] = Field(default_factory=lambda: ["collect"])
+    io_stages: list[str] = Field(default_factory=lambda: ["collect", "testset"])

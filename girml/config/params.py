@@ -15,6 +15,7 @@ from girml.config.evaluate import EvaluateConfig
 from girml.config.interpret import InterpretConfig
 from girml.config.model import ModelConfig
 from girml.config.orchestration import OrchestrationConfig
+from girml.config.protocols import ProtocolsConfig
 from girml.config.study import StudyConfig
 from girml.config.synthesize import SynthesizeConfig, ValidateConfig
 from girml.config.train import TrainConfig, TuneConfig
@@ -34,6 +35,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "tune": TuneConfig,
     "interpret": InterpretConfig,
     "study": StudyConfig,
+    "protocols": ProtocolsConfig,
 }
 
 

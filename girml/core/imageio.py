@@ -11,6 +11,7 @@ byte is read, and an image over ``max_pixels`` from its header before it is deco
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import shutil
@@ -361,3 +362,8 @@ def box_reduce(pixels: np.ndarray, factor: int) -> np.ndarray:
     if factor == 1:
         return pixels
     return np.array(Image.fromarray(np.ascontiguousarray(pixels)).reduce(factor))
+
+
+def png_data_uri(png: bytes) -> str:
+    """A ``data:image/png;base64,...`` URI of PNG bytes: an image inside a self-contained page."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")

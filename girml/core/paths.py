@@ -33,3 +33,5 @@ APPROACH_METRICS_DIR = METRICS_DIR / "approaches"  # <name>/per_image.csv and <n
 APPROACH_ROWS = "per_image.csv"
 APPROACH_COST = "cost.json"
 APPROACH_CHECKPOINTS = Path("checkpoints/approaches")
+PROTOCOL_DATA_DIR = Path("data/protocols")  # <set>/: each test set as testset@<set> fetched it
+PROTOCOL_METRICS_DIR = METRICS_DIR / "protocols"  # <protocol>.json: protocols@<protocol>

@@ -26,7 +26,7 @@ fraction of a grey level (BENCHMARKS.md, "Whole photos: tiling").
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -35,6 +35,8 @@ from torch import nn
 
 # (y0, y1, x0, x1): a tile's owned region in the tile's own pixel coordinates
 Region = tuple[int, int, int, int]
+# (layer, x, with_max) -> (mean, maximum or None): what :func:`traced_pooling` puts in place
+PoolFn = Callable[[nn.Module, torch.Tensor, bool], tuple[torch.Tensor, torch.Tensor | None]]
 
 
 @dataclass
@@ -79,10 +81,25 @@ class PhotoStats:
             total += part.sum(dim=(1, 2), dtype=torch.float64).cpu()
             maximum = torch.maximum(maximum, part.amax(dim=(1, 2)).float().cpu())
             count += part.shape[1] * part.shape[2]
+        self.add_sums(layer, total, count, maximum)
+
+    def add_sums(
+        self, layer: nn.Module, total: torch.Tensor, count: int, maximum: torch.Tensor
+    ) -> None:
+        """Add owned pixels already summed: the path of a network that sums them itself (an
+        exported ONNX graph, :mod:`girml.artifacts.onnx_runtime`).
+
+        Args:
+            layer: the pooling module (or the stand-in that keys it).
+            total: (C,) float64 sum of the layer's input over the owned pixels.
+            count: how many pixels were summed.
+            maximum: (C,) float32 maximum over them.
+        """
+        total, maximum = total.to(torch.float64), maximum.float()
         with self._lock:
             seen = self._layers.get(layer)
-            if seen is not None:
-                total += seen.total
+            if seen is not None:  # new tensors: the caller's are left as they are
+                total = total + seen.total
                 count += seen.count
                 maximum = torch.maximum(maximum, seen.maximum)
             self._layers[layer] = _LayerStats(total, count, maximum)
@@ -103,7 +120,9 @@ class PhotoStats:
 
 
 @dataclass(frozen=True)
-class _TileBatch:
+class TileBatch:
+    """The batch of tiles the calling thread runs (:func:`tile_pooling`'s arguments)."""
+
     use: PhotoStats | None
     record: PhotoStats | None
     regions: tuple[Region, ...]
@@ -111,6 +130,26 @@ class _TileBatch:
 
 
 _current = threading.local()
+
+
+def current_tile_batch() -> TileBatch | None:
+    """The :class:`TileBatch` of the :func:`tile_pooling` block the calling thread is in, or
+    None: what a network that pools outside torch (an ONNX session) reads instead of
+    :func:`global_pool`."""
+    return getattr(_current, "batch", None)
+
+
+@contextmanager
+def traced_pooling(pool: PoolFn) -> Iterator[None]:
+    """Every :func:`global_pool` call of the calling thread returns ``pool(layer, x,
+    with_max)`` for the block: how an exporter puts the photo's statistics into a traced graph
+    (:mod:`girml.artifacts.onnx_export`)."""
+    before = getattr(_current, "traced", None)
+    _current.traced = pool
+    try:
+        yield
+    finally:
+        _current.traced = before
 
 
 @contextmanager
@@ -128,7 +167,7 @@ def tile_pooling(
         tile: the tiles' side (square tiles, multiples of the network's ``size_multiple``).
     """
     before = getattr(_current, "batch", None)
-    _current.batch = _TileBatch(use, record, tuple(regions), tile)
+    _current.batch = TileBatch(use, record, tuple(regions), tile)
     try:
         yield
     finally:
@@ -141,9 +180,13 @@ def global_pool(
     """Mean (and maximum) of each channel of (N,C,H,W) ``x``: (N,C,1,1) each.
 
     Over ``x`` itself, unless the calling thread is inside :func:`tile_pooling`: then over the
-    photo (see the module docstring). The maximum is None unless ``with_max``.
+    photo (see the module docstring), or inside :func:`traced_pooling`, as its function
+    says. The maximum is None unless ``with_max``.
     """
-    batch: _TileBatch | None = getattr(_current, "batch", None)
+    traced: PoolFn | None = getattr(_current, "traced", None)
+    if traced is not None:
+        return traced(layer, x, with_max)
+    batch = current_tile_batch()
     if batch is not None and batch.record is not None:
         batch.record.add(layer, x.detach(), batch.regions, batch.tile)
     if batch is not None and batch.use is not None:

@@ -3,7 +3,7 @@
 Used by ``girml pull`` (whole downloads, DVC commands) and by the reachability probes of
 :mod:`girml.core.errors`. Per-request retries inside boto3 and MLflow are those libraries' own
 (botocore's ``standard`` mode, ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``); URL downloads that resume
-a ``.part`` file keep their loop in :mod:`girml.data.sources`.
+a ``.part`` file keep their loop in :mod:`girml.data.downloads`.
 """
 
 from __future__ import annotations

@@ -5,31 +5,26 @@ to a function listing :class:`SourceItem` (an image still to load) and :class:`R
 item that already failed, e.g. a download whose sha256 did not match). Listing is cheap;
 loading (reading, downloading, decoding) happens later in worker threads through
 ``SourceItem.load``. A source that cannot be listed at all raises :class:`SourceError`.
+Downloads and their sha256 pins are :mod:`girml.data.downloads`.
 """
 
 from __future__ import annotations
 
 import csv
 import functools
-import hashlib
 import logging
-import os
 import tarfile
-import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlparse
-from urllib.request import url2pathname
 
 import numpy as np
 import requests
-from requests.exceptions import ChunkedEncodingError
 
 from girml.config import (
     BuiltinSource,
@@ -38,11 +33,9 @@ from girml.config import (
     S3Source,
     Source,
     SplitFractions,
-    UrlItem,
     UrlSource,
 )
 from girml.core.files import WalkProblem, is_image_name, walk_files
-from girml.core.hashing import file_digest
 from girml.core.imageio import (
     DEFAULT_MAX_FILE_BYTES,
     ImageReadError,
@@ -51,18 +44,20 @@ from girml.core.imageio import (
     read_image,
 )
 from girml.core.registry import Registry
-from girml.core.urls import mask_text, mask_url
+from girml.core.urls import mask_url
 from girml.data.archives import DEFAULT_MAX_MEMBER_BYTES, EXTRACT_INFO, archive_kind, extract_images
+from girml.data.downloads import (
+    DownloadError,
+    PinFileError,
+    cache_name,
+    fetch_verified,
+    read_pins,
+)
 from girml.storage import s3
 
 logger = logging.getLogger(__name__)
 
 UNKNOWN_CATEGORY = "unknown"
-BACKOFF_BASE_S = 0.5
-BACKOFF_MAX_S = 30.0
-# Bytes per write to a .part file; a dropped connection loses at most one chunk.
-_CHUNK = 1 << 16
-_TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class SourceError(ValueError):
@@ -81,6 +76,9 @@ class SourceItem:
             [0, 255], or raises :class:`girml.core.imageio.ImageReadError` with the reason; a file
             over ``max_bytes`` is refused before it is read (``max_bytes`` has a default).
         split: the source's own split fractions, or None for ``collect.split``.
+        name: its path inside the source, POSIX: relative to a folder or an S3 prefix, an
+            archive member's path, a downloaded file's name (what a test set's layout is
+            matched on, :mod:`girml.data.layouts`).
     """
 
     source: str
@@ -88,6 +86,7 @@ class SourceItem:
     category: str
     load: Callable[..., np.ndarray]
     split: SplitFractions | None = None
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -203,9 +202,8 @@ def _builtin(cfg: BuiltinSource, *, max_member_bytes: int) -> Iterator[Entry]:
         )
     for name in dict.fromkeys(names):
         image = BUILTIN_IMAGES[name]
-        yield SourceItem(
-            "builtin", name, image.category, functools.partial(read_image, image.path())
-        )
+        load = functools.partial(read_image, image.path())
+        yield SourceItem("builtin", name, image.category, load, name=name)
 
 
 # --------------------------------------------------------------------------- folder
@@ -251,7 +249,8 @@ def _folder(cfg: FolderSource, *, max_member_bytes: int) -> Iterator[Entry]:
             category = cfg.category
         load = functools.partial(read_image, found)
         # names that are not UTF-8 are read as they are but recorded escaped
-        yield SourceItem("folder", printable_name(str(found)), printable_name(category), load)
+        origin, rel_name = printable_name(str(found)), printable_name(rel)
+        yield SourceItem("folder", origin, printable_name(category), load, name=rel_name)
 
 
 # --------------------------------------------------------------------------- s3
@@ -290,200 +289,35 @@ def _s3(cfg: S3Source, *, max_member_bytes: int) -> Iterator[Entry]:
         if cfg.category_from == "folder" and "/" in obj.key[len(cfg.prefix) :].strip("/"):
             category = _posix_parent_name(obj.key) or cfg.category
         load = functools.partial(_load_s3, client, cfg.bucket, obj.key, obj.size)
-        yield SourceItem("s3", f"s3://{cfg.bucket}/{obj.key}", category, load)
+        rel = obj.key[len(cfg.prefix) :].lstrip("/")
+        yield SourceItem("s3", f"s3://{cfg.bucket}/{obj.key}", category, load, name=rel)
 
 
 # --------------------------------------------------------------------------- urls
 
 
-class DownloadError(RuntimeError):
-    """A URL item could not be fetched (permanent error or retries exhausted) or verified."""
-
-
-class _TransientError(DownloadError):
-    pass
-
-
-def _fetch_once(session: requests.Session, url: str, part: Path, timeout_s: float) -> None:
-    """One GET into ``part``, resuming from its current size with an HTTP Range request."""
-    have = part.stat().st_size if part.exists() else 0
-    # identity encoding: Range offsets must count the stored bytes, not a gzip stream's.
-    headers = {"Accept-Encoding": "identity"}
-    if have:
-        headers["Range"] = f"bytes={have}-"
-    try:
-        with session.get(url, headers=headers, stream=True, timeout=timeout_s) as response:
-            if response.status_code == 416 and have:
-                return  # nothing left to fetch; the sha256 check decides
-            if response.status_code in _TRANSIENT_STATUS:
-                raise _TransientError(f"HTTP {response.status_code}")
-            if response.status_code >= 400:
-                raise DownloadError(f"HTTP {response.status_code}")
-            resumed = response.status_code == 206 and response.headers.get(
-                "Content-Range", ""
-            ).startswith(f"bytes {have}-")
-            with part.open("ab" if resumed else "wb") as fh:
-                for chunk in response.iter_content(_CHUNK):
-                    fh.write(chunk)
-    except (requests.ConnectionError, requests.Timeout, ChunkedEncodingError) as exc:
-        raise _TransientError(mask_text(str(exc)) or type(exc).__name__) from None
-    except requests.RequestException as exc:
-        raise DownloadError(mask_text(str(exc)) or type(exc).__name__) from None
-
-
-def download(
-    url: str,
-    dest: Path,
-    *,
-    retries: int,
-    timeout_s: float,
-    session: requests.Session | None = None,
-    backoff_s: float = BACKOFF_BASE_S,
-) -> None:
-    """Download ``url`` to ``dest`` through ``dest.part``, resuming and retrying.
-
-    Transient failures (connection drops, timeouts, 408/429/5xx) are retried up to ``retries``
-    times with exponential backoff (``backoff_s * 2**attempt``, capped); each retry resumes
-    the ``.part`` file with an HTTP Range request. The result is not verified here. Logins come
-    from ``~/.netrc`` (or ``$NETRC``), which ``requests`` reads for the URL's host; messages
-    show the URL masked (:func:`girml.core.urls.mask_url`).
-
-    Args:
-        url: ``http://`` or ``https://`` URL.
-        dest: final path; ``dest`` with a ``.part`` suffix added holds the partial download.
-        retries: extra attempts after the first, >= 0.
-        timeout_s: connect/read timeout per request, > 0.
-        session: a ``requests`` session to reuse; a fresh one when omitted.
-        backoff_s: base delay before the first retry, >= 0.
-
-    Raises:
-        DownloadError: a permanent HTTP error, or still failing after the retries.
-    """
-    if retries < 0:
-        raise ValueError(f"retries must be >= 0, got {retries}")
-    if timeout_s <= 0:
-        raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
-    if backoff_s < 0:
-        raise ValueError(f"backoff_s must be >= 0, got {backoff_s}")
-    part = dest.with_name(dest.name + ".part")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with nullcontext(session) if session is not None else requests.Session() as http:
-        for attempt in range(retries + 1):
-            try:
-                _fetch_once(http, url, part, timeout_s)
-                break
-            except _TransientError as exc:
-                if attempt == retries:
-                    raise DownloadError(f"gave up after {retries + 1} attempts ({exc})") from None
-                delay = min(backoff_s * 2**attempt, BACKOFF_MAX_S)
-                logger.warning(
-                    "%s: %s; retry %d/%d in %.1fs", mask_url(url), exc, attempt + 1, retries, delay
-                )
-                time.sleep(delay)
-    os.replace(part, dest)
-
-
-def _cache_name(url: str, sha256: str) -> str:
-    base = PurePosixPath(unquote(urlparse(url).path)).name or "download"
-    return f"{sha256.lower()[:16]}-{base}"
-
-
-def read_pins(pin_file: Path) -> dict[str, str]:
-    """``url -> sha256`` from a pin file of ``"<sha256>  <url>"`` lines (none if absent)."""
-    if not pin_file.is_file():
-        return {}
-    pins = {}
-    for number, line in enumerate(pin_file.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        digest, _, url = line.partition("  ")
-        if len(digest) != 64 or not url:
-            raise SourceError(f"{pin_file}:{number}: expected '<sha256>  <url>', got {line!r}")
-        pins[url.strip()] = digest.lower()
-    return pins
-
-
-def _record_pin(pin_file: Path, pins: dict[str, str], url: str, sha256: str) -> None:
-    """Add ``url``'s hash to ``pins`` (the file's content) and rewrite ``pin_file`` whole, so
-    a kill leaves the old one."""
-    pins[url] = sha256
-    lines = [f"{digest}  {pinned}" for pinned, digest in sorted(pins.items())]
-    tmp = pin_file.with_name(pin_file.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, pin_file)
-    logger.warning("%s: pinned at sha256 %s in %s (commit it)", mask_url(url), sha256, pin_file)
-
-
-def _fetch_verified(
-    item: UrlItem,
-    cache_dir: Path,
-    cfg: UrlSource,
-    session: requests.Session,
-    pins: dict[str, str],
-) -> tuple[Path, str]:
-    """A local, sha256-verified copy of ``item`` and its sha256; DownloadError otherwise.
-
-    The expected hash is ``item.sha256``, else the one in ``pins`` (``cfg.pin_file``'s content,
-    read once per source); with neither, the download is trusted once and its hash pinned.
-    """
-    pin_file = Path(cfg.pin_file)
-    expected = (item.sha256 or pins.get(item.url) or "").lower() or None
-    where = "" if item.sha256 or expected is None else f" (pinned in {pin_file})"
-    parsed = urlparse(item.url)
-    if parsed.scheme == "file":
-        local = Path(url2pathname(unquote(parsed.path)))
-        if not local.is_file():
-            raise DownloadError(f"no such file {local}")
-        got = file_digest(local)
-        if expected is None:
-            _record_pin(pin_file, pins, item.url, got)
-        elif got != expected:
-            raise DownloadError(f"sha256 mismatch: expected {expected}{where}, got {got}")
-        return local, got
-    if expected is not None:
-        dest = cache_dir / _cache_name(item.url, expected)
-        if dest.is_file():
-            if file_digest(dest) == expected:
-                return dest, expected
-            dest.unlink()
-    else:  # first download of an unpinned item: named by its URL until its hash is known
-        dest = cache_dir / _cache_name(item.url, hashlib.sha256(item.url.encode()).hexdigest())
-        dest = dest.with_name("unpinned-" + dest.name)
-    try:
-        download(item.url, dest, retries=cfg.retries, timeout_s=cfg.timeout_s, session=session)
-    except DownloadError as exc:
-        raise DownloadError(f"download failed: {exc}") from None
-    got = file_digest(dest)
-    if expected is None:
-        final = cache_dir / _cache_name(item.url, got)
-        os.replace(dest, final)
-        _record_pin(pin_file, pins, item.url, got)
-        return final, got
-    if got != expected:
-        dest.unlink()
-        raise DownloadError(f"sha256 mismatch: expected {expected}{where}, got {got}")
-    return dest, got
-
-
 @SOURCES.register("urls")
 def _urls(cfg: UrlSource, *, max_member_bytes: int) -> Iterator[Entry]:
     cache_dir = Path(cfg.cache_dir)
-    pins = read_pins(Path(cfg.pin_file))  # updated as items are pinned
+    try:
+        pins = read_pins(Path(cfg.pin_file))  # updated as items are pinned
+    except PinFileError as exc:
+        raise SourceError(str(exc)) from None
     with requests.Session() as session:
         for item in cfg.items:
             origin = mask_url(item.url)  # what the manifest and rejected.csv store
             try:
-                local, sha256 = _fetch_verified(item, cache_dir, cfg, session, pins)
+                local, sha256 = fetch_verified(item, cache_dir, cfg, session, pins)
             except DownloadError as exc:
                 yield Rejection("urls", origin, str(exc))
                 continue
             kind = archive_kind(PurePosixPath(urlparse(item.url).path).name)
             if kind is None:
-                yield SourceItem(
-                    "urls", origin, item.category, functools.partial(read_image, local)
-                )
+                load = functools.partial(read_image, local)
+                base = PurePosixPath(unquote(urlparse(item.url).path)).name
+                yield SourceItem("urls", origin, item.category, load, name=printable_name(base))
                 continue
-            extracted = cache_dir / f"{_cache_name(item.url, sha256)}.d"
+            extracted = cache_dir / f"{cache_name(item.url, sha256)}.d"
             try:
                 left_out = extract_images(local, kind, extracted, max_member_bytes)
             except (OSError, EOFError, zlib.error, zipfile.BadZipFile, tarfile.TarError) as exc:
@@ -495,4 +329,4 @@ def _urls(cfg: UrlSource, *, max_member_bytes: int) -> Iterator[Entry]:
             for member in sorted(members):
                 name = printable_name(member.relative_to(extracted).as_posix())
                 load = functools.partial(read_image, member)
-                yield SourceItem("urls", f"{origin}#{name}", item.category, load)
+                yield SourceItem("urls", f"{origin}#{name}", item.category, load, name=name)

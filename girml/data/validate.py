@@ -1,9 +1,11 @@
 """Data validation with Great Expectations (DVC stage ``validate``).
 
 The library builds plain pandas tables from the manifests (one row per clean image, per pair, per
-recipe step) and runs one expectation suite per table through a GX checkpoint, which also renders
-Data Docs. Anything that needs decoding an image (existence, channels, PSNR of LQ against GT) is
-computed here into columns; the expectations themselves are GX's stock ones.
+recipe step) and runs one expectation suite per table through a GX checkpoint. Every
+expectation's outcome goes into ``result.json``, which :mod:`girml.data.validation_page` renders
+as one self-contained page (GX's Data Docs load their styles and scripts from CDNs). Anything
+that needs decoding an image (existence, channels, PSNR of LQ against GT) is computed here into
+columns; the expectations themselves are GX's stock ones.
 
 The benchmark's ``clean`` family is the one exception to "PSNR(LQ, GT) is finite and inside a
 band": its LQ must be identical to its GT (PSNR infinite) and its recipe must have no step.
@@ -15,7 +17,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from girml.config import CLEAN_FAMILY, DegradationsConfig, ValidateConfig
 from girml.config import held_categories as config_held_categories
 from girml.core.imageio import ImageReadError, read_image, write_text
 from girml.data.records import PairRecord, read_jsonl
+from girml.data.validation_page import render_validation_page
 from girml.degradations import Recipe, param_bounds
 from girml.metrics import psnr
 
@@ -41,12 +43,13 @@ _KEY_COLUMN = {"manifest": "id"}  # the column naming a row in failure reports; 
 
 @dataclass
 class ValidationReport:
-    """Outcome of :func:`validate_data`: overall success and the broken expectations."""
+    """Outcome of :func:`validate_data`: success, every expectation's outcome, the broken ones."""
 
     success: bool
     evaluated: int
     failures: list[dict[str, Any]] = field(default_factory=list)
-    docs_index: Path | None = None
+    expectations: list[dict[str, Any]] = field(default_factory=list)
+    page: Path | None = None
 
     def summary(self) -> str:
         """Readable multi-line summary, one line per broken expectation."""
@@ -338,30 +341,9 @@ def _suites(
     }
 
 
-def _docs_context(root: str, docs_dir: Path) -> Any:
-    """A file GX context under ``root`` whose one Data Docs site writes to ``docs_dir``."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="file", project_root_dir=root)
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    context.add_data_docs_site(
-        site_name="girml",
-        site_config={
-            "class_name": "SiteBuilder",
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            "store_backend": {
-                "class_name": "TupleFilesystemStoreBackend",
-                "base_directory": str(docs_dir.resolve()),
-            },
-        },
-    )
-    return context
-
-
 def _checkpoint(context: Any, source: Any, name: str, expectations: list[Any]) -> Any:
-    """Register table ``name``'s asset, suite and validation, and a checkpoint that updates
-    the Data Docs and reports failing rows by the table's key column."""
+    """Register table ``name``'s asset, suite and validation, and a checkpoint that reports
+    failing rows by the table's key column."""
     import great_expectations as gx
 
     batch = source.add_dataframe_asset(name=name).add_batch_definition_whole_dataframe("all")
@@ -375,7 +357,6 @@ def _checkpoint(context: Any, source: Any, name: str, expectations: list[Any]) -
         gx.Checkpoint(
             name=name,
             validation_definitions=[definition],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["girml"])],
             result_format={
                 "result_format": "SUMMARY",
                 "unexpected_index_column_names": [_KEY_COLUMN.get(name, "pair")],
@@ -384,50 +365,62 @@ def _checkpoint(context: Any, source: Any, name: str, expectations: list[Any]) -
     )
 
 
-def _outcomes(name: str, result: Any) -> tuple[int, list[dict[str, Any]]]:
-    """Expectations evaluated by one checkpoint run, and a JSON-safe record of each failure."""
-    evaluated, failures = 0, []
+def _error(info: Any) -> str | None:
+    """The exception message GX recorded for an expectation (flat or per metric), if any."""
+    if not isinstance(info, dict):
+        return None
+    if info.get("exception_message"):
+        return str(info["exception_message"])
+    return next((m for v in info.values() if (m := _error(v))), None)
+
+
+def _outcomes(name: str, checkpoint: Any, result: Any) -> list[dict[str, Any]]:
+    """A JSON-safe record of each expectation one checkpoint run evaluated, in suite order."""
+    suite = checkpoint.validation_definitions[0].suite
+    rank = {e.id: i for i, e in enumerate(suite.expectations)}  # GX puts errors first
+    records = []
     for run in result.run_results.values():
-        for res in run.results:
-            evaluated += 1
-            if res.success:
-                continue
+        for res in sorted(run.results, key=lambda r: rank.get(r.expectation_config.id, -1)):
             kwargs = {k: v for k, v in res.expectation_config.kwargs.items() if k != "batch_id"}
-            failures.append(
+            error = _error(res.exception_info)
+            records.append(
                 {
                     "table": name,
                     "expectation": res.expectation_config.type,
                     "kwargs": _short(kwargs),
-                    "unexpected_count": res.result.get("unexpected_count"),
+                    "success": bool(res.success),
+                    "element_count": _short(res.result.get("element_count")),
+                    "unexpected_count": _short(res.result.get("unexpected_count")),
+                    "observed_value": _short(res.result.get("observed_value")),
                     "examples": _short(
                         res.result.get("partial_unexpected_index_list")
                         or res.result.get("partial_unexpected_list", [])
                     ),
+                    **({"error": str(error)} if error and not res.success else {}),
                 }
             )
-    return evaluated, failures
+    return records
 
 
 def run_expectations(
-    tables: dict[str, pd.DataFrame], suites: dict[str, list[Any]], docs_dir: Path
+    tables: dict[str, pd.DataFrame], suites: dict[str, list[Any]]
 ) -> ValidationReport:
-    """Run each table's suite through a GX checkpoint that also updates Data Docs."""
+    """Run each table's suite through a GX checkpoint (an in-memory GX context)."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    evaluated, failures = 0, []
-    with tempfile.TemporaryDirectory(prefix="girml-gx-") as root:
-        context = _docs_context(root, docs_dir)
-        source = context.data_sources.add_pandas("girml")
-        for name, expectations in suites.items():
-            checkpoint = _checkpoint(context, source, name, expectations)
-            result = checkpoint.run(batch_parameters={"dataframe": tables[name]})
-            n, table_failures = _outcomes(name, result)
-            evaluated += n
-            failures.extend(table_failures)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_pandas("girml")
+    records: list[dict[str, Any]] = []
+    for name, expectations in suites.items():
+        checkpoint = _checkpoint(context, source, name, expectations)
+        result = checkpoint.run(batch_parameters={"dataframe": tables[name]})
+        records += _outcomes(name, checkpoint, result)
+    failures = [r for r in records if not r["success"]]
     return ValidationReport(
-        success=not failures,
-        evaluated=evaluated,
-        failures=failures,
-        docs_index=docs_dir / "index.html",
+        success=not failures, evaluated=len(records), failures=failures, expectations=records
     )
 
 
@@ -463,7 +456,8 @@ def validate_data(
         cfg: PSNR bands and decoding switch.
         min_size: the collect stage's minimum shorter side, pixels.
         held_category: the content category held out of training (``unseen-content``).
-        out_dir: receives ``result.json`` and ``docs/`` (Data Docs HTML).
+        out_dir: receives ``result.json`` (every expectation's outcome) and ``index.html``
+            (the same as one self-contained page).
 
     Returns:
         The report; ``success`` is False when any expectation broke.
@@ -483,14 +477,18 @@ def validate_data(
     val_ids = sorted(set(pairs["val"]["source_id"]))
     held_categories = config_held_categories(held_category)
     suites = _suites(spec, min_size, train_ids, val_ids, held_categories)
-    report = run_expectations(tables, suites, out_dir / "docs")
+    report = run_expectations(tables, suites)
     result = {
         "success": report.success,
         "evaluated_expectations": report.evaluated,
         "failed_expectations": len(report.failures),
         "rows": {name: len(df) for name, df in tables.items()},
         "failures": report.failures,
+        "expectations": report.expectations,  # a list: `dvc metrics show` leaves it out
     }
+    page = render_validation_page(result)
     write_text(out_dir / "result.json", json.dumps(result, indent=2, sort_keys=True) + "\n")
+    write_text(out_dir / "index.html", page)
+    report.page = out_dir / "index.html"
     log.info(report.summary())
     return report

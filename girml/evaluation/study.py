@@ -20,6 +20,7 @@ from typing import Any
 from girml.core.imageio import write_text
 from girml.evaluation.harness import MODEL_METHOD
 from girml.evaluation.leaderboard import Cost, Leaderboard, leaderboard
+from girml.evaluation.published import study_protocols
 from girml.evaluation.report import ROW_COLUMNS
 from girml.evaluation.study_files import method_metrics, plot_csv, render_html, study_json
 from girml.evaluation.uncertainty import BOOTSTRAP_SAMPLES
@@ -74,6 +75,8 @@ def run_study(
     n_boot: int = BOOTSTRAP_SAMPLES,
     costs: Mapping[str, Cost] | None = None,
     more: Sequence[Path] = (),
+    protocols_dir: Path | None = None,
+    cost_note: str | None = None,
 ) -> Leaderboard:
     """Read the per-image rows, build the leaderboard and write its three files, each atomically
     and none unless all three could be rendered.
@@ -92,6 +95,12 @@ def run_study(
         costs: see :func:`leaderboard`.
         more: further per-image CSVs (the study's approaches,
             ``metrics/approaches/<name>/per_image.csv``), ranked with the first.
+        protocols_dir: where the protocol stage writes ``<protocol>.json``
+            (``metrics/protocols``); when given, the files gain a ``protocols`` part: the
+            measured protocol scores found there beside the published results
+            (:func:`girml.evaluation.published.study_protocols`), never ranked.
+        cost_note: how the evaluate stage measured its methods' costs
+            (:attr:`girml.evaluation.costs.MeasuredCosts.note`), for the page; None: it did not.
 
     Raises:
         FileNotFoundError: no ``per_image_csv`` or no file of ``more``.
@@ -108,12 +117,13 @@ def run_study(
             owner[method] = Path(path)
         rows += extra
     board = leaderboard(rows, reference, seed, n_boot, costs)
+    protocols = None if protocols_dir is None else study_protocols(Path(protocols_dir))
     sources = ", ".join(str(path) for path in dict.fromkeys(owner.values()))
     meta = {"per-image rows": sources, "images": len(rows)}
     files = {  # every text first: a failure to build one leaves all three files as they were
-        Path(out_json): json.dumps(study_json(board), indent=2, allow_nan=False) + "\n",
+        Path(out_json): json.dumps(study_json(board, protocols), indent=2, allow_nan=False) + "\n",
         Path(plots_csv): plot_csv(board),
-        Path(html_dir) / "index.html": render_html(board, meta),
+        Path(html_dir) / "index.html": render_html(board, meta, protocols, cost_note),
     }
     for path, text in files.items():
         write_text(path, text)

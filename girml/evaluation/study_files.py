@@ -14,7 +14,13 @@ first), then per method ``methods.<m>.``:
   ``<suite>.diff_ci95_high``, ``<suite>.harm_rate``, for every suite where the method has
   degraded images with ground truth, in the order of
   :data:`girml.data.synthesize.SUITES`;
-- ``clean.<suite>.clean_psnr_y`` for every suite with a ``clean`` family.
+- ``clean.<suite>.clean_psnr_y`` for every suite with a ``clean`` family;
+
+and, when the study stage passes them, ``protocols``: per protocol (``allinone-3``, ...) its
+sets and rows, the measured scores of ``metrics/protocols/<protocol>.json`` first, then the
+published results, each row with ``"published": true`` or ``false`` and the published ones with
+their paper and sources (:func:`girml.evaluation.published.protocol_tables`). Published rows are
+not in ``ranking`` or ``methods`` and have no intervals.
 
 ``plots/study.csv`` (:func:`plot_rows`): ``method, suite, psnr_gain, low, high``, one row per
 method (rank order) and suite. ``reports/study/index.html``: the same numbers as one
@@ -33,8 +39,9 @@ from typing import Any
 
 import jinja2
 
+from girml.core.imageio import png_data_uri
 from girml.evaluation.leaderboard import Estimate, Leaderboard, MethodResult
-from girml.evaluation.study_page import gain_plot_png, png_data_uri, takeaway
+from girml.evaluation.study_page import gain_plot_png, takeaway
 from girml.evaluation.uncertainty import LEVEL
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -85,9 +92,10 @@ def method_json(result: MethodResult, reference: str) -> dict[str, Any]:
     return out
 
 
-def study_json(board: Leaderboard) -> dict[str, Any]:
-    """The content of ``metrics/study.json`` (keys in the module docstring)."""
-    return {
+def study_json(board: Leaderboard, protocols: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The content of ``metrics/study.json`` (keys in the module docstring); ``protocols``
+    (:func:`girml.evaluation.published.protocol_tables`) is added when given."""
+    out = {
         "reference": board.reference,
         "seed": board.seed,
         "n_boot": board.n_boot,
@@ -97,6 +105,9 @@ def study_json(board: Leaderboard) -> dict[str, Any]:
             result.method: method_json(result, board.reference) for result in board.methods
         },
     }
+    if protocols is not None:
+        out["protocols"] = dict(protocols)
+    return out
 
 
 def plot_rows(board: Leaderboard) -> list[dict[str, Any]]:
@@ -134,13 +145,22 @@ def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def render_html(board: Leaderboard, meta: Mapping[str, Any]) -> str:
+def render_html(
+    board: Leaderboard,
+    meta: Mapping[str, Any],
+    protocols: Mapping[str, Any] | None = None,
+    cost_note: str | None = None,
+) -> str:
     """The self-contained study page (inline CSS, no scripts, every value HTML-escaped): the
-    takeaway, the gain plot as a PNG data URI, then the tables.
+    takeaway, the gain plot as a PNG data URI, then the tables; with ``protocols``, a table per
+    protocol of measured rows and, marked "published" with their citations, published ones.
 
     Args:
         board: the leaderboard.
         meta: facts shown at the top (name -> value), e.g. the source CSV.
+        protocols: see :func:`study_json`.
+        cost_note: how the evaluate stage measured its methods' costs (threads,
+            self-ensemble), said under the ranking; None: it measured none.
 
     Raises:
         FileNotFoundError: the template is missing from :data:`TEMPLATES_DIR` (e.g. a package
@@ -164,6 +184,8 @@ def render_html(board: Leaderboard, meta: Mapping[str, Any]) -> str:
         level=LEVEL,
         takeaway=takeaway(board),
         plot_uri=png_data_uri(gain_plot_png(board)),
+        protocols=protocols or {},
+        cost_note=cost_note,
     )
 
 

@@ -9,7 +9,6 @@ on which suites the unified model is beaten.
 
 from __future__ import annotations
 
-import base64
 import io
 
 from matplotlib import colormaps
@@ -70,11 +69,6 @@ def gain_plot_png(board: Leaderboard) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=PLOT_DPI, bbox_inches="tight")
     return buffer.getvalue()
-
-
-def png_data_uri(png: bytes) -> str:
-    """A ``data:image/png;base64,...`` URI of PNG bytes (the page stays self-contained)."""
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def _db(value: float) -> str:

@@ -12,6 +12,7 @@ the champion restore them through :func:`girml.core.inference.restore_image` wit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from torch import nn
 from girml.config import RESTORE_OVERLAP, RESTORE_TILE, EvaluateConfig
 from girml.data.synthesize import WHOLE_SUITE
 from girml.evaluation.bench import Bench
+from girml.evaluation.costs import RestoreCost
 from girml.evaluation.harness import evaluate_method
 from girml.evaluation.restorers import RestoreFn, model_restorer
 from girml.metrics import LpipsMetric, NiqeModel
@@ -42,6 +44,7 @@ def evaluate_whole(
     cfg: EvaluateConfig,
     niqe_model: NiqeModel,
     lpips: LpipsMetric | None,
+    costs: Mapping[str, RestoreCost] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of each model (``{method: network}``) on the whole-photo suite of ``bench``.
 
@@ -51,6 +54,8 @@ def evaluate_whole(
         cfg: the ``evaluate`` section (``crop_border``; its real photos are not scored again).
         niqe_model: the NIQE pristine model.
         lpips: the LPIPS metric, or None.
+        costs: method -> where its restoring time is added up (methods not in it are not
+            timed).
 
     Returns:
         The rows of :func:`~girml.evaluation.harness.evaluate_method`, with ``block_shift``.
@@ -58,7 +63,8 @@ def evaluate_whole(
     crops_only = cfg.model_copy(update={"real_dir": None})
     rows: list[dict[str, Any]] = []
     for method, model in models.items():
-        rows += evaluate_method(
-            restore_restorer(model), bench, crops_only, niqe_model, lpips, method=method
-        )
+        fn = restore_restorer(model)
+        if costs is not None and method in costs:
+            fn = costs[method].timed(fn)
+        rows += evaluate_method(fn, bench, crops_only, niqe_model, lpips, method=method)
     return rows

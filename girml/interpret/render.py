@@ -8,22 +8,17 @@ embedded as PNG data URIs so the page is self-contained.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from girml.core.imageio import png_data_uri
 from girml.interpret.sections import Section, format_value
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 REPORT_TEMPLATE = "report.html.j2"
-
-
-def png_data_uri(png: bytes) -> str:
-    """A ``data:image/png;base64,...`` URI of PNG bytes."""
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def _environment() -> jinja2.Environment:

@@ -45,6 +45,16 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
         "study.classifier_steps",
     ),
     "approach-eval": ("evaluate", "study.approaches.${key}"),
+    # one stage per test set (protocols.sets) and per protocol run (protocols.run)
+    "testset": ("protocols.sets.${key}",),
+    "protocols": (
+        "degradations",
+        "evaluate.methods",
+        "evaluate.niqe_patch_size",
+        "evaluate.self_ensemble",
+        "evaluate.tile",
+        "protocols.custom",
+    ),
 }
 
 

@@ -2,7 +2,8 @@
 
 With ``evaluate.specialists`` on it also scores the networks of models/specialists/ (the
 ``specialists`` stage trains them). Writes metrics/eval.json, metrics/per_family.csv,
-metrics/per_image.csv and plots/, then records the decision: the registry's alias and the new
+metrics/per_image.csv, plots/ and metrics/method_costs.json (each method's restoring time and
+parameter count, for the study), then records the decision: the registry's alias and the new
 version's MLflow run.
 """
 

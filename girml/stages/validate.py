@@ -1,4 +1,5 @@
-"""Stage ``validate``: Great Expectations checks over manifests, pairs and recipes."""
+"""Stage ``validate``: Great Expectations checks over manifests, pairs and recipes, written as
+``reports/validation/result.json`` and a self-contained page, ``reports/validation/index.html``."""
 
 from __future__ import annotations
 
@@ -20,6 +21,6 @@ def run(params: Path, echo: Echo) -> None:
         CLEAN_DIR, PAIRS_DIR, BENCH_DIR, spec, cfg, min_size, held_category, VALIDATION_DIR
     )
     echo(report.summary())
-    echo(f"result: {VALIDATION_DIR / 'result.json'}  docs: {report.docs_index}")
+    echo(f"result: {VALIDATION_DIR / 'result.json'}  report: {report.page}")
     if not report.success:
         raise StageFailed("", 1)  # the summary said what failed

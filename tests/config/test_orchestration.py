@@ -8,10 +8,10 @@ import pytest
 from girml.config import ConfigError, OrchestrationConfig, parse_section
 
 
-def test_defaults_schedule_weekly_and_retry_only_collect() -> None:
+def test_defaults_schedule_weekly_and_retry_only_the_downloads() -> None:
     cfg = OrchestrationConfig()
     assert cfg.cron == "0 3 * * 1" and cfg.timezone == "UTC" and not cfg.push
-    assert cfg.io_stages == ["collect"] and cfg.retries == 2
+    assert cfg.io_stages == ["collect", "testset"] and cfg.retries == 2
 
 
 def test_a_cron_too_short_to_be_one_and_negative_retries_are_refused() -> None:

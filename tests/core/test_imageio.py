@@ -3,6 +3,7 @@ errors."""
 
 from __future__ import annotations
 
+import base64
 import errno
 import os
 import re
@@ -20,6 +21,7 @@ from girml.core.imageio import (
     ImageTooLarge,
     atomic_path,
     decode_image,
+    png_data_uri,
     read_image,
     swap_dir,
     to_tensor,
@@ -276,3 +278,9 @@ def test_tensor_round_trip_shapes_range_and_rounding() -> None:
     assert to_uint8(odd)[0, :, 0].tolist() == [0, 0, 2, 255]  # clipped and rounded
     with pytest.raises(ValueError, match=r"batch of one, got shape \(2, 3, 5, 6\)"):
         to_uint8(tensor.repeat(2, 1, 1, 1))
+
+
+def test_png_data_uri_round_trips() -> None:
+    uri = png_data_uri(b"\x89PNG\x00\xff")
+    assert uri.startswith("data:image/png;base64,")
+    assert base64.b64decode(uri.split(",", 1)[1]) == b"\x89PNG\x00\xff"

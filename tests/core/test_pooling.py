@@ -17,7 +17,14 @@ from girml.core.inference import (
     restore_image,
     restore_tiled,
 )
-from girml.core.pooling import PhotoStats, global_pool, pools_globally, tile_pooling
+from girml.core.pooling import (
+    PhotoStats,
+    current_tile_batch,
+    global_pool,
+    pools_globally,
+    tile_pooling,
+    traced_pooling,
+)
 from girml.models import build_model
 from girml.models.blocks import RestorationNet
 
@@ -210,3 +217,27 @@ def test_outside_tile_pooling_layers_pool_over_their_input() -> None:
     torch.testing.assert_close(mean, x.mean(dim=(2, 3), keepdim=True))
     torch.testing.assert_close(peak, x.amax(dim=(2, 3), keepdim=True))
     assert global_pool(nn.Identity(), x, with_max=False)[1] is None
+
+
+def test_an_exporter_and_an_outside_runtime_reach_the_pooling_hooks() -> None:
+    """What girml/artifacts/onnx_*.py build on: :func:`traced_pooling` replaces every pooling
+    call of the block; :func:`current_tile_batch` is the batch a runtime must pool for; sums
+    added whole (:meth:`PhotoStats.add_sums`) pool as the tiles they came from."""
+    x = torch.rand(2, 3, 8, 8)
+    layer = nn.Identity()
+    with traced_pooling(lambda module, feat, with_max: (feat[:, :, :1, :1], None)):
+        assert torch.equal(global_pool(layer, x, with_max=True)[0], x[:, :, :1, :1])
+    assert torch.equal(global_pool(layer, x, with_max=False)[0], x.mean(dim=(2, 3), keepdim=True))
+    stats, summed = PhotoStats(), PhotoStats()
+    regions = [(0, 8, 0, 4), (0, 8, 4, 8)]
+    assert current_tile_batch() is None
+    with tile_pooling(use=None, record=stats, regions=regions, tile=8):
+        batch = current_tile_batch()
+        assert batch is not None and batch.record is stats and batch.regions == tuple(regions)
+        global_pool(layer, x, with_max=True)
+    for k, (_, _, x0, x1) in enumerate(regions):
+        part = x[k, :, :, x0:x1]
+        summed.add_sums(layer, part.sum(dim=(1, 2)).double(), 32, part.amax(dim=(1, 2)))
+    like = torch.empty(1, 3, 1, 1)
+    for got, want in zip(summed.pooled(layer, like), stats.pooled(layer, like), strict=True):
+        torch.testing.assert_close(got, want)

@@ -1,4 +1,5 @@
-"""Great Expectations validation: passes on clean data, fails on leakage and bad recipes."""
+"""Great Expectations validation: passes on clean data, fails on leakage and bad recipes, and writes
+every expectation's outcome to result.json and a page that renders offline in a real browser."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from girml.config import DegradationsConfig, ValidateConfig, parse_section
-from girml.data.validate import validate_data
+from girml.data.validate import ValidationReport, validate_data
+from tests.browser import Browser
 from tests.factories import synthesize_tiny, tiny_params
 
 
@@ -40,8 +42,13 @@ def test_clean_data_passes_and_writes_reports(synthesized: Path, tmp_path: Path)
     result = json.loads((tmp_path / "report" / "result.json").read_text())
     assert result["success"] is True and result["evaluated_expectations"] >= 25
     assert result["rows"]["train_pairs"] == 24
-    index = tmp_path / "report" / "docs" / "index.html"
-    assert index.is_file() and "manifest" in index.read_text()
+    records = result["expectations"]
+    assert len(records) == result["evaluated_expectations"] and all(r["success"] for r in records)
+    assert {r["table"] for r in records} == set(result["rows"])
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert f"Validation passed: all {len(records)} expectations met." in page
+    assert page.count("✓ met") == len(records) and "✗ broken" not in page
+    assert not (tmp_path / "report" / "docs").exists()  # no GX Data Docs any more
 
 
 def test_leaked_split_fails(synthesized: Path, tmp_path: Path) -> None:
@@ -88,16 +95,45 @@ def test_out_of_range_parameter_fails(synthesized: Path, tmp_path: Path) -> None
     assert result["success"] is False and result["failed_expectations"] >= 1
 
 
-def test_broken_image_and_implausible_psnr_fail(synthesized: Path, tmp_path: Path) -> None:
-    root = _copy(synthesized, tmp_path / "data")
+@pytest.fixture(scope="module")
+def broken(
+    synthesized: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, ValidationReport, str]:
+    """Validation of data with an undecodable photo and a val pair whose LQ is its GT: the
+    report folder, the report and the broken photo's id."""
+    root = _copy(synthesized, tmp_path_factory.mktemp("broken") / "data")
     lq = next((root / "pairs" / "val" / "lq").glob("*.png"))
     gt = root / "pairs" / "val" / "gt" / lq.name
     lq.write_bytes(gt.read_bytes())  # "degraded" image identical to GT: PSNR = inf
-    next((root / "clean" / "images").glob("*.png")).write_bytes(b"not a png")
-    report = _validate(root, tmp_path / "report")
-    broken = {(f["table"], f["kwargs"].get("column")) for f in report.failures}
-    assert ("val_pairs", "psnr_finite") in broken
-    assert ("manifest", "decodes") in broken
+    photo = next((root / "clean" / "images").glob("*.png"))
+    photo.write_bytes(b"not a png")
+    return root.parent / "report", _validate(root, root.parent / "report"), photo.stem
+
+
+def test_broken_image_and_implausible_psnr_fail(broken: tuple[Path, ValidationReport, str]) -> None:
+    out, report, photo = broken
+    failures = {(f["table"], f["kwargs"].get("column")): f for f in report.failures}
+    assert ("val_pairs", "psnr_finite") in failures
+    assert failures["manifest", "decodes"]["examples"] == [{"decodes": False, "id": photo}]
+    page = (out / "index.html").read_text()
+    n, bad = report.evaluated, len(report.failures)
+    assert f"Validation FAILED: {bad} of {n} expectations broken." in page
+    assert page.count("✗ broken") == bad and page.count("✓ met") == n - bad
+    assert f"id={photo}" in page  # the broken photo is named on the page
+
+
+def test_the_page_renders_offline_in_headless_chromium(
+    broken: tuple[Path, ValidationReport, str], browser: Browser
+) -> None:
+    out, report, _ = broken
+    page = browser.open(out / "index.html")
+    result = json.loads((out / "result.json").read_text())
+    tables = list(dict.fromkeys(r["table"] for r in result["expectations"]))  # suite order
+    assert sorted(tables) == sorted(result["rows"])
+    per_table = [sum(r["table"] == t for r in report.expectations) for t in tables]
+    page.assert_renders_offline(min_tables=1 + len(tables))
+    assert page.tables == [len(tables), *per_table]  # the summary, then one per table
+    assert page.title == "GIR data validation: FAILED" and page.scripts == 0
 
 
 def test_clean_family_must_be_its_ground_truth_without_steps(

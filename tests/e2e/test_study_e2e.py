@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.test_pipeline_e2e import PROJECT_FILES, _run, copy_project
+from tests.e2e.test_pipeline_e2e import PROJECT_FILES, SMOKE, _run, copy_project
 
 APPROACHES = ["prompt_nafnet", "plain_cnn", "specialists", "routed", "release"]
 
@@ -22,7 +22,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy_project(
         tmp_path_factory.mktemp("girml-study"),
         [*PROJECT_FILES, "models/release"],
-        ["profiles/smoke.yaml", "profiles/study.yaml"],
+        [*SMOKE, "profiles/study.yaml", str(Path(__file__).with_name("smaller_study.yaml"))],
     )
 
 

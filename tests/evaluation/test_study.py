@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from girml.evaluation import study
-from girml.evaluation.leaderboard import leaderboard
+from girml.evaluation import published, study
+from girml.evaluation.leaderboard import Cost, leaderboard
 from girml.evaluation.report import ROW_COLUMNS
 from girml.evaluation.study import log_study, read_per_image, run_study
 from girml.evaluation.study_files import PLOT_COLUMNS
+from tests.browser import Browser
 from tests.evaluation.common import FAMILIES, NAN, row, study_rows, write_per_image
 
 
@@ -66,6 +67,22 @@ def test_run_study_writes_json_plot_and_page(tmp_path: Path) -> None:
     assert leftovers == []
 
 
+def test_the_page_renders_offline_in_headless_chromium(tmp_path: Path, browser: Browser) -> None:
+    """The page run_study writes: its tables have rows, the gain plot decodes, nothing is asked
+    of the network."""
+    per_image = write_per_image(
+        tmp_path / "per_image.csv", study_rows("model") + study_rows("nlm", seed=3)
+    )
+    out_json, plots_csv, html_dir = outputs(tmp_path)
+    costs = {"nlm": Cost(0.25, 1234), "model": Cost(None, 99)}
+    run_study(per_image, out_json, plots_csv, html_dir, seed=1, n_boot=50, costs=costs)
+    page = browser.open(html_dir / "index.html")
+    tables = (html_dir / "index.html").read_text().count("<table")
+    page.assert_renders_offline(min_tables=tables, min_images=1)
+    assert len(page.tables) == tables and page.images[0]["width"] > 300  # the gain plot
+    assert page.title == "GIR study leaderboard" and page.scripts == 0
+
+
 def test_run_study_changes_no_file_when_one_cannot_be_built(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -111,3 +128,49 @@ def test_log_study_makes_one_parent_and_one_child_per_method(mlflow_store: Path)
         )
         assert metrics["clean.single-id.clean_psnr_y"] == pytest.approx(56.5)
         assert "params" not in metrics  # unknown costs are not logged
+
+
+def test_published_rows_change_no_ranking_no_interval_and_no_plot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Published numbers are shown beside the measured ones only: a published row with a huge
+    PSNR under the very names of the ranked methods leaves every rank, gain and interval, the
+    plot and the rest of the page exactly as they are without it."""
+    per_image = write_per_image(
+        tmp_path / "per_image.csv", study_rows("model") + study_rows("nlm", seed=3)
+    )
+    plain = outputs(tmp_path / "plain")
+    board = run_study(per_image, *plain, seed=1, n_boot=50)
+
+    huge = tmp_path / "published.csv"
+    with huge.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(published.COLUMNS)
+        source = ["paper", "Table 1", "https://github.com/x/y/blob/0/t.png", ""]
+        for method in ("nlm", "model"):
+            cell = ["allinone-3", "rain100l", method, method, "99.9", "1.0", "promptir"]
+            writer.writerow([*cell, *source])
+    monkeypatch.setattr(published, "PUBLISHED_CSV", huge)
+    measured = tmp_path / "protocols"
+    measured.mkdir()
+    (measured / "allinone-3.json").write_text(json.dumps({
+        "protocol": "allinone-3", "convention": "airnet",
+        "sets": {"rain100l": {"n": 3, "methods": {"nlm": {"psnr": 20.0, "ssim": 0.5, "n": 3}}}},
+    }))  # fmt: skip
+    with_published = outputs(tmp_path / "published")
+    board2 = run_study(per_image, *with_published, seed=1, n_boot=50, protocols_dir=measured)
+
+    assert board2 == board
+    data = json.loads(with_published[0].read_text())
+    rows = data.pop("protocols")["allinone-3"]["rows"]
+    assert [(r["method"], r["published"]) for r in rows] == [
+        ("nlm", False), ("nlm", True), ("model", True)
+    ]  # fmt: skip
+    assert rows[1]["sets"]["rain100l"]["psnr"] == 99.9
+    assert data == json.loads(plain[0].read_text())  # ranking, gains, intervals: unchanged
+    assert with_published[1].read_text() == plain[1].read_text()  # the plot's numbers
+    page = (with_published[2] / "index.html").read_text()
+    head, section = page.split("<h2>Protocols: measured beside published</h2>")
+    assert head + "</body></html>" == (plain[2] / "index.html").read_text()
+    assert section.count('class="pub"') == 2 and "published [2]" in section
+    assert "https://github.com/x/y/blob/0/t.png" in section and "99.90" in section

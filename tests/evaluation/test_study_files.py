@@ -121,3 +121,33 @@ def test_the_page_embeds_the_gain_plot_says_the_takeaway_and_shows_costs() -> No
     assert "<td>0.250</td><td>1234</td>" in nlm_row
     model_row = page.split('<tr class="ref"><td>model</td><td>2</td>', 1)[1].split("</tr>")[0]
     assert model_row.endswith("<td>-</td><td>99</td>")  # params known, time not measured
+
+
+def test_protocols_come_last_in_study_json_and_published_rows_are_marked_on_the_page() -> None:
+    board = leaderboard(study_rows("model") + study_rows("nlm", seed=3))
+    evil = "<b>x</b>"
+    cell = {"psnr": 30.5, "ssim": 0.9}
+    protocols = {
+        "allinone-3": {
+            "convention": "airnet",
+            "sets": ["rain100l", "sots-outdoor"],
+            "rows": [
+                {"method": "model", "published": False, "source": "m.json",
+                 "sets": {"rain100l": {**cell, "n": 2}}},
+                {"method": evil, "model": evil, "published": True, "paper": evil,
+                 "convention": "promptir", "sets": {"rain100l": cell},
+                 "sources": [{"reported_in": "T1", "read_at": "https://github.com/a/b"}],
+                 "notes": ["rain100l: " + evil]},
+            ],
+        }
+    }  # fmt: skip
+    data = study_json(board, protocols)
+    assert list(data)[-2:] == ["methods", "protocols"] and data["protocols"] == protocols
+    assert data["ranking"] == board.names()  # no published name among the ranked
+    page = render_html(board, {}, protocols)
+    section = page.split("<h2>Protocols: measured beside published</h2>", 1)[1]
+    assert "<b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in section
+    assert section.count('class="pub"') == 1 and "published [1]" in section
+    assert "<td>30.50</td><td>0.900</td><td>-</td><td>-</td>" in section  # sots: not reported
+    assert 'href="https://github.com/a/b"' in section and "Printed in T1" in section
+    assert "Protocols" not in render_html(board, {})  # no section without protocols

@@ -11,6 +11,7 @@ import torch
 
 from girml.config import RESTORE_TILE
 from girml.evaluation.bench import Bench
+from girml.evaluation.costs import RestoreCost
 from girml.evaluation.restorers import model_restorer
 from girml.evaluation.whole import evaluate_whole, has_whole_suite, restore_restorer
 from girml.metrics import NiqeModel
@@ -41,8 +42,11 @@ def test_each_network_scores_every_whole_photo_with_the_patch_metric(
 ) -> None:
     bench = Bench(data / "bench", whole=True)
     cfg = CFG.model_copy(update={"real_dir": str(tmp_path)})  # real photos: not scored again
+    timed = {"model": RestoreCost()}  # the champion is not timed
     rows = evaluate_whole({"model": torch.nn.Identity(), "champion": Invert()}, bench, cfg,
-                          pristine, None)  # fmt: skip
+                          pristine, None, timed)  # fmt: skip
+    assert timed["model"].images == len(bench) and timed["model"].seconds > 0
+    assert timed["model"].pixels == sum(bench.load(i)[0][..., 0].size for i in bench.items)
     assert [r["method"] for r in rows] == ["model"] * len(bench) + ["champion"] * len(bench)
     assert all(list(r) == [*ROW_KEYS, "block_shift"] for r in rows)
     assert {r["suite"] for r in rows} == {"whole"}

@@ -6,16 +6,15 @@ import io
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
 from girml.baselines import BASELINES
 from girml.config import DegradationsConfig
 from girml.interpret.report import log_report, run_interpretation, summary_metrics
+from tests.browser import Browser
 from tests.interpret.common import CFG, data_uri_images, nonlinear_tiny_model
 
 SECTION_TITLES = {
@@ -133,48 +132,15 @@ def test_clean_only_bench_is_interpreted(
     assert (tmp_path / "report" / "index.html").is_file()
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
-def test_report_renders_in_headless_chromium(report: tuple[Path, dict], tmp_path: Path) -> None:
+def test_report_renders_offline_in_headless_chromium(
+    report: tuple[Path, dict], browser: Browser
+) -> None:
+    """Every figure decodes, every table has rows, and nothing is asked of the network."""
     out, _ = report
-    page = (out / "index.html").read_text()
-    count = (
-        "<script>window.addEventListener('load', () => { const imgs = [...document.images];"
-        " document.title = imgs.filter(i => i.complete && i.naturalWidth > 0).length + '/'"
-        " + imgs.length; });</script></body>"
-    )
-    probe = tmp_path / "probe.html"
-    probe.write_text(page.replace("</body>", count))
-    flags = [
-        "chromium",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
-    shot = tmp_path / "shot.png"
-    subprocess.run(
-        [*flags, f"--screenshot={shot}", "--window-size=1200,3000", probe.as_uri()],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    with Image.open(shot) as im:
-        pixels = np.asarray(im.convert("L"), dtype=np.float64)
-    assert pixels.std() > 5  # not blank
-    dom = subprocess.run(
-        [*flags, "--dump-dom", probe.as_uri()],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
-    n = len(data_uri_images(page))
-    assert f"<title>{n}/{n}</title>" in dom
+    page = browser.open(out / "index.html")
+    n = len(data_uri_images((out / "index.html").read_text()))
+    page.assert_renders_offline(min_tables=3, min_images=n)
+    assert page.title == "GIR interpretation report" and page.scripts == 0
 
 
 def test_log_report_attaches_the_folder_to_the_run(

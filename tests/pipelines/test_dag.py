@@ -21,6 +21,21 @@ def test_stage_order_of_the_real_pipeline() -> None:
     assert set(order) == {s.name for s in read_stages(ROOT / "dvc.yaml")}
 
 
+def test_the_protocol_stages_join_the_flow_after_their_sets_and_the_model(tmp_path: Path) -> None:
+    """With protocols on (profiles/paper.yaml), each set and each protocol is a flow task: a
+    protocol after every set, the model and collect."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["protocols"] = {"run": ["real"], "sets": {"lol-v1": {}, "real-photos": {}}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    order = stage_order(tmp_path / "dvc.yaml")
+    last = order.index("protocols@real")
+    for before in ("testset@lol-v1", "testset@real-photos", "train", "collect"):
+        assert order.index(before) < last, before
+    outs = {s.name: s.outs for s in read_stages(tmp_path / "dvc.yaml")}
+    assert outs["protocols@real"] == ("metrics/protocols/real.json",)
+
+
 def _write_dvc_yaml(path: Path, stages: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
     return path

@@ -24,6 +24,7 @@ from pipelines.flows import (
     TABLE_KEY,
     build_deployment,
     gir_pipeline,
+    stage_retries,
 )
 from tests.pipelines.project import (
     BOOM_STAGE,
@@ -136,6 +137,15 @@ def test_deployment_schedule_and_triggered_run(prefect_api: str, tmp_path: Path)
         final = client.read_flow_run(flow_run.id)
     assert final.state is not None and final.state.is_completed(), final.state
     assert (project / "metrics/train.json").is_file()
+
+
+def test_io_stages_retry_and_a_foreach_stage_is_named_by_its_base() -> None:
+    """``testset`` in io_stages gives every ``testset@<set>`` download its retries."""
+    cfg = OrchestrationConfig(retries=3, io_stages=["collect", "testset"])
+    assert stage_retries("collect", cfg) == stage_retries("testset@rain100l", cfg) == 3
+    assert stage_retries("train", cfg) == stage_retries("protocols@allinone-3", cfg) == 0
+    project = yaml.safe_load((ROOT / "params.yaml").read_text())["orchestration"]["io_stages"]
+    assert "testset" in project
 
 
 def test_build_deployment_rejects_a_bad_schedule(tmp_path: Path) -> None:

@@ -17,7 +17,10 @@ from typer.testing import CliRunner
 
 from girml.artifacts.specialists import save_no_specialists
 from girml.cli import app
+from girml.config import EvaluateConfig
+from girml.evaluation.bench import Bench
 from girml.tracking.versions import CHAMPION, REGISTERED_MODEL, get_alias_version
+from girml.training.approaches import param_count
 from tests.evaluation.common import register, tiny_model
 from tests.factories import synthesize_tiny, tiny_params, write_params
 
@@ -42,6 +45,20 @@ def test_evaluate_writes_its_files_then_records_the_decision(
     assert run.data.metrics["gir_score"] == pytest.approx(metrics["gir_score"])
     logged = MlflowClient().list_artifacts(run_id, "evaluation")
     assert sorted(a.path for a in logged) == ["evaluation/eval.json", "evaluation/per_family.csv"]
+    # each method's restoring time and size, apart from the reproducible files
+    costs = json.loads((mlflow_store / "metrics" / "method_costs.json").read_text())["methods"]
+    assert list(costs) == ["model", "identity"]
+    assert costs["model"]["params"] == param_count(tiny_model(0, 0.0)) > 0
+    assert costs["identity"]["params"] == 0 and "whole" not in costs["identity"]
+    bench = Bench(mlflow_store / "data" / "bench")
+    crops = sum(bench.load(item)[0][..., 0].size for item in bench.items) / 1e6
+    for cost in (costs["model"], costs["identity"]):
+        assert cost["images"] == len(bench) and cost["megapixels"] == pytest.approx(crops)
+        assert cost["seconds"] > 0
+    assert (costs["model"]["self_ensemble"], costs["identity"]["self_ensemble"]) == (
+        EvaluateConfig().self_ensemble, 1
+    )  # fmt: skip
+    assert costs["model"]["whole"]["images"] == len(Bench(bench.root, whole=True))
 
 
 @pytest.mark.parametrize(

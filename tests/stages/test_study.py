@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from girml.cli import app
+from girml.evaluation.costs import MethodCost, RestoreCost, write_method_costs
 from girml.evaluation.leaderboard import Cost
 from girml.stages.study import model_cost
 from tests.evaluation.common import study_rows, write_per_image
@@ -92,3 +93,50 @@ def test_the_unified_model_s_params_come_from_its_model_folder(project: Path) ->
     assert methods["model"]["params"] == 4321 and methods["model"]["seconds_per_megapixel"] is None
     assert methods["nlm"]["params"] is None
     assert "<td>4321</td>" in (project / "reports/study/index.html").read_text()
+
+
+def test_the_evaluate_stage_s_measured_costs_fill_the_cost_columns(project: Path) -> None:
+    per_image = project / "metrics/per_image.csv"
+    spent = {name: RestoreCost(seconds=s, pixels=2_000_000) for name, s in [("m", 3.0), ("n", 1.0)]}
+    costs = {
+        "model": MethodCost(spent["m"], params=4321, self_ensemble=8),
+        "nlm": MethodCost(spent["n"], params=0),
+    }
+    write_method_costs(project / "metrics/method_costs.json", costs, per_image)
+    result = CliRunner().invoke(app, ["study", "--params", "params.yaml", "--no-mlflow"])
+    assert result.exit_code == 0, result.output
+    methods = json.loads((project / "metrics/study.json").read_text())["methods"]
+    assert (methods["model"]["seconds_per_megapixel"], methods["model"]["params"]) == (1.5, 4321)
+    assert (methods["nlm"]["seconds_per_megapixel"], methods["nlm"]["params"]) == (0.5, 0)
+    page = (project / "reports/study/index.html").read_text()
+    assert "<td>1.500</td><td>4321</td>" in page and "<td>0.500</td><td>0</td>" in page
+    assert "x8 self-ensemble was on for model" in page and "rerun the evaluate" not in page
+
+    write_per_image(per_image, study_rows("model") + study_rows("nlm", seed=4))  # evaluated anew
+    result = CliRunner().invoke(app, ["study", "--params", "params.yaml", "--no-mlflow"])
+    assert result.exit_code == 0, result.output
+    methods = json.loads((project / "metrics/study.json").read_text())["methods"]
+    assert methods["nlm"]["seconds_per_megapixel"] is None  # those costs were of another run
+    assert "rerun the evaluate stage to" in (project / "reports/study/index.html").read_text()
+
+
+def test_protocol_results_are_shown_beside_the_published_when_present(project: Path) -> None:
+    result = CliRunner().invoke(app, ["study", "--params", "params.yaml", "--no-mlflow"])
+    assert result.exit_code == 0, result.output
+    protocols = json.loads((project / "metrics/study.json").read_text())["protocols"]
+    assert set(protocols) == {"allinone-3", "allinone-5"}  # the shipped published table
+    assert all(row["published"] for t in protocols.values() for row in t["rows"])
+    (project / "metrics/protocols").mkdir()
+    sets = {"rain100l": {"n": 1, "methods": {"model": {"psnr": 33.0, "ssim": 0.95, "n": 1}}}}
+    (project / "metrics/protocols/allinone-3.json").write_text(
+        json.dumps({"protocol": "allinone-3", "convention": "airnet", "sets": sets})
+    )
+    result = CliRunner().invoke(app, ["study", "--params", "params.yaml", "--no-mlflow"])
+    assert result.exit_code == 0, result.output
+    data = json.loads((project / "metrics/study.json").read_text())
+    first = data["protocols"]["allinone-3"]["rows"][0]
+    assert (first["method"], first["published"], first["sets"]["rain100l"]["psnr"]) == (
+        "model", False, 33.0
+    )  # fmt: skip
+    assert set(data["ranking"]) == set(data["methods"]) == {"model", "nlm"}  # none published
+    assert "published [1]" in (project / "reports/study/index.html").read_text()

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from pipelines.cli import app
 from tests.factories import synthesize_tiny, tiny_params, write_params
 
-RESULT = "result: reports/validation/result.json  docs: reports/validation/docs/index.html"
+RESULT = "result: reports/validation/result.json  report: reports/validation/index.html"
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_valid_data_passes_and_says_where_the_report_is(project: Path) -> None:
     assert lines[0].startswith("validation passed: ") and lines[-1] == RESULT
     report = json.loads((project / "reports/validation/result.json").read_text())
     assert report["success"] is True
-    assert (project / "reports/validation/docs/index.html").is_file()
+    assert (project / "reports/validation/index.html").is_file()
 
 
 @pytest.mark.parametrize(
