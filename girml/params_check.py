@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from girml.config import SECTIONS, ConfigError, parse_section, read_params
+from girml.config import PROFILE_KEY, SECTIONS, ConfigError, parse_section, read_params
 
 __all__ = ["check_params", "cross_section_errors"]
 
@@ -26,6 +26,8 @@ def _section_errors(path: Path, raw: dict[str, Any]) -> tuple[dict[str, Any], li
     parsed: dict[str, Any] = {}
     errors: list[str] = []
     for section, value in raw.items():
+        if section == PROFILE_KEY:  # a name, checked by read_params
+            continue
         try:
             parsed[section] = parse_section(value, section, SECTIONS[section], source=str(path))
         except ConfigError as exc:

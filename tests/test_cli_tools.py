@@ -39,9 +39,17 @@ def test_girml_profile_keeps_the_base_comments_and_lays_the_profile_over_it(
     assert (
         merged
         == profile_text(base, profile)[1]
-        == deep_merge(read_params(base), read_params(profile))
+        == deep_merge(read_params(base), read_params(profile)) | {"profile": "long"}
     )
     assert merged["model"]["width"] == 24 and merged["train"]["steps"] == 7000
+
+
+def test_girml_profile_names_the_profile_in_the_params(tmp_path: Path) -> None:
+    out = tmp_path / "params.yaml"
+    args = ["profile", str(ROOT / "profiles/smoke.yaml"), "--base", str(ROOT / "params.yaml")]
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert read_params(out)["profile"] == "smoke" and read_params(out)["train"]["steps"] == 20
 
 
 def test_an_invalid_profile_writes_nothing_and_names_the_key(tmp_path: Path) -> None:

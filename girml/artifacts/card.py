@@ -21,7 +21,7 @@ import jinja2
 import yaml
 
 from girml.artifacts.card_metrics import CardMetrics, SuiteScore
-from girml.config import DegradationsConfig, held_categories
+from girml.config import UNNAMED_PROFILE, DegradationsConfig, held_categories
 
 if TYPE_CHECKING:
     from girml.artifacts.real_photos import RealPhotos
@@ -232,6 +232,16 @@ def _uses(metrics: CardMetrics, coverage: Coverage) -> dict[str, Any]:
     }
 
 
+def profile_commands(profile: str) -> list[str]:
+    """The ``girml profile`` commands that remake a params file of ``profile``: a run's tag
+    (``release``, or ``long+study`` for one profile laid over another) names files under
+    ``profiles/``; a path (``girml release --profile profiles/long.yaml``) is used as it is."""
+    return [
+        f"girml profile {part if part.endswith('.yaml') else f'profiles/{part}.yaml'}"
+        for part in profile.split("+")
+    ]
+
+
 def reproduce_commands(provenance: Mapping[str, Any], real_command: str | None = None) -> list[str]:
     """The shell lines that remake the release from a clone, each after a comment line.
 
@@ -248,8 +258,11 @@ def reproduce_commands(provenance: Mapping[str, Any], real_command: str | None =
     else:
         lines.append(("", "git commit not recorded: use the commit that holds this card"))
     lines.append(("make install && source .venv/bin/activate", "the locked environment"))
-    if p.get("profile"):
-        lines.append((f"girml profile {p['profile']}", "the profile it was trained with"))
+    profile = p.get("profile")
+    if profile and profile not in ("quick", UNNAMED_PROFILE):
+        lines += [(cmd, "the profile it was trained with") for cmd in profile_commands(profile)]
+    elif profile == "quick":
+        lines.append(("", "the quick profile: params.yaml as committed"))
     elif p.get("params_hash"):
         lines.append(
             (

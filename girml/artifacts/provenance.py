@@ -336,7 +336,8 @@ def release_provenance(
         *_spec_drift_notes(lock, spec_hash, spec_source),
     ]
     tagged = src.tags.get("profile") or None
-    if profile and tagged and profile != tagged:
+    # --profile names a file (profiles/long.yaml), the tag a name (long; long+study)
+    if profile and tagged and [Path(x).stem for x in profile.split("+")] != tagged.split("+"):
         notes.append(
             f"--profile {profile} differs from the training run's profile tag {tagged}: "
             "the card shows the former"

@@ -54,12 +54,22 @@ from girml.config.evaluate import (
 from girml.config.interpret import InterpretConfig
 from girml.config.model import ModelConfig
 from girml.config.orchestration import OrchestrationConfig
-from girml.config.params import SECTIONS, load_section, parse_section, read_params
+from girml.config.params import (
+    PROFILE_KEY,
+    SECTIONS,
+    UNNAMED_PROFILE,
+    check_profile_name,
+    load_section,
+    params_profile,
+    parse_section,
+    read_params,
+)
 from girml.config.profiles import (
     Change,
     deep_merge,
     overlay_params,
     profile_changes,
+    profile_name,
     profile_text,
     set_leaves,
 )
@@ -81,12 +91,14 @@ __all__ = [
     "CLEAN_FAMILY",
     "GENERIC_LAYOUTS",
     "KNOWN_SETS",
+    "PROFILE_KEY",
     "RESERVED_METHODS",
     "RESTORE_MAX_FILE_BYTES",
     "RESTORE_MAX_PIXELS",
     "RESTORE_OVERLAP",
     "RESTORE_TILE",
     "SECTIONS",
+    "UNNAMED_PROFILE",
     "ApproachConfig",
     "BuiltinSource",
     "Change",
@@ -126,13 +138,16 @@ __all__ = [
     "UrlItem",
     "UrlSource",
     "ValidateConfig",
+    "check_profile_name",
     "deep_merge",
     "held_categories",
     "load_section",
     "load_yaml",
     "overlay_params",
+    "params_profile",
     "parse_section",
     "profile_changes",
+    "profile_name",
     "profile_text",
     "read_params",
     "set_leaves",

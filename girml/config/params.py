@@ -3,6 +3,7 @@ config with errors that name the dotted key (``collect.min_size: ...``)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,19 +39,52 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "protocols": ProtocolsConfig,
 }
 
+# The one top-level key that is no section: the name of the profile the file was made from
+# (``girml profile FILE`` sets it; docs/params.md). No stage declares it to DVC, so setting it
+# alone reruns nothing; the training run and its registered version carry it as a tag.
+PROFILE_KEY = "profile"
+# what a params file without the key reads as: not made by ``girml profile`` from a file that
+# says which profile it is (its exact contents are pinned by the runs' ``params_hash`` tag)
+UNNAMED_PROFILE = "custom"
+# a name: letters, digits, ``_ . -``; profiles laid one over another are joined by ``+``
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+PROFILE_NAME = re.compile(rf"{_NAME}(\+{_NAME})*")
+
+
+def check_profile_name(value: Any, source: str) -> str:
+    """``value`` if it is a valid :data:`PROFILE_KEY` value.
+
+    Raises:
+        ConfigError: not a string of :data:`PROFILE_NAME` (the message names ``source``).
+    """
+    if not isinstance(value, str) or not PROFILE_NAME.fullmatch(value):
+        raise ConfigError(
+            f"{source}: {PROFILE_KEY}: must be a profile name like 'release' (letters, digits, "
+            f"'_', '.', '-'; profiles laid one over another joined by '+'), got {value!r}"
+        )
+    return value
+
+
+def params_profile(raw: dict[str, Any]) -> str:
+    """The profile a params mapping says it was made from; :data:`UNNAMED_PROFILE` when it
+    does not say (a file written before the key existed, or by hand)."""
+    return str(raw.get(PROFILE_KEY) or UNNAMED_PROFILE)
+
 
 def read_params(path: str | Path) -> dict[str, Any]:
-    """Read a params YAML file into a dict, rejecting unknown top-level sections and keys given
-    twice in one mapping (:func:`girml.config.base.load_yaml`)."""
+    """Read a params YAML file into a dict, rejecting unknown top-level sections, keys given
+    twice in one mapping (:func:`girml.config.base.load_yaml`) and a bad :data:`PROFILE_KEY`."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: params file not found")
     raw = load_yaml(p.read_text(encoding="utf-8"), str(p)) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: top level must be a mapping of sections")
-    unknown = sorted(set(raw) - set(SECTIONS))
+    unknown = sorted(set(raw) - set(SECTIONS) - {PROFILE_KEY})
     if unknown:
         raise ConfigError(f"{p}: unknown section(s) {unknown}; known: {sorted(SECTIONS)}")
+    if PROFILE_KEY in raw:
+        check_profile_name(raw[PROFILE_KEY], str(p))
     return raw
 
 

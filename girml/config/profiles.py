@@ -15,7 +15,14 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from girml.config.base import ConfigError
-from girml.config.params import SECTIONS, parse_section, read_params
+from girml.config.params import (
+    PROFILE_KEY,
+    SECTIONS,
+    check_profile_name,
+    params_profile,
+    parse_section,
+    read_params,
+)
 
 # one overlay change: (label for errors, key path from the top, value)
 Change = tuple[str, list[str], Any]
@@ -67,21 +74,31 @@ def overlay_params(text: str, changes: Sequence[Change], source: str) -> tuple[s
     Returns:
         The new text and the new params as plain data (as the stages will read them).
 
+    A change may also set the top-level :data:`~girml.config.params.PROFILE_KEY` (the profile's
+    name); when the text has no such key yet, it is put first.
+
     Raises:
-        ConfigError: an unknown section, a key path through a non-mapping, or a section that
-            no longer validates (the message names the dotted key).
+        ConfigError: an unknown section, a key path through a non-mapping, a section that
+            no longer validates (the message names the dotted key), or a bad profile name.
     """
     rt = _round_trip()
     data = rt.load(text) or {}
     for label, keys, _ in changes:
+        if keys == [PROFILE_KEY]:
+            continue
         if keys[0] not in SECTIONS:
             raise ConfigError(f"{label}: unknown section {keys[0]!r}; known: {sorted(SECTIONS)}")
+    if PROFILE_KEY not in data and any(keys == [PROFILE_KEY] for _, keys, _ in changes):
+        data.insert(0, PROFILE_KEY, None)  # first, where a reader of the file looks
     set_leaves(data, [(label, keys, _quoted(value)) for label, keys, value in changes])
     buffer = io.StringIO()
     rt.dump(data, buffer)
     plain = yaml.safe_load(buffer.getvalue()) or {}
     for section, raw in plain.items():
-        parse_section(raw, section, SECTIONS[section], source=source)
+        if section == PROFILE_KEY:
+            check_profile_name(raw, source)
+        else:
+            parse_section(raw, section, SECTIONS[section], source=source)
     return buffer.getvalue(), plain
 
 
@@ -127,10 +144,35 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return out
 
 
+def profile_name(base: Mapping[str, Any], profile: Mapping[str, Any], profile_path: Path) -> str:
+    """The :data:`~girml.config.params.PROFILE_KEY` of ``profile`` laid over ``base``.
+
+    The profile's own name is its ``profile:`` key, else its file's stem
+    (``profiles/release.yaml`` -> ``release``). Laid over the quick defaults (``profile:
+    quick``), the result is that name; laid over another profile, the two are joined by ``+``
+    (``long+study``: the card's reproduction commands apply them in that order), and laying
+    the same profile again changes nothing. A base without the key reads as
+    :data:`~girml.config.params.UNNAMED_PROFILE`.
+
+    Raises:
+        ConfigError: the stem is no valid name and the file does not set ``profile:``.
+    """
+    own = profile.get(PROFILE_KEY) or profile_path.stem
+    check_profile_name(own, f"{profile_path} (set `{PROFILE_KEY}: <name>` in it)")
+    under = params_profile(dict(base))
+    if under == "quick":
+        return own
+    return under if under == own or under.endswith(f"+{own}") else f"{under}+{own}"
+
+
 def profile_text(base_path: str | Path, profile_path: str | Path) -> tuple[str, dict[str, Any]]:
     """The base params file with the profile laid over it (:func:`overlay_params`): its text,
-    comments kept, and the merged mapping."""
-    read_params(base_path)  # the base exists and is valid before it is edited
-    changes = profile_changes(read_params(profile_path))
+    comments kept, and the merged mapping, whose ``profile`` key names it (:func:`profile_name`).
+    """
+    base = read_params(base_path)  # the base exists and is valid before it is edited
+    profile = read_params(profile_path)
+    name = profile_name(base, profile, Path(profile_path))
+    sections = {k: v for k, v in profile.items() if k != PROFILE_KEY}
+    changes = [*profile_changes(sections), (PROFILE_KEY, [PROFILE_KEY], name)]
     text = Path(base_path).read_text(encoding="utf-8")
     return overlay_params(text, changes, source=str(profile_path))

@@ -55,6 +55,12 @@ class TrainConfig(Frozen):
     compile: bool = Field(default=False, description="torch.compile the model (eager fallback)")
     fused_optim: bool = Field(default=False, description="fused AdamW kernel (CPU and CUDA)")
     val_every: int = Field(default=1300, ge=1)
+    curve_every: int = Field(
+        default=200,
+        ge=0,
+        description="steps between the points of the logging-only validation curve (curve.val_* "
+        "on the val pairs; no part in the weight selection, the same weights); 0 = off",
+    )
     ckpt_every: int = Field(default=650, ge=1)
     log_every: int = Field(default=25, ge=1)
     num_workers: int = Field(default=1, ge=0, description="DataLoader worker processes")

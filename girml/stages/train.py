@@ -175,6 +175,7 @@ def _train_tracked(
             on_log=log_metrics,
             on_validate=log_metrics,
             init=_init(cfg),
+            on_curve=log_metrics,
         )
         stats = model_stats(result.model, 256, 256)
         log_train_result(result, stats)

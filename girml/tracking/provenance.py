@@ -1,4 +1,5 @@
-"""Provenance tags: what produced a run (git commit and state, DVC output hashes, params hash).
+"""Provenance tags: what produced a run (git commit and state, DVC output hashes, params hash,
+the profile the params were made from).
 
 Tags only: never environment variables or credentials. ``git_dirty`` counts changes to the
 code and configuration only: what the pipeline itself writes (:func:`pipeline_paths`) does not
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from girml.config import UNNAMED_PROFILE, params_profile
 from girml.tracking.store import ARTIFACTS_DIR, DB_FILE
 
 # written by the pipeline besides the outputs dvc.yaml declares: DVC's lock, the MLflow store
@@ -133,8 +135,11 @@ def provenance_tags(project_root: Path, params_path: Path) -> dict[str, str]:
         ``git_commit`` (``"unknown"`` outside git or before the first commit), ``git_dirty``
         (``"true"``/``"false"`` from :func:`is_dirty`: untracked files count, pipeline outputs
         do not; ``"unknown"`` outside git),
-        ``dvc.<out path>`` = md5 of each output in ``dvc.lock``, and ``params_hash`` (first 16
-        hex digits of the params file's sha256).
+        ``dvc.<out path>`` = md5 of each output in ``dvc.lock``, ``params_hash`` (first 16
+        hex digits of the params file's sha256) and ``profile``, the file's ``profile`` key
+        (``quick`` for the committed defaults, ``release`` after ``girml profile
+        profiles/release.yaml``; :data:`~girml.config.UNNAMED_PROFILE` when the file does not
+        say).
     """
     params_file = params_path if params_path.is_absolute() else project_root / params_path
     if not params_file.is_file():
@@ -145,4 +150,15 @@ def provenance_tags(project_root: Path, params_path: Path) -> dict[str, str]:
         "git_dirty": "unknown" if dirty is None else str(dirty).lower(),
         **dvc_output_hashes(project_root / "dvc.lock"),
         "params_hash": hashlib.sha256(params_file.read_bytes()).hexdigest()[:16],
+        "profile": _profile(params_file),
     }
+
+
+def _profile(params_file: Path) -> str:
+    """The params file's ``profile`` key (:func:`girml.config.params_profile`); the stages have
+    checked the file, so anything unreadable here only reads as not named."""
+    try:
+        raw = yaml.safe_load(params_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return UNNAMED_PROFILE
+    return params_profile(raw) if isinstance(raw, dict) else UNNAMED_PROFILE

@@ -41,6 +41,7 @@ PREVIOUS_PREFIX = "previous-"
 UNFINGERPRINTED = frozenset(
     {
         "val_every",
+        "curve_every",
         "ckpt_every",
         "log_every",
         "num_workers",

@@ -60,8 +60,9 @@ class TrainResult:
             checkpoints included, summed over resumed runs) and ``samples_per_second``.
         per_family: family -> ``{"psnr_y_input", "psnr_y_model", "n"}`` at the final validation.
         history: one row per log event (``step``, the loss under
-            :func:`~girml.training.steps.loss_metric_name`, ``lr``, ``samples_per_second``)
-            and per validation (``step`` and the ``val.*`` metrics), resumed runs included.
+            :func:`~girml.training.steps.loss_metric_name`, ``lr``, ``samples_per_second``),
+            per validation (``step`` and the ``val.*`` metrics) and per curve point (``step``
+            and the ``curve.*`` metrics; main process only), resumed runs included.
         resumed_from: the step of the checkpoint this run resumed from, or None.
         rank_digests: :func:`weights_digest` of the final weights on each rank, in rank order
             (one entry per process; all equal, or :func:`train` raises).
@@ -130,6 +131,7 @@ def train(
     on_log: LogCallback | None = None,
     on_validate: LogCallback | None = None,
     init: dict[str, torch.Tensor] | None = None,
+    on_curve: LogCallback | None = None,
 ) -> TrainResult:
     """Train ``model_cfg``'s architecture on ``pairs_dir/train``, validating on ``pairs_dir/val``.
 
@@ -150,6 +152,10 @@ def train(
             every ``cfg.val_every`` steps and at the end, on the main process.
         init: the weights of ``cfg.init_from``, loaded by the caller
             (:func:`girml.artifacts.loading.source_weights`); given iff ``cfg.init_from`` is set.
+        on_curve: ``(step, {"curve.val_psnr_y_input", "curve.val_psnr_y_model",
+            "curve.val_psnr_gain"})`` every ``cfg.curve_every`` steps and at each validation,
+            on the main process: a validation curve on the val pairs for logging only (the
+            weights are the same with or without it; 0 or no callback: none is computed).
 
     Returns:
         The :class:`TrainResult`.
@@ -160,7 +166,8 @@ def train(
         )
     check_init(cfg.init_from, init)
     with torch_threads(cfg.num_threads):
-        return _train(model_cfg, cfg, pairs_dir, ckpt_dir, spec, on_log, on_validate, init)
+        hooks = (on_log, on_validate, on_curve)
+        return _train(model_cfg, cfg, pairs_dir, ckpt_dir, spec, hooks, init)
 
 
 def _train(
@@ -169,11 +176,11 @@ def _train(
     pairs_dir: Path,
     ckpt_dir: Path,
     spec: DegradationsConfig | None,
-    on_log: LogCallback | None,
-    on_validate: LogCallback | None,
+    hooks: tuple[LogCallback | None, LogCallback | None, LogCallback | None],
     init: dict[str, torch.Tensor] | None,
 ) -> TrainResult:
-    """:func:`train`'s body, at the thread count it chose."""
+    """:func:`train`'s body, at the thread count it chose; ``hooks``: its ``on_log``,
+    ``on_validate`` and ``on_curve``."""
     pairs_dir, ckpt_dir = Path(pairs_dir), Path(ckpt_dir)
     train_jsonl = pairs_dir / "train" / "pairs.jsonl"
     accelerator = _make_accelerator(cfg)
@@ -190,8 +197,8 @@ def _train(
     loader = _prepare_loader(accelerator, dataset, cfg, parts.state.step * per_step, per_step)
 
     if not accelerator.is_main_process:  # callbacks run on the main process only
-        on_log = on_validate = None
-    loop = Loop(parts, cfg, ckpt_dir, val_pairs, select_pairs, per_step, on_log, on_validate)
+        hooks = (None, None, None)
+    loop = Loop(parts, cfg, ckpt_dir, val_pairs, select_pairs, per_step, *hooks)
     parts.model.train()
     for lq, gt in loader:
         train_step(loop, lq, gt)

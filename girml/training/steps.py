@@ -30,6 +30,8 @@ from girml.training.state import EMA, TrainState
 from girml.training.validation import validate
 
 LogCallback = Callable[[int, dict[str, float]], None]
+# what a curve point reports, as curve.val_psnr_y_input, ... (:func:`_curve_event`)
+CURVE_KEYS = ("val.psnr_y_input", "val.psnr_y_model", "val.psnr_gain")
 # what each train.loss measures, in the metric's name: the psnr loss is minus a PSNR in dB
 _LOSS_NAMES = {"l1": "l1", "charbonnier": "charbonnier", "l2": "mse", "psnr": "neg_psnr_db"}
 
@@ -91,6 +93,8 @@ class Loop:
         per_step: samples per optimizer step, all processes together.
         on_log: ``train``'s ``on_log``; None off the main process.
         on_validate: ``train``'s ``on_validate``; None off the main process.
+        on_curve: ``train``'s ``on_curve``; None off the main process (no curve is computed
+            without it).
         bar: the progress bar (disabled off the main process).
         loss_sum: (0-dim tensor, on the device) micro-batch losses since the last log event.
         micro_batches: how many losses ``loss_sum`` holds.
@@ -109,6 +113,7 @@ class Loop:
     per_step: int
     on_log: LogCallback | None
     on_validate: LogCallback | None
+    on_curve: LogCallback | None = None
     bar: tqdm = field(init=False)
     loss_sum: torch.Tensor = field(init=False)
     micro_batches: int = 0
@@ -182,8 +187,13 @@ def _after_optimizer_step(loop: Loop, lr: float) -> None:
     if step % cfg.log_every == 0:
         _log_event(loop, step, lr)
         events = True
-    if step % cfg.val_every == 0 or step == cfg.steps:
+    validated = step % cfg.val_every == 0 or step == cfg.steps
+    if validated:
         _validation_event(loop, step)
+        events = True
+    curve_due = cfg.curve_every > 0 and (validated or step % cfg.curve_every == 0)
+    if curve_due and loop.on_curve is not None:
+        _curve_event(loop, step, validated)
         events = True
     if step % cfg.ckpt_every == 0 or step == cfg.steps:
         parts.state.train_seconds = loop_seconds(loop)
@@ -235,6 +245,27 @@ def _validation_event(loop: Loop, step: int) -> None:
     loop.parts.state.history.append({"step": step, **val_metrics})
     if loop.on_validate is not None:
         loop.on_validate(step, val_metrics)
+
+
+def _curve_event(loop: Loop, step: int, validated: bool) -> None:
+    """A point of the logging-only validation curve: ``curve.val_psnr_y_input``,
+    ``curve.val_psnr_y_model`` and ``curve.val_psnr_gain`` on the val pairs, in the history and
+    ``on_curve``.
+
+    At a validation step the validation's numbers are the point; between them the evaluated
+    weights are scored on the val pairs alone (:func:`~girml.training.validation.validate`:
+    eval mode under ``inference_mode``, the mode restored, no random draw), never the
+    selection set, and nothing is offered to :class:`BestWeights`: the trained and the kept
+    weights are the same with the curve on or off.
+    """
+    if validated and loop.validation is not None:
+        metrics = loop.validation[0]
+    else:
+        metrics = validate(loop.parts.eval_model, loop.val_pairs)[0]
+    point = {key.replace("val.", "curve.val_", 1): metrics[key] for key in CURVE_KEYS}
+    loop.parts.state.history.append({"step": step, **point})
+    if loop.on_curve is not None:
+        loop.on_curve(step, point)
 
 
 def loop_seconds(loop: Loop) -> float:

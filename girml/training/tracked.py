@@ -3,8 +3,8 @@ the description of the version it registers.
 
 The ``train`` stage opens the run (:func:`girml.tracking.runs.start_run`) around
 :func:`girml.training.loop.train`, streams the loop's metrics into it (``on_log`` /
-``on_validate`` = :func:`girml.tracking.logs.log_metrics`) and calls these two functions; each
-logs to MLflow's active run.
+``on_validate`` / ``on_curve`` = :func:`girml.tracking.logs.log_metrics`) and calls these two
+functions; each logs to MLflow's active run.
 """
 
 from __future__ import annotations

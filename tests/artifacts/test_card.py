@@ -14,6 +14,7 @@ import yaml
 from girml.artifacts.card import (
     front_matter,
     known_limits,
+    profile_commands,
     reproduce_commands,
     suite_summaries,
 )
@@ -176,6 +177,25 @@ def test_reproduce_commands_name_the_profile_or_say_none_was_recorded(
     assert none[-3] == "python benchmarks/real_photos.py --model models/release --json real.json"
     card = export(tmp_path, spec, tiny_model(6), tmp_path / "release").out_dir / CARD_FILE
     assert "| profile | not recorded: params.yaml as committed |" in card.read_text()
+
+
+def test_reproduce_commands_from_a_profile_tag(tmp_path: Path, spec: DegradationsConfig) -> None:
+    """A run's ``profile`` tag is a name: files under profiles/, in the order laid; ``quick``
+    is params.yaml as committed; ``custom`` says none and gives the params hash."""
+    plain = provenance(tmp_path, spec).model_dump(mode="json")
+
+    def lines(profile: str) -> list[str]:
+        return reproduce_commands({**plain, "profile": profile})
+
+    assert [line for line in lines("long+study") if line.startswith("girml profile")] == [
+        "girml profile profiles/long.yaml",
+        "girml profile profiles/study.yaml",
+    ]
+    assert profile_commands("release") == ["girml profile profiles/release.yaml"]
+    quick = lines("quick")
+    assert "# the quick profile: params.yaml as committed" in quick
+    assert not any(line.startswith("girml profile") for line in quick)
+    assert "sha256sum params.yaml" in lines("custom")
 
 
 def test_get_started_python_snippet_runs(

@@ -14,6 +14,7 @@ test proves the payload is live. Real parts: a SQLite MLflow store, the CLI.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,8 +82,9 @@ def _plant_in_weights(weights: Path, marker: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
+def hostile(tmp_path_factory: pytest.TempPathFactory, mlflow_schema: Path) -> Iterator[Hostile]:
     base = tmp_path_factory.mktemp("hostile")
+    shutil.copyfile(mlflow_schema, base / "mlflow.db")
     marker = base / "PWNED"
     root = base / "project"
     root.mkdir()

@@ -192,3 +192,6 @@ def test_profile_from_the_release_or_the_run_and_portable_paths(
     assert str(tmp_path) not in prov.model_dump_json()
     untagged = release_provenance(source(), "models/latest", command="girml release", **common)
     assert untagged.profile is None
+    named = source(tags={"profile": "long"})  # the tag the train stage writes: a name
+    prov = release_provenance(named, "m", command="c", profile="profiles/long.yaml", **common)
+    assert prov.profile == "profiles/long.yaml" and prov.notes == []  # the same profile

@@ -12,6 +12,7 @@ import importlib.metadata
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,9 +63,10 @@ class Logged:
 
 
 @pytest.fixture(scope="module")
-def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Logged]:
+def logged(tmp_path_factory: pytest.TempPathFactory, mlflow_schema: Path) -> Iterator[Logged]:
     """One version, logged once for the module to its own SQLite store."""
     root = tmp_path_factory.mktemp("restorer-model")
+    shutil.copyfile(mlflow_schema, root / "mlflow.db")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     saved_env, saved_uri = dict(os.environ), mlflow.get_tracking_uri()
     os.environ.update(

@@ -54,7 +54,8 @@ def test_smoke_profile_shrinks_every_stage_and_passes_the_cross_checks(tmp_path:
 def test_the_profile_text_is_the_in_memory_merge() -> None:
     base, profile = ROOT / "params.yaml", ROOT / "profiles" / "long.yaml"
     text, merged = profile_text(base, profile)
-    assert yaml.safe_load(text) == merged == deep_merge(read_params(base), read_params(profile))
+    named = deep_merge(read_params(base), read_params(profile)) | {"profile": "long"}
+    assert yaml.safe_load(text) == merged == named
     assert merged["model"]["width"] == 24 and merged["train"]["steps"] == 7000
 
 
@@ -98,3 +99,44 @@ def test_overlay_keeps_comments_quotes_strings_and_validates() -> None:
         overlay_params(text, [("t", ["modle", "width"], 8)], source="test")
     with pytest.raises(ConfigError, match=r"(?s)^test: invalid config.*model\.width"):
         overlay_params(text, [("t", ["model", "width"], 1)], source="test")
+
+
+def test_the_merged_params_name_the_profiles_they_were_made_from(tmp_path: Path) -> None:
+    """``profile``: the profile's stem over the quick defaults, ``a+b`` for b laid over a, the
+    file's own ``profile:`` key when it sets one, ``custom`` under a base that names none."""
+    base = ROOT / "params.yaml"
+    assert read_params(base)["profile"] == "quick"  # the committed defaults say so
+    assert profile_text(base, ROOT / "profiles/smoke.yaml")[1]["profile"] == "smoke"
+    long = tmp_path / "long.yaml"
+    long.write_text(profile_text(base, ROOT / "profiles/long.yaml")[0])
+    both = tmp_path / "both.yaml"
+    both.write_text(profile_text(long, ROOT / "profiles/study.yaml")[0])
+    assert read_params(both)["profile"] == "long+study"
+    assert profile_text(both, ROOT / "profiles/study.yaml")[1]["profile"] == "long+study"
+    named = tmp_path / "my profile.yaml"  # no valid name as a stem: the file names itself
+    named.write_text("profile: mine\ntrain:\n  steps: 7\n")
+    text, merged = profile_text(base, named)
+    assert merged["profile"] == "mine" and merged["train"]["steps"] == 7
+    assert [line[:16] for line in text.splitlines() if line.startswith("profile:")] == [
+        'profile: "mine" '  # replaced in place, its comment kept
+    ]
+    named.write_text("train:\n  steps: 7\n")
+    with pytest.raises(ConfigError, match=r"my profile\.yaml.*set `profile: <name>` in it"):
+        profile_text(base, named)
+    unnamed = tmp_path / "unnamed.yaml"
+    lines = base.read_text().splitlines(keepends=True)
+    unnamed.write_text("".join(line for line in lines if not line.lstrip().startswith("profile:")))
+    assert "profile" not in read_params(unnamed)  # a params file from before the key
+    text, merged = profile_text(unnamed, ROOT / "profiles/smoke.yaml")
+    assert merged["profile"] == "custom+smoke" and '\nprofile: "custom+smoke"\n' in text
+
+
+def test_a_bad_profile_name_is_refused_with_its_file(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    for bad in ("7", "'a b'", "'+x'", "[x]"):
+        params.write_text(f"profile: {bad}\ntrain:\n  steps: 7\n")
+        with pytest.raises(ConfigError, match=r"params\.yaml: profile: must be a profile name"):
+            read_params(params)
+    with pytest.raises(ConfigError, match=r"^test: profile: must be a profile name"):
+        overlay_params("model:\n  width: 8\n", [("p", ["profile"], "a b")], source="test")
+    assert check_params(ROOT / "params.yaml")["model"]  # the key is no section to check

@@ -7,6 +7,7 @@ credentials, a SQLite MLflow registry, read-only folders.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -83,11 +84,13 @@ def test_girml_debug_shows_the_traceback_and_keeps_the_exit_code(
 
 
 @pytest.fixture(scope="module")
-def registry_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+def registry_db(tmp_path_factory: pytest.TempPathFactory, mlflow_schema: Path) -> str:
     """A SQLite registry whose gir-restorer@champion lives at s3://models/gir (not uploaded)."""
     from mlflow import MlflowClient
 
-    uri = f"sqlite:///{tmp_path_factory.mktemp('registry') / 'mlflow.db'}"
+    db = tmp_path_factory.mktemp("registry") / "mlflow.db"
+    shutil.copyfile(mlflow_schema, db)
+    uri = f"sqlite:///{db}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     client.create_registered_model("gir-restorer")
     version = client.create_model_version("gir-restorer", "s3://models/gir")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -176,10 +177,13 @@ def _runs(db: Path) -> list:
     return client.search_runs([experiment.experiment_id])
 
 
-def test_failed_train_ends_its_run_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_train_ends_its_run_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_schema: Path
+) -> None:
     import girml.stages.train
 
     monkeypatch.chdir(tmp_path)
+    shutil.copyfile(mlflow_schema, tmp_path / "mlflow.db")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     write_params(tmp_path / "params.yaml", _train_params(steps=10))
     synthesize_tiny(tmp_path / "data")  # the inputs are there (no data fails before the run)
@@ -197,9 +201,13 @@ def test_failed_train_ends_its_run_failed(tmp_path: Path, monkeypatch: pytest.Mo
 
 @pytest.mark.slow
 def test_sigterm_ends_train_and_its_run_killed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reap: list[subprocess.Popen]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    reap: list[subprocess.Popen],
+    mlflow_schema: Path,
 ) -> None:
     synthesize_tiny(tmp_path / "data")
+    shutil.copyfile(mlflow_schema, tmp_path / "mlflow.db")
     write_params(tmp_path / "params.yaml", _train_params(steps=100_000))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the project's own mlflow.db
     code = "import sys\nfrom girml.cli import app\napp(['train', '--params', 'params.yaml'])"
@@ -237,11 +245,15 @@ def _start_run_and_wait(db: Path, ready: Path) -> str:
 
 @pytest.mark.slow
 def test_stale_running_run_is_closed_at_the_next_start(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reap: list[subprocess.Popen]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    reap: list[subprocess.Popen],
+    mlflow_schema: Path,
 ) -> None:
     from girml.tracking.runs import start_run
 
     db = tmp_path / "mlflow.db"
+    shutil.copyfile(mlflow_schema, db)
     killed = spawn_python(_start_run_and_wait(db, tmp_path / "a"), cwd=tmp_path)
     reap.append(killed)
     wait_for((tmp_path / "a").is_file, killed, 120)  # one at a time: SQLite schema creation

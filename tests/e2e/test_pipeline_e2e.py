@@ -1,57 +1,17 @@
-"""End to end: real `dvc repro` of the pipeline on the smoke profile, in a fresh copy."""
+"""End to end: real `dvc repro` of the pipeline on the smoke profile, in a fresh copy (the
+session's ``smoke_run``, tests/e2e/conftest.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-PROJECT_FILES = [".dvc/config", ".dvc/.gitignore", ".dvcignore", "dvc.yaml", "params.yaml",
-                 "profiles", "girml", "pipelines", "metrics/approaches/.gitkeep"]  # fmt: skip
-# the smoke profile, then the e2e tests' own overrides (fewer whole photos, smaller selection set)
-SMOKE = ["profiles/smoke.yaml", str(Path(__file__).with_name("smaller.yaml"))]
-
-
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "DVC_NO_ANALYTICS": "1",
-        "GX_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        # the copy's own registry, whatever the caller's environment points at
-        "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}",
-    }
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=1200)
-
-
-def copy_project(dst: Path, names: list[str], profiles: list[str]) -> Path:
-    """The project's files ``names`` copied to ``dst``, a git repository, with ``profiles``
-    applied in order."""
-    for name in names:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            (dst / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst / name)
-    assert _run(["git", "init", "-q"], dst).returncode == 0
-    for profile in profiles:
-        applied = _run(["girml", "profile", profile], dst)
-        assert applied.returncode == 0, applied.stderr
-    return dst
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return copy_project(tmp_path_factory.mktemp("girml-e2e"), PROJECT_FILES, SMOKE)
-
+from tests.e2e.conftest import SmokeRun
+from tests.e2e.project import PROJECT_FILES, copy_project  # noqa: F401 (test_protocols_e2e)
+from tests.e2e.project import run as _run
 
 STAGE_OUTPUTS = [
     "data/clean/images", "data/clean/manifest.csv", "data/clean/rejected.csv",  # collect
@@ -67,9 +27,9 @@ STAGE_OUTPUTS = [
 
 
 @pytest.mark.slow
-def test_dvc_repro_whole_dag_then_nothing_to_do(project: Path) -> None:
+def test_dvc_repro_whole_dag_then_nothing_to_do(smoke_run: SmokeRun) -> None:
     """The smoke profile runs every stage (validate is a leaf beside tune..interpret)."""
-    first = _run(["dvc", "repro"], project)
+    project, first = smoke_run.project, smoke_run.first
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
     missing = [name for name in STAGE_OUTPUTS if not (project / name).exists()]
     assert not missing, missing
@@ -95,15 +55,20 @@ def test_dvc_repro_whole_dag_then_nothing_to_do(project: Path) -> None:
     assert [int(v.version) for v in versions] == [1]
     assert int(client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION).version) == 1
 
-    again = _run(["dvc", "repro"], project)
+    again = smoke_run.again  # `dvc repro` right after the first
     assert again.returncode == 0
     assert "Running stage" not in again.stdout
-    status = _run(["dvc", "status"], project)
+    status = smoke_run.status
     assert status.returncode == 0 and "up to date" in status.stdout, status.stdout
 
 
 @pytest.mark.slow
-def test_broken_expectation_stops_dvc_repro(project: Path) -> None:
+def test_broken_expectation_stops_dvc_repro(smoke_run: SmokeRun, tmp_path: Path) -> None:
+    # a copy: the session's run stays as dvc.lock says (test_study_e2e goes on from it)
+    project = tmp_path / "project"
+    shutil.copytree(
+        smoke_run.project, project, symlinks=True, ignore=shutil.ignore_patterns("checkpoints")
+    )
     assert _run(["dvc", "repro", "validate"], project).returncode == 0
     jsonl = project / "data/bench/single-id/noise/recipes.jsonl"
     recs = [json.loads(line) for line in jsonl.read_text().splitlines()]

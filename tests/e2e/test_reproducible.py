@@ -41,7 +41,7 @@ def _train_params() -> dict:
 
 @pytest.mark.slow
 def test_two_trainings_write_byte_identical_model_folders(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_schema: Path
 ) -> None:
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
     first, second = tmp_path / "first", tmp_path / "second"
@@ -52,6 +52,7 @@ def test_two_trainings_write_byte_identical_model_folders(
         for project in (first, second):  # two checkouts, each with its own MLflow store
             write_params(project / "params.yaml", _train_params())
             monkeypatch.chdir(project)
+            shutil.copyfile(mlflow_schema, project / "mlflow.db")
             monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
             result = CliRunner().invoke(app, ["train", "--params", "params.yaml"])
             assert result.exit_code == 0, result.output

@@ -14,6 +14,7 @@ import hashlib
 import io
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -378,7 +379,9 @@ def test_s3_endpoint_with_userinfo_is_masked_in_collect_output_and_errors(
 
 
 @pytest.mark.slow
-def test_pull_masks_credentials_in_tracking_and_s3_endpoints(tmp_path: Path) -> None:
+def test_pull_masks_credentials_in_tracking_and_s3_endpoints(
+    tmp_path: Path, mlflow_schema: Path
+) -> None:
     from mlflow import MlflowClient
 
     # A tracking server URI with user:password@ that does not answer.
@@ -398,6 +401,7 @@ def test_pull_masks_credentials_in_tracking_and_s3_endpoints(tmp_path: Path) -> 
     # A run whose artifacts live on S3, with an endpoint (user:password@) that does not answer.
     db = tmp_path / "store" / "mlflow.db"
     db.parent.mkdir()
+    shutil.copyfile(mlflow_schema, db)
     uri = f"sqlite:///{db}"
     client = MlflowClient(uri)
     experiment = client.create_experiment("gir", artifact_location="s3://girml-secrets/mlf")

@@ -1,29 +1,38 @@
-"""End to end: the study profile over the smoke profile, through real `dvc repro`, in a fresh copy.
+"""End to end: the study profile over the smoke profile, through real `dvc repro`.
 
 Each approach of profiles/study.yaml is its own cached DVC stage pair (approach@<name>,
 approach-eval@<name>); one runs alone, the whole study ranks them all, a second run does nothing.
+The study goes on from the session's smoke DAG (``smoke_run``, tests/e2e/conftest.py): its data,
+tuning, training and evaluation, which the study's parameters leave as they are.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.e2e.test_pipeline_e2e import PROJECT_FILES, SMOKE, _run, copy_project
+from tests.e2e.conftest import SmokeRun
+from tests.e2e.project import PROJECT_FILES, ROOT, SMOKE, copy_project
+from tests.e2e.project import run as _run
 
 APPROACHES = ["prompt_nafnet", "plain_cnn", "specialists", "routed", "release"]
+STUDY = "profiles/study.yaml"
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return copy_project(
-        tmp_path_factory.mktemp("girml-study"),
-        [*PROJECT_FILES, "models/release"],
-        [*SMOKE, "profiles/study.yaml", str(Path(__file__).with_name("smaller_study.yaml"))],
-    )
+def study(smoke_run: SmokeRun) -> Path:
+    """The smoke DAG's folder with the study profile applied and the shipped release beside it."""
+    project = smoke_run.project
+    assert smoke_run.first.returncode == 0, "the smoke DAG failed: see test_pipeline_e2e"
+    shutil.copytree(ROOT / "models/release", project / "models/release")
+    applied = _run(["girml", "profile", STUDY], project)
+    assert applied.returncode == 0, applied.stderr
+    return project
 
 
 @pytest.mark.slow
@@ -33,27 +42,36 @@ def test_study_profile_makes_one_stage_per_approach(study: Path) -> None:
     names = set(listed.stdout.split())
     for name in APPROACHES:
         assert {f"approach@{name}", f"approach-eval@{name}"} <= names
-    default = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
+    default = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert default["study"]["approaches"] == {}  # the quick profile trains no approach
 
 
+def _ran(done: subprocess.CompletedProcess) -> list[str]:
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return [line for line in done.stdout.splitlines() if line.startswith("Running stage")]
+
+
 @pytest.mark.slow
-def test_one_approach_runs_alone_then_the_whole_study(study: Path) -> None:
-    alone = _run(["dvc", "repro", "approach@plain_cnn"], study)
-    assert alone.returncode == 0, alone.stdout[-3000:] + alone.stderr[-3000:]
-    ran = [line for line in alone.stdout.splitlines() if line.startswith("Running stage")]
-    assert ran == [
+def test_one_approach_runs_alone_then_the_whole_study(study: Path, tmp_path: Path) -> None:
+    # from a fresh copy, an approach needs the data stages only: no tune, train or evaluate
+    fresh = copy_project(tmp_path / "fresh", PROJECT_FILES, [*SMOKE, STUDY])
+    assert _ran(_run(["dvc", "repro", "approach@plain_cnn"], fresh)) == [
         "Running stage 'collect':",
         "Running stage 'synthesize':",
         "Running stage 'approach@plain_cnn':",
     ]
-    record = json.loads((study / "models/approaches/plain_cnn/approach.json").read_text())
+    record = json.loads((fresh / "models/approaches/plain_cnn/approach.json").read_text())
     assert record["kind"] == "unified" and record["model"] == "plain_cnn"
     assert record["steps"] < 20  # twice the FLOPs per sample of the smoke NAFNet: fewer steps
 
-    whole = _run(["dvc", "repro"], study)
-    assert whole.returncode == 0, whole.stdout[-3000:] + whole.stderr[-3000:]
-    assert "Running stage 'approach@plain_cnn'" not in whole.stdout  # cached
+    # where the pipeline has run: one approach alone, then the whole study around it
+    alone = _run(["dvc", "repro", "approach@plain_cnn"], study)
+    assert _ran(alone) == ["Running stage 'approach@plain_cnn':"]
+    whole = _ran(_run(["dvc", "repro"], study))
+    assert "Running stage 'approach@plain_cnn':" not in whole  # cached
+    # the study's parameters leave the pipeline's stages (tune, train, evaluate...) as they were
+    stages = {line.split("'")[1].split("@")[0] for line in whole}
+    assert stages == {"approach", "approach-eval", "study"}, whole
     board = json.loads((study / "metrics/study.json").read_text())
     assert set(board["ranking"]) >= {"model", "identity", *APPROACHES}
     assert board["reference"] == "model"

@@ -144,7 +144,7 @@ def test_report_renders_offline_in_headless_chromium(
 
 
 def test_log_report_attaches_the_folder_to_the_run(
-    report: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    report: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_schema: Path
 ) -> None:
     import mlflow
     from mlflow.tracking import MlflowClient
@@ -153,6 +153,7 @@ def test_log_report_attaches_the_folder_to_the_run(
 
     out, result = report
     before = mlflow.get_tracking_uri()
+    shutil.copyfile(mlflow_schema, tmp_path / "mlflow.db")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -72,10 +73,14 @@ class Registry:
 
 
 @pytest.fixture(scope="module")
-def registry(aws: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+def registry(
+    aws: dict[str, str], tmp_path_factory: pytest.TempPathFactory, mlflow_schema: Path
+) -> Iterator[Registry]:
     """A training-like run (provenance tags, params, metrics, curves, a report, the model)."""
     root = tmp_path_factory.mktemp("project")
     db = root / "store" / "mlflow.db"
+    db.parent.mkdir()
+    shutil.copyfile(mlflow_schema, db)
     uri = f"sqlite:///{db}"
     before = mlflow.get_tracking_uri()
     with pytest.MonkeyPatch.context() as patch:

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import logging
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -101,9 +102,12 @@ class Registry:
 
 
 @pytest.fixture(scope="module")
-def registry(aws: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+def registry(
+    aws: str, tmp_path_factory: pytest.TempPathFactory, mlflow_schema: Path
+) -> Iterator[Registry]:
     """One run with a report (100 kB, so a cut lands mid-body) and a registered tiny model."""
     root = tmp_path_factory.mktemp("project")
+    shutil.copyfile(mlflow_schema, root / "mlflow.db")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     before = mlflow.get_tracking_uri()
     with pytest.MonkeyPatch.context() as patch:

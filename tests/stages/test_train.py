@@ -81,6 +81,8 @@ def test_train_loads_init_from_itself_and_names_a_bad_source(
 
     source = save_model_dir(build_model(ModelConfig(**model)), ModelConfig(**model), Path("src"))
     params["train"]["init_from"] = str(source)
+    params["profile"] = "smoke"  # as `girml profile profiles/smoke.yaml` writes it
+    params["train"]["curve_every"] = 1  # the logging-only validation curve
     write_params(mlflow_store / "params.yaml", params)
     result = CliRunner().invoke(app, ["train"])
     assert result.exit_code == 0, result.output
@@ -93,6 +95,8 @@ def test_train_loads_init_from_itself_and_names_a_bad_source(
     data = run[0].data
     assert data.params["train.init_from"] == "src" and data.params["model.width"] == "8"
     assert {"val.psnr_gain", "steps", "params", "flops_256"} <= set(data.metrics)
+    curve = MlflowClient().get_metric_history(run[0].info.run_id, "curve.val_psnr_gain")
+    assert sorted(point.step for point in curve) == [1, 2]
     artifacts = {a.path for a in MlflowClient().list_artifacts(run[0].info.run_id)}
     assert {"curves.csv", "curves.png"} <= artifacts
     assert any(key.startswith("loss_") for key in data.metrics)  # named for what it is
@@ -101,6 +105,8 @@ def test_train_loads_init_from_itself_and_names_a_bad_source(
     assert version.tags["git_commit"] == data.tags["git_commit"]
     assert version.tags["params_hash"] == data.tags["params_hash"]
     assert version.tags["init_from"] == "src" and version.tags["stage"] == "train"
+    assert version.tags["profile"] == data.tags["profile"] == "smoke"
+    assert "- **Profile**: `smoke`." in version.description
     assert "fine-tuned from `src`" in version.description
     assert "- **Validation** (PSNR-Y, kept weights):" in version.description
     registered = MlflowClient().get_registered_model(version.name)

@@ -80,7 +80,11 @@ def test_tags_pin_commit_outputs_and_params(project: Path) -> None:
         "dvc.data/clean/images",
         "dvc.data/clean/manifest.csv",
         "params_hash",
+        "profile",
     }
+    assert tags["profile"] == "custom"  # the file names no profile
+    (project / "params.yaml").write_text("profile: smoke\ntrain:\n  steps: 3\n")
+    assert provenance_tags(project, Path("params.yaml"))["profile"] == "smoke"
 
 
 def test_pipeline_outputs_leave_the_tree_clean(project: Path) -> None:
@@ -139,6 +143,7 @@ def test_provenance_outside_git_and_bad_inputs(tmp_path: Path) -> None:
     (tmp_path / "params.yaml").write_text("a: 1\n", encoding="utf-8")
     tags = provenance_tags(tmp_path, tmp_path / "params.yaml")
     assert tags["git_commit"] == "unknown" and tags["git_dirty"] == "unknown"
+    assert tags["profile"] == "custom"
     assert not any(key.startswith("dvc.") for key in tags)
     assert dvc_output_hashes(tmp_path / "dvc.lock") == {}  # no stage has run yet
     with pytest.raises(FileNotFoundError, match=r"nope\.yaml"):

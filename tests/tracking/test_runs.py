@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -51,12 +52,13 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def tracking_server(tmp_path_factory: pytest.TempPathFactory, mlflow_schema: Path) -> Iterator[str]:
     """``mlflow server`` (SQLite store, artifacts proxied) on 127.0.0.1; yields its URL.
 
     It runs in a session of its own, so that the group kill at the end reaches its worker.
     """
     root = tmp_path_factory.mktemp("mlflow-server")
+    shutil.copyfile(mlflow_schema, root / "mlflow.db")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     args = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,7 @@ def pairs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def searched(
-    pairs_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    pairs_dir: Path, tmp_path_factory: pytest.TempPathFactory, mlflow_schema: Path
 ) -> Iterator[tuple[TuneResult, Path, Path]]:
     """One real 2-trial search logged, as the ``tune`` stage does, to a temporary SQLite MLflow
     store (run once per session: tests/tuning/test_search.py and test_outcome.py read it).
@@ -34,6 +35,7 @@ def searched(
     root = tmp_path_factory.mktemp("project")
     (root / "params.yaml").write_text("tune: {}\n")
     db = root / "mlflow.db"
+    shutil.copyfile(mlflow_schema, db)
     before = mlflow.get_tracking_uri()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
