@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,8 +54,11 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return synthesize_tiny(tmp_path_factory.mktemp("distributed") / "data")
 
 
-def _project(root: Path, data: Path, params: dict) -> Path:
+def _project(root: Path, data: Path, params: dict, mlflow_db: Path | None = None) -> Path:
+    """A project folder on ``data``; its MLflow store a copy of ``mlflow_db`` when given."""
     root.mkdir(parents=True, exist_ok=True)
+    if mlflow_db is not None:
+        shutil.copyfile(mlflow_db, root / "mlflow.db")
     (root / "data").symlink_to(data, target_is_directory=True)
     write_params(root / "params.yaml", params)
     return root
@@ -116,9 +120,9 @@ def _assert_one_group(root: Path, world_size: int) -> dict:
 
 
 def test_torchrun_two_ranks_train_as_one_group_with_the_single_process_stream(
-    tmp_path: Path, tiny_data: Path
+    tmp_path: Path, tiny_data: Path, mlflow_schema: Path
 ) -> None:
-    root = _project(tmp_path / "two", tiny_data, _params(steps=6))
+    root = _project(tmp_path / "two", tiny_data, _params(steps=6), mlflow_schema)
     _ok(_run(_torchrun(2), root))
     _assert_one_group(root, world_size=2)
     # two ranks of batch 2 read the samples one process of batch 4 reads, and DDP averages
@@ -136,8 +140,10 @@ def test_torchrun_two_ranks_train_as_one_group_with_the_single_process_stream(
         torch.testing.assert_close(two[name], value, atol=1e-5, rtol=1e-4, msg=name)
 
 
-def test_accelerate_launch_cpu_gives_two_ranks(tmp_path: Path, tiny_data: Path) -> None:
-    root = _project(tmp_path / "acc", tiny_data, _params(steps=4))
+def test_accelerate_launch_cpu_gives_two_ranks(
+    tmp_path: Path, tiny_data: Path, mlflow_schema: Path
+) -> None:
+    root = _project(tmp_path / "acc", tiny_data, _params(steps=4), mlflow_schema)
     cmd = [
         *(sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu"),
         *("--num_processes", "2", "--main_process_port", str(free_port())),
@@ -163,10 +169,11 @@ def test_accelerate_launch_that_starts_one_process_is_refused(
 
 
 def test_killed_launcher_ends_its_ranks_and_resumes_with_its_world_size_only(
-    tmp_path: Path, tiny_data: Path
+    tmp_path: Path, tiny_data: Path, mlflow_schema: Path
 ) -> None:
     steps = 300
-    root = _project(tmp_path / "kill", tiny_data, _params(steps=steps, ckpt_every=5))
+    params = _params(steps=steps, ckpt_every=5)
+    root = _project(tmp_path / "kill", tiny_data, params, mlflow_schema)
     proc = subprocess.Popen(
         _torchrun(2), cwd=root, env=_env(root), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

@@ -31,8 +31,8 @@ def _stop_by_pid(folder: str) -> None:
     for proc in procs:
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=10)
-    for proc in alive:  # the GCS server does not always stop on SIGTERM
+    _, alive = psutil.wait_procs(procs, timeout=3)
+    for proc in alive:  # the GCS server does not always stop on SIGTERM: 3 s, not 10, for it
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
     psutil.wait_procs(alive, timeout=10)
