@@ -90,7 +90,8 @@ def specialists(params: ParamsOpt = Path("params.yaml")) -> None:
 def evaluate(params: ParamsOpt = Path("params.yaml")) -> None:
     """Benchmark models/latest, the baselines and @champion on every suite; decide the champion.
 
-    Writes metrics/eval.json, metrics/per_family.csv, metrics/per_image.csv and plots/.
+    Writes metrics/eval.json, metrics/per_family.csv, metrics/per_image.csv, plots/ and
+    metrics/method_costs.json (each method's restoring time and parameter count).
     """
     from girml.stages import evaluate as this
 
