@@ -21,12 +21,13 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:", "chrome-error:")
@@ -144,6 +145,14 @@ class Browser:
         self._replies: dict[int, dict[str, Any]] = {}
         self._on_event: Callable[[dict[str, Any]], None] = lambda event: None
 
+    def alive(self) -> bool:
+        """Whether Chromium still answers (a test may end stray processes, a crash may happen)."""
+        try:
+            self._send("Browser.getVersion")
+        except (ConnectionClosed, OSError, TimeoutError, RuntimeError):
+            return False
+        return True
+
     def _pump(self, timeout: float) -> bool:
         """Read one message: keep a reply, hand an event to the current handler. False when
         none came within ``timeout`` seconds."""
@@ -254,6 +263,7 @@ def launch(executable: str, profile: Path, timeout: float = 60.0) -> Iterator[Br
             [executable, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=sink,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # out of the test process's group: signals to it miss us
         )
     port_file = profile / "DevToolsActivePort"
     try:
@@ -263,7 +273,9 @@ def launch(executable: str, profile: Path, timeout: float = 60.0) -> Iterator[Br
                 raise RuntimeError(f"{executable} gave no DevTools port: {log.read_text()[-2000:]}")
             time.sleep(0.05)
         port, path = port_file.read_text().splitlines()[:2]
-        with connect(f"ws://127.0.0.1:{port}{path}", max_size=None, open_timeout=30) as ws:
+        with connect(
+            f"ws://127.0.0.1:{port}{path}", max_size=None, open_timeout=30, ping_interval=None
+        ) as ws:
             yield Browser(ws)
     finally:
         proc.terminate()
@@ -272,3 +284,32 @@ def launch(executable: str, profile: Path, timeout: float = 60.0) -> Iterator[Br
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+class Chromium:
+    """The session's Chromium: started on first use, started again if it stopped answering."""
+
+    def __init__(self, executable: str, root: Path) -> None:
+        self._executable = executable
+        self._root = root
+        self._stack: ExitStack | None = None
+        self._browser: Browser | None = None
+        self.starts = 0
+
+    def get(self) -> Browser:
+        """A Chromium that answers now."""
+        if self._browser is None or not self._browser.alive():
+            self.close()
+            self.starts += 1
+            stack = ExitStack()
+            self._browser = stack.enter_context(
+                launch(self._executable, self._root / f"profile-{self.starts}")
+            )
+            self._stack = stack
+        return self._browser
+
+    def close(self) -> None:
+        """Stop Chromium if it runs."""
+        if self._stack is not None:
+            self._stack.close()
+        self._stack, self._browser = None, None

@@ -21,7 +21,7 @@ from girml.config import DegradationsConfig, parse_section
 from tests.factories import tiny_params
 
 if TYPE_CHECKING:
-    from tests.browser import Browser
+    from tests.browser import Browser, Chromium
 
 
 @pytest.fixture(autouse=True)
@@ -164,10 +164,17 @@ def restore_environ() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
     """One headless Chromium for the session, network blocked (:mod:`tests.browser`); the test
     skips where Chromium is missing, or fails when ``CI`` is set."""
-    from tests.browser import chromium_executable, launch
+    from tests.browser import Chromium, chromium_executable
 
-    with launch(chromium_executable(), tmp_path_factory.mktemp("chromium")) as started:
-        yield started
+    started = Chromium(chromium_executable(), tmp_path_factory.mktemp("chromium"))
+    yield started
+    started.close()
+
+
+@pytest.fixture
+def browser(chromium: Chromium) -> Browser:
+    """The session's Chromium, started again if an earlier test ended it."""
+    return chromium.get()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.browser import Browser, chromium_executable
+from tests.browser import Browser, Chromium, chromium_executable
 
 
 def _png(size: tuple[int, int]) -> bytes:
@@ -75,6 +75,20 @@ def test_a_self_contained_page_renders_with_its_tables_and_images(
     page.assert_renders_offline(min_tables=1, min_images=2)
     assert page.tables == [2] and [i["width"] for i in page.images] == [30, 40]
     assert page.requests[0] == (tmp_path / "page.html").as_uri() and page.blocked == []
+
+
+def test_a_chromium_that_stopped_answering_is_started_again(
+    chromium: Chromium, tmp_path: Path
+) -> None:
+    # a test elsewhere may end stray child processes; the next browser test must not inherit that
+    first = chromium.get()
+    starts = chromium.starts
+    first._ws.close()  # what a killed Chromium looks like from here
+    assert not first.alive()
+    second = chromium.get()
+    assert second is not first and chromium.starts == starts + 1 and second.alive()
+    (tmp_path / "page.html").write_text(_page("<table><tr><td>1</td></tr></table>"))
+    assert second.open(tmp_path / "page.html").tables == [1]
 
 
 def test_every_request_that_would_leave_the_machine_is_caught_and_stopped(
