@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from girml.config import TestSetConfig
+from girml.data.testsets import PreparedSet, prepare_set
 from tests.factories import serving, textured_image
 
 SIZE = (40, 56)  # height, width
@@ -111,6 +113,15 @@ def write_folder(name: str, root: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(_encode(_image(seed, degraded), rel))
     return root
+
+
+def prepare_folder_sets(names: list[str], root: Path) -> dict[str, PreparedSet]:
+    """Each named set written in its usual layout under ``root/src`` and prepared from there."""
+    out = {}
+    for name in names:
+        source = {"type": "folder", "path": str(write_folder(name, root / "src" / name))}
+        out[name] = prepare_set(name, TestSetConfig(source=source), root / name)
+    return out
 
 
 def archive_bytes(name: str) -> tuple[str, bytes]:

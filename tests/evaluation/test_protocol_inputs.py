@@ -14,24 +14,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from girml.config import DegradationsConfig, ProtocolSpec, ProtocolTask, TestSetConfig
+from girml.config import DegradationsConfig, ProtocolSpec, ProtocolTask
 from girml.core.imageio import read_image
-from girml.data.testsets import PreparedImage, PreparedSet, prepare_set
+from girml.data.testsets import PreparedImage, PreparedSet
 from girml.evaluation.protocol_inputs import build_rows, crop_to_multiple
 from tests.factories import tiny_params
-from tests.protocol_sets import IDS, write_folder
+from tests.protocol_sets import IDS, prepare_folder_sets
 
 SPEC = DegradationsConfig.model_validate(tiny_params()["degradations"])
 
 
 @pytest.fixture(scope="module")
 def sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, PreparedSet]:
-    root = tmp_path_factory.mktemp("sets")
-    out = {}
-    for name in ("cbsd68", "rain100l", "real-photos"):
-        source = {"type": "folder", "path": str(write_folder(name, root / "src" / name))}
-        out[name] = prepare_set(name, TestSetConfig(source=source), root / name)
-    return out
+    return prepare_folder_sets(
+        ["cbsd68", "rain100l", "real-photos"], tmp_path_factory.mktemp("sets")
+    )
 
 
 def _airnet_crop(image: np.ndarray, base: int = 16) -> np.ndarray:

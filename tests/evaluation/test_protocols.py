@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from girml.config import DegradationsConfig, ProtocolSpec, ProtocolTask, TestSetConfig
-from girml.data.testsets import PreparedSet, prepare_set
+from girml.config import DegradationsConfig, ProtocolSpec, ProtocolTask
+from girml.data.testsets import PreparedSet
 from girml.evaluation.bench import BenchItem
 from girml.evaluation.methods import MethodError, command_restorer
 from girml.evaluation.protocol_inputs import build_rows
@@ -23,7 +23,7 @@ from girml.evaluation.restorers import per_image
 from girml.metrics import fit_niqe, niqe
 from girml.metrics.conventions import CONVENTIONS, score_pair
 from tests.factories import textured_image, tiny_params
-from tests.protocol_sets import IDS, write_folder
+from tests.protocol_sets import IDS, prepare_folder_sets
 
 SPEC = DegradationsConfig.model_validate(tiny_params()["degradations"])
 PROTOCOL = ProtocolSpec(
@@ -38,12 +38,9 @@ PROTOCOL = ProtocolSpec(
 
 @pytest.fixture(scope="module")
 def sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, PreparedSet]:
-    root = tmp_path_factory.mktemp("sets")
-    out = {}
-    for name in ("cbsd68", "rain100l", "real-photos"):
-        source = {"type": "folder", "path": str(write_folder(name, root / "src" / name))}
-        out[name] = prepare_set(name, TestSetConfig(source=source), root / name)
-    return out
+    return prepare_folder_sets(
+        ["cbsd68", "rain100l", "real-photos"], tmp_path_factory.mktemp("sets")
+    )
 
 
 def _identity(lq: np.ndarray) -> np.ndarray:
