@@ -33,7 +33,7 @@ HARM_KEYS = (  # DESIGN.md "Metric names": the clean family is in single-id and 
     "harm.worst_family_gain",
 )
 _NUMERIC = ("n", "psnr_y", "ssim_y", "psnr_y_input", "ssim_y_input", "psnr_gain")
-_OPTIONAL_NUMERIC = ("harm_rate",)
+_OPTIONAL_NUMERIC = ("harm_rate", "niqe", "block_shift")  # not in every suite: empty -> NaN
 
 
 def read_per_family(path: Path) -> list[dict[str, Any]]:

@@ -246,7 +246,11 @@ def harm_metrics(
         clean = _mean(row["psnr_y"] for row in members if not _degraded(row))
         if math.isfinite(clean):
             out[f"harm.clean_psnr_y.{suite}"] = clean
-        shifts = [row[BLOCK_SHIFT] for row in members if not _degraded(row) and BLOCK_SHIFT in row]
+        shifts = [
+            row[BLOCK_SHIFT]
+            for row in members
+            if not _degraded(row) and math.isfinite(row.get(BLOCK_SHIFT, math.nan))
+        ]
         if shifts:
             out[f"harm.block_shift.{suite}"] = float(max(shifts))
     gains = [

@@ -3,13 +3,15 @@ best classical method, harm, and the version the metrics must describe."""
 
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
 
 import pytest
 
 from girml.artifacts.card import known_limits
 from girml.artifacts.card_metrics import card_metrics, method_for_version, read_per_family
-from tests.artifacts.common import HARM, SUITES, metrics_for, per_family_rows
+from tests.artifacts.common import HARM, SUITES, metrics_for, per_family_rows, row
 
 
 def test_card_metrics_tables_against_identity_and_best_classical() -> None:
@@ -76,3 +78,25 @@ def test_metrics_must_describe_the_released_version(tmp_path: Path) -> None:
     bad.write_text("method,suite,family\nmodel,single-id,noise\n")
     with pytest.raises(ValueError, match=r"per_family.csv: missing column\(s\) n, psnr_y"):
         read_per_family(bad)
+
+
+def test_whole_photo_rows_read_back_with_their_block_shift(tmp_path: Path) -> None:
+    """A per_family.csv with the whole-photo suite (block_shift on its clean row, empty cells
+    elsewhere) is read and judged: the release of a model evaluated on whole photos."""
+    rows = per_family_rows()
+    for r in rows:
+        r["block_shift"] = ""
+    rows.append({**row("model", "whole", "clean", 58.0, 100.0), "block_shift": 1.7})
+    rows[-1]["harm_rate"] = ""
+    path = tmp_path / "per_family.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    read = read_per_family(path)
+    assert read[-1]["block_shift"] == pytest.approx(1.7)
+    assert math.isnan(read[0]["block_shift"])
+    metrics = card_metrics(read, "model", ["identity", "nlm"], {"champion.version": 3})
+    assert metrics.harm["harm.block_shift.whole"] == pytest.approx(1.7)
+    assert metrics.harm["harm.clean_psnr_y.whole"] == pytest.approx(58.0)
+    assert "harm.block_shift.single-id" not in metrics.harm  # no shift measured there
