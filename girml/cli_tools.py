@@ -169,8 +169,9 @@ def release(
         Path | None,
         typer.Option(
             help="the profile the model was trained with (`girml profile FILE`, e.g. "
-            "profiles/long.yaml), a file in the project: the card's reproduction commands "
-            "name it; default: the training run's `profile` tag, else params.yaml as committed"
+            "profiles/long.yaml), a file in the project, or files joined by + in the order "
+            "applied: the card's reproduction commands name them; default: the training "
+            "run's `profile` tag, else params.yaml as committed"
         ),
     ] = None,
     params: ParamsOpt = Path("params.yaml"),

@@ -206,10 +206,17 @@ def _checked_fp16(src: ReleaseSource, inputs: ReleaseInputs) -> Fp16Check:
 def profile_name(profile: Path, project_root: Path) -> str:
     """The profile a release names, relative to the project (``profiles/release.yaml``).
 
+    Profiles laid one over another are joined by ``+``, in the order they were applied
+    (``profiles/release.yaml+profiles/finetune.yaml``); each must exist.
+
     Raises:
         FileNotFoundError: no such file (a reproduction command must name one that exists).
         ValueError: a file outside the project (a clone would not have it).
     """
+    return "+".join(_one_profile(Path(part), project_root) for part in str(profile).split("+"))
+
+
+def _one_profile(profile: Path, project_root: Path) -> str:
     path = profile if profile.is_absolute() else project_root / profile
     if not path.is_file():
         raise FileNotFoundError(f"--profile {profile}: no such file (e.g. profiles/long.yaml)")

@@ -121,8 +121,24 @@ def test_cli_release_records_no_path_of_this_machine(offline: Path, tmp_path: Pa
     assert "\ngirml profile profiles/long.yaml\n" in procedure and f"\n{scored}\n" in procedure
     assert "Note: no MLflow store (sqlite:///mlflow.db)" in card
 
+    # profiles laid one over another: each named, in order, in the reproduction commands
+    Path("profiles/finetune.yaml").write_text("train:\n  init_from: release\n")
+    two = "profiles/long.yaml+profiles/finetune.yaml"
+    done = runner.invoke(app, ["release", "--model", "models/latest", "--profile", two])
+    assert done.exit_code == 0, done.output
+    assert yaml.safe_load((out / "config.yaml").read_text())["provenance"]["profile"] == two
+    card = (out / CARD_FILE).read_text()
+    procedure = card[card.index("## Training procedure") : card.index("### Provenance")]
+    first, second = (
+        "\ngirml profile profiles/long.yaml\n",
+        "\ngirml profile profiles/finetune.yaml\n",
+    )
+    assert first in procedure and second in procedure
+    assert procedure.index(first) < procedure.index(second)
+
     for profile, says in (
         ("profiles/nothing.yaml", "--profile profiles/nothing.yaml: no such file"),
+        ("profiles/long.yaml+profiles/none.yaml", "--profile profiles/none.yaml: no such file"),
         (str(elsewhere / "real_photos.json"), "is outside the project"),
     ):
         refused = runner.invoke(app, ["release", "--model", "models/latest", "--profile", profile])
