@@ -40,7 +40,7 @@ class PromotionConfig(Frozen):
     max_block_shift_rise: float = Field(
         default=1.0,
         ge=0,
-        description="grey levels the whole-photo patch metric (harm.block_shift.whole) may rise",
+        description="grey levels any suite's patch metric (harm.block_shift.<suite>) may rise",
     )
 
 

@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from girml.baselines import BASELINES
-from girml.config import EvaluateConfig
+from girml.config import CLEAN_FAMILY, EvaluateConfig
 from girml.core.imageio import ImageReadError, read_image
 from girml.data.synthesize import WHOLE_SUITE
 from girml.evaluation.bench import Bench, BenchItem, scan_real
@@ -59,8 +59,10 @@ def _bench_scores(
     """The score columns of one benchmark image's output ``out`` (see :func:`evaluate_method`)."""
     inputs = bench.input_scores(item, lq, gt, cfg.crop_border)
     what = f"{method} on {item.lq}"
-    whole = item.suite == WHOLE_SUITE  # a photo: the patch metric
-    return gt_scores(out, gt, inputs, cfg.crop_border, niqe_model, lpips, what, patches=whole)
+    # the patch metric: on whole photos (a step between tiles), and on every clean image, crops
+    # too (a dim but correctly exposed crop brightened is harm: "dim is not dark")
+    patches = item.suite == WHOLE_SUITE or item.family == CLEAN_FAMILY
+    return gt_scores(out, gt, inputs, cfg.crop_border, niqe_model, lpips, what, patches=patches)
 
 
 def _read_real(item: BenchItem) -> np.ndarray | None:

@@ -113,13 +113,13 @@ def generalization_plot(
 
 
 def _extra_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """``lpips`` when computed, ``block_shift`` when the whole-photo suite was scored."""
+    """``lpips`` when computed, ``block_shift`` where measured (whole photos, clean images)."""
     return [column for column in ("lpips", BLOCK_SHIFT) if any(column in row for row in rows)]
 
 
 def per_image_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     """The text of a per-image CSV: :data:`ROW_COLUMNS`, plus ``lpips`` when computed and
-    ``block_shift`` when the whole-photo suite was scored."""
+    ``block_shift`` where measured (whole photos, clean images)."""
     return _csv(rows, [*ROW_COLUMNS, *_extra_columns(rows)])
 
 

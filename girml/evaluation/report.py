@@ -64,8 +64,8 @@ FAMILY_COLUMNS = (
     "niqe",
 )
 HEADLINE_METRICS = ("psnr_y", "ssim_y", "psnr_gain")
-# the whole-photo suite's patch metric (girml.metrics.block_shift): per image, and per group the
-# largest over its images
+# the patch metric (girml.metrics.block_shift), measured on whole photos and on every clean
+# image: per image, and per group the largest over its images
 BLOCK_SHIFT = "block_shift"
 PLOT_FAMILY_COLUMNS = ("suite", "family", "method", "psnr_y", "label")
 
@@ -222,8 +222,8 @@ def harm_metrics(
     - ``harm.clean_psnr_y.<suite>``: mean ``psnr_y`` of the suite's ``clean`` group, i.e. the
       output against the clean input (dB, capped at ``MAX_PSNR``: identity scores the cap).
     - ``harm.block_shift.<suite>``: the largest mean brightness shift of any 256-pixel block
-      of a clean photo (grey levels, :func:`girml.metrics.block_shift`), where measured (the
-      whole-photo suite).
+      of a clean image (grey levels, :func:`girml.metrics.block_shift`): a whole photo's, or a
+      clean crop's (a crop is one block), in every suite with a ``clean`` family.
     - ``harm.worst_family_gain``: the lowest ``psnr_gain`` of a degraded ``single-id`` group.
 
     Args:

@@ -73,7 +73,7 @@ def gt_scores(
         niqe_model: the NIQE pristine model.
         lpips: the LPIPS metric, or None to leave its column out.
         what: how a warning names the image (``"<method> on <file>"``).
-        patches: add ``block_shift`` (whole photos: the patch metric).
+        patches: add ``block_shift`` (the patch metric: whole photos and clean images).
 
     Returns:
         ``psnr, ssim`` (RGB), ``psnr_y, ssim_y`` (BT.601 Y), the input's two, ``niqe``, then

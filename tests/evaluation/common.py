@@ -51,6 +51,8 @@ N_DEGRADED_GROUPS = sum(len(f - {"clean"}) for f in TINY_GROUPS.values())
 HARM_KEYS = {f"harm_rate.{s}" for s in TINY_GROUPS} | {
     "harm.clean_psnr_y.single-id",
     "harm.clean_psnr_y.unseen-content",
+    "harm.block_shift.single-id",  # the patch metric on clean crops ("dim is not dark")
+    "harm.block_shift.unseen-content",
     "harm.worst_family_gain",
 }
 TRAIN_JSON = Path("metrics/train.json")

@@ -177,3 +177,19 @@ def test_decision_record_is_the_eval_json_champion_entries() -> None:
     }
     first = decision_record(Decision(True, ("first",)), 1, None, None)
     assert first["alias"] == CHAMPION and "previous_gir_score" not in first
+
+
+def test_decide_refuses_a_model_that_brightens_dim_clean_crops() -> None:
+    """Dim is not dark: a clean crop's mean brightness shift (the crop suites' patch metric)
+    rising beyond the threshold refuses the model, whatever it gains elsewhere."""
+    cfg = PromotionConfig(max_block_shift_rise=1.0)
+    old = {("single-id", "lowlight"): 20.0}
+    champion_harm = {"harm.block_shift.single-id": 1.2, "harm.clean_psnr_y.single-id": 60.0}
+    brightened = {**champion_harm, "harm.block_shift.single-id": 10.6}
+    decision = decide(
+        {("single-id", "lowlight"): 22.0}, 6.0, old, 4.0, cfg, brightened, champion_harm
+    )
+    assert not decision.promoted
+    assert "harm.block_shift.single-id 10.6 vs champion 1.2 grey levels: +9.4 > 1.0" in (
+        decision.reasons
+    )

@@ -21,7 +21,7 @@ from girml.evaluation.harness import evaluate_baselines, evaluate_batches, evalu
 from girml.evaluation.report import best_baselines, headline, summarize
 from girml.evaluation.restorers import per_image
 from girml.evaluation.scores import MAX_PSNR
-from girml.metrics import LpipsMetric, NiqeModel, load_lpips, psnr
+from girml.metrics import LpipsMetric, NiqeModel, block_shift, load_lpips, psnr
 from tests.evaluation.common import CFG, ROW_KEYS, TINY_GROUPS, identity
 from tests.factories import textured_image
 
@@ -35,7 +35,11 @@ def test_rows_are_complete_and_identity_gains_nothing(
     bench: Bench, identity_rows: list[dict]
 ) -> None:
     assert len(identity_rows) == len(bench) == 4 * sum(len(f) for f in TINY_GROUPS.values())
-    assert all(list(row) == ROW_KEYS for row in identity_rows)
+    # the patch metric on every clean crop ("dim is not dark"), nowhere else in the crop suites
+    assert all(
+        list(row) == ([*ROW_KEYS, "block_shift"] if row["family"] == "clean" else ROW_KEYS)
+        for row in identity_rows
+    )
     groups = {}
     for row in identity_rows:
         groups.setdefault(row["suite"], set()).add(row["family"])
@@ -55,6 +59,8 @@ def test_rows_are_complete_and_identity_gains_nothing(
         **{f"harm_rate.{s}": 0.0 for s in TINY_GROUPS},
         "harm.clean_psnr_y.single-id": MAX_PSNR,
         "harm.clean_psnr_y.unseen-content": MAX_PSNR,
+        "harm.block_shift.single-id": 0.0,
+        "harm.block_shift.unseen-content": 0.0,
         "harm.worst_family_gain": 0.0,
     }
     clean = [r for r in identity_rows if r["family"] == "clean"]
@@ -79,6 +85,15 @@ def test_brightness_shift_harms_every_image(bench: Bench, pristine: NiqeModel) -
         )
         assert head[f"harm.clean_psnr_y.{suite}"] == pytest.approx(expected)
         assert 10 < expected < 30  # about 40 levels brighter, less where 255 clips
+        # a clean crop brightened: its whole mean shift is the patch metric (one block)
+        shifts = [
+            block_shift(brighter(gt), gt)
+            for item in bench.items
+            if (item.suite, item.family) == (suite, "clean")
+            for _, gt in [bench.load(item)]
+        ]
+        assert head[f"harm.block_shift.{suite}"] == pytest.approx(max(shifts))
+        assert 30 < max(shifts) <= 40
 
 
 def test_real_suite_scores_niqe_and_skips_broken_photos(
