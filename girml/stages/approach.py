@@ -17,7 +17,7 @@ from girml.config import ApproachConfig
 from girml.core.cpu_isa import pin_cpu_isa
 from girml.core.imageio import staged_dir
 from girml.core.paths import APPROACH_CHECKPOINTS, APPROACHES_DIR, PAIRS_DIR
-from girml.stages.contract import Echo, StageFailed, StageParams
+from girml.stages.contract import Echo, StageParams
 from girml.training.approaches import (
     CLASSIFIER_FILE,
     NETWORK_KINDS,
@@ -30,13 +30,8 @@ from girml.training.classifier import save_classifier
 
 def approach_of(reads: StageParams, name: str) -> ApproachConfig:
     """``study.approaches.<name>``, or :class:`StageFailed` naming the file and the approach."""
-    try:
-        return reads.value(f"study.approaches.{name}")
-    except KeyError:
-        raise StageFailed(
-            f"{reads.path}: study.approaches has no approach {name!r} "
-            "(profiles/study.yaml lists the study's approaches)"
-        ) from None
+    hint = "profiles/study.yaml lists the study's approaches"
+    return reads.entry("study.approaches", name, "approach", hint)
 
 
 def run(params: Path, name: str, echo: Echo) -> None:

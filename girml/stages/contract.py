@@ -106,6 +106,14 @@ class StageParams:
             node = node[key] if isinstance(node, dict) else getattr(node, key)
         return node
 
+    def entry(self, mapping: str, name: str, what: str, hint: str) -> Any:
+        """Entry ``name`` of a keyed mapping (``"study.approaches"``, ``"protocols.sets"``), or
+        :class:`StageFailed` naming the file, the mapping and the entry, with ``hint``."""
+        try:
+            return self.value(f"{mapping}.{name}")
+        except KeyError:
+            raise StageFailed(f"{self.path}: {mapping} has no {what} {name!r} ({hint})") from None
+
     def raw(self, name: str) -> dict[str, Any]:
         """A whole section as written in the file (for overlays such as tuned overrides)."""
         self._check(name)

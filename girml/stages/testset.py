@@ -18,13 +18,8 @@ from girml.stages.contract import Echo, StageFailed, StageParams
 
 def set_of(reads: StageParams, name: str) -> TestSetConfig:
     """``protocols.sets.<name>``, or :class:`StageFailed` naming the file and the set."""
-    try:
-        return reads.value(f"protocols.sets.{name}")
-    except KeyError:
-        raise StageFailed(
-            f"{reads.path}: protocols.sets has no set {name!r} (docs/protocols.md lists the "
-            "sets and where to get them)"
-        ) from None
+    hint = "docs/protocols.md lists the sets and where to get them"
+    return reads.entry("protocols.sets", name, "set", hint)
 
 
 def run(params: Path, name: str, echo: Echo) -> None:
